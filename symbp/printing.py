@@ -1,0 +1,104 @@
+"""SymPy's NumPy printer, taught the shapes of a generated trainer.
+
+Matrix expressions print as NumPy array code (``A1.T @ delta2``); a layer's index-form expressions
+(``a[j]``, ``Sum(..., (k, 0, K - 1))``) print as whole-array code over a batch, with each indexed
+base standing for the matrix the caller binds it to.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.matrices.expressions.special import OneMatrix
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+
+class TrainerPrinter(NumPyPrinter):
+    """Prints for a module that does ``import numpy as np``.
+
+    ``bindings`` maps an IndexedBase (or Symbol) to the SymPy object it stands for in code,
+    e.g. ``{a: A2, y: Y}`` prints ``a[j] - y[j]`` as ``A2 - Y``.
+    """
+
+    def __init__(self, bindings: dict | None = None, names: dict[str, str] | None = None):
+        super().__init__({"fully_qualified_modules": True, "inline": True, "order": "none"})
+        self.bindings = dict(bindings or {})
+        self.names = dict(names or {})
+
+    def _module_format(self, fqn, register=True):
+        if fqn.startswith("numpy."):
+            fqn = "np." + fqn[len("numpy."):]
+        return super()._module_format(fqn, register=False)
+
+    def _print_Symbol(self, expr):
+        if expr in self.bindings:
+            return self._print(self.bindings[expr])
+        return self.names.get(expr.name, super()._print_Symbol(expr))
+
+    def _print_MatrixSymbol(self, expr):
+        return self.names.get(expr.name, expr.name)
+
+    def _print_Transpose(self, expr):
+        if isinstance(expr.arg, sp.MatrixSymbol):
+            return f"{self._print(expr.arg)}.T"
+        return f"({self._print(expr.arg)}).T"
+
+    def _print_Pow(self, expr, rational=False):
+        return self._hprint_Pow(expr, rational=rational, sqrt=self._module_format("numpy.sqrt"))
+
+    def _print_Add(self, expr, order=None):
+        # Positive terms first, so (yhat - y) reads as written rather than as (-y + yhat).
+        terms = sorted(self._as_ordered_terms(expr, order=order), key=lambda t: t.could_extract_minus_sign())
+        printed = self._print(terms[0])
+        for term in terms[1:]:
+            if term.could_extract_minus_sign():
+                printed += f" - {self.parenthesize(-term, PRECEDENCE['Add'])}"
+            else:
+                printed += f" + {self.parenthesize(term, PRECEDENCE['Add'])}"
+        return printed
+
+    def _print_MatMul(self, expr):
+        factors = list(expr.args)
+        coefficient = [f for f in factors if not f.is_Matrix]
+        matrices = [f for f in factors if f.is_Matrix]
+        if len(matrices) == 2 and isinstance(matrices[0], OneMatrix):
+            column, rest = matrices
+            # 1 b: a row broadcast down the batch; 1^T G: a sum over the batch.
+            printed = self._print(rest) if column.shape[1] == 1 else f"{self._print(rest)}.sum(axis=0)"
+        else:
+            printed = " @ ".join(self.parenthesize(m, PRECEDENCE["Mul"]) for m in matrices)
+        if coefficient:
+            printed = f"{self._print(sp.Mul(*coefficient))} * {printed}"
+        return printed
+
+    def _print_MatAdd(self, expr):
+        return " + ".join(self._print(term) for term in expr.args)
+
+    def _print_Indexed(self, expr):
+        bound = self.bindings.get(expr.base)
+        if bound is None:
+            raise KeyError(f"no array bound to {expr.base}")
+        if isinstance(bound, (sp.MatrixSymbol, sp.Symbol)):
+            return self._print(bound)
+        return f"({self._print(bound)})"
+
+    def _print_Sum(self, expr):
+        # A sum over a layer's units is a sum along each row of the batch.
+        return f"{self.parenthesize(expr.function, PRECEDENCE['Atom'])}.sum(axis=1, keepdims=True)"
+
+    def _print_Piecewise(self, expr):
+        if len(expr.args) == 2 and expr.args[-1].cond == sp.true:
+            (then, condition), (otherwise, _) = expr.args
+            return (
+                f"{self._module_format('numpy.where')}({self._print(condition)}, "
+                f"{self._print(then)}, {self._print(otherwise)})"
+            )
+        return super()._print_Piecewise(expr)
+
+    def _print_Relational(self, expr):
+        op = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[expr.rel_op]
+        return f"{self._print(expr.lhs)} {op} {self._print(expr.rhs)}"
+
+
+def numpy_code(expr, bindings: dict | None = None, names: dict[str, str] | None = None) -> str:
+    return TrainerPrinter(bindings, names).doprint(expr)
