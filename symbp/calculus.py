@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
-from symbp.rules import ACTIVATIONS, K, LOSSES, Activation, Loss, k, m, y, yhat, z, y_vec, z_vec
+from symbp.rules import ACTIVATIONS, LOSSES, Activation, K, Loss, k, m, y, y_vec, yhat, z, z_vec
 
 j = sp.Symbol("j", integer=True, nonnegative=True)
 a = sp.Symbol("a", real=True)
@@ -157,7 +157,7 @@ def _pull_constants(total: sp.Sum) -> sp.Expr:
     return constant * sp.Sum(rest, *total.limits)
 
 
-@lru_cache(maxsize=None)
+@cache
 def activation_calculus(name: str, params: tuple[tuple[str, float], ...] = ()) -> ActivationCalculus:
     activation = ACTIVATIONS[name]
     values = {symbol: sp.Float(value) for symbol, value in activation.params.items()}
@@ -191,7 +191,7 @@ def _simplest(*candidates: sp.Expr) -> sp.Expr:
     return min(candidates, key=lambda e: (sp.count_ops(e), len(str(e))))
 
 
-@lru_cache(maxsize=None)
+@cache
 def output_calculus(loss_name: str, activation_name: str, params: tuple = ()) -> OutputCalculus:
     loss = LOSSES[loss_name]
     activation = activation_calculus(activation_name, params)

@@ -1,0 +1,5 @@
+import sys
+
+from symbp.cli import main
+
+sys.exit(main())

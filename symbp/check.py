@@ -1,0 +1,140 @@
+"""Numerical proof that a generated module's gradient is right.
+
+Two independent oracles: central finite differences of the module's own loss in float64, and, for
+small networks, SymPy's derivative of the fully expanded loss (``symbp.expanded``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from symbp.codegen import generate_module
+from symbp.expanded import EXPANDED_PARAMETER_LIMIT, expand_network
+from symbp.spec import Spec, load_spec
+
+TOLERANCE = 1e-7
+MAX_ENTRIES_PER_ARRAY = 64
+
+
+@dataclass
+class ParameterCheck:
+    name: str
+    entries_checked: int
+    finite_difference_error: float
+    expanded_error: float | None = None
+
+
+@dataclass
+class CheckReport:
+    spec: Spec
+    samples: int
+    tolerance: float
+    parameters: list[ParameterCheck] = field(default_factory=list)
+    loss_agreement: float | None = None
+
+    @property
+    def worst(self) -> float:
+        errors = [p.finite_difference_error for p in self.parameters]
+        errors += [p.expanded_error for p in self.parameters if p.expanded_error is not None]
+        if self.loss_agreement is not None:
+            errors.append(self.loss_agreement)
+        return max(errors, default=0.0)
+
+    @property
+    def passed(self) -> bool:
+        return self.worst < self.tolerance
+
+    def table(self) -> str:
+        header = f"{'parameter':<10} {'entries':>8} {'vs finite diff':>15} {'vs expanded':>13}"
+        rows = [header, "-" * len(header)]
+        for p in self.parameters:
+            expanded = "-" if p.expanded_error is None else f"{p.expanded_error:.2e}"
+            rows.append(f"{p.name:<10} {p.entries_checked:>8} {p.finite_difference_error:>15.2e} {expanded:>13}")
+        return "\n".join(rows)
+
+
+def load_module_from_source(source: str, name: str) -> ModuleType:
+    """Imports generated source as a module of its own, as a user's import would."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{name}.py"
+        path.write_text(source, encoding="utf-8")
+        module_spec = importlib.util.spec_from_file_location(f"symbp_checked_{name}", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    sys.modules.pop(module_spec.name, None)
+    return module
+
+
+def random_problem(spec: Spec, samples: int, seed: int):
+    """Random inputs, targets that suit the loss, and parameters away from special values."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(samples, spec.inputs))
+    outputs = spec.outputs
+    if spec.loss.name == "cross_entropy":
+        Y = np.eye(outputs)[rng.integers(0, outputs, samples)]
+    elif spec.loss.name == "binary_cross_entropy":
+        Y = rng.uniform(0.05, 0.95, size=(samples, outputs))
+    else:
+        Y = rng.normal(size=(samples, outputs))
+    return X, Y, rng
+
+
+def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
+    """Largest entry of |got - want|, relative to the largest entry of the gradient array."""
+    if not got.size:
+        return 0.0
+    scale = max(float(np.max(np.abs(got))), float(np.max(np.abs(want))), 1e-300)
+    return float(np.max(np.abs(got - want))) / scale
+
+
+def _finite_difference(loss, params, name, index, step) -> float:
+    """Five-point central difference: truncation error of order step**4."""
+    original = params[name][index]
+    values = []
+    for offset in (-2, -1, 1, 2):
+        params[name][index] = original + offset * step
+        values.append(loss(params))
+    params[name][index] = original
+    return (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * step)
+
+
+def check_gradients(spec_source, *, samples: int = 6, seed: int = 0, module: ModuleType | None = None,
+                    expanded: bool | None = None, tolerance: float = TOLERANCE) -> CheckReport:
+    spec = load_spec(spec_source)
+    if module is None:
+        module = load_module_from_source(generate_module(spec), spec.name)
+    X, Y, rng = random_problem(spec, samples, seed)
+    params = module.init_params(seed)
+    for name in module.PARAMS:
+        params[name] = params[name] + rng.normal(scale=0.5, size=params[name].shape)
+    value, grads = module.loss_and_grad(params, X, Y)
+    report = CheckReport(spec, samples, tolerance)
+    report.loss_agreement = abs(value - module.loss(params, X, Y)) / max(abs(value), 1e-300)
+
+    def loss(p):
+        return module.loss(p, X, Y)
+
+    use_expanded = spec.parameter_count <= EXPANDED_PARAMETER_LIMIT if expanded is None else expanded
+    oracle = expand_network(spec).evaluate(params, X, Y)[1] if use_expanded else None
+    for name in module.PARAMS:
+        grad = grads[name]
+        count = grad.size
+        flat = rng.permutation(count)[:MAX_ENTRIES_PER_ARRAY] if count > MAX_ENTRIES_PER_ARRAY else range(count)
+        indices = [np.unravel_index(i, grad.shape) for i in flat]
+        numeric = np.array([
+            _finite_difference(loss, params, name, index, 1e-3 * (1 + abs(params[name][index])))
+            for index in indices
+        ])
+        analytic = np.array([grad[index] for index in indices])
+        check = ParameterCheck(name, len(indices), _relative_error(analytic, numeric))
+        if oracle is not None:
+            check.expanded_error = _relative_error(grad, oracle[name])
+        report.parameters.append(check)
+    return report

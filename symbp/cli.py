@@ -1,0 +1,140 @@
+"""The command line: a thin layer over symbp's Python API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from symbp import __version__
+from symbp.check import check_gradients, load_module_from_source
+from symbp.codegen import MARKER, generate_module
+from symbp.errors import SymbpError
+from symbp.examples import EXAMPLES, bundled_spec_paths
+from symbp.output import write_atomically
+from symbp.spec import load_spec
+
+
+def _generate(args) -> int:
+    if args.all_examples:
+        folder = Path(args.output or "generated")
+        if not folder.is_dir():
+            raise SymbpError(f"{folder}: directory does not exist; create it or give another with -o")
+        for path in bundled_spec_paths():
+            spec = load_spec(path)
+            target = folder / f"{spec.name}.py"
+            write_atomically(target, generate_module(spec), marker=MARKER, force=args.force)
+            print(f"wrote {target}")
+        return 0
+    if not args.spec:
+        raise SymbpError("generate: give a SPEC (a .toml or .json file, or an example name) or --all-examples")
+    spec = load_spec(args.spec)
+    source = generate_module(spec)
+    target = Path(args.output) if args.output else Path("generated") / f"{spec.name}.py"
+    write_atomically(target, source, marker=MARKER, force=args.force)
+    print(f"wrote {target} ({spec.parameter_count} parameters)")
+    return 0
+
+
+def _check(args) -> int:
+    spec = load_spec(args.spec)
+    report = check_gradients(spec, samples=args.samples, seed=args.seed)
+    print(f"{spec.name}: gradient check on {report.samples} random samples (max relative error per parameter)")
+    print(report.table())
+    verdict = "PASS" if report.passed else "FAIL"
+    print(f"{verdict}: worst {report.worst:.2e} (tolerance {report.tolerance:.0e})")
+    return 0 if report.passed else 1
+
+
+def _examples(args) -> int:
+    for path in bundled_spec_paths():
+        spec = load_spec(path)
+        example = EXAMPLES.get(spec.name)
+        summary = example.summary if example else spec.title
+        print(f"{spec.name:<16} {summary}")
+    return 0
+
+
+def _demo(args) -> int:
+    from symbp.datasets import load_builtin
+
+    name = args.example
+    if name not in EXAMPLES:
+        raise SymbpError(f"demo: no published result for '{name}'; choose one of {', '.join(EXAMPLES)}")
+    example = EXAMPLES[name]
+    spec = load_spec(name)
+    started = time.perf_counter()
+    source = generate_module(spec)
+    module = load_module_from_source(source, spec.name)
+    print(f"1. generated a {len(source.splitlines())}-line NumPy module for '{spec.name}' "
+          f"in {time.perf_counter() - started:.2f} s")
+    report = check_gradients(spec, module=module)
+    print(f"2. gradient check: worst relative error {report.worst:.1e} "
+          f"({'pass' if report.passed else 'FAIL'}; finite differences and SymPy's expanded loss)")
+    data = load_builtin(dict(spec.data)["builtin"])
+    training = spec.training
+    print(f"3. training: {training.optimizer}, learning rate {training.learning_rate}, {training.epochs} epochs, "
+          f"{data.X.shape[0]} samples")
+    started = time.perf_counter()
+    params, history = module.train(module.init_params(), data.X, data.Y)
+    print(f"   loss {history[0]:.6g} -> {history[-1]:.6g} in {time.perf_counter() - started:.1f} s")
+    print(f"4. result against the published values ({example.source}):")
+    worst = 0.0
+    with np.printoptions(precision=8, suppress=True):
+        for name_, published in example.published.items():
+            published = np.array(published)
+            difference = float(np.max(np.abs(params[name_] - published)))
+            worst = max(worst, difference)
+            print(f"   {name_} symbp:     {params[name_].ravel()}")
+            print(f"   {name_} published: {published.ravel()}   max |difference| {difference:.1e}")
+    agrees = worst <= example.tolerance and report.passed
+    print(f"{'PASS' if agrees else 'FAIL'}: largest difference {worst:.1e} (tolerance {example.tolerance:.0e})")
+    return 0 if agrees else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="symbp", description=__doc__.strip().splitlines()[0] + (
+        " Backpropagation derived by SymPy, as standalone NumPy trainers."))
+    parser.add_argument("--version", action="version", version=f"symbp {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    generate = commands.add_parser("generate", help="write the NumPy trainer module for a spec")
+    generate.add_argument("spec", nargs="?", help="a .toml or .json spec, or a bundled example's name")
+    generate.add_argument("-o", "--output", help="output file (default generated/NAME.py); folder for --all-examples")
+    generate.add_argument("--all-examples", action="store_true", help="regenerate every bundled example")
+    generate.add_argument("--force", action="store_true", help="overwrite a file that symbp did not write")
+    generate.set_defaults(run=_generate)
+
+    check = commands.add_parser("check", help="check the generated gradient against two independent oracles")
+    check.add_argument("spec", help="a .toml or .json spec, or a bundled example's name")
+    check.add_argument("--samples", type=int, default=6, help="random samples to check on (default 6)")
+    check.add_argument("--seed", type=int, default=0, help="seed for the random data and parameters")
+    check.set_defaults(run=_check)
+
+    demo = commands.add_parser("demo", help="generate, check and train a bundled example; compare with its source")
+    demo.add_argument("example", nargs="?", default="actuarial", help="example name (default actuarial)")
+    demo.set_defaults(run=_demo)
+
+    examples = commands.add_parser("examples", help="list the bundled example specs")
+    examples.set_defaults(run=_examples)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except SymbpError as error:
+        print(f"symbp: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("symbp: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
