@@ -141,8 +141,13 @@ def train(
     second = {name: np.zeros_like(value) for name, value in params.items()}
     step = 0
     history = []
+    start_of_previous = None
     for epoch in range(epochs):
-        last_good = {name: value.copy() for name, value in params.items()}
+        # Kept so that a run whose loss stops being finite can hand back the last finite model.
+        start_of_previous, start_of_this = (
+            start_of_this if epoch else None,
+            {name: value.copy() for name, value in params.items()},
+        )
         batch_losses = []
         for rows in _batches(n, batch_size, rng):
             value, grads = loss_and_grad(params, X[rows], Y[rows])
@@ -169,7 +174,10 @@ def train(
                 RuntimeWarning,
                 stacklevel=2,
             )
-            return last_good, history
+            for candidate in (start_of_this, start_of_previous):
+                if candidate is not None and math.isfinite(loss(candidate, X, Y)):
+                    return candidate, history
+            return start_of_this, history
         history.append(epoch_loss)
         if callback is not None and callback(epoch, epoch_loss, params):
             break

@@ -1,0 +1,70 @@
+"""What SymPy derives from the registry: output forms, error terms, and the layer rules."""
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from symbp.calculus import a, a_vec, activation_calculus, g_vec, j, output_calculus
+from symbp.network import build_network
+from symbp.rules import ACTIVATIONS, K, k, y_vec, z
+
+ELEMENTWISE = [name for name, act in ACTIVATIONS.items() if not act.rowwise]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("sigmoid", a * (1 - a)), ("tanh", 1 - a**2), ("exponential", a), ("linear", sp.Integer(1)),
+     ("softplus", 1 - sp.exp(-a))],
+)
+def test_derivative_is_rewritten_through_the_output(name, expected):
+    calculus = activation_calculus(name)
+    assert sp.simplify(calculus.derivative_of_output - expected) == 0
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_output_form_agrees_with_the_derivative(name):
+    calculus = activation_calculus(name)
+    form = calculus.derivative_of_output
+    assert form is not None and not form.has(z)
+    for point in np.linspace(-4, 4, 17):
+        if abs(point) < 1e-9:
+            continue
+        output = calculus.forward.subs(z, point)
+        assert float(form.subs(a, output)) == pytest.approx(float(calculus.derivative.subs(z, point)), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_elementwise_vjp_multiplies_by_the_local_derivative(name):
+    calculus = activation_calculus(name)
+    local = calculus.derivative_of_output.subs(a, a_vec[j])
+    assert sp.simplify(calculus.vjp - g_vec[j] * local) == 0
+
+
+def test_softmax_vjp_is_the_jacobian_product():
+    vjp = activation_calculus("softmax").vjp
+    expected = a_vec[j] * (g_vec[j] - sp.Sum(a_vec[k] * g_vec[k], (k, 0, K - 1)))
+    assert sp.simplify(vjp - expected) == 0
+
+
+@pytest.mark.parametrize(("loss", "activation"), [("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid")])
+def test_matching_loss_and_output_fuse_to_prediction_minus_target(loss, activation):
+    assert sp.simplify(output_calculus(loss, activation).delta - (a_vec[j] - y_vec[j])) == 0
+
+
+def test_cross_entropy_uses_that_targets_sum_to_one():
+    assert output_calculus("cross_entropy", "softmax").facts_used
+
+
+def test_squared_error_through_exponential():
+    delta = output_calculus("squared_error", "exponential").delta
+    assert sp.simplify(delta - 2 * (a_vec[j] - y_vec[j]) * a_vec[j]) == 0
+
+
+def test_layer_rules_come_from_matrix_calculus():
+    network = build_network({"name": "n", "inputs": 3, "layers": [{"units": 2, "activation": "sigmoid"},
+                                                                 {"units": 1, "activation": "linear"}]})
+    first, second = network.layers
+    assert second.weight_gradient == first.output.T * second.delta
+    assert second.input_gradient == second.delta * second.weight.T
+    assert first.weight_gradient == network.data.T * first.delta
+    assert second.bias_gradient.shape == (1, 1)

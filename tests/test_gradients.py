@@ -1,0 +1,49 @@
+"""Every catalogue network's generated gradient against finite differences and SymPy's expansion."""
+
+import numpy as np
+import pytest
+
+from symbp.check import TOLERANCE, check_gradients, load_module_from_source
+from symbp.codegen import generate_module
+from symbp.expanded import EXPANDED_PARAMETER_LIMIT
+from symbp.spec import load_spec
+
+
+def test_gradient_matches_both_oracles(catalogue_spec):
+    spec = load_spec(catalogue_spec)
+    report = check_gradients(spec, samples=5, seed=3)
+    assert report.passed, report.table()
+    assert all(p.finite_difference_error < TOLERANCE for p in report.parameters)
+    if spec.parameter_count <= EXPANDED_PARAMETER_LIMIT:
+        assert all(p.expanded_error is not None and p.expanded_error < 1e-10 for p in report.parameters)
+
+
+def test_check_catches_a_wrong_gradient():
+    spec = load_spec({"name": "net", "inputs": 2, "layers": [{"units": 2, "activation": "sigmoid"},
+                                                            {"units": 1, "activation": "linear"}]})
+    source = generate_module(spec).replace("grad_W1 = X.T @ delta1", "grad_W1 = 1.001 * (X.T @ delta1)")
+    module = load_module_from_source(source, "broken")
+    report = check_gradients(spec, module=module)
+    assert not report.passed
+    broken = {p.name: p for p in report.parameters}["W1"]
+    assert broken.finite_difference_error > 1e-4 and broken.expanded_error > 1e-4
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gradient_keeps_working_in_float32(dtype):
+    spec = load_spec({"name": "net", "inputs": 3, "layers": [{"units": 4, "activation": "tanh"},
+                                                            {"units": 3, "activation": "softmax"}],
+                      "loss": "cross_entropy"})
+    module = load_module_from_source(generate_module(spec), "net")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8, 3))
+    Y = np.eye(3)[rng.integers(0, 3, 8)]
+    params64 = module.init_params(1)
+    params = {k: v.astype(dtype) for k, v in params64.items()}
+    value, grads = module.loss_and_grad(params, X.astype(dtype), Y.astype(dtype))
+    value64, grads64 = module.loss_and_grad(params64, X, Y)
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5
+    assert abs(value - value64) <= tolerance * abs(value64)
+    for name in module.PARAMS:
+        assert grads[name].dtype == dtype
+        assert np.allclose(grads[name], grads64[name], rtol=tolerance * 10, atol=tolerance)

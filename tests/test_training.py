@@ -1,0 +1,92 @@
+"""The generated train(): optimizers, mini-batches, stopping rules, callbacks and persistence."""
+
+import numpy as np
+import pytest
+
+from symbp.check import load_module_from_source
+from symbp.codegen import generate_module
+
+SPEC = {"name": "xorish", "inputs": 2, "layers": [{"units": 4, "activation": "tanh"},
+                                                  {"units": 1, "activation": "sigmoid"}],
+        "training": {"learning_rate": 0.5, "epochs": 300}}
+
+
+@pytest.fixture(scope="module")
+def module():
+    return load_module_from_source(generate_module(SPEC), "xorish")
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 2))
+    Y = (X[:, :1] + 0.5 * X[:, 1:] > 0).astype(float)
+    return X, Y
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "sgd", "momentum", "adam"])
+def test_every_optimizer_lowers_the_loss(module, data, optimizer):
+    X, Y = data
+    rate = 0.05 if optimizer == "adam" else 0.5
+    batch = 16 if optimizer == "sgd" else None
+    params, history = module.train(module.init_params(1), X, Y, optimizer=optimizer, learning_rate=rate,
+                                   epochs=200, batch_size=batch)
+    assert len(history) == 200
+    assert history[-1] < 0.5 * history[0]
+    assert module.loss(params, X, Y) < history[0]
+
+
+def test_training_is_reproducible_and_does_not_touch_its_input(module, data):
+    X, Y = data
+    start = module.init_params(1)
+    before = {k: v.copy() for k, v in start.items()}
+    a = module.train(start, X, Y, optimizer="sgd", batch_size=8, epochs=5, seed=3)[0]
+    b = module.train(start, X, Y, optimizer="sgd", batch_size=8, epochs=5, seed=3)[0]
+    c = module.train(start, X, Y, optimizer="sgd", batch_size=8, epochs=5, seed=4)[0]
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not all(np.array_equal(a[k], c[k]) for k in a)
+    assert all(np.array_equal(start[k], before[k]) for k in start)
+
+
+def test_one_gd_step_is_the_update_rule(module, data):
+    X, Y = data
+    start = module.init_params(2)
+    _, grads = module.loss_and_grad(start, X, Y)
+    after, _ = module.train(start, X, Y, epochs=1, learning_rate=0.1)
+    for name in module.PARAMS:
+        assert np.allclose(after[name], start[name] - 0.1 * grads[name], rtol=0, atol=1e-15)
+
+
+def test_tolerance_and_callback_stop_early(module, data):
+    X, Y = data
+    _, history = module.train(module.init_params(1), X, Y, epochs=5000, tolerance=1e-3)
+    assert 1 < len(history) < 5000
+    seen = []
+    def stop_at_four(epoch, loss, params):
+        seen.append(epoch)
+        return epoch == 4
+
+    _, history = module.train(module.init_params(1), X, Y, epochs=50, callback=stop_at_four)
+    assert seen == [0, 1, 2, 3, 4] and len(history) == 5
+
+
+def test_non_finite_loss_stops_with_a_warning_and_finite_params():
+    exploding = load_module_from_source(generate_module(
+        {"name": "boom", "inputs": 1, "layers": [{"units": 1, "activation": "exponential"}]}), "boom")
+    X = np.linspace(1, 3, 20)[:, None]
+    Y = np.exp(X)
+    with pytest.warns(RuntimeWarning, match="learning rate"):
+        params, history = exploding.train(exploding.init_params(0), X, Y, learning_rate=5.0, epochs=100)
+    assert all(np.isfinite(v).all() for v in params.values())
+    assert np.isfinite(exploding.loss(params, X, Y))
+    assert len(history) < 100
+
+
+def test_save_and_load_round_trip(module, tmp_path):
+    params = module.init_params(7)
+    module.save_params(tmp_path / "p.npz", params)
+    loaded = module.load_params(tmp_path / "p.npz")
+    assert all(np.array_equal(params[k], loaded[k]) for k in module.PARAMS)
+    np.savez(tmp_path / "bad.npz", W1=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="W1 has shape"):
+        module.load_params(tmp_path / "bad.npz")
