@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 import time
 from pathlib import Path
@@ -120,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     examples = commands.add_parser("examples", help="list the bundled example specs")
     examples.set_defaults(run=_examples)
+
+    import symbp.commands
+
+    for module in sorted(pkgutil.iter_modules(symbp.commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"symbp.commands.{module.name}").register(commands)
     return parser
 
 

@@ -30,6 +30,7 @@ MAX_SIZE = 1_000_000
 MAX_PARAMETERS = 50_000_000
 MAX_NAME_LENGTH = 100
 MAX_TITLE_LENGTH = 200
+MAX_FILE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,10 @@ def _key_text(key: Any) -> str:
     return _show(key)
 
 
+def _key_quote(key: Any) -> str:
+    return _quote(key, 24) if isinstance(key, str) else _got(key)
+
+
 def _join(path: str, key: Any) -> str:
     return f"{path}.{_key_text(key)}" if path else _key_text(key)
 
@@ -253,7 +258,7 @@ def _check_keys(table: dict, allowed: tuple[str, ...], path: str, misplaced: dic
             continue
         hint = (misplaced or {}).get(key) if isinstance(key, str) else None
         hint = f"; {hint}" if hint else _suggest(key, allowed)
-        raise SpecError(_join(path, key), f"unknown key {_quote(key, 24) if isinstance(key, str) else _got(key)}{hint}")
+        raise SpecError(_join(path, key), f"unknown key {_key_quote(key)}{hint}")
 
 
 def _require(table: dict, key: str, path: str, hint: str) -> Any:
@@ -402,10 +407,10 @@ def _activation(value: Any, path: str) -> tuple[str, tuple[tuple[str, float], ..
         if key == "name" or key in params:
             continue
         if not params:
-            raise SpecError(_join(path, key), f"'{name}' takes no parameters; remove {_quote(key, 24)}")
+            raise SpecError(_join(path, key), f"'{name}' takes no parameters; remove {_key_quote(key)}")
         close = difflib.get_close_matches(key, params, n=1, cutoff=0.6) if isinstance(key, str) else []
         fix = f"did you mean '{close[0]}'?" if close else f"'{name}' takes only {', '.join(params)}"
-        raise SpecError(_join(path, key), f"unknown parameter {_quote(key, 24)}; {fix}")
+        raise SpecError(_join(path, key), f"unknown parameter {_key_quote(key)}; {fix}")
     given = tuple((key, _number(value[key], f"{path}.{key}", positive=True)) for key in params if key in value)
     return name, given
 
@@ -697,7 +702,8 @@ def read_spec_file(path: Path) -> Any:
 def _read_spec_file(path: Path) -> Any:
     where = _file_label(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise SpecError(where, "file not found; give the path of a .toml or .json spec, or an example name "
                                "from 'symbp examples'") from None
@@ -708,6 +714,8 @@ def _read_spec_file(path: Path) -> Any:
         raise SpecError(where, f"cannot be read ({reason}); check the path and its permissions") from None
     except ValueError:
         raise SpecError(where, "is not a valid path; give the path of a .toml or .json spec file") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(where, f"is over {MAX_FILE_BYTES // 2**20} MiB; a spec file is a short TOML or JSON text")
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json", ""):
         raise SpecError(where, f"unknown file type {_quote(path.suffix, 20)}; use a .toml or .json spec file")
