@@ -98,8 +98,10 @@ def _demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="symbp", description=__doc__.strip().splitlines()[0] + (
-        " Backpropagation derived by SymPy, as standalone NumPy trainers."))
+    parser = argparse.ArgumentParser(
+        prog="symbp",
+        description="Backpropagation derived by SymPy: standalone NumPy trainers, checked numerically.",
+    )
     parser.add_argument("--version", action="version", version=f"symbp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
