@@ -53,7 +53,7 @@ def exact_descent(
               for name, index, symbol in network.parameter_symbols}
         updated = {}
         for name, matrix in network.weights.items():
-            gradient = matrix.applyfunc(lambda symbol: sp.simplify(loss_gradient[symbol].subs(at)))
+            gradient = matrix.applyfunc(lambda symbol, at=at: sp.simplify(loss_gradient[symbol].subs(at)))
             updated[name] = current[name] - rate * gradient
         current = updated
         history.append(current)
