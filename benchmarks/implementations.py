@@ -1,0 +1,237 @@
+"""One training loop per implementation, each timed around its loop only.
+
+Every function takes (workload, X, Y, params) with X, Y already in the workload's dtype and
+returns (seconds, compile_seconds, final_params). Mini-batch runs walk contiguous slices of the
+data permuted once in the workload's batch order; symbp's own train() does its shuffling itself.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def _coefficient(workload, rows):
+    loss = workload.spec["loss"]
+    return loss["scale"] / rows if loss["reduction"] == "mean" else loss["scale"]
+
+
+def _activations(workload):
+    return [layer["activation"] for layer in workload.spec["layers"]]
+
+
+def _batches(workload, n):
+    size = workload.batch_size or n
+    return [slice(start, start + size) for start in range(0, n, size)][: workload.steps] if workload.batch_size \
+        else [slice(None)] * workload.steps
+
+
+def _permuted(workload, X, Y):
+    if workload.batch_size is None:
+        return X, Y
+    order = workload.batch_order(X.shape[0])
+    return np.ascontiguousarray(X[order]), np.ascontiguousarray(Y[order])
+
+
+def symbp(workload, X, Y, params):
+    from symbp.check import load_module_from_source
+    from symbp.codegen import generate_module
+
+    started = time.perf_counter()
+    module = load_module_from_source(generate_module(workload.spec), workload.spec["name"])
+    generation = time.perf_counter() - started
+    epochs = 1 if workload.batch_size else workload.steps
+    started = time.perf_counter()
+    final, _ = module.train(params, X, Y, learning_rate=workload.learning_rate, epochs=epochs,
+                            batch_size=workload.batch_size, seed=0, optimizer="gd")
+    return time.perf_counter() - started, generation, final
+
+
+def handwritten(workload, X, Y, params):
+    """Careful NumPy by hand: reused activations, derivatives through outputs, no recomputation."""
+    X, Y = _permuted(workload, X, Y)
+    kinds = _activations(workload)
+    names = list(params)
+    p = {k: v.copy() for k, v in params.items()}
+    lr = workload.learning_rate
+    started = time.perf_counter()
+    for rows in _batches(workload, X.shape[0]):
+        x, y = X[rows], Y[rows]
+        c = _coefficient(workload, x.shape[0])
+        outputs = [x]
+        for index, kind in enumerate(kinds, start=1):
+            z = outputs[-1] @ p[f"W{index}"]
+            if f"b{index}" in p:
+                z += p[f"b{index}"]
+            outputs.append(1 / (1 + np.exp(-z)) if kind == "sigmoid" else np.exp(z))
+        a = outputs[-1]
+        delta = (2 * c) * (a - y) * (a * (1 - a) if kinds[-1] == "sigmoid" else a)
+        for index in range(len(kinds), 0, -1):
+            grad_w = outputs[index - 1].T @ delta
+            if f"b{index}" in p:
+                p[f"b{index}"] -= lr * delta.sum(axis=0)
+            if index > 1:
+                hidden = outputs[index - 1]
+                delta = (delta @ p[f"W{index}"].T) * hidden * (1 - hidden)
+            p[f"W{index}"] -= lr * grad_w
+    assert names == list(p)
+    return time.perf_counter() - started, 0.0, p
+
+
+def lab_style(workload, X, Y, params):
+    """The lab's own loop for its 3-2-1 network: one column per neuron, concatenated."""
+    if workload.name != "W1":
+        return None
+    w1_1, w1_2 = params["W1"][:, [0]].copy(), params["W1"][:, [1]].copy()
+    w2_1 = params["W2"].copy()
+    eta = workload.learning_rate
+    started = time.perf_counter()
+    for _ in range(workload.steps):
+        z1_1, z1_2 = X @ w1_1, X @ w1_2
+        a1_1, a1_2 = 1 / (1 + np.exp(-z1_1)), 1 / (1 + np.exp(-z1_2))
+        a1 = np.concatenate((a1_1, a1_2), axis=1)
+        z2_1 = a1 @ w2_1
+        y_hat = np.exp(z2_1)
+        delta2_1 = 2 * (y_hat - Y) * np.exp(z2_1)
+        delta1_1 = w2_1[0] * delta2_1 * a1_1 * (1 - a1_1)
+        delta1_2 = w2_1[1] * delta2_1 * a1_2 * (1 - a1_2)
+        w2_1 -= eta * np.mean(delta2_1 * a1, axis=0).reshape(2, 1)
+        w1_1 -= eta * np.mean(delta1_1 * X, axis=0).reshape(3, 1)
+        w1_2 -= eta * np.mean(delta1_2 * X, axis=0).reshape(3, 1)
+    seconds = time.perf_counter() - started
+    return seconds, 0.0, {"W1": np.hstack([w1_1, w1_2]), "W2": w2_1}
+
+
+def floor(workload, X, Y, params):
+    """Only the matrix products of a training step, into preallocated buffers: a lower bound."""
+    X, Y = _permuted(workload, X, Y)
+    kinds = _activations(workload)
+    weights = [params[f"W{i}"] for i in range(1, len(kinds) + 1)]
+    size = workload.batch_size or X.shape[0]
+    outs = [np.empty((size, w.shape[1]), X.dtype) for w in weights]
+    grads = [np.empty_like(w) for w in weights]
+    backs = [np.empty((size, w.shape[0]), X.dtype) for w in weights]
+    started = time.perf_counter()
+    for rows in _batches(workload, X.shape[0]):
+        x = X[rows]
+        n = x.shape[0]
+        previous = x
+        for w, out in zip(weights, outs):
+            np.matmul(previous, w, out=out[:n])
+            previous = out[:n]
+        for index in range(len(weights) - 1, -1, -1):
+            inputs = x if index == 0 else outs[index - 1][:n]
+            np.matmul(inputs.T, outs[index][:n], out=grads[index])
+            if index:
+                np.matmul(outs[index][:n], weights[index].T, out=backs[index][:n])
+    return time.perf_counter() - started, 0.0, None
+
+
+def torch_eager(workload, X, Y, params):
+    import torch
+
+    X, Y = _permuted(workload, X, Y)
+    tx, ty = torch.from_numpy(X), torch.from_numpy(Y)
+    p = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    kinds = _activations(workload)
+    lr = workload.learning_rate
+    started = time.perf_counter()
+    for rows in _batches(workload, X.shape[0]):
+        x, y = tx[rows], ty[rows]
+        a = x
+        for index, kind in enumerate(kinds, start=1):
+            z = a @ p[f"W{index}"]
+            if f"b{index}" in p:
+                z = z + p[f"b{index}"]
+            a = torch.sigmoid(z) if kind == "sigmoid" else torch.exp(z)
+        loss = _coefficient(workload, x.shape[0]) * ((a - y) ** 2).sum()
+        loss.backward()
+        with torch.no_grad():
+            for value in p.values():
+                value -= lr * value.grad
+                value.grad = None
+    seconds = time.perf_counter() - started
+    return seconds, 0.0, {k: v.detach().numpy() for k, v in p.items()}
+
+
+def jax_jit(workload, X, Y, params):
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    X, Y = _permuted(workload, X, Y)
+    kinds = _activations(workload)
+    lr = workload.learning_rate
+    scale = workload.spec["loss"]["scale"]
+    mean = workload.spec["loss"]["reduction"] == "mean"
+
+    def loss(p, x, y):
+        a = x
+        for index, kind in enumerate(kinds, start=1):
+            z = a @ p[f"W{index}"]
+            if f"b{index}" in p:
+                z = z + p[f"b{index}"]
+            a = jax.nn.sigmoid(z) if kind == "sigmoid" else jnp.exp(z)
+        total = scale * jnp.sum((a - y) ** 2)
+        return total / x.shape[0] if mean else total
+
+    @jax.jit
+    def step(p, x, y):
+        grads = jax.grad(loss)(p, x, y)
+        return {k: p[k] - lr * grads[k] for k in p}
+
+    batches = _batches(workload, X.shape[0])
+    device_x, device_y = jnp.asarray(X), jnp.asarray(Y)
+    if workload.batch_size:
+        pairs = [(device_x[rows], device_y[rows]) for rows in batches]
+    else:
+        pairs = [(device_x, device_y)] * len(batches)
+    p = {k: jnp.asarray(v) for k, v in params.items()}
+    started = time.perf_counter()
+    for x, y in {x.shape: (x, y) for x, y in pairs}.values():  # one compilation per batch shape, timed apart
+        jax.block_until_ready(step(p, x, y))
+    compile_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    for x, y in pairs:
+        p = step(p, x, y)
+    jax.block_until_ready(p)
+    return time.perf_counter() - started, compile_seconds, {k: np.asarray(v) for k, v in p.items()}
+
+
+def hips_autograd(workload, X, Y, params):
+    import autograd.numpy as anp
+    from autograd import grad
+
+    X, Y = _permuted(workload, X, Y)
+    kinds = _activations(workload)
+    lr = workload.learning_rate
+
+    def loss(p, x, y):
+        a = x
+        for index, kind in enumerate(kinds, start=1):
+            z = anp.dot(a, p[f"W{index}"])
+            if f"b{index}" in p:
+                z = z + p[f"b{index}"]
+            a = 1 / (1 + anp.exp(-z)) if kind == "sigmoid" else anp.exp(z)
+        return _coefficient(workload, x.shape[0]) * anp.sum((a - y) ** 2)
+
+    gradient = grad(loss)
+    p = {k: v.copy() for k, v in params.items()}
+    started = time.perf_counter()
+    for rows in _batches(workload, X.shape[0]):
+        grads = gradient(p, X[rows], Y[rows])
+        p = {k: p[k] - lr * grads[k] for k in p}
+    return time.perf_counter() - started, 0.0, p
+
+
+IMPLEMENTATIONS = {
+    "symbp": symbp,
+    "handwritten": handwritten,
+    "lab_style": lab_style,
+    "floor": floor,
+    "torch": torch_eager,
+    "jax_jit": jax_jit,
+    "autograd": hips_autograd,
+}

@@ -1,0 +1,158 @@
+"""Per-step training time of symbp's generated trainers against the alternatives, as a table.
+
+    python benchmarks/run.py                      # every workload, 5 interleaved rounds
+    python benchmarks/run.py --workloads W1 --rounds 3
+
+Each implementation runs in a process of its own; rounds are interleaved so that drift in the
+machine's speed touches every implementation alike. Times are medians over rounds, with the
+spread (max - min) beside them, and ratios are taken within this one run. Implementations whose
+library is not installed are left out. The script fails if any implementation ends at parameters
+that differ from symbp's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from implementations import IMPLEMENTATIONS  # noqa: E402
+from workloads import WORKLOADS  # noqa: E402
+
+OPTIONAL = {"torch": "torch", "jax_jit": "jax", "autograd": "autograd"}
+AGREEMENT = {"float64": 1e-8, "float32": 2e-3}
+
+
+def _worker(args) -> None:
+    workload = WORKLOADS[args.workload]
+    dtype = np.dtype(args.dtype)
+    X, Y = workload.data(dtype)
+    result = IMPLEMENTATIONS[args.implementation](workload, X, Y, workload.initial(dtype))
+    if result is None:
+        print(json.dumps(None))
+        return
+    seconds, compile_seconds, params = result
+    if params is not None:
+        np.savez(args.params, **{k: np.asarray(v, dtype=np.float64) for k, v in params.items()})
+    print(json.dumps({"seconds": seconds, "compile": compile_seconds, "steps": workload.steps,
+                      "has_params": params is not None}))
+
+
+def _available(name: str) -> bool:
+    module = OPTIONAL.get(name)
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def _run_once(implementation, workload, dtype, folder):
+    params = Path(folder) / f"{implementation}-{workload}-{dtype}.npz"
+    command = [sys.executable, __file__, "--worker", implementation, "--workload", workload, "--dtype", dtype,
+               "--params", str(params)]
+    output = subprocess.run(command, capture_output=True, text=True)
+    if output.returncode != 0:
+        raise SystemExit(f"{implementation} on {workload} ({dtype}) failed:\n{output.stderr}")
+    result = json.loads(output.stdout.strip().splitlines()[-1])
+    if result and result["has_params"]:
+        with np.load(params) as stored:
+            result["params"] = {k: stored[k] for k in stored}
+    return result
+
+
+def _versions() -> str:
+    parts = [f"Python {platform.python_version()}", f"NumPy {np.__version__}"]
+    for label, module in (("PyTorch", "torch"), ("JAX", "jax"), ("autograd", "autograd")):
+        if importlib.util.find_spec(module):
+            version = getattr(__import__(module), "__version__", "?")
+            parts.append(f"{label} {version}")
+    return ", ".join(parts)
+
+
+def _gemm_rate(dtype) -> float:
+    """Measured GFLOP/s of a mid-sized matrix product on this machine, for the floor column."""
+    import time
+
+    a = np.random.default_rng(0).random((512, 512)).astype(dtype)
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - started)
+    return 2 * 512**3 / best / 1e9
+
+
+def _flops_per_step(workload) -> float:
+    sizes = [workload.spec["inputs"]] + [layer["units"] for layer in workload.spec["layers"]]
+    rows = workload.batch_size or workload.data(np.float64)[0].shape[0]
+    forward = sum(2 * rows * a * b for a, b in zip(sizes, sizes[1:]))
+    backward = forward + sum(2 * rows * a * b for a, b in zip(sizes[1:-1], sizes[2:]))
+    return forward + backward
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", nargs="*", default=["W1", "W2", "W3"])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--implementations", nargs="*", default=list(IMPLEMENTATIONS))
+    parser.add_argument("--worker")
+    parser.add_argument("--workload")
+    parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--params")
+    args = parser.parse_args()
+    if args.worker:
+        args.implementation = args.worker
+        _worker(args)
+        return
+
+    implementations = [name for name in args.implementations if _available(name)]
+    print(f"symbp benchmark on {platform.machine()}, {_versions()}")
+    print(f"left out (not installed): {', '.join(n for n in args.implementations if not _available(n)) or 'none'}")
+    failures = []
+    for workload_name in args.workloads:
+        workload = WORKLOADS[workload_name]
+        for dtype in (("float64", "float32") if workload_name == "W2" else ("float64",)):
+            runs = {name: [] for name in implementations}
+            with tempfile.TemporaryDirectory() as folder:
+                for _ in range(args.rounds):
+                    for name in implementations:
+                        runs[name].append(_run_once(name, workload_name, dtype, folder))
+            runs = {name: results for name, results in runs.items() if results[0] is not None}
+            per_step = {name: [r["seconds"] / r["steps"] * 1e3 for r in results] for name, results in runs.items()}
+            median = {name: statistics.median(times) for name, times in per_step.items()}
+            reference = runs["symbp"][0]["params"]
+            floor_ms = _flops_per_step(workload) / (_gemm_rate(np.dtype(dtype)) * 1e9) * 1e3
+            print(f"\n{workload_name} ({dtype}): {workload.steps} steps, batch {workload.batch_size or 'full'}; "
+                  f"FLOP floor at this machine's GEMM rate {floor_ms:.4f} ms/step")
+            header = (f"{'implementation':<14} {'ms/step':>9} {'spread':>8} {'x symbp':>8} {'vs jax':>7} "
+                      f"{'vs torch':>8} {'compile s':>9} {'max |dparam|':>12}")
+            print(header)
+            print("-" * len(header))
+            for name in runs:
+                row = runs[name]
+                difference = "-"
+                if row[0].get("params") is not None:
+                    diff = max(float(np.max(np.abs(row[0]["params"][k] - reference[k]))) for k in reference)
+                    difference = f"{diff:.1e}"
+                    if diff > AGREEMENT[dtype]:
+                        failures.append(f"{name} on {workload_name} ({dtype}) ends {diff:.1e} away from symbp")
+                spread = max(per_step[name]) - min(per_step[name])
+                vs_jax = f"{median[name] / median['jax_jit']:.2f}" if "jax_jit" in median else "-"
+                vs_torch = f"{median[name] / median['torch']:.2f}" if "torch" in median else "-"
+                compile_seconds = statistics.median(r["compile"] for r in row)
+                print(f"{name:<14} {median[name]:>9.4f} {spread:>8.4f} {median[name] / median['symbp']:>8.2f} "
+                      f"{vs_jax:>7} {vs_torch:>8} {compile_seconds:>9.2f} {difference:>12}")
+    if failures:
+        raise SystemExit("parameters disagree:\n" + "\n".join(failures))
+
+
+if __name__ == "__main__":
+    main()
