@@ -53,7 +53,8 @@ def forward(params, X):
     """The network's output for inputs X of shape (N, 3)."""
     W1, W2 = params['W1'], params['W2']
     Z1 = X @ W1
-    A1 = 1/(1 + np.exp(-Z1))
+    # sigmoid, in an equivalent form that cannot overflow
+    A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
     Z2 = A1 @ W2
     A2 = np.exp(Z2)
     return A2
@@ -66,8 +67,13 @@ def predict(params, X):
 
 def loss(params, X, Y):
     """L = 1/n * sum over samples and outputs of the squared_error."""
-    A2 = forward(params, X)
+    W1, W2 = params['W1'], params['W2']
     n = X.shape[0]
+    Z1 = X @ W1
+    # sigmoid, in an equivalent form that cannot overflow
+    A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
+    Z2 = A1 @ W2
+    A2 = np.exp(Z2)
     return float(1/n * np.sum((A2 - Y)**2))
 
 
@@ -78,7 +84,8 @@ def loss_and_grad(params, X, Y):
 
     # Forward pass.
     Z1 = X @ W1
-    A1 = 1/(1 + np.exp(-Z1))
+    # sigmoid, in an equivalent form that cannot overflow
+    A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
     Z2 = A1 @ W2
     A2 = np.exp(Z2)
     value = float(1/n * np.sum((A2 - Y)**2))
@@ -96,6 +103,12 @@ def loss_and_grad(params, X, Y):
         'W1': grad_W1,
         'W2': grad_W2,
     }
+
+
+# Besides a learning rate that is too high, what can make this network's loss stop being finite.
+_LIKELY_CAUSES = (
+    'the exponential output layer overflows once its pre-activation passes about 709 (88 in float32): scale the targets down or start from smaller weights',
+)
 
 
 def _batches(n, batch_size, rng):
@@ -130,7 +143,8 @@ def train(
     history[e] is the loss before epoch e's step for full-batch training, and the mean
     mini-batch loss over epoch e otherwise. Training stops early when the loss changes by less
     than tolerance, when callback(epoch, loss, params) returns True, or when the loss stops
-    being finite (then the last finite parameters are returned, with a warning).
+    being finite: then a RuntimeWarning names the epoch, the step and the likely causes, and the
+    last parameters with a finite loss are returned.
     """
     if optimizer not in ("gd", "sgd", "momentum", "adam"):
         raise ValueError(f"optimizer: unknown {optimizer!r}; choose gd, sgd, momentum or adam")
@@ -142,6 +156,13 @@ def train(
     step = 0
     history = []
     start_of_previous = None
+    # NumPy's first floating-point complaint (overflow, invalid value), reported once rather than per step.
+    trouble = []
+
+    def note_trouble(kind, flag):
+        if not trouble:
+            trouble.append(f"'{kind}' at epoch {epoch}, step {step + 1}")
+
     for epoch in range(epochs):
         # Kept so that a run whose loss stops being finite can hand back the last finite model.
         start_of_previous, start_of_this = (
@@ -150,40 +171,55 @@ def train(
         )
         batch_losses = []
         for rows in _batches(n, batch_size, rng):
-            value, grads = loss_and_grad(params, X[rows], Y[rows])
-            batch_losses.append(value)
-            step += 1
-            for name in PARAMS:
-                if optimizer == "momentum":
-                    velocity[name] *= momentum
-                    velocity[name] -= learning_rate * grads[name]
-                    params[name] += velocity[name]
-                elif optimizer == "adam":
-                    velocity[name] += (1.0 - beta1) * (grads[name] - velocity[name])
-                    second[name] += (1.0 - beta2) * (grads[name] * grads[name] - second[name])
-                    rate = learning_rate * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
-                    params[name] -= rate * velocity[name] / (np.sqrt(second[name]) + epsilon)
-                else:
-                    params[name] -= learning_rate * grads[name]
+            with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
+                value, grads = loss_and_grad(params, X[rows], Y[rows])
+                if not math.isfinite(value):
+                    _warn_not_finite(epoch, step + 1, value, learning_rate, trouble)
+                    return _last_finite(start_of_this, start_of_previous, X, Y), history
+                batch_losses.append(value)
+                step += 1
+                for name in PARAMS:
+                    if optimizer == "momentum":
+                        velocity[name] *= momentum
+                        velocity[name] -= learning_rate * grads[name]
+                        params[name] += velocity[name]
+                    elif optimizer == "adam":
+                        velocity[name] += (1.0 - beta1) * (grads[name] - velocity[name])
+                        second[name] += (1.0 - beta2) * (grads[name] * grads[name] - second[name])
+                        rate = learning_rate * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
+                        params[name] -= rate * velocity[name] / (np.sqrt(second[name]) + epsilon)
+                    else:
+                        params[name] -= learning_rate * grads[name]
         epoch_loss = batch_losses[0] if len(batch_losses) == 1 else float(np.mean(batch_losses))
-        if not math.isfinite(epoch_loss):
-            warnings.warn(
-                f"training stopped at epoch {epoch}: the loss became {epoch_loss}; the learning rate "
-                f"({learning_rate}) may be too high, or an unbounded output overflowed. "
-                "Returning the last parameters with a finite loss.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            for candidate in (start_of_this, start_of_previous):
-                if candidate is not None and math.isfinite(loss(candidate, X, Y)):
-                    return candidate, history
-            return start_of_this, history
         history.append(epoch_loss)
         if callback is not None and callback(epoch, epoch_loss, params):
             break
         if tolerance is not None and len(history) > 1 and abs(history[-1] - history[-2]) < tolerance:
             break
+    if trouble:
+        warnings.warn(f"training finished, but NumPy reported {trouble[0]}; check the result", RuntimeWarning,
+                      stacklevel=2)
     return params, history
+
+
+def _warn_not_finite(epoch, step, value, learning_rate, trouble):
+    causes = [f"the learning rate {learning_rate} is too high (try {learning_rate / 10:g})", *_LIKELY_CAUSES]
+    first = f" (NumPy first reported {trouble[0]})" if trouble else ""
+    warnings.warn(
+        f"training stopped at epoch {epoch}, step {step}: the loss became {value}{first}. "
+        f"Likely causes: {'; or '.join(causes)}. Returning the last parameters whose loss is finite.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def _last_finite(start_of_this, start_of_previous, X, Y):
+    """The parameters from the start of this epoch or the one before, whichever still has a finite loss."""
+    with np.errstate(all="ignore"):
+        for candidate in (start_of_this, start_of_previous):
+            if candidate is not None and math.isfinite(loss(candidate, X, Y)):
+                return candidate
+    return start_of_this
 
 
 def save_params(path, params):
@@ -202,3 +238,79 @@ def load_params(path):
                 raise ValueError(f"{path}: {name} has shape {stored[name].shape}, expected {SHAPES[name]}")
             params[name] = stored[name].copy()
     return params
+
+
+# A unit is saturated when its output sits within this fraction of its range from an extreme
+# on at least SATURATED_ROWS of the rows, where its derivative, and so its gradient, all but vanishes.
+SATURATION_MARGIN = 0.01
+SATURATED_ROWS = 0.9
+
+
+def diagnose(params, X, Y, history=None):
+    """Numbers for the usual ways training goes wrong, as a plain dict; symbp.diagnostics words them.
+
+    For each layer: its gradient norm (all its parameters together); for units with a bounded output
+    (sigmoid, tanh) the fraction of units saturated on X; for units whose derivative can be exactly
+    zero (relu) the fraction that are dead, inactive on every row of X. Across layers, the first
+    layer's gradient norm over the last one's: far below 1 means vanishing gradients, far above
+    1 exploding ones. Given train()'s history, also how the loss moved.
+    """
+    W1, W2 = params['W1'], params['W2']
+    with np.errstate(all="ignore"):
+        value, grads = loss_and_grad(params, X, Y)
+        Z1 = X @ W1
+        # sigmoid, in an equivalent form that cannot overflow
+        A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
+        Z2 = A1 @ W2
+        A2 = np.exp(Z2)
+        layers = [
+            {
+                "layer": 1,
+                "activation": 'sigmoid',
+                "units": 2,
+                "gradient_norm": _norm(grads, ('W1',)),
+                "saturated": _saturated_fraction(A1, 0.0, 1.0),
+                "dead": None,
+            },
+            {
+                "layer": 2,
+                "activation": 'exponential',
+                "units": 1,
+                "gradient_norm": _norm(grads, ('W2',)),
+                "saturated": None,
+                "dead": None,
+            },
+        ]
+    first, last = layers[0]["gradient_norm"], layers[-1]["gradient_norm"]
+    return {
+        "loss": value,
+        "samples": X.shape[0],
+        "layers": layers,
+        "gradient_ratio": first / last if last > 0 else None,
+        "history": _loss_trend(history),
+    }
+
+
+def _norm(grads, names):
+    return float(np.sqrt(sum(np.sum(np.square(grads[name])) for name in names)))
+
+
+def _saturated_fraction(A, low, high):
+    near_extreme = np.minimum(np.abs(A - low), np.abs(A - high)) < SATURATION_MARGIN * (high - low)
+    return float(np.mean(np.mean(near_extreme, axis=0) >= SATURATED_ROWS))
+
+
+def _loss_trend(history):
+    """The first, best and last loss of a train() history, and how many epochs raised it."""
+    if not history:
+        return None
+    best = min(range(len(history)), key=history.__getitem__)
+    return {
+        "epochs": len(history),
+        "first": history[0],
+        "best": history[best],
+        "best_epoch": best,
+        "last": history[-1],
+        "increases": sum(later > earlier for earlier, later in zip(history, history[1:])),
+        "rising": history[-1] - history[best] > 0.01 * abs(history[best]) + 1e-12,
+    }

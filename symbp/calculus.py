@@ -13,7 +13,20 @@ from functools import cache
 
 import sympy as sp
 
-from symbp.rules import ACTIVATIONS, LOSSES, Activation, K, Loss, k, m, y, y_vec, yhat, z, z_vec
+from symbp.rules import (
+    Activation,
+    K,
+    Loss,
+    activation_named,
+    k,
+    loss_named,
+    m,
+    y,
+    y_vec,
+    yhat,
+    z,
+    z_vec,
+)
 
 j = sp.Symbol("j", integer=True, nonnegative=True)
 a = sp.Symbol("a", real=True)
@@ -32,10 +45,16 @@ class ActivationCalculus:
     derivative: sp.Expr  # elementwise: phi'(z); row-wise: d a[k] / d z[j], in terms of a
     derivative_of_output: sp.Expr | None  # elementwise: phi' written in the output a, if SymPy found it
     vjp: sp.Expr  # d loss / d z[j] in terms of g, and a (or z where no output form exists)
+    # The forward value as generated code evaluates it: the registry's stable form where it has one.
+    numeric_forward: sp.Expr
 
     @property
     def name(self) -> str:
         return self.activation.name
+
+    @property
+    def short_name(self) -> str:
+        return self.activation.short_name
 
     @property
     def rowwise(self) -> bool:
@@ -79,21 +98,26 @@ def _agrees(candidate: sp.Expr, forward: sp.Expr, derivative: sp.Expr, params: d
     return True
 
 
-def _output_form(forward: sp.Expr, derivative: sp.Expr, params: dict) -> sp.Expr | None:
-    """Rewrites phi'(z) in terms of a = phi(z), trying SymPy's routes in order of simplicity."""
+def _output_form(forward: sp.Expr, derivative: sp.Expr, params: dict, thorough: bool = True) -> sp.Expr | None:
+    """Rewrites phi'(z) in terms of a = phi(z), trying SymPy's routes in order of simplicity.
+
+    Without ``thorough`` only the cheap routes are tried: solving and simplifying an arbitrary
+    user-written formula can take SymPy unbounded time, and phi'(z) in z serves just as well.
+    """
     candidates = []
     if not derivative.has(z):
         candidates.append(derivative)
-    candidates.append(sp.simplify(derivative.subs(forward, a)))
-    try:
-        inverses = sp.solve(sp.Eq(a, forward), z)
-    except (NotImplementedError, TypeError, ValueError):
-        inverses = []
-    for inverse in inverses:
+    if thorough:
+        candidates.append(sp.simplify(derivative.subs(forward, a)))
         try:
-            candidates.append(sp.simplify(derivative.subs(z, inverse)))
-        except (TypeError, ValueError):
-            continue
+            inverses = sp.solve(sp.Eq(a, forward), z)
+        except (NotImplementedError, TypeError, ValueError):
+            inverses = []
+        for inverse in inverses:
+            try:
+                candidates.append(sp.simplify(derivative.subs(z, inverse)))
+            except (TypeError, ValueError):
+                continue
     # Piecewise-linear units keep the sign of z in their output (relu, leaky relu).
     candidates.append(derivative.subs(z, a))
     for candidate in candidates:
@@ -114,7 +138,7 @@ def _in_range_branch(expr: sp.Expr) -> sp.Expr:
 def _elementwise(activation: Activation, params: dict) -> ActivationCalculus:
     forward = activation.expr.subs(params)
     derivative = sp.diff(forward, z)
-    in_output = _output_form(forward, derivative, params)
+    in_output = _output_form(forward, derivative, params, thorough=not activation.source)
     # The chain rule through an elementwise map, derived for a generic phi: only unit j feeds z[j].
     phi = sp.Function("phi")
     generic = _in_range_branch(sp.Sum(g_vec[k] * sp.diff(phi(z_vec[k]), z_vec[j]), (k, 0, K - 1)).doit())
@@ -126,7 +150,12 @@ def _elementwise(activation: Activation, params: dict) -> ActivationCalculus:
         lambda e: isinstance(e, sp.Derivative) and e.expr.func == phi,
         lambda e: local,
     )
-    return ActivationCalculus(activation, forward, derivative, in_output, vjp)
+    return ActivationCalculus(activation, forward, derivative, in_output, vjp, _numeric_forward(activation, params))
+
+
+def _numeric_forward(activation: Activation, params: dict) -> sp.Expr:
+    stable = activation.stable_expr
+    return activation.expr.subs(params) if stable is None else stable.subs(params)
 
 
 def _rowwise(activation: Activation, params: dict) -> ActivationCalculus:
@@ -148,7 +177,9 @@ def _rowwise(activation: Activation, params: dict) -> ActivationCalculus:
         return sp.factor_terms(sp.simplify(expr))
 
     jacobian = jacobian.replace(lambda e: isinstance(e, sp.Piecewise), _in_range_branch)
-    return ActivationCalculus(activation, forward, in_outputs(jacobian), None, in_outputs(vjp))
+    return ActivationCalculus(
+        activation, forward, in_outputs(jacobian), None, in_outputs(vjp), _numeric_forward(activation, params)
+    )
 
 
 def _pull_constants(total: sp.Sum) -> sp.Expr:
@@ -159,7 +190,7 @@ def _pull_constants(total: sp.Sum) -> sp.Expr:
 
 @cache
 def activation_calculus(name: str, params: tuple[tuple[str, float], ...] = ()) -> ActivationCalculus:
-    activation = ACTIVATIONS[name]
+    activation = activation_named(name)
     values = {symbol: sp.Float(value) for symbol, value in activation.params.items()}
     for key, value in params:
         for symbol in activation.params:
@@ -191,20 +222,31 @@ def _simplest(*candidates: sp.Expr) -> sp.Expr:
     return min(candidates, key=lambda e: (sp.count_ops(e), len(str(e))))
 
 
+def _as_derived(expr: sp.Expr) -> sp.Expr:
+    return expr
+
+
 @cache
 def output_calculus(loss_name: str, activation_name: str, params: tuple = ()) -> OutputCalculus:
-    loss = LOSSES[loss_name]
+    loss = loss_named(loss_name)
     activation = activation_calculus(activation_name, params)
-    loss_derivative = _simplest(sp.factor(sp.diff(loss.expr, yhat)), sp.simplify(sp.diff(loss.expr, yhat)))
+    # Simplifying a user-written formula can take SymPy unbounded time, so custom entries keep the
+    # derivative as SymPy first writes it; it is just as correct, only longer.
+    custom = bool(loss.source or activation.activation.source)
+    tidy = _as_derived if custom else sp.simplify
+    derivative = sp.diff(loss.expr, yhat)
+    loss_derivative = derivative if loss.source else _simplest(sp.factor(derivative), sp.simplify(derivative))
     chained = activation.vjp.replace(
         lambda e: isinstance(e, sp.Indexed) and e.base == g_vec,
         lambda e: loss_derivative.subs({yhat: a_vec[e.indices[0]], y: y_vec[e.indices[0]]}),
     )
     chained = chained.replace(
         lambda e: isinstance(e, sp.Sum),
-        lambda e: _pull_constants(sp.Sum(sp.simplify(e.function), *e.limits)),
+        lambda e: _pull_constants(sp.Sum(tidy(e.function), *e.limits)),
     )
     chained, used = _apply_facts(chained, loss.target_facts)
+    if custom:
+        return OutputCalculus(loss, activation, loss_derivative, chained, used)
     simplified, used_after = _apply_facts(sp.simplify(chained), loss.target_facts)
     delta = _simplest(chained, simplified, sp.factor(simplified))
     return OutputCalculus(loss, activation, loss_derivative, delta, used or used_after)

@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from symbp import __version__
 from symbp.check import check_gradients, load_module_from_source
 from symbp.codegen import MARKER, generate_module
@@ -52,21 +50,20 @@ def _check(args) -> int:
 
 
 def _examples(args) -> int:
-    for path in bundled_spec_paths():
-        spec = load_spec(path)
+    specs = [load_spec(path) for path in bundled_spec_paths()]
+    width = max(len(spec.name) for spec in specs) + 2
+    for spec in specs:
         example = EXAMPLES.get(spec.name)
-        summary = example.summary if example else spec.title
-        print(f"{spec.name:<16} {summary}")
+        print(f"{spec.name:<{width}}{example.summary if example else spec.title}")
     return 0
 
 
 def _demo(args) -> int:
-    from symbp.datasets import load_builtin
+    from symbp.reproduce import reproduce
 
     name = args.example
     if name not in EXAMPLES:
         raise SymbpError(f"demo: no published result for '{name}'; choose one of {', '.join(EXAMPLES)}")
-    example = EXAMPLES[name]
     spec = load_spec(name)
     started = time.perf_counter()
     source = generate_module(spec)
@@ -76,24 +73,15 @@ def _demo(args) -> int:
     report = check_gradients(spec, module=module)
     print(f"2. gradient check: worst relative error {report.worst:.1e} "
           f"({'pass' if report.passed else 'FAIL'}; finite differences and SymPy's expanded loss)")
-    data = load_builtin(dict(spec.data)["builtin"])
-    training = spec.training
-    print(f"3. training: {training.optimizer}, learning rate {training.learning_rate}, {training.epochs} epochs, "
-          f"{data.X.shape[0]} samples")
-    started = time.perf_counter()
-    params, history = module.train(module.init_params(), data.X, data.Y)
-    print(f"   loss {history[0]:.6g} -> {history[-1]:.6g} in {time.perf_counter() - started:.1f} s")
-    print(f"4. result against the published values ({example.source}):")
-    worst = 0.0
-    with np.printoptions(precision=8, suppress=True):
-        for name_, published in example.published.items():
-            published = np.array(published)
-            difference = float(np.max(np.abs(params[name_] - published)))
-            worst = max(worst, difference)
-            print(f"   {name_} symbp:     {params[name_].ravel()}")
-            print(f"   {name_} published: {published.ravel()}   max |difference| {difference:.1e}")
-    agrees = worst <= example.tolerance and report.passed
-    print(f"{'PASS' if agrees else 'FAIL'}: largest difference {worst:.1e} (tolerance {example.tolerance:.0e})")
+    outcome = reproduce(name)
+    if outcome.passed is None:
+        raise SymbpError(f"demo: {name}: {outcome.obtained}")
+    for number, (heading, lines) in enumerate(outcome.details, start=3):
+        print(f"{number}. {heading}")
+        for line in lines:
+            print(f"   {line}")
+    agrees = outcome.passed and report.passed
+    print(f"{'PASS' if agrees else 'FAIL'}: {outcome.obtained}")
     return 0 if agrees else 1
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symbp import __version__
-from symbp.calculus import a_vec, g_vec
+from symbp.calculus import ActivationCalculus, a_vec, g_vec
+from symbp.expressions import NotFinite, evaluate_everywhere
 from symbp.network import Layer, Network, build_network, n_samples
 from symbp.printing import numpy_code
 from symbp.rules import y, y_vec, yhat, z, z_vec
@@ -23,6 +24,19 @@ class Line:
     target: str
     code: str
     comment: str = ""
+
+
+@dataclass(frozen=True)
+class DiagnosedLayer:
+    """What diagnose() measures for one layer, with the code that measures it."""
+
+    index: int
+    activation: str
+    units: int
+    params: tuple[str, ...]
+    output: str
+    extremes: tuple[float, float] | None  # the output's limits at -inf and +inf, when both are finite
+    derivative: str | None  # code for phi'(Z), when it can be exactly zero (a unit can die)
 
 
 @dataclass(frozen=True)
@@ -47,8 +61,17 @@ def _code(expr, bindings: dict | None = None) -> str:
 def _activation_code(layer: Layer) -> str:
     calculus = layer.calculus
     if calculus.rowwise:
-        return _code(calculus.forward, {z_vec: layer.preactivation_symbol})
-    return _code(calculus.forward, {z: layer.preactivation_symbol})
+        return _code(calculus.numeric_forward, {z_vec: layer.preactivation_symbol})
+    return _code(calculus.numeric_forward, {z: layer.preactivation_symbol})
+
+
+def _loss_code(network: Network) -> str:
+    """The summed-over loss terms; through the pre-activation where the registry gives a stable form."""
+    loss = network.output.loss
+    if loss.stable_expr is None:
+        return _code(loss.expr, {yhat: network.prediction, y: network.targets})
+    preactivation = network.layers[-1].preactivation_symbol
+    return _code(loss.stable_expr, {z: preactivation, z_vec: preactivation, y: network.targets})
 
 
 def _incoming_first(vjp: sp.Expr) -> sp.Expr:
@@ -67,8 +90,19 @@ def _forward_lines(network: Network) -> list[Line]:
     lines = []
     for layer in network.layers:
         lines.append(Line(layer.preactivation_symbol.name, _code(layer.preactivation)))
-        lines.append(Line(layer.output.name, _activation_code(layer), f"{layer.calculus.name}"))
+        calculus = layer.calculus
+        rewritten = calculus.numeric_forward != calculus.forward
+        comment = f"{calculus.short_name}, in an equivalent form that cannot overflow" if rewritten else ""
+        lines.append(Line(layer.output.name, _activation_code(layer), comment))
     return lines
+
+
+def _loss_comment(network: Network) -> str:
+    loss = network.output.loss
+    if loss.stable_expr is None:
+        return ""
+    return (f"{loss.short_name} from Z{network.layers[-1].index} directly, never the log of a probability "
+            "that rounded to zero")
 
 
 def _backward_lines(network: Network) -> list[Line]:
@@ -79,7 +113,7 @@ def _backward_lines(network: Network) -> list[Line]:
         Line(
             last.delta.name,
             _code(output_delta, {**_layer_bindings(last), y_vec: network.targets}),
-            f"dL/dZ{last.index}: {network.spec.loss.name} through {last.calculus.name}",
+            f"dL/dZ{last.index}: {network.output.loss.short_name} through {last.calculus.short_name}",
         )
     )
     for layer in reversed(network.layers):
@@ -94,7 +128,7 @@ def _backward_lines(network: Network) -> list[Line]:
             Line(
                 previous.delta.name,
                 _code(hidden_delta, {**_layer_bindings(previous), g_vec: layer.input_gradient}),
-                f"dL/dZ{previous.index} = (dL/dA{previous.index}) * {previous.calculus.name}'",
+                f"dL/dZ{previous.index} = (dL/dA{previous.index}) * {previous.calculus.short_name}'",
             )
         )
     return lines
@@ -130,14 +164,78 @@ def _params(network: Network) -> list[ParamView]:
 def _architecture(network: Network) -> str:
     parts = [str(network.spec.inputs)]
     for layer in network.layers:
-        parts.append(f"{layer.units} ({layer.calculus.name}{'' if layer.bias else ', no bias'})")
+        parts.append(f"{layer.units} ({layer.calculus.short_name}{'' if layer.bias else ', no bias'})")
     return " -> ".join(parts)
+
+
+def _value_at(calculus: ActivationCalculus, point: float) -> float | None:
+    try:
+        return evaluate_everywhere(calculus.forward, {z: point})
+    except (NotFinite, TypeError):
+        return None
+
+
+def _extremes(calculus: ActivationCalculus) -> tuple[float, float] | None:
+    """The activation's limits at -inf and +inf when both are finite (it can saturate), else None."""
+    if calculus.rowwise:
+        return None
+    limits = []
+    for far, farther in ((-30.0, -60.0), (30.0, 60.0)):
+        near, beyond = _value_at(calculus, far), _value_at(calculus, farther)
+        if near is None or beyond is None or abs(near - beyond) > 1e-9:
+            return None
+        limits.append(round(beyond, 9) + 0.0)
+    return tuple(limits) if limits[0] != limits[1] else None
+
+
+def _can_die(calculus: ActivationCalculus) -> bool:
+    """True when phi' is zero on a whole branch (relu): a unit whose input stays there gets no gradient."""
+    derivative = calculus.derivative
+    return not calculus.rowwise and isinstance(derivative, sp.Piecewise) and any(
+        branch == 0 for branch, _ in derivative.args
+    )
+
+
+def _diagnosed_layers(network: Network) -> list[DiagnosedLayer]:
+    views = []
+    for layer in network.layers:
+        calculus = layer.calculus
+        derivative = _code(calculus.derivative, {z: layer.preactivation_symbol}) if _can_die(calculus) else None
+        views.append(DiagnosedLayer(
+            layer.index, calculus.short_name, layer.units, tuple(p.name for p in layer.parameters),
+            layer.output.name, _extremes(calculus), derivative,
+        ))
+    return views
+
+
+def _grows_fast(calculus: ActivationCalculus) -> bool:
+    if calculus.rowwise:
+        return False
+    value = _value_at(calculus, 50.0)
+    return value is None or abs(value) > 1e15
+
+
+def _likely_causes(network: Network) -> list[str]:
+    """Besides the learning rate, why this network's loss may stop being finite: for train()'s message."""
+    causes = []
+    for layer in network.layers:
+        if not _grows_fast(layer.calculus):
+            continue
+        name = layer.calculus.short_name
+        where = "output layer" if layer is network.layers[-1] else f"layer {layer.index}"
+        if name == "exponential":
+            causes.append(f"the exponential {where} overflows once its pre-activation passes about 709 "
+                          "(88 in float32): scale the targets down or start from smaller weights")
+        else:
+            causes.append(f"the {name} activation of the {where} grows very fast and can overflow for large "
+                          "pre-activations: start from smaller weights")
+    return causes
 
 
 def module_context(network: Network) -> dict:
     spec = network.spec
     loss_value = network.loss_coefficient * sp.Symbol("__loss_sum__")
-    elementwise_loss = _code(spec_loss_expr(network), {yhat: network.prediction, y: network.targets})
+    elementwise_loss = _loss_code(network)
     training = spec.training
     return {
         "spec": spec,
@@ -154,12 +252,12 @@ def module_context(network: Network) -> dict:
         "loss_coefficient_is_one": network.loss_coefficient == 1,
         "loss_uses_n": loss_value.has(n_samples),
         "elementwise_loss": elementwise_loss,
+        "loss_name": network.output.loss.short_name,
+        "loss_comment": _loss_comment(network),
         "training": training,
+        "likely_causes": _likely_causes(network),
+        "diagnosed_layers": _diagnosed_layers(network),
     }
-
-
-def spec_loss_expr(network: Network) -> sp.Expr:
-    return network.output.loss.expr
 
 
 def generate_module(spec_source) -> str:

@@ -82,6 +82,14 @@ def actuarial_lab() -> Dataset:
     return Dataset(X, Y, description="10000 standard normal inputs, Y = exp(sigmoid(X @ W1) @ W2) (actuarial lab)")
 
 
+def actuarial_lab_keras() -> Dataset:
+    # The lab's Keras model ended up with two output units (its Constant initialiser broadcast the 1 x 2
+    # value to a 2 x 2 kernel), and Keras's MSE then compared both with the one target column.
+    lab = actuarial_lab()
+    return Dataset(lab.X, np.hstack([lab.Y, lab.Y]),
+                   description="the actuarial lab's data with Y repeated in two columns, as its Keras model saw it")
+
+
 def linear_regression() -> Dataset:
     x = np.array([[1.0], [2.0], [3.0], [4.0]])
     return Dataset(x, 3.0 * x + 1.0, description="four points on y = 3x + 1")
@@ -143,27 +151,6 @@ def fausett() -> Dataset:
     u1, u2 = rng.random(), rng.random()
     Y = _sigmoid(_sigmoid(X) + 0.1 * u1) + 0.1 * u2
     return Dataset(X, Y, description="50 uniform points, Y = sigmoid(sigmoid(X) + 0.1*u1) + 0.1*u2 (seed 42)")
-
-
-BUILTINS: dict[str, Callable[..., Dataset]] = {
-    "actuarial_lab": actuarial_lab,
-    "linear_regression": linear_regression,
-    "parity": parity,
-    "house_prices": house_prices,
-    "xor": xor,
-    "iris": iris,
-    "fausett": fausett,
-}
-
-
-def load_builtin(name: str) -> Dataset:
-    try:
-        loader = BUILTINS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, BUILTINS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"choose one of {', '.join(sorted(BUILTINS))}"
-        raise DataError(f"unknown data set {name!r}; {hint}") from None
-    return loader()
 
 
 # --- IDX files ----------------------------------------------------------------------------------
@@ -314,3 +301,29 @@ def load_digits_8x8() -> Dataset:
         pixels[train], _one_hot(labels[train], 10), pixels[test], _one_hot(labels[test], 10),
         description=f"scikit-learn 8x8 digits: {len(train)} train / {len(test)} test, pixels / 16, labels one-hot",
     )
+
+
+# --- by name, as a spec's [data] builtin names them ------------------------------------------------
+
+
+BUILTINS: dict[str, Callable[..., Dataset]] = {
+    "actuarial_lab": actuarial_lab,
+    "actuarial_lab_keras": actuarial_lab_keras,
+    "linear_regression": linear_regression,
+    "parity": parity,
+    "house_prices": house_prices,
+    "xor": xor,
+    "iris": iris,
+    "fausett": fausett,
+    "digits": load_digits_8x8,
+}
+
+
+def load_builtin(name: str) -> Dataset:
+    try:
+        loader = BUILTINS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, BUILTINS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"choose one of {', '.join(sorted(BUILTINS))}"
+        raise DataError(f"unknown data set {name!r}; {hint}") from None
+    return loader()

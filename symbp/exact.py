@@ -15,7 +15,10 @@ from symbp.spec import load_spec
 
 
 def _rational(value) -> sp.Expr:
-    return sp.nsimplify(value, rational=True) if not isinstance(value, sp.Basic) else value
+    # sp.Matrix turns Python floats into sp.Float before they get here, so those are converted too.
+    if isinstance(value, sp.Basic) and not isinstance(value, sp.Float):
+        return value
+    return sp.nsimplify(value, rational=True)
 
 
 def exact_descent(

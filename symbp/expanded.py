@@ -13,7 +13,7 @@ import numpy as np
 import sympy as sp
 
 from symbp.calculus import activation_calculus
-from symbp.rules import LOSSES, K, k, y, yhat, z, z_vec
+from symbp.rules import K, k, loss_named, y, yhat, z, z_vec
 from symbp.spec import Spec, load_spec
 
 # Networks up to this many parameters get the expanded form (in checks and in derivations).
@@ -112,7 +112,7 @@ def expand_network(spec_source) -> ExpandedNetwork:
         previous = _activate(layer.activation, layer.activation_params, pre)
         all_pre.append(tuple(pre))
         all_act.append(tuple(previous))
-    loss_expr = LOSSES[spec.loss.name].expr
+    loss_expr = loss_named(spec.loss.name).expr
     sample_loss = sum(loss_expr.subs({yhat: out, y: target}) for out, target in zip(previous, targets))
     return ExpandedNetwork(spec, weights, inputs, targets, tuple(all_pre), tuple(all_act), sample_loss)
 

@@ -82,6 +82,19 @@ class TrainerPrinter(NumPyPrinter):
             return self._print(bound)
         return f"({self._print(bound)})"
 
+    def _print_RowMax(self, expr):
+        # RowMax(z) for the indexed base z: the largest entry in each row of the array z is bound to.
+        bound = self.bindings.get(expr.args[0])
+        if bound is None:
+            raise KeyError(f"no array bound to {expr.args[0]}")
+        printed = self._print(bound)
+        if not isinstance(bound, (sp.MatrixSymbol, sp.Symbol)):
+            printed = f"({printed})"
+        return f"{printed}.max(axis=1, keepdims=True)"
+
+    def _print_Abs(self, expr):
+        return f"{self._module_format('numpy.abs')}({self._print(expr.args[0])})"
+
     def _print_Sum(self, expr):
         # A sum over a layer's units is a sum along each row of the batch.
         return f"{self.parenthesize(expr.function, PRECEDENCE['Atom'])}.sum(axis=1, keepdims=True)"

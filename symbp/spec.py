@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from symbp.errors import SpecError
-from symbp.rules import ACTIVATION_ALIASES, ACTIVATIONS, LOSSES
+from symbp.rules import (
+    ACTIVATION_ALIASES,
+    ACTIVATIONS,
+    LOSSES,
+    activation_named,
+    custom_activation,
+    custom_loss,
+    loss_named,
+)
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 REDUCTIONS = ("mean", "sum")
@@ -115,7 +123,7 @@ class Spec:
 
 _TOP_KEYS = ("name", "title", "inputs", "layers", "loss", "training", "data")
 _LAYER_KEYS = ("units", "activation", "bias", "weights", "biases")
-_LOSS_KEYS = ("name", "scale", "reduction")
+_LOSS_KEYS = ("name", "expr", "scale", "reduction")
 _TRAINING_KEYS = tuple(TrainingSpec.__dataclass_fields__)
 _DATA_KEYS = ("builtin", "path", "format", "split", "seed")
 
@@ -395,11 +403,14 @@ def _activation(value: Any, path: str) -> tuple[str, tuple[tuple[str, float], ..
     if not isinstance(value, dict):
         name = _choice(value, known, path, "an activation", example, ACTIVATIONS)
         return ACTIVATION_ALIASES.get(name, name), ()
+    if "expr" in value:
+        return _custom_activation(value, path), ()
     if "name" not in value:
         for key in value:
             if isinstance(key, str) and difflib.get_close_matches(key, ["name"], n=1, cutoff=0.6):
                 raise SpecError(_join(path, key), f"unknown key {_quote(key, 24)}; did you mean 'name'?")
-        raise SpecError(f"{path}.name", 'missing; name the activation, e.g. { name = "leaky_relu", alpha = 0.1 }')
+        raise SpecError(f"{path}.name", 'missing; name the activation, e.g. { name = "leaky_relu", alpha = 0.1 }, '
+                                        'or define one, e.g. { expr = "x / (1 + abs(x))" }')
     name = _choice(value["name"], known, f"{path}.name", "an activation", 'name = "leaky_relu"', ACTIVATIONS)
     name = ACTIVATION_ALIASES.get(name, name)
     params = tuple(symbol.name for symbol in ACTIVATIONS[name].params)
@@ -413,6 +424,27 @@ def _activation(value: Any, path: str) -> tuple[str, tuple[tuple[str, float], ..
         raise SpecError(_join(path, key), f"unknown parameter {_key_quote(key)}; {fix}")
     given = tuple((key, _number(value[key], f"{path}.{key}", positive=True)) for key in params if key in value)
     return name, given
+
+
+def _custom_label(value: Any, path: str, taken, what: str) -> str:
+    """The optional name of a custom activation or loss: an identifier that is not already a built-in."""
+    if value is None:
+        return "custom"
+    if not isinstance(value, str) or not value.isidentifier() or not value.isascii() or len(value) > 40:
+        raise SpecError(path, f"expected a short identifier naming the custom {what}, got {_got(value)}; "
+                              "e.g. name = \"softsign\"")
+    if value in taken:
+        raise SpecError(path, f"'{value}' is a built-in {what}; give the custom one another name, or remove expr")
+    return value
+
+
+def _custom_activation(value: dict, path: str) -> str:
+    for key in value:
+        if key not in ("expr", "name"):
+            raise SpecError(_join(path, key), f"unknown key {_key_quote(key)}; a custom activation takes "
+                                              "only expr and name")
+    label = _custom_label(value.get("name"), f"{path}.name", (*ACTIVATIONS, *ACTIVATION_ALIASES), "activation")
+    return custom_activation(value["expr"], label, f"{path}.expr").name
 
 
 def _matrix(value: Any, rows: int, cols: int, path: str) -> tuple[tuple[float, ...], ...]:
@@ -451,7 +483,7 @@ def _layer(value: Any, index: int, fan_in: int, is_output: bool) -> LayerSpec:
         _require(table, "activation", path, "name an activation, e.g. activation = \"sigmoid\""),
         f"{path}.activation",
     )
-    if ACTIVATIONS[activation].rowwise:
+    if activation_named(activation).rowwise:
         if not is_output:
             raise SpecError(f"{path}.activation", f"'{activation}' is only allowed on the last layer; "
                                                   "use an elementwise activation such as \"relu\" here")
@@ -480,12 +512,17 @@ def _loss(value: Any, output_activation: str) -> LossSpec:
     else:
         table = _table(value, "loss", 'e.g. loss = "squared_error", or a [loss] table with name, scale and reduction')
     _check_keys(table, _LOSS_KEYS, "loss", _MISPLACED_IN_LOSS)
-    name = _choice(table.get("name", "squared_error"), LOSSES, name_path, "a loss", 'name = "squared_error"')
-    required = LOSSES[name].requires_output
+    if "expr" in table:
+        label = _custom_label(table.get("name"), "loss.name", LOSSES, "loss")
+        name = custom_loss(table["expr"], label, "loss.expr").name
+    else:
+        name = _choice(table.get("name", "squared_error"), LOSSES, name_path, "a loss", 'name = "squared_error"')
+    required = loss_named(name).requires_output
     if required and output_activation != required:
         raise SpecError(
             name_path,
-            f"'{name}' needs a {required} output layer, but the last layer uses '{output_activation}'; "
+            f"'{name}' needs a {required} output layer, but the last layer uses "
+            f"'{activation_named(output_activation).short_name}'; "
             f"set the last layer's activation to \"{required}\" or choose another loss",
         )
     scale = _number(table.get("scale", 1.0), "loss.scale", positive=True)

@@ -17,6 +17,17 @@ def templates_dir() -> Path:
     raise FileNotFoundError("symbp's templates are missing from this installation; reinstall symbp")
 
 
+_TEX_SPECIALS = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+}
+
+
+def tex_text(text) -> str:
+    """Plain text (a spec's name or title) made safe to typeset as LaTeX text."""
+    return "".join(_TEX_SPECIALS.get(char, char) for char in str(text))
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -28,6 +39,7 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["pyrepr"] = repr
+    env.filters["tex"] = tex_text
     return env
 
 

@@ -9,12 +9,14 @@ from symbp.errors import DataError
 
 EXPECTED_SHAPES = {
     "actuarial_lab": ((10000, 3), (10000, 1), None),
+    "actuarial_lab_keras": ((10000, 3), (10000, 2), None),
     "linear_regression": ((4, 1), (4, 1), None),
     "parity": ((700, 10), (700, 2), ((324, 10), (324, 2))),
     "house_prices": ((10, 2), (10, 1), None),
     "xor": ((4, 2), (4, 1), None),
     "iris": ((120, 4), (120, 3), ((30, 4), (30, 3))),
     "fausett": ((50, 2), (50, 2), None),
+    "digits": ((1438, 64), (1438, 10), ((359, 64), (359, 10))),
 }
 
 HOUSE_ROWS = np.array([
@@ -29,6 +31,8 @@ def test_every_builtin_is_checked():
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_SHAPES))
 def test_builtin_shapes_and_dtypes(name):
+    if name == "digits":
+        pytest.importorskip("sklearn")
     data = load_builtin(name)
     x_shape, y_shape, test_shapes = EXPECTED_SHAPES[name]
     assert isinstance(data, Dataset)
@@ -140,6 +144,12 @@ def test_fausett_is_reproducible_and_in_range():
     np.testing.assert_array_equal(first.X, np.random.default_rng(42).random((50, 2)))
     assert (first.Y > 0.5).all() and (first.Y < 1.1).all()
 
+
+
+def test_keras_variant_repeats_the_lab_target():
+    lab, keras = load_builtin("actuarial_lab"), load_builtin("actuarial_lab_keras")
+    np.testing.assert_array_equal(keras.X, lab.X)
+    np.testing.assert_array_equal(keras.Y, np.hstack([lab.Y, lab.Y]))
 
 def test_unknown_builtin_suggests_closest_name():
     with pytest.raises(DataError, match="did you mean 'parity'") as error:

@@ -28,3 +28,9 @@ def test_exact_steps_match_the_generated_trainer():
                              np.array(Y, float), epochs=3)
     assert np.isclose(params["W1"][0, 0], float(steps[3]["W1"][0, 0]), rtol=1e-14)
     assert np.isclose(params["b1"][0], float(steps[3]["b1"][0, 0]), rtol=1e-14)
+
+
+def test_float_initial_values_are_read_as_rationals():
+    steps = exact_descent(SPEC, X, Y, {"W1": [[1.0]], "b1": [0.0]}, 2)
+    assert all(isinstance(v, sp.Rational) for p in steps for m in p.values() for v in m)
+    assert steps[2]["W1"][0, 0] == sp.Rational(43, 20) and steps[2]["b1"][0, 0] == sp.Rational(41, 100)
