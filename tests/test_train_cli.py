@@ -251,3 +251,12 @@ def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path):
     with pytest.raises(RuntimeError):
         write_binary_atomically(tmp_path / "out.npz", failing)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_diagnose_after_training_reports_each_layer(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert train("house_prices", "--epochs", "50", "--diagnose", "--quiet") == 0
+    out = capsys.readouterr().out
+    assert "diagnostics on 10 samples" in out
+    assert any(line.startswith("1     sigmoid") for line in out.splitlines())
+    assert "gradient norm of the first layer / the last" in out

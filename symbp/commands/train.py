@@ -40,6 +40,8 @@ def register(commands) -> None:
     train.add_argument("--plot", metavar="LOSS.png", help="also draw the loss curve as a PNG (needs matplotlib)")
     train.add_argument("--draw", metavar="NET.png",
                        help="also draw the trained network with its weights on the edges (needs matplotlib)")
+    train.add_argument("--diagnose", action="store_true",
+                       help="after training, report saturated or dead units, vanishing or exploding gradients")
     train.add_argument("--quiet", action="store_true", help="print only the final loss and accuracy")
     train.add_argument("--progress", action="store_true",
                        help="show the progress bar even when stderr is not a terminal")
@@ -130,6 +132,10 @@ def run(args) -> int:
         X, Y, which = (data.X_test, data.Y_test, "test") if data.X_test is not None else (data.X, data.Y, "training")
         score = accuracy(module.predict(params, X), Y)
         print(f"{which} accuracy {score:.4f} ({round(score * len(Y))}/{len(Y)})")
+    if args.diagnose:
+        from symbp.diagnostics import report_for
+
+        print(report_for(module, params, data.X, data.Y, history))
     if not args.quiet:
         for path in (params_path, *pictures):
             print(f"wrote {path}")
