@@ -1,8 +1,9 @@
 """One training loop per implementation, each timed around its loop only.
 
 Every function takes (workload, X, Y, params) with X, Y already in the workload's dtype and
-returns (seconds, compile_seconds, final_params). Mini-batch runs walk contiguous slices of the
-data permuted once in the workload's batch order; symbp's own train() does its shuffling itself.
+returns (seconds, compile_seconds, final_params). Mini-batch runs gather each batch's rows from
+the unshuffled data inside the timed loop, as training that reshuffles every epoch must; symbp's
+own train() does its shuffling itself, with the same order.
 """
 
 from __future__ import annotations
@@ -22,16 +23,11 @@ def _activations(workload):
 
 
 def _batches(workload, n):
-    size = workload.batch_size or n
-    return [slice(start, start + size) for start in range(0, n, size)][: workload.steps] if workload.batch_size \
-        else [slice(None)] * workload.steps
-
-
-def _permuted(workload, X, Y):
+    """The rows of each step: the whole set, or the workload's shuffled order cut into batches."""
     if workload.batch_size is None:
-        return X, Y
-    order = workload.batch_order(X.shape[0])
-    return np.ascontiguousarray(X[order]), np.ascontiguousarray(Y[order])
+        return [slice(None)] * workload.steps
+    order = workload.batch_order(n)
+    return [order[start:start + workload.batch_size] for start in range(0, n, workload.batch_size)]
 
 
 def symbp(workload, X, Y, params):
@@ -50,7 +46,6 @@ def symbp(workload, X, Y, params):
 
 def handwritten(workload, X, Y, params):
     """Careful NumPy by hand: reused activations, derivatives through outputs, no recomputation."""
-    X, Y = _permuted(workload, X, Y)
     kinds = _activations(workload)
     names = list(params)
     p = {k: v.copy() for k, v in params.items()}
@@ -105,7 +100,6 @@ def lab_style(workload, X, Y, params):
 
 def floor(workload, X, Y, params):
     """Only the matrix products of a training step, into preallocated buffers: a lower bound."""
-    X, Y = _permuted(workload, X, Y)
     kinds = _activations(workload)
     weights = [params[f"W{i}"] for i in range(1, len(kinds) + 1)]
     size = workload.batch_size or X.shape[0]
@@ -114,8 +108,8 @@ def floor(workload, X, Y, params):
     backs = [np.empty((size, w.shape[0]), X.dtype) for w in weights]
     started = time.perf_counter()
     for rows in _batches(workload, X.shape[0]):
-        x = X[rows]
-        n = x.shape[0]
+        n = X[rows].shape[0] if isinstance(rows, slice) else len(rows)
+        x = X[:n]
         previous = x
         for w, out in zip(weights, outs):
             np.matmul(previous, w, out=out[:n])
@@ -131,13 +125,13 @@ def floor(workload, X, Y, params):
 def torch_eager(workload, X, Y, params):
     import torch
 
-    X, Y = _permuted(workload, X, Y)
     tx, ty = torch.from_numpy(X), torch.from_numpy(Y)
     p = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     kinds = _activations(workload)
     lr = workload.learning_rate
     started = time.perf_counter()
-    for rows in _batches(workload, X.shape[0]):
+    batches = [torch.from_numpy(r) if isinstance(r, np.ndarray) else r for r in _batches(workload, X.shape[0])]
+    for rows in batches:
         x, y = tx[rows], ty[rows]
         a = x
         for index, kind in enumerate(kinds, start=1):
@@ -161,7 +155,6 @@ def jax_jit(workload, X, Y, params):
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
-    X, Y = _permuted(workload, X, Y)
     kinds = _activations(workload)
     lr = workload.learning_rate
     scale = workload.spec["loss"]["scale"]
@@ -182,20 +175,24 @@ def jax_jit(workload, X, Y, params):
         grads = jax.grad(loss)(p, x, y)
         return {k: p[k] - lr * grads[k] for k in p}
 
-    batches = _batches(workload, X.shape[0])
+    @jax.jit
+    def batch_step(p, data, targets, rows):
+        return step(p, data[rows], targets[rows])
+
     device_x, device_y = jnp.asarray(X), jnp.asarray(Y)
-    if workload.batch_size:
-        pairs = [(device_x[rows], device_y[rows]) for rows in batches]
-    else:
-        pairs = [(device_x, device_y)] * len(batches)
+    batches = _batches(workload, X.shape[0])
     p = {k: jnp.asarray(v) for k, v in params.items()}
     started = time.perf_counter()
-    for x, y in {x.shape: (x, y) for x, y in pairs}.values():  # one compilation per batch shape, timed apart
-        jax.block_until_ready(step(p, x, y))
+    if workload.batch_size:
+        batches = [jnp.asarray(rows) for rows in batches]
+        for rows in {rows.shape: rows for rows in batches}.values():  # one compilation per batch shape
+            jax.block_until_ready(batch_step(p, device_x, device_y, rows))
+    else:
+        jax.block_until_ready(step(p, device_x, device_y))
     compile_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    for x, y in pairs:
-        p = step(p, x, y)
+    for rows in batches:
+        p = batch_step(p, device_x, device_y, rows) if workload.batch_size else step(p, device_x, device_y)
     jax.block_until_ready(p)
     return time.perf_counter() - started, compile_seconds, {k: np.asarray(v) for k, v in p.items()}
 
@@ -204,7 +201,6 @@ def hips_autograd(workload, X, Y, params):
     import autograd.numpy as anp
     from autograd import grad
 
-    X, Y = _permuted(workload, X, Y)
     kinds = _activations(workload)
     lr = workload.learning_rate
 

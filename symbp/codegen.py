@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from symbp.calculus import ActivationCalculus, a_vec, g_vec
 from symbp.expressions import NotFinite, evaluate_everywhere
 from symbp.network import Layer, Network, build_network, n_samples
 from symbp.printing import numpy_code
-from symbp.rules import y, y_vec, yhat, z, z_vec
+from symbp.rules import RowMax, RowSum, y, y_vec, yhat, z, z_vec
 from symbp.templating import render
 
 MARKER = "# symbp-generated-module"
@@ -54,8 +55,8 @@ def spec_digest(network: Network) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _code(expr, bindings: dict | None = None) -> str:
-    return numpy_code(expr, bindings, names={"N": "n"})
+def _code(expr, bindings: dict | None = None, arrays=()) -> str:
+    return numpy_code(expr, bindings, names={"N": "n"}, arrays=arrays)
 
 
 def _activation_code(layer: Layer) -> str:
@@ -63,15 +64,6 @@ def _activation_code(layer: Layer) -> str:
     if calculus.rowwise:
         return _code(calculus.numeric_forward, {z_vec: layer.preactivation_symbol})
     return _code(calculus.numeric_forward, {z: layer.preactivation_symbol})
-
-
-def _loss_code(network: Network) -> str:
-    """The summed-over loss terms; through the pre-activation where the registry gives a stable form."""
-    loss = network.output.loss
-    if loss.stable_expr is None:
-        return _code(loss.expr, {yhat: network.prediction, y: network.targets})
-    preactivation = network.layers[-1].preactivation_symbol
-    return _code(loss.stable_expr, {z: preactivation, z_vec: preactivation, y: network.targets})
 
 
 def _incoming_first(vjp: sp.Expr) -> sp.Expr:
@@ -86,15 +78,76 @@ def _layer_bindings(layer: Layer) -> dict:
     return {a_vec: layer.output, z_vec: layer.preactivation_symbol}
 
 
-def _forward_lines(network: Network) -> list[Line]:
+def _hidden_lines(network: Network) -> list[Line]:
     lines = []
     for layer in network.layers:
         lines.append(Line(layer.preactivation_symbol.name, _code(layer.preactivation)))
-        calculus = layer.calculus
-        rewritten = calculus.numeric_forward != calculus.forward
-        comment = f"{calculus.short_name}, in an equivalent form that cannot overflow" if rewritten else ""
-        lines.append(Line(layer.output.name, _activation_code(layer), comment))
+        if layer is network.layers[-1]:
+            break
+        lines.append(Line(layer.output.name, _activation_code(layer), _activation_comment(layer)))
     return lines
+
+
+def _activation_comment(layer: Layer) -> str:
+    calculus = layer.calculus
+    rewritten = calculus.numeric_forward != calculus.forward
+    return f"{calculus.short_name}, in an equivalent form that cannot overflow" if rewritten else ""
+
+
+@dataclass(frozen=True)
+class OutputBlock:
+    """The output layer's activation, loss terms and error term, sharing their common subexpressions."""
+
+    lines: list[Line]
+    loss_terms: str | None
+    delta: str | None
+
+
+def _index_free(expr: sp.Expr, arrays: dict) -> sp.Expr:
+    """A row-wise expression without indices: every unit of a sample's row is computed at once."""
+    expr = expr.replace(lambda e: isinstance(e, sp.Sum), lambda e: RowSum(e.function))
+    expr = expr.replace(lambda e: isinstance(e, sp.Indexed), lambda e: arrays[e.base])
+    return expr.replace(lambda e: isinstance(e, RowMax), lambda e: RowMax(arrays[e.args[0]]))
+
+
+def _output_block(network: Network, *, with_loss: bool, with_delta: bool) -> OutputBlock:
+    last = network.layers[-1]
+    # Stand-ins that print as the arrays they are bound to; symbols, so that cse can work on them.
+    output, target, pre = sp.Symbol("__output__"), sp.Symbol("__target__"), sp.Symbol("__preactivation__")
+    arrays = {a_vec: output, y_vec: target, z_vec: pre}
+    scalars = {z: pre, yhat: output, y: target}
+    bindings = {output: last.output, target: network.targets, pre: last.preactivation_symbol}
+
+    def row_form(expr):
+        return _index_free(expr, arrays).xreplace(scalars)
+
+    activation = row_form(last.calculus.numeric_forward)
+    loss = network.output.loss
+    terms = row_form(loss.expr if loss.stable_expr is None else loss.stable_expr)
+    delta = row_form(network.loss_coefficient * network.output.delta)
+    need_activation = with_delta or not with_loss or terms.has(output)
+    wanted = [activation if need_activation else None, terms if with_loss else None, delta if with_delta else None]
+    names = (sp.Symbol(f"t{i}") for i in itertools.count())
+    shared, reduced = sp.cse([e for e in wanted if e is not None], symbols=names, optimizations=None, order="none")
+    # Temporaries that need the prediction come after its line; the others before it.
+    after: set[sp.Symbol] = set()
+    for name, value in shared:
+        if value.has(output) or value.free_symbols & after:
+            after.add(name)
+    temporaries = [name for name, _ in shared]
+
+    def temporary_lines(names_wanted):
+        chosen = [(name, value) for name, value in shared if name in names_wanted]
+        return [Line(str(name), _code(value, bindings, temporaries), "" if i else "shared by the lines below")
+                for i, (name, value) in enumerate(chosen)]
+
+    printed = iter(_code(expr, bindings, temporaries) for expr in reduced)
+    results = [next(printed) if expr is not None else None for expr in wanted]
+    lines = temporary_lines(set(temporaries) - after)
+    if results[0] is not None:
+        lines.append(Line(last.output.name, results[0], _activation_comment(last)))
+    lines += temporary_lines(after)
+    return OutputBlock(lines, results[1], results[2])
 
 
 def _loss_comment(network: Network) -> str:
@@ -105,14 +158,13 @@ def _loss_comment(network: Network) -> str:
             "that rounded to zero")
 
 
-def _backward_lines(network: Network) -> list[Line]:
+def _backward_lines(network: Network, output_delta: str) -> list[Line]:
     lines = []
     last = network.layers[-1]
-    output_delta = network.loss_coefficient * network.output.delta
     lines.append(
         Line(
             last.delta.name,
-            _code(output_delta, {**_layer_bindings(last), y_vec: network.targets}),
+            output_delta,
             f"dL/dZ{last.index}: {network.output.loss.short_name} through {last.calculus.short_name}",
         )
     )
@@ -235,7 +287,10 @@ def _likely_causes(network: Network) -> list[str]:
 def module_context(network: Network) -> dict:
     spec = network.spec
     loss_value = network.loss_coefficient * sp.Symbol("__loss_sum__")
-    elementwise_loss = _loss_code(network)
+    hidden = _hidden_lines(network)
+    prediction = _output_block(network, with_loss=False, with_delta=False)
+    for_loss = _output_block(network, with_loss=True, with_delta=False)
+    for_gradient = _output_block(network, with_loss=True, with_delta=True)
     training = spec.training
     return {
         "spec": spec,
@@ -245,13 +300,16 @@ def module_context(network: Network) -> dict:
         "architecture": _architecture(network),
         "params": _params(network),
         "layers": network.layers,
-        "forward_lines": _forward_lines(network),
-        "backward_lines": _backward_lines(network),
+        "forward_lines": hidden + prediction.lines,
+        "loss_lines": hidden + for_loss.lines,
+        "gradient_forward_lines": hidden + for_gradient.lines,
+        "backward_lines": _backward_lines(network, for_gradient.delta),
+        "loss_terms": for_loss.loss_terms,
+        "gradient_loss_terms": for_gradient.loss_terms,
         "prediction": network.prediction.name,
         "loss_coefficient": _code(network.loss_coefficient),
         "loss_coefficient_is_one": network.loss_coefficient == 1,
         "loss_uses_n": loss_value.has(n_samples),
-        "elementwise_loss": elementwise_loss,
         "loss_name": network.output.loss.short_name,
         "loss_comment": _loss_comment(network),
         "training": training,

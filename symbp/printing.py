@@ -20,10 +20,12 @@ class TrainerPrinter(NumPyPrinter):
     e.g. ``{a: A2, y: Y}`` prints ``a[j] - y[j]`` as ``A2 - Y``.
     """
 
-    def __init__(self, bindings: dict | None = None, names: dict[str, str] | None = None):
+    def __init__(self, bindings: dict | None = None, names: dict[str, str] | None = None, arrays=()):
         super().__init__({"fully_qualified_modules": True, "inline": True, "order": "none"})
         self.bindings = dict(bindings or {})
         self.names = dict(names or {})
+        # Symbols printed by their own names that stand for whole arrays (temporaries of generated code).
+        self.arrays = frozenset(arrays)
 
     def _module_format(self, fqn, register=True):
         if fqn.startswith("numpy."):
@@ -42,6 +44,32 @@ class TrainerPrinter(NumPyPrinter):
         if isinstance(expr.arg, sp.MatrixSymbol):
             return f"{self._print(expr.arg)}.T"
         return f"({self._print(expr.arg)}).T"
+
+    def _is_array(self, expr) -> bool:
+        return any(
+            isinstance(node, (sp.Indexed, sp.MatrixSymbol, sp.MatrixExpr)) or node in self.bindings
+            or node in self.arrays
+            for node in sp.preorder_traversal(expr)
+        )
+
+    def _print_Mul(self, expr):
+        # Scalars first and together, so (2/n)*R*A costs two array operations rather than three.
+        factors = sp.Mul.make_args(expr)
+        scalars = [f for f in factors if not self._is_array(f)]
+        arrays = [f for f in factors if self._is_array(f)]
+        if not scalars or not arrays:
+            return super()._print_Mul(expr)
+        coefficient = sp.Mul(*scalars)
+        rest = sp.Mul(*arrays, evaluate=False) if len(arrays) > 1 else arrays[0]
+        printed_rest = self._print(rest) if len(arrays) > 1 else self.parenthesize(rest, PRECEDENCE["Mul"])
+        if coefficient == 1:
+            return printed_rest
+        if coefficient == -1:
+            return f"-{printed_rest}"
+        printed_coefficient = self._print(coefficient)
+        if not (coefficient.is_Integer and coefficient.is_positive):
+            printed_coefficient = f"({printed_coefficient})"
+        return f"{printed_coefficient}*{printed_rest}"
 
     def _print_Pow(self, expr, rational=False):
         return self._hprint_Pow(expr, rational=rational, sqrt=self._module_format("numpy.sqrt"))
@@ -92,6 +120,13 @@ class TrainerPrinter(NumPyPrinter):
             printed = f"({printed})"
         return f"{printed}.max(axis=1, keepdims=True)"
 
+    def _print_RowSum(self, expr):
+        (summand,) = expr.args
+        printed = self._print(summand)
+        if not isinstance(summand, (sp.Symbol, sp.MatrixSymbol)):
+            printed = f"({printed})"
+        return f"{printed}.sum(axis=1, keepdims=True)"
+
     def _print_Abs(self, expr):
         return f"{self._module_format('numpy.abs')}({self._print(expr.args[0])})"
 
@@ -102,6 +137,12 @@ class TrainerPrinter(NumPyPrinter):
     def _print_Piecewise(self, expr):
         if len(expr.args) == 2 and expr.args[-1].cond == sp.true:
             (then, condition), (otherwise, _) = expr.args
+            if (then, otherwise) == (sp.Integer(1), sp.Integer(0)):
+                # A 0/1 mask: NumPy multiplies by a boolean array directly, with no where() call.
+                return f"({self._print(condition)})"
+            if isinstance(condition, sp.StrictGreaterThan) and condition.rhs == 0 and otherwise == 0:
+                if then == condition.lhs:
+                    return f"{self._module_format('numpy.maximum')}({self._print(then)}, 0)"
             return (
                 f"{self._module_format('numpy.where')}({self._print(condition)}, "
                 f"{self._print(then)}, {self._print(otherwise)})"
@@ -113,5 +154,5 @@ class TrainerPrinter(NumPyPrinter):
         return f"{self._print(expr.lhs)} {op} {self._print(expr.rhs)}"
 
 
-def numpy_code(expr, bindings: dict | None = None, names: dict[str, str] | None = None) -> str:
-    return TrainerPrinter(bindings, names).doprint(expr)
+def numpy_code(expr, bindings: dict | None = None, names: dict[str, str] | None = None, arrays=()) -> str:
+    return TrainerPrinter(bindings, names, arrays).doprint(expr)

@@ -45,6 +45,14 @@ class RowMax(sp.Function):
     """
 
 
+class RowSum(sp.Function):
+    """The sum over a layer's units within each sample's row: Sum(f[m], (m, 0, K - 1)) with the index dropped.
+
+    Code generation writes row-wise expressions without indices (every unit of a row at once);
+    this is what such an expression's sums become.
+    """
+
+
 @dataclass(frozen=True)
 class Activation:
     name: str

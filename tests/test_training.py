@@ -90,3 +90,13 @@ def test_save_and_load_round_trip(module, tmp_path):
     np.savez(tmp_path / "bad.npz", W1=np.zeros((3, 3)))
     with pytest.raises(ValueError, match="W1 has shape"):
         module.load_params(tmp_path / "bad.npz")
+
+
+def test_dtype_option_trains_in_float32_end_to_end(module, data):
+    X, Y = data
+    start = module.init_params(1)
+    single, history = module.train(start, X, Y, epochs=20, dtype=np.float32)
+    double, _ = module.train(start, X, Y, epochs=20)
+    assert all(single[name].dtype == np.float32 for name in module.PARAMS)
+    assert all(np.allclose(single[name], double[name], rtol=1e-4, atol=1e-5) for name in module.PARAMS)
+    assert all(start[name].dtype == np.float64 for name in module.PARAMS)
