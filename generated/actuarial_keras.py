@@ -107,6 +107,71 @@ def loss_and_grad(params, X, Y):
     }
 
 
+def _workspace(rows, dtype):
+    """The arrays one training step on a batch of `rows` rows writes into, allocated once per size."""
+    return {
+        'Z1': np.empty((rows, 2), dtype),
+        'A1': np.empty((rows, 2), dtype),
+        'Z2': np.empty((rows, 2), dtype),
+        'A2': np.empty((rows, 2), dtype),
+        't0': np.empty((rows, 2), dtype),
+        'delta2': np.empty((rows, 2), dtype),
+        'grad_W2': np.empty((2, 2), dtype),
+        'delta1': np.empty((rows, 2), dtype),
+        '_scratch_nx2_1': np.empty((rows, 2), dtype),
+        'grad_W1': np.empty((3, 2), dtype),
+    }
+
+
+def _loss_and_grad_into(params, X, Y, work):
+    """What loss_and_grad computes, written with out= into work's arrays: train() calls this.
+
+    The returned gradients are work's own arrays, overwritten by the next call.
+    """
+    W1, W2 = params['W1'], params['W2']
+    n = X.shape[0]
+    Z1 = work['Z1']
+    A1 = work['A1']
+    Z2 = work['Z2']
+    A2 = work['A2']
+    t0 = work['t0']
+    delta2 = work['delta2']
+    grad_W2 = work['grad_W2']
+    delta1 = work['delta1']
+    _scratch_nx2_1 = work['_scratch_nx2_1']
+    grad_W1 = work['grad_W1']
+    # Z1 = X @ W1
+    np.matmul(X, W1, out=Z1)
+    # A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
+    np.multiply(Z1, 1/2, out=A1)
+    np.tanh(A1, out=A1)
+    np.multiply(A1, 1/2, out=A1)
+    np.add(A1, 1/2, out=A1)
+    # Z2 = A1 @ W2
+    np.matmul(A1, W2, out=Z2)
+    # A2 = np.exp(Z2)
+    np.exp(Z2, out=A2)
+    # t0 = A2 - Y
+    np.subtract(A2, Y, out=t0)
+    # delta2 = (1/n)*A2*t0
+    np.multiply(A2, t0, out=delta2)
+    np.multiply(delta2, 1/n, out=delta2)
+    # grad_W2 = A1.T @ delta2
+    np.matmul(A1.T, delta2, out=grad_W2)
+    # delta1 = (delta2 @ W2.T)*A1*(1 - A1)
+    np.matmul(delta2, W2.T, out=delta1)
+    np.multiply(delta1, A1, out=delta1)
+    np.subtract(1, A1, out=_scratch_nx2_1)
+    np.multiply(delta1, _scratch_nx2_1, out=delta1)
+    # grad_W1 = X.T @ delta1
+    np.matmul(X.T, delta1, out=grad_W1)
+    value = float((1/2)/n * np.vdot(t0, t0))
+    return value, {
+        'W1': grad_W1,
+        'W2': grad_W2,
+    }
+
+
 # Besides a learning rate that is too high, what can make this network's loss stop being finite.
 _LIKELY_CAUSES = (
     'the exponential output layer overflows once its pre-activation passes about 709 (88 in float32): scale the targets down or start from smaller weights',
@@ -158,6 +223,9 @@ def train(
         X, Y = np.asarray(X, dtype=dtype), np.asarray(Y, dtype=dtype)
     rng = np.random.default_rng(seed)
     n = X.shape[0]
+    # One workspace per batch size (a last, smaller batch gets its own), reused by every step.
+    workspaces = {}
+    dtype_of_step = np.result_type(X, Y, *params.values())
     velocity = {name: np.zeros_like(value) for name, value in params.items()}
     second = {name: np.zeros_like(value) for name, value in params.items()}
     step = 0
@@ -179,7 +247,11 @@ def train(
         batch_losses = []
         for rows in _batches(n, batch_size, rng):
             with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
-                value, grads = loss_and_grad(params, X[rows], Y[rows])
+                X_batch, Y_batch = X[rows], Y[rows]
+                size = X_batch.shape[0]
+                if size not in workspaces:
+                    workspaces[size] = _workspace(size, dtype_of_step)
+                value, grads = _loss_and_grad_into(params, X_batch, Y_batch, workspaces[size])
                 if not math.isfinite(value):
                     _warn_not_finite(epoch, step + 1, value, learning_rate, trouble)
                     return _last_finite(start_of_this, start_of_previous, X, Y), history

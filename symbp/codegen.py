@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
 from symbp import __version__
 from symbp.calculus import ActivationCalculus, a_vec, g_vec
 from symbp.expressions import NotFinite, evaluate_everywhere
+from symbp.inplace import ROWS, InPlacePrinter, Workspace
 from symbp.network import Layer, Network, build_network, n_samples
 from symbp.printing import numpy_code
 from symbp.rules import RowMax, RowSum, y, y_vec, yhat, z, z_vec
@@ -25,6 +26,16 @@ class Line:
     target: str
     code: str
     comment: str = ""
+    expr: object = None  # the SymPy expression the code computes, for the in-place step
+
+
+@dataclass(frozen=True)
+class StepLine:
+    """One assignment of the in-place training step: what it computes and the ufunc calls that do it."""
+
+    target: str
+    reads_as: str
+    calls: list[str]
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,10 @@ class OutputBlock:
     lines: list[Line]
     loss_terms: str | None
     delta: str | None
+    terms_expr: object = None
+    delta_expr: object = None
+    bindings: dict = field(default_factory=dict)
+    temporaries: list = field(default_factory=list)
 
 
 def _index_free(expr: sp.Expr, arrays: dict) -> sp.Expr:
@@ -138,16 +153,17 @@ def _output_block(network: Network, *, with_loss: bool, with_delta: bool) -> Out
 
     def temporary_lines(names_wanted):
         chosen = [(name, value) for name, value in shared if name in names_wanted]
-        return [Line(str(name), _code(value, bindings, temporaries), "" if i else "shared by the lines below")
+        return [Line(str(name), _code(value, bindings, temporaries), "" if i else "shared by the lines below", value)
                 for i, (name, value) in enumerate(chosen)]
 
-    printed = iter(_code(expr, bindings, temporaries) for expr in reduced)
-    results = [next(printed) if expr is not None else None for expr in wanted]
+    reduced_iter = iter(reduced)
+    exprs = [next(reduced_iter) if expr is not None else None for expr in wanted]
+    results = [_code(expr, bindings, temporaries) if expr is not None else None for expr in exprs]
     lines = temporary_lines(set(temporaries) - after)
     if results[0] is not None:
-        lines.append(Line(last.output.name, results[0], _activation_comment(last)))
+        lines.append(Line(last.output.name, results[0], _activation_comment(last), exprs[0]))
     lines += temporary_lines(after)
-    return OutputBlock(lines, results[1], results[2])
+    return OutputBlock(lines, results[1], results[2], exprs[1], exprs[2], bindings, temporaries)
 
 
 def _loss_comment(network: Network) -> str:
@@ -184,6 +200,59 @@ def _backward_lines(network: Network, output_delta: str) -> list[Line]:
             )
         )
     return lines
+
+
+def _shape_code(shape: tuple) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _inplace_step(network: Network, block: OutputBlock) -> tuple[list[StepLine], str, dict[str, str]]:
+    """The training step as ufunc calls into a workspace: lines, the loss value's code, array shapes."""
+    workspace = Workspace()
+    steps: list[StepLine] = []
+    known: dict = {}
+
+    def write(target, reads_as, expr, shape, bindings=None):
+        printer = InPlacePrinter(bindings or {}, known, workspace, names={"N": "n"})
+        steps.append(StepLine(target, reads_as, printer.assign(target, expr, shape)))
+
+    stand_in = sp.Symbol("__stand_in__")
+    last = network.layers[-1]
+    for layer in network.layers:
+        write(layer.preactivation_symbol.name, _code(layer.preactivation), layer.preactivation,
+              (ROWS, layer.units))
+        if layer is last:
+            break
+        write(layer.output.name, _activation_code(layer), layer.calculus.numeric_forward.xreplace({z: stand_in}),
+              (ROWS, layer.units), {stand_in: layer.preactivation_symbol})
+    for line in block.lines:
+        printer = InPlacePrinter(block.bindings, known, workspace, names={"N": "n"})
+        shape = printer.shape_of(line.expr) or (ROWS, last.units)
+        write(line.target, line.code, line.expr, shape, block.bindings)
+        if line.target != last.output.name:
+            known[sp.Symbol(line.target)] = shape
+    printer = InPlacePrinter(block.bindings, known, workspace, names={"N": "n"})
+    terms = block.terms_expr
+    if terms.is_Pow and terms.exp == 2 and terms.base in known:
+        total = f"np.vdot({terms.base}, {terms.base})"
+    else:
+        write("loss_terms", block.loss_terms, terms, printer.shape_of(terms) or (ROWS, last.units), block.bindings)
+        total = "np.sum(loss_terms)"
+    write(last.delta.name, block.delta, block.delta_expr, (ROWS, last.units), block.bindings)
+    for layer in reversed(network.layers):
+        write(f"grad_{layer.weight.name}", _code(layer.weight_gradient), layer.weight_gradient,
+              (layer.fan_in, layer.units))
+        if layer.bias_gradient is not None:
+            write(f"grad_{layer.bias_row.name}", _code(layer.bias_gradient), layer.bias_gradient, (layer.units,))
+        if layer.index == 1:
+            break
+        previous = network.layers[layer.index - 2]
+        incoming, output, pre = sp.Symbol("__incoming__"), sp.Symbol("__output__"), sp.Symbol("__pre__")
+        vjp = _index_free(_incoming_first(previous.calculus.vjp), {g_vec: incoming, a_vec: output, z_vec: pre})
+        bindings = {incoming: layer.input_gradient, output: previous.output, pre: previous.preactivation_symbol}
+        write(previous.delta.name, _code(vjp, bindings), vjp, (ROWS, previous.units), bindings)
+    shapes = {name: _shape_code(shape) for name, shape in workspace.shapes.items()}
+    return steps, total, shapes
 
 
 def _params(network: Network) -> list[ParamView]:
@@ -291,6 +360,7 @@ def module_context(network: Network) -> dict:
     prediction = _output_block(network, with_loss=False, with_delta=False)
     for_loss = _output_block(network, with_loss=True, with_delta=False)
     for_gradient = _output_block(network, with_loss=True, with_delta=True)
+    step_lines, step_total, workspace = _inplace_step(network, for_gradient)
     training = spec.training
     return {
         "spec": spec,
@@ -303,6 +373,9 @@ def module_context(network: Network) -> dict:
         "forward_lines": hidden + prediction.lines,
         "loss_lines": hidden + for_loss.lines,
         "gradient_forward_lines": hidden + for_gradient.lines,
+        "step_lines": step_lines,
+        "step_total": step_total,
+        "workspace": workspace,
         "backward_lines": _backward_lines(network, for_gradient.delta),
         "loss_terms": for_loss.loss_terms,
         "gradient_loss_terms": for_gradient.loss_terms,

@@ -34,7 +34,10 @@ class TrainerPrinter(NumPyPrinter):
 
     def _print_Symbol(self, expr):
         if expr in self.bindings:
-            return self._print(self.bindings[expr])
+            bound = self.bindings[expr]
+            if isinstance(bound, sp.MatrixExpr) and not isinstance(bound, sp.MatrixSymbol):
+                return f"({self._print(bound)})"
+            return self._print(bound)
         return self.names.get(expr.name, super()._print_Symbol(expr))
 
     def _print_MatrixSymbol(self, expr):
