@@ -107,6 +107,11 @@ def loss_and_grad(params, X, Y):
     }
 
 
+# train() writes into preallocated arrays once a batch has this many entries in its widest layer.
+_IN_PLACE_FROM = 4096
+_WIDEST = 3
+
+
 def _workspace(rows, dtype):
     """The arrays one training step on a batch of `rows` rows writes into, allocated once per size."""
     return {
@@ -249,9 +254,13 @@ def train(
             with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
                 X_batch, Y_batch = X[rows], Y[rows]
                 size = X_batch.shape[0]
-                if size not in workspaces:
-                    workspaces[size] = _workspace(size, dtype_of_step)
-                value, grads = _loss_and_grad_into(params, X_batch, Y_batch, workspaces[size])
+                if size * _WIDEST < _IN_PLACE_FROM:
+                    # Tiny batches: fewer, allocating calls beat many calls with out=.
+                    value, grads = loss_and_grad(params, X_batch, Y_batch)
+                else:
+                    if size not in workspaces:
+                        workspaces[size] = _workspace(size, dtype_of_step)
+                    value, grads = _loss_and_grad_into(params, X_batch, Y_batch, workspaces[size])
                 if not math.isfinite(value):
                     _warn_not_finite(epoch, step + 1, value, learning_rate, trouble)
                     return _last_finite(start_of_this, start_of_previous, X, Y), history

@@ -374,6 +374,7 @@ def module_context(network: Network) -> dict:
         "loss_lines": hidden + for_loss.lines,
         "gradient_forward_lines": hidden + for_gradient.lines,
         "step_lines": step_lines,
+        "widest": max(spec.sizes),
         "step_total": step_total,
         "workspace": workspace,
         "backward_lines": _backward_lines(network, for_gradient.delta),
