@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from symbp.errors import SpecError
+from symbp.notation import NOTATION_NAMES
 from symbp.rules import (
     ACTIVATION_ALIASES,
     ACTIVATIONS,
@@ -83,6 +84,7 @@ class Spec:
     title: str = ""
     data: tuple[tuple[str, Any], ...] = ()
     source: str = "<dict>"
+    notation: str = ""  # the LaTeX notation preset its documents use by default (symbp.notation)
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -121,7 +123,7 @@ class Spec:
 
 # --------------------------------------------------------------------------- helpers
 
-_TOP_KEYS = ("name", "title", "inputs", "layers", "loss", "training", "data")
+_TOP_KEYS = ("name", "title", "inputs", "layers", "loss", "training", "data", "notation")
 _LAYER_KEYS = ("units", "activation", "bias", "weights", "biases")
 _LOSS_KEYS = ("name", "expr", "scale", "reduction")
 _TRAINING_KEYS = tuple(TrainingSpec.__dataclass_fields__)
@@ -627,7 +629,10 @@ def _parse_spec(raw: Any, source: str) -> Spec:
     loss = _loss(table.get("loss", {}), layers[-1].activation)
     training = _training(table.get("training", {}))
     data = _data(table.get("data", {}))
-    spec = Spec(name, inputs, tuple(layers), loss, training, title, data, source)
+    notation = ""
+    if "notation" in table:
+        notation = _choice(table["notation"], NOTATION_NAMES, "notation", "a notation", 'notation = "lab"')
+    spec = Spec(name, inputs, tuple(layers), loss, training, title, data, source, notation)
     _check_size(spec)
     return spec
 

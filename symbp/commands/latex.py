@@ -1,0 +1,82 @@
+"""symbp derive and symbp worksheet: LaTeX documents for a spec, and their PDFs with --pdf."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from symbp.document import MARKER, derivation_document
+from symbp.errors import SymbpError
+from symbp.notation import NOTATION_NAMES, notation_named
+from symbp.output import check_writable, write_atomically
+from symbp.spec import load_spec
+from symbp.tex import compile_pdf, write_pdf
+
+NOTATION_HELP = f"notation preset: {', '.join(NOTATION_NAMES)} (default: the spec's, else lab)"
+
+
+def _common(parser) -> None:
+    parser.add_argument("spec", help="a .toml or .json spec, or a bundled example's name")
+    parser.add_argument("-o", "--output", metavar="FILE.tex", help="where to write the LaTeX (default in this folder)")
+    parser.add_argument("--notation", metavar="NAME", help=NOTATION_HELP)
+    parser.add_argument("--pdf", action="store_true", help="also compile it to FILE.pdf (needs pdflatex or latexmk)")
+    parser.add_argument("--force", action="store_true", help="overwrite files that symbp did not write")
+
+
+def register(commands) -> None:
+    derive = commands.add_parser(
+        "derive", help="write the step-by-step LaTeX derivation of backpropagation for a spec",
+        description="Writes a LaTeX document deriving every gradient of the spec's network, step by step, in "
+        "the notation of one of the reference texts. Every formula in it is checked numerically by the tests.",
+    )
+    _common(derive)
+    derive.set_defaults(run=run_derive)
+
+    worksheet = commands.add_parser(
+        "worksheet", help="write a LaTeX worksheet (and answer key) on backpropagation by hand",
+        description="Writes exercises on a spec's network: derive gradients, one forward and backward pass and "
+        "one update on small numbers, and a few steps of batch gradient descent on a line.",
+    )
+    _common(worksheet)
+    worksheet.add_argument("--variant", type=int, default=0, metavar="N",
+                           help="which set of numbers (default 0, the lab's numbers for the line); each N gives "
+                           "its own sheet, the same every time")
+    worksheet.add_argument("--solutions", action="store_true", help="append the answer key")
+    worksheet.set_defaults(run=run_worksheet)
+
+
+def _write(args, text: str, default: str) -> int:
+    target = Path(args.output) if args.output else Path(default)
+    if target.suffix != ".tex":
+        raise SymbpError(f"{target}: give a file name ending in .tex")
+    check_writable(target)
+    pdf = compile_pdf(text, target.stem) if args.pdf else None
+    write_atomically(target, text, marker=MARKER, force=args.force)
+    print(f"wrote {target}")
+    if pdf is not None:
+        write_pdf(target.with_suffix(".pdf"), pdf, force=args.force)
+        print(f"wrote {target.with_suffix('.pdf')}")
+    return 0
+
+
+def _notation(args) -> str | None:
+    if args.notation is not None:
+        notation_named(args.notation)  # an unknown name fails here, with a suggestion
+    return args.notation
+
+
+def run_derive(args) -> int:
+    notation = _notation(args)
+    spec = load_spec(args.spec)
+    return _write(args, derivation_document(spec, notation), f"{spec.name}_derivation.tex")
+
+
+def run_worksheet(args) -> int:
+    from symbp.worksheet_document import worksheet_document
+
+    notation = _notation(args)
+    if args.variant < 0:
+        raise SymbpError(f"--variant: must be 0 or more, got {args.variant}")
+    spec = load_spec(args.spec)
+    text = worksheet_document(spec, notation, args.variant, args.solutions)
+    suffix = "_solutions" if args.solutions else ""
+    return _write(args, text, f"{spec.name}_worksheet_{args.variant}{suffix}.tex")

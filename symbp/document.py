@@ -1,0 +1,290 @@
+"""View-models for the LaTeX documents: a derivation's chains printed in a notation, ready to lay out.
+
+Templates under ``templates/latex/`` only loop over what is built here and place it on the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from symbp import __version__
+from symbp import quantities as q
+from symbp.derivation import Chain, Conventions, Derivation, derive
+from symbp.latex import NotationPrinter
+from symbp.notation import DEFAULT_NOTATION, Notation, Shape, notation_named
+from symbp.spec import Spec, load_spec
+from symbp.steps import Reason
+from symbp.templating import render
+
+MARKER = "% symbp-generated-document"
+
+# The words each kind of reason is given on the page.
+REASON_WORDS = {
+    "definition": "definition",
+    "chain_rule": "chain rule",
+    "total_derivative": "total derivative",
+    "sum_rule": "sum rule",
+    "constant_factor": "constant factor",
+    "product_rule": "product rule",
+    "power_rule": "power rule",
+    "constant": "",
+    "only_term": "only one term of the sum depends on it",
+    "simplify": "simplify",
+    "in_terms_of_output": "in terms of the output",
+    "substitute": "substitute",
+    "fact": "",
+    "delta": "definition of the error term",
+    "cse": "SymPy's common subexpressions",
+    "delta_rule": "delta rule",
+    "sum_over_samples": "sum over the samples",
+    "matrix_calculus": "SymPy's matrix calculus",
+    "elementwise": "the index form, entry by entry",
+    "split": "split the fraction",
+    "update": "",
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    lhs: str
+    relation: str
+    rhs: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Block:
+    key: str
+    lines: tuple[Line, ...]
+    boxed: bool
+
+
+@dataclass(frozen=True)
+class Row:
+    """A line of an align* environment; ``gap`` opens a little space above it (a new chain begins)."""
+
+    line: Line
+    gap: bool
+
+
+
+
+def rows_of(blocks) -> list[Row]:
+    """The lines of several chains, for one align* environment."""
+    rows = []
+    for block in blocks:
+        rows += [Row(line, gap=bool(rows) and position == 0) for position, line in enumerate(block.lines)]
+    return rows
+
+
+def notation_for(spec: Spec, name: str | None = None) -> Notation:
+    """The preset asked for, else the spec's own, else the lab's; bound to the spec's network."""
+    chosen = name or getattr(spec, "notation", "") or DEFAULT_NOTATION
+    layers = spec.layers
+    shape = Shape(spec.sizes, tuple(layer.bias for layer in layers), tuple(layer.activation for layer in layers))
+    return notation_named(chosen).for_network(shape)
+
+
+def conventions_of(notation: Notation) -> Conventions:
+    return Conventions(notation.error_sign, notation.column_vectors)
+
+
+class Writer:
+    """Prints derivation data in one notation: expressions, reasons, chains."""
+
+    def __init__(self, notation: Notation):
+        self.notation = notation
+        # Thin spaces between factors: s w a, not sw a.
+        self.printer = NotationPrinter(notation, {"mul_symbol": r"\,"})
+
+    def math(self, expr) -> str:
+        return self.printer.doprint(expr)
+
+    def reason(self, reason: Reason) -> str:
+        facts = [self.math(fact) for fact in reason.facts]
+        if reason.kind == "derivative_of" and reason.about is not None:
+            function = reason.about.func if not isinstance(reason.about, sp.Piecewise) else None
+            words = "derivative of each piece" if function is None else "derivative of $" + self.function_name(
+                reason.about) + "$"
+        elif reason.kind == "delta" and facts:
+            return r"\text{since }" + ", ".join(facts)
+        else:
+            words = REASON_WORDS[reason.kind]
+        if facts:
+            since = r"\text{since }" + r",\ ".join(facts)
+            return since if not words else rf"\text{{{words}; }}{since}"
+        return rf"\text{{{words}}}" if words else ""
+
+    def function_name(self, applied) -> str:
+        name = q.activation_name(applied.func)
+        if name is not None:
+            return self.notation.activation(name)
+        name = applied.func.__name__
+        return r"\exp" if name == "exp" else self.printer._hprint_Function(name)
+
+    def reasons(self, reasons: tuple[Reason, ...]) -> str:
+        texts = [self.reason(reason) for reason in reasons]
+        return r";\ ".join(text for text in texts if text)
+
+    def block(self, chain: Chain) -> Block:
+        relation = {"=": "=", ":=": r"\coloneqq", "update": self.update_relation}[chain.relation]
+        lhs = self.math(chain.lhs)
+        lines, previous = [], lhs
+        for step in chain.steps:
+            rhs = self.math(step.expr)
+            if rhs == previous:
+                continue  # the notation writes both the same way
+            lines.append(Line(lhs if not lines else "", relation if not lines else "=", rhs,
+                              self.reasons(step.reasons)))
+            previous = rhs
+        if chain.boxed and lines:
+            last = lines[-1]
+            lines[-1] = Line(last.lhs, last.relation, rf"\boxed{{{last.rhs}}}", last.reason)
+        return Block(chain.key, tuple(lines), chain.boxed)
+
+    @property
+    def update_relation(self) -> str:
+        return {"time": "=", "arrow": r"\leftarrow", "new_old": "="}[self.notation.update_style]
+
+
+# --------------------------------------------------------------------------- the derivation document
+
+SECTION_TITLES = {
+    "network": "The network",
+    "activations": "Derivatives of the activations",
+    "output": "The output layer",
+    "hidden": "A hidden layer",
+    "matrix": "The matrix form",
+    "explicit": "The gradient of every weight",
+    "update": "The update rule",
+}
+
+
+@dataclass
+class SectionView:
+    kind: str
+    title: str
+    layer: int | None
+    blocks: dict[str, Block]
+    symbols: dict[str, str]
+    facts: dict
+    groups: dict[str, list[Block]] = field(default_factory=dict)
+
+    def rows(self, keys) -> list[Row]:
+        """The lines of the named chains that this section has, for one align* environment."""
+        return rows_of(self.blocks[key] for key in keys if key in self.blocks)
+
+
+def legend(writer: Writer, spec: Spec) -> list[dict]:
+    """One row per layer: how the notation names its units, weights, biases and error terms."""
+    rows = []
+    for layer in range(1, len(spec.layers) + 1):
+        j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
+        bias = writer.math(q.bias(layer)[j]) if spec.layers[layer - 1].bias else "---"
+        rows.append({
+            "layer": writer.notation.layer_name(layer),
+            "units": spec.sizes[layer],
+            "activation": writer.notation.activation(spec.layers[layer - 1].activation),
+            "pre": writer.math(q.pre(layer)[j]),
+            "act": writer.math(q.act(layer)[j]),
+            "weight": writer.math(q.weight(layer)[i, j]),
+            "bias": bias,
+            "delta": writer.math(q.delta(layer)[j]),
+        })
+    return rows
+
+
+def _symbols(writer: Writer, layer: int | None, spec: Spec) -> dict[str, str]:
+    out = {
+        "sample_loss": writer.math(q.SAMPLE_LOSS),
+        "loss": writer.math(q.LOSS),
+        "rate": writer.math(q.LEARNING_RATE),
+        "input": writer.math(q.inputs()[q.unit_index(0, "prev")]),
+        "target": writer.math(q.targets()[q.unit_index(len(spec.layers), "cur")]),
+        "prediction": writer.math(q.predictions()[q.unit_index(len(spec.layers), "cur")]),
+        "samples": writer.math(q.N_SAMPLES),
+        "sample": writer.math(q.sample_index()),
+        "sample_loss_n": writer.math(q.sample_losses()[q.sample_index()]),
+    }
+    if layer is not None:
+        j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
+        out.update({
+            "layer": writer.notation.layer_name(layer),
+            "j": writer.math(j),
+            "i": writer.math(i),
+            "pre": writer.math(q.pre(layer)[j]),
+            "act": writer.math(q.act(layer)[j]),
+            "prev_act": writer.math(q.act(layer - 1)[i]),
+            "weight": writer.math(q.weight(layer)[i, j]),
+            "bias": writer.math(q.bias(layer)[j]),
+            "delta": writer.math(q.delta(layer)[j]),
+            "activation": writer.notation.activation(spec.layers[layer - 1].activation),
+        })
+        if layer < len(spec.layers):
+            k = q.unit_index(layer + 1, "next")
+            out.update({"k": writer.math(k), "next_layer": writer.notation.layer_name(layer + 1),
+                        "next_pre": writer.math(q.pre(layer + 1)[k]), "next_delta": writer.math(q.delta(layer + 1)[k]),
+                        "incoming": writer.math(q.incoming(layer)[j])})
+    return out
+
+
+def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
+    # Keys lose their section's prefix ("layer2.delta" is "delta" in its section).
+    blocks = {chain.key.split(".", 1)[1]: writer.block(chain) for chain in section.chains}
+    blocks = {key: block for key, block in blocks.items() if block.lines}
+    title = SECTION_TITLES[section.kind]
+    if section.layer is not None:
+        name = writer.notation.layer_name(section.layer).replace("~", " ")
+        # "The hidden layer H" names itself; "layer 2" needs the section's own title in front.
+        title = name[0].upper() + name[1:] if name.startswith("the ") else f"{title}: {name}"
+    view = SectionView(section.kind, title, section.layer, blocks, _symbols(writer, section.layer, spec),
+                       dict(section.facts))
+    if section.kind == "explicit":
+        shared = {symbol.name for symbol in section.facts["shared"]}
+        view.groups = {
+            "shared": [block for key, block in blocks.items() if key in shared],
+            "gradients": [block for key, block in blocks.items() if key not in shared],
+        }
+    return view
+
+
+def derivation_context(spec_source, notation: str | None = None) -> dict:
+    from symbp.drawing import network_drawing
+    from symbp.explicit import EXPLICIT_PARAMETER_LIMIT
+
+    spec = load_spec(spec_source)
+    chosen = notation_for(spec, notation)
+    derivation: Derivation = derive(spec, conventions_of(chosen))
+    writer = Writer(chosen)
+    sections = [_section_view(writer, section, spec) for section in derivation.sections]
+    training = spec.training
+    layers = range(1, len(spec.layers) + 1)
+    return {
+        "marker": MARKER,
+        "version": __version__,
+        "spec": spec,
+        "title": spec.title or spec.name,
+        "notation": chosen,
+        "legend": legend(writer, spec),
+        "drawing": network_drawing(spec.sizes, tuple(layer.bias for layer in spec.layers), chosen),
+        "sections": sections,
+        "symbols": _symbols(writer, None, spec),
+        "explicit_limit": EXPLICIT_PARAMETER_LIMIT,
+        "parameter_count": spec.parameter_count,
+        "fausett_sign": chosen.error_sign < 0,
+        "training": training,
+        "loss": spec.loss,
+        # The order in which multi-layer chains are laid out.
+        "forward_keys": [f"{kind}{layer}" for layer in layers for kind in ("pre", "act")],
+        "backward_keys": [f"delta{layer}" for layer in reversed(layers)],
+        "gradient_keys": [f"{kind}{layer}" for layer in reversed(layers) for kind in ("weight", "bias")],
+        "update_gradient_keys": [f"gradient.{kind}{layer}" for layer in layers for kind in ("weight", "bias")],
+        "update_keys": [f"{kind}{layer}" for layer in layers for kind in ("weight", "bias")],
+    }
+
+
+def derivation_document(spec_source, notation: str | None = None) -> str:
+    """The LaTeX source of the derivation of backpropagation for a spec."""
+    return render("latex/derivation.tex.j2", **derivation_context(spec_source, notation))

@@ -1,0 +1,203 @@
+"""The gradient of every scalar weight of a small network, from SymPy's derivative of the expanded loss.
+
+The per-sample loss is written out with every weight its own symbol and every activation an
+undefined function of its unit's pre-activation, so that SymPy's derivative keeps the shape a
+person would write: ``f'(alpha_O1) w17 f'(alpha_H1)``. Each ``f'`` is then replaced by the
+activation's derivative in its output (``beta (1 - beta)``, from ``symbp.calculus``), SymPy's
+common-subexpression elimination factors out the error terms that the gradients share, and each
+result is checked, here and now, to equal the delta rule's ``delta_j a_i``.
+"""
+
+from __future__ import annotations
+
+import random
+
+import sympy as sp
+from sympy.logic.boolalg import Boolean
+
+from symbp import quantities as q
+from symbp import rules
+from symbp.derivation import in_layer
+from symbp.expanded import EXPANDED_PARAMETER_LIMIT
+from symbp.quantities import SAMPLE_LOSS, Partial
+from symbp.rules import loss_named
+from symbp.steps import Reason, present
+
+# Networks with at most this many parameters get the explicit gradient of every weight.
+EXPLICIT_PARAMETER_LIMIT = EXPANDED_PARAMETER_LIMIT
+
+
+def parameters(net) -> list[tuple[int, sp.Indexed, sp.Indexed]]:
+    """(layer, parameter, the activation it multiplies) in the lesson's order: each layer's biases, then rows."""
+    out = []
+    for layer in range(1, net.depth + 1):
+        units = range(1, net.units(layer) + 1)
+        if net.has_bias(layer):
+            out += [(layer, q.bias(layer)[j], sp.Integer(1)) for j in units]
+        for i in range(1, net.units(layer - 1) + 1):
+            out += [(layer, q.weight(layer)[i, j], q.act(layer - 1)[i]) for j in units]
+    return out
+
+
+def _expanded_loss(net):
+    """The per-sample loss in weights and inputs, and how to read its f'(...) back as layer quantities."""
+    previous = [q.inputs()[i] for i in range(1, net.units(0) + 1)]
+    as_output, local = {}, {}
+    for layer in range(1, net.depth + 1):
+        units = net.units(layer)
+        pres = []
+        for j in range(1, units + 1):
+            total = sum(q.weight(layer)[i, j] * previous[i - 1] for i in range(1, len(previous) + 1))
+            pres.append(total + q.bias(layer)[j] if net.has_bias(layer) else total)
+        calculus = net.activation(layer)
+        outputs = []
+        for j in range(1, units + 1):
+            if calculus.rowwise:
+                function = sp.Function(f"phi{layer}_{j}", real=True)
+                applied = function(*pres)
+                for m in range(1, units + 1):
+                    local[(function, m)] = in_layer(calculus.derivative, net, layer, m, j)
+            else:
+                function = sp.Function(f"phi{layer}", real=True)
+                applied = function(pres[j - 1])
+                local[(function, pres[j - 1])] = _in_outputs(net, layer, j)
+            as_output[applied] = q.act(layer)[j]
+            outputs.append(applied)
+        previous = outputs
+    loss = loss_named(net.spec.loss.name).expr
+    total = net.scale * sum(
+        loss.subs({rules.yhat: output, rules.y: q.targets()[k]}, simultaneous=True)
+        for k, output in enumerate(previous, start=1)
+    )
+    return total, as_output, local
+
+
+def _in_outputs(net, layer, j):
+    from symbp.derivation import local_derivative
+
+    return local_derivative(net, layer, j)
+
+
+def is_zero(expr) -> bool:
+    """SymPy's test that an expression vanishes: exactly, or, for a piecewise one whose branches SymPy
+    cannot match up, at many random rational points on every branch."""
+    if sp.expand(expr) == 0:
+        return True
+    folded = sp.piecewise_fold(expr)
+    if not folded.has(sp.Piecewise):
+        return sp.expand(folded) == 0
+    if isinstance(folded, sp.Piecewise) and all(sp.expand(piece) == 0 for piece, _ in folded.args):
+        return True
+    rng = random.Random(0)
+    symbols = sorted(folded.atoms(sp.Indexed, sp.Symbol) - folded.atoms(sp.Dummy), key=str)
+    for _ in range(40):
+        point = {symbol: sp.Rational(rng.randint(-300, 300), rng.randint(50, 150)) for symbol in symbols}
+        # Floats written in a spec (0.5) make the arithmetic inexact, so zero means zero to 1e-12.
+        if abs(sp.N(folded.xreplace(point))) > 1e-12:
+            return False
+    return True
+
+
+def _read_back(derivative, as_output, local):
+    """Replaces f'(pre-activation) by the activation's derivative, and f(...) by the unit's output."""
+    def derivative_of(node):
+        derivative = node.expr  # Derivative(phi(xi, ...), xi_m), taken at the pre-activations
+        function = derivative.expr.func
+        if len(derivative.expr.args) == 1:
+            return local[(function, node.point[0])]
+        return local[(function, derivative.expr.args.index(derivative.variables[0]) + 1)]
+
+    read = derivative.replace(lambda node: isinstance(node, sp.Subs), derivative_of)
+    return read.xreplace(as_output)
+
+
+def _one_hot(expr, net):
+    """Uses that one-hot targets sum to one, where the loss relies on it (cross-entropy)."""
+    if not loss_named(net.spec.loss.name).target_facts:
+        return expr
+    units = net.units(net.depth)
+    last = q.targets()[units]
+    return expr.subs(last, 1 - sum(q.targets()[k] for k in range(1, units)))
+
+
+def error_terms(net, sign):
+    """delta^(l)_j for every unit, in the layer quantities, by the delta rule (symbp.calculus)."""
+    from symbp.calculus import output_calculus
+
+    last = net.depth
+    out = output_calculus(net.spec.loss.name, net.activation(last).name, net.spec.layers[-1].activation_params)
+    deltas = {(last, j): sign * net.scale * in_layer(out.delta, net, last, j).doit()
+              for j in range(1, net.units(last) + 1)}
+    for layer in range(last - 1, 0, -1):
+        for j in range(1, net.units(layer) + 1):
+            above = range(1, net.units(layer + 1) + 1)
+            received = sum(deltas[(layer + 1, k)] * q.weight(layer + 1)[j, k] for k in above)
+            deltas[(layer, j)] = received * _in_outputs(net, layer, j)
+    return deltas
+
+
+def _shared_terms(gradients: list[sp.Expr]):
+    """SymPy's cse, keeping only the subexpressions that at least half of the gradients share."""
+    replacements, reduced = sp.cse(gradients, order="none")
+    definitions = dict(replacements)
+
+    def uses(expr, seen=None):
+        found = set()
+        for symbol in expr.free_symbols & definitions.keys():
+            found |= {symbol} | uses(definitions[symbol])
+        return found
+
+    counts = {symbol: sum(symbol in uses(expr) for expr in reduced) for symbol in definitions}
+    # Conditions of a piecewise loss are shared too, but they are not error terms.
+    kept = [symbol for symbol, value in replacements
+            if counts[symbol] >= 2 and counts[symbol] > len(gradients) / 2 and not isinstance(value, Boolean)]
+
+    def inline(expr):
+        while True:
+            expanded = expr.xreplace({s: definitions[s] for s in definitions if s not in kept})
+            if expanded == expr:
+                return expanded
+            expr = expanded
+
+    names = [sp.Symbol("s", real=True)] if len(kept) == 1 else [sp.Symbol(f"s_{n}", real=True)
+                                                                   for n in range(1, len(kept) + 1)]
+    rename = dict(zip(kept, names))
+    shared = {rename[s]: present(inline(definitions[s]).xreplace(rename)) for s in kept}
+    return shared, [present(inline(expr).xreplace(rename)) for expr in reduced]
+
+
+def explicit_section(net, sign: int):
+    from symbp.derivation import Chain, Section, step
+
+    if net.spec.parameter_count > EXPLICIT_PARAMETER_LIMIT:
+        return None
+    loss, as_output, local = _expanded_loss(net)
+    listed = parameters(net)
+    gradients = [_one_hot(_read_back(sp.diff(loss, parameter), as_output, local), net) for _, parameter, _ in listed]
+    shared, factored = _shared_terms(gradients)
+    deltas = error_terms(net, sign)
+
+    def inline_shared(expr):
+        while expr.has(*shared):
+            expr = expr.xreplace(shared)
+        return expr
+
+    chains = []
+    for symbol, value in shared.items():
+        steps = [step(value, Reason("cse"))]
+        for (layer, j), delta in deltas.items():
+            for factor in (1, -1):
+                if is_zero(_one_hot(inline_shared(value) - factor * delta, net)):
+                    steps.append(step(factor * q.delta(layer)[j], Reason("delta_rule")))
+        chains.append(Chain(f"explicit.{symbol.name}", symbol, tuple(steps[:2]), "sample", ":="))
+    for (layer, parameter, source), gradient, form in zip(listed, gradients, factored):
+        j = parameter.indices[-1]
+        rule = sign * deltas[(layer, j)] * source
+        expanded = _one_hot(inline_shared(form), net)
+        if not is_zero(expanded - gradient) or not is_zero(_one_hot(gradient - rule, net)):
+            raise ArithmeticError(f"the expanded gradient for {parameter} does not match the delta rule")
+        chains.append(Chain(
+            f"explicit.{parameter}", Partial(SAMPLE_LOSS, parameter),
+            (step(form, Reason("cse")), step(sign * q.delta(layer)[j] * source, Reason("delta_rule"))),
+        ))
+    return Section("explicit", tuple(chains), facts={"shared": shared, "count": len(listed)})
