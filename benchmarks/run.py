@@ -13,6 +13,7 @@ that differ from symbp's.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
 import platform
@@ -72,8 +73,7 @@ def _versions() -> str:
     parts = [f"Python {platform.python_version()}", f"NumPy {np.__version__}"]
     for label, module in (("PyTorch", "torch"), ("JAX", "jax"), ("autograd", "autograd")):
         if importlib.util.find_spec(module):
-            version = getattr(__import__(module), "__version__", "?")
-            parts.append(f"{label} {version}")
+            parts.append(f"{label} {importlib.metadata.version(module)}")
     return ", ".join(parts)
 
 
