@@ -355,7 +355,6 @@ def _likely_causes(network: Network) -> list[str]:
 
 def module_context(network: Network) -> dict:
     spec = network.spec
-    loss_value = network.loss_coefficient * sp.Symbol("__loss_sum__")
     hidden = _hidden_lines(network)
     prediction = _output_block(network, with_loss=False, with_delta=False)
     for_loss = _output_block(network, with_loss=True, with_delta=False)
@@ -383,7 +382,7 @@ def module_context(network: Network) -> dict:
         "prediction": network.prediction.name,
         "loss_coefficient": _code(network.loss_coefficient),
         "loss_coefficient_is_one": network.loss_coefficient == 1,
-        "loss_uses_n": loss_value.has(n_samples),
+        "loss_uses_n": network.loss_coefficient.has(n_samples),
         "loss_name": network.output.loss.short_name,
         "loss_comment": _loss_comment(network),
         "training": training,
