@@ -113,17 +113,17 @@ _WIDEST = 3
 
 
 def _workspace(rows, dtype):
-    """The arrays one training step on a batch of `rows` rows writes into, allocated once per size."""
+    """The arrays one training step on a batch of `rows` samples writes into, allocated once per size."""
     return {
-        'Z1': np.empty((rows, 2), dtype),
-        'A1': np.empty((rows, 2), dtype),
-        'Z2': np.empty((rows, 1), dtype),
-        'A2': np.empty((rows, 1), dtype),
-        't0': np.empty((rows, 1), dtype),
-        'delta2': np.empty((rows, 1), dtype),
+        'Z1': np.empty((2, rows), dtype),
+        'A1': np.empty((2, rows), dtype),
+        'Z2': np.empty((1, rows), dtype),
+        'A2': np.empty((1, rows), dtype),
+        't0': np.empty((1, rows), dtype),
+        'delta2': np.empty((1, rows), dtype),
         'grad_W2': np.empty((2, 1), dtype),
-        'delta1': np.empty((rows, 2), dtype),
-        '_scratch_nx2_1': np.empty((rows, 2), dtype),
+        'delta1': np.empty((2, rows), dtype),
+        '_scratch_2xn_1': np.empty((2, rows), dtype),
         'grad_W1': np.empty((3, 2), dtype),
     }
 
@@ -131,10 +131,12 @@ def _workspace(rows, dtype):
 def _loss_and_grad_into(params, X, Y, work):
     """What loss_and_grad computes, written with out= into work's arrays: train() calls this.
 
+    X and Y hold a sample per column (loss_and_grad's X.T and Y.T), and so does every array of
+    the step: this network's layers are narrow, and a few long rows are faster than many short ones.
     The returned gradients are work's own arrays, overwritten by the next call.
     """
     W1, W2 = params['W1'], params['W2']
-    n = X.shape[0]
+    n = X.shape[1]
     Z1 = work['Z1']
     A1 = work['A1']
     Z2 = work['Z2']
@@ -143,17 +145,17 @@ def _loss_and_grad_into(params, X, Y, work):
     delta2 = work['delta2']
     grad_W2 = work['grad_W2']
     delta1 = work['delta1']
-    _scratch_nx2_1 = work['_scratch_nx2_1']
+    _scratch_2xn_1 = work['_scratch_2xn_1']
     grad_W1 = work['grad_W1']
-    # Z1 = X @ W1
-    np.matmul(X, W1, out=Z1)
+    # Z1 = W1.T @ X
+    np.matmul(W1.T, X, out=Z1)
     # A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
     np.multiply(Z1, 1/2, out=A1)
     np.tanh(A1, out=A1)
     np.multiply(A1, 1/2, out=A1)
     np.add(A1, 1/2, out=A1)
-    # Z2 = A1 @ W2
-    np.matmul(A1, W2, out=Z2)
+    # Z2 = W2.T @ A1
+    np.matmul(W2.T, A1, out=Z2)
     # A2 = np.exp(Z2)
     np.exp(Z2, out=A2)
     # t0 = A2 - Y
@@ -161,15 +163,15 @@ def _loss_and_grad_into(params, X, Y, work):
     # delta2 = (2/n)*A2*t0
     np.multiply(A2, t0, out=delta2)
     np.multiply(delta2, 2/n, out=delta2)
-    # grad_W2 = A1.T @ delta2
-    np.matmul(A1.T, delta2, out=grad_W2)
-    # delta1 = (delta2 @ W2.T)*A1*(1 - A1)
-    np.matmul(delta2, W2.T, out=delta1)
+    # grad_W2 = A1 @ delta2.T
+    np.matmul(A1, delta2.T, out=grad_W2)
+    # delta1 = (W2 @ delta2)*A1*(1 - A1)
+    np.multiply(W2, delta2, out=delta1)
     np.multiply(delta1, A1, out=delta1)
-    np.subtract(1, A1, out=_scratch_nx2_1)
-    np.multiply(delta1, _scratch_nx2_1, out=delta1)
-    # grad_W1 = X.T @ delta1
-    np.matmul(X.T, delta1, out=grad_W1)
+    np.subtract(1, A1, out=_scratch_2xn_1)
+    np.multiply(delta1, _scratch_2xn_1, out=delta1)
+    # grad_W1 = X @ delta1.T
+    np.matmul(X, delta1.T, out=grad_W1)
     value = float(1/n * np.vdot(t0, t0))
     return value, {
         'W1': grad_W1,
@@ -189,6 +191,11 @@ def _batches(n, batch_size, rng):
         return [slice(None)]
     order = rng.permutation(n)
     return [order[start:start + batch_size] for start in range(0, n, batch_size)]
+
+
+def _columns(array, rows):
+    """The batch's samples from an array that holds a sample per column."""
+    return array if isinstance(rows, slice) else array.take(rows, axis=1)
 
 
 def train(
@@ -228,6 +235,8 @@ def train(
         X, Y = np.asarray(X, dtype=dtype), np.asarray(Y, dtype=dtype)
     rng = np.random.default_rng(seed)
     n = X.shape[0]
+    # The in-place step reads a sample per column (see _loss_and_grad_into): transposed once, here.
+    X_columns, Y_columns = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
     # One workspace per batch size (a last, smaller batch gets its own), reused by every step.
     workspaces = {}
     dtype_of_step = np.result_type(X, Y, *params.values())
@@ -252,15 +261,15 @@ def train(
         batch_losses = []
         for rows in _batches(n, batch_size, rng):
             with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
-                X_batch, Y_batch = X[rows], Y[rows]
-                size = X_batch.shape[0]
+                size = n if isinstance(rows, slice) else len(rows)
                 if size * _WIDEST < _IN_PLACE_FROM:
                     # Tiny batches: fewer, allocating calls beat many calls with out=.
-                    value, grads = loss_and_grad(params, X_batch, Y_batch)
+                    value, grads = loss_and_grad(params, X[rows], Y[rows])
                 else:
                     if size not in workspaces:
                         workspaces[size] = _workspace(size, dtype_of_step)
-                    value, grads = _loss_and_grad_into(params, X_batch, Y_batch, workspaces[size])
+                    value, grads = _loss_and_grad_into(params, _columns(X_columns, rows), _columns(Y_columns, rows),
+                                                       workspaces[size])
                 if not math.isfinite(value):
                     _warn_not_finite(epoch, step + 1, value, learning_rate, trouble)
                     return _last_finite(start_of_this, start_of_previous, X, Y), history

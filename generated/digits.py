@@ -122,7 +122,7 @@ _WIDEST = 64
 
 
 def _workspace(rows, dtype):
-    """The arrays one training step on a batch of `rows` rows writes into, allocated once per size."""
+    """The arrays one training step on a batch of `rows` samples writes into, allocated once per size."""
     return {
         'Z1': np.empty((rows, 32), dtype),
         'A1': np.empty((rows, 32), dtype),
@@ -142,7 +142,6 @@ def _workspace(rows, dtype):
 
 def _loss_and_grad_into(params, X, Y, work):
     """What loss_and_grad computes, written with out= into work's arrays: train() calls this.
-
     The returned gradients are work's own arrays, overwritten by the next call.
     """
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
@@ -279,15 +278,14 @@ def train(
         batch_losses = []
         for rows in _batches(n, batch_size, rng):
             with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
-                X_batch, Y_batch = X[rows], Y[rows]
-                size = X_batch.shape[0]
+                size = n if isinstance(rows, slice) else len(rows)
                 if size * _WIDEST < _IN_PLACE_FROM:
                     # Tiny batches: fewer, allocating calls beat many calls with out=.
-                    value, grads = loss_and_grad(params, X_batch, Y_batch)
+                    value, grads = loss_and_grad(params, X[rows], Y[rows])
                 else:
                     if size not in workspaces:
                         workspaces[size] = _workspace(size, dtype_of_step)
-                    value, grads = _loss_and_grad_into(params, X_batch, Y_batch, workspaces[size])
+                    value, grads = _loss_and_grad_into(params, X[rows], Y[rows], workspaces[size])
                 if not math.isfinite(value):
                     _warn_not_finite(epoch, step + 1, value, learning_rate, trouble)
                     return _last_finite(start_of_this, start_of_previous, X, Y), history

@@ -102,12 +102,12 @@ _WIDEST = 1
 
 
 def _workspace(rows, dtype):
-    """The arrays one training step on a batch of `rows` rows writes into, allocated once per size."""
+    """The arrays one training step on a batch of `rows` samples writes into, allocated once per size."""
     return {
-        'Z1': np.empty((rows, 1), dtype),
-        'A1': np.empty((rows, 1), dtype),
-        't0': np.empty((rows, 1), dtype),
-        'delta1': np.empty((rows, 1), dtype),
+        'Z1': np.empty((1, rows), dtype),
+        'A1': np.empty((1, rows), dtype),
+        't0': np.empty((1, rows), dtype),
+        'delta1': np.empty((1, rows), dtype),
         'grad_W1': np.empty((1, 1), dtype),
         'grad_b1': np.empty((1,), dtype),
     }
@@ -116,29 +116,31 @@ def _workspace(rows, dtype):
 def _loss_and_grad_into(params, X, Y, work):
     """What loss_and_grad computes, written with out= into work's arrays: train() calls this.
 
+    X and Y hold a sample per column (loss_and_grad's X.T and Y.T), and so does every array of
+    the step: this network's layers are narrow, and a few long rows are faster than many short ones.
     The returned gradients are work's own arrays, overwritten by the next call.
     """
     W1, b1 = params['W1'], params['b1']
-    n = X.shape[0]
+    n = X.shape[1]
     Z1 = work['Z1']
     A1 = work['A1']
     t0 = work['t0']
     delta1 = work['delta1']
     grad_W1 = work['grad_W1']
     grad_b1 = work['grad_b1']
-    # Z1 = X @ W1 + b1
-    np.matmul(X, W1, out=Z1)
-    np.add(Z1, b1, out=Z1)
+    # Z1 = W1.T @ X + b1[:, np.newaxis]
+    np.multiply(W1.T, X, out=Z1)
+    np.add(Z1, b1[:, np.newaxis], out=Z1)
     # A1 = Z1
     np.copyto(A1, Z1)
     # t0 = A1 - Y
     np.subtract(A1, Y, out=t0)
     # delta1 = (2/n)*t0
     np.multiply(t0, 2/n, out=delta1)
-    # grad_W1 = X.T @ delta1
-    np.matmul(X.T, delta1, out=grad_W1)
-    # grad_b1 = delta1.sum(axis=0)
-    np.sum(delta1, axis=0, out=grad_b1)
+    # grad_W1 = X @ delta1.T
+    np.matmul(X, delta1.T, out=grad_W1)
+    # grad_b1 = delta1.sum(axis=1)
+    np.sum(delta1, axis=1, out=grad_b1)
     value = float(1/n * np.vdot(t0, t0))
     return value, {
         'W1': grad_W1,
@@ -157,6 +159,11 @@ def _batches(n, batch_size, rng):
         return [slice(None)]
     order = rng.permutation(n)
     return [order[start:start + batch_size] for start in range(0, n, batch_size)]
+
+
+def _columns(array, rows):
+    """The batch's samples from an array that holds a sample per column."""
+    return array if isinstance(rows, slice) else array.take(rows, axis=1)
 
 
 def train(
@@ -196,6 +203,8 @@ def train(
         X, Y = np.asarray(X, dtype=dtype), np.asarray(Y, dtype=dtype)
     rng = np.random.default_rng(seed)
     n = X.shape[0]
+    # The in-place step reads a sample per column (see _loss_and_grad_into): transposed once, here.
+    X_columns, Y_columns = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
     # One workspace per batch size (a last, smaller batch gets its own), reused by every step.
     workspaces = {}
     dtype_of_step = np.result_type(X, Y, *params.values())
@@ -220,15 +229,15 @@ def train(
         batch_losses = []
         for rows in _batches(n, batch_size, rng):
             with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
-                X_batch, Y_batch = X[rows], Y[rows]
-                size = X_batch.shape[0]
+                size = n if isinstance(rows, slice) else len(rows)
                 if size * _WIDEST < _IN_PLACE_FROM:
                     # Tiny batches: fewer, allocating calls beat many calls with out=.
-                    value, grads = loss_and_grad(params, X_batch, Y_batch)
+                    value, grads = loss_and_grad(params, X[rows], Y[rows])
                 else:
                     if size not in workspaces:
                         workspaces[size] = _workspace(size, dtype_of_step)
-                    value, grads = _loss_and_grad_into(params, X_batch, Y_batch, workspaces[size])
+                    value, grads = _loss_and_grad_into(params, _columns(X_columns, rows), _columns(Y_columns, rows),
+                                                       workspaces[size])
                 if not math.isfinite(value):
                     _warn_not_finite(epoch, step + 1, value, learning_rate, trouble)
                     return _last_finite(start_of_this, start_of_previous, X, Y), history

@@ -8,17 +8,20 @@ import json
 from dataclasses import dataclass, field
 
 import sympy as sp
+from sympy import MatrixSymbol
 
 from symbp import __version__
 from symbp.calculus import ActivationCalculus, a_vec, g_vec
 from symbp.expressions import NotFinite, evaluate_everywhere
-from symbp.inplace import ROWS, InPlacePrinter, Workspace
+from symbp.inplace import InPlacePrinter, Workspace
 from symbp.network import Layer, Network, build_network, n_samples
 from symbp.printing import numpy_code
 from symbp.rules import RowMax, RowSum, y, y_vec, yhat, z, z_vec
 from symbp.templating import render
 
 MARKER = "# symbp-generated-module"
+# Networks no wider than this train with a sample per column: a few long rows beat many short ones.
+SAMPLES_AS_COLUMNS_UP_TO = 16
 
 
 @dataclass(frozen=True)
@@ -206,51 +209,74 @@ def _shape_code(shape: tuple) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _inplace_step(network: Network, block: OutputBlock) -> tuple[list[StepLine], str, dict[str, str]]:
-    """The training step as ufunc calls into a workspace: lines, the loss value's code, array shapes."""
+def _samples_as_columns(network: Network) -> dict:
+    """Each (N, k) matrix symbol as the transpose of a (k, N) symbol of the same name."""
+    batch_wide = [network.data, network.targets]
+    for layer in network.layers:
+        batch_wide += [layer.preactivation_symbol, layer.output, layer.delta]
+    return {m: MatrixSymbol(m.name, m.shape[1], m.shape[0]).T for m in batch_wide}
+
+
+def _inplace_step(network: Network, block: OutputBlock, batch_last: bool) -> tuple[list[StepLine], str, dict]:
+    """The training step as ufunc calls into a workspace: lines, the loss value's code, array shapes.
+
+    With batch_last, every array that runs over the batch holds a sample per column, so that a
+    narrow layer's arrays are a few long contiguous rows: each expression is then transposed
+    (Z = X W becomes Z^T = W^T X^T) before it is printed.
+    """
     workspace = Workspace()
     steps: list[StepLine] = []
     known: dict = {}
+    columns = _samples_as_columns(network) if batch_last else {}
 
-    def write(target, reads_as, expr, shape, bindings=None):
-        printer = InPlacePrinter(bindings or {}, known, workspace, names={"N": "n"})
-        steps.append(StepLine(target, reads_as, printer.assign(target, expr, shape)))
+    def arranged(expr, transpose=True):
+        if not batch_last:
+            return expr
+        moved = expr.xreplace(columns)
+        return sp.transpose(moved) if transpose else moved.doit()
+
+    def printer_for(bindings):
+        bindings = {name: arranged(value) for name, value in (bindings or {}).items()}
+        return InPlacePrinter(bindings, known, workspace, names={"N": "n"}, batch_last=batch_last)
+
+    def write(target, expr, units_or_shape, bindings=None):
+        printer = printer_for(bindings)
+        shape = printer.batch_shape(units_or_shape) if isinstance(units_or_shape, int) else units_or_shape
+        steps.append(StepLine(target, printer.doprint(expr), printer.assign(target, expr, shape)))
+        return shape
 
     stand_in = sp.Symbol("__stand_in__")
     last = network.layers[-1]
     for layer in network.layers:
-        write(layer.preactivation_symbol.name, _code(layer.preactivation), layer.preactivation,
-              (ROWS, layer.units))
+        write(layer.preactivation_symbol.name, arranged(layer.preactivation), layer.units)
         if layer is last:
             break
-        write(layer.output.name, _activation_code(layer), layer.calculus.numeric_forward.xreplace({z: stand_in}),
-              (ROWS, layer.units), {stand_in: layer.preactivation_symbol})
+        write(layer.output.name, layer.calculus.numeric_forward.xreplace({z: stand_in}), layer.units,
+              {stand_in: layer.preactivation_symbol})
     for line in block.lines:
-        printer = InPlacePrinter(block.bindings, known, workspace, names={"N": "n"})
-        shape = printer.shape_of(line.expr) or (ROWS, last.units)
-        write(line.target, line.code, line.expr, shape, block.bindings)
+        shape = printer_for(block.bindings).shape_of(line.expr) or last.units
+        shape = write(line.target, line.expr, shape, block.bindings)
         if line.target != last.output.name:
             known[sp.Symbol(line.target)] = shape
-    printer = InPlacePrinter(block.bindings, known, workspace, names={"N": "n"})
     terms = block.terms_expr
     if terms.is_Pow and terms.exp == 2 and terms.base in known:
         total = f"np.vdot({terms.base}, {terms.base})"
     else:
-        write("loss_terms", block.loss_terms, terms, printer.shape_of(terms) or (ROWS, last.units), block.bindings)
+        write("loss_terms", terms, printer_for(block.bindings).shape_of(terms) or last.units, block.bindings)
         total = "np.sum(loss_terms)"
-    write(last.delta.name, block.delta, block.delta_expr, (ROWS, last.units), block.bindings)
+    write(last.delta.name, block.delta_expr, last.units, block.bindings)
     for layer in reversed(network.layers):
-        write(f"grad_{layer.weight.name}", _code(layer.weight_gradient), layer.weight_gradient,
+        write(f"grad_{layer.weight.name}", arranged(layer.weight_gradient, transpose=False),
               (layer.fan_in, layer.units))
         if layer.bias_gradient is not None:
-            write(f"grad_{layer.bias_row.name}", _code(layer.bias_gradient), layer.bias_gradient, (layer.units,))
+            write(f"grad_{layer.bias_row.name}", arranged(layer.bias_gradient), (layer.units,))
         if layer.index == 1:
             break
         previous = network.layers[layer.index - 2]
         incoming, output, pre = sp.Symbol("__incoming__"), sp.Symbol("__output__"), sp.Symbol("__pre__")
         vjp = _index_free(_incoming_first(previous.calculus.vjp), {g_vec: incoming, a_vec: output, z_vec: pre})
         bindings = {incoming: layer.input_gradient, output: previous.output, pre: previous.preactivation_symbol}
-        write(previous.delta.name, _code(vjp, bindings), vjp, (ROWS, previous.units), bindings)
+        write(previous.delta.name, vjp, previous.units, bindings)
     shapes = {name: _shape_code(shape) for name, shape in workspace.shapes.items()}
     return steps, total, shapes
 
@@ -353,13 +379,16 @@ def _likely_causes(network: Network) -> list[str]:
     return causes
 
 
-def module_context(network: Network) -> dict:
+def module_context(network: Network, samples_as_columns: bool | None = None) -> dict:
+    """The template's data. samples_as_columns forces the training step's layout; by default
+    narrow networks (no layer wider than SAMPLES_AS_COLUMNS_UP_TO) get a sample per column."""
     spec = network.spec
     hidden = _hidden_lines(network)
     prediction = _output_block(network, with_loss=False, with_delta=False)
     for_loss = _output_block(network, with_loss=True, with_delta=False)
     for_gradient = _output_block(network, with_loss=True, with_delta=True)
-    step_lines, step_total, workspace = _inplace_step(network, for_gradient)
+    batch_last = max(spec.sizes) <= SAMPLES_AS_COLUMNS_UP_TO if samples_as_columns is None else samples_as_columns
+    step_lines, step_total, workspace = _inplace_step(network, for_gradient, batch_last)
     training = spec.training
     return {
         "spec": spec,
@@ -374,6 +403,7 @@ def module_context(network: Network) -> dict:
         "gradient_forward_lines": hidden + for_gradient.lines,
         "step_lines": step_lines,
         "widest": max(spec.sizes),
+        "batch_last": batch_last,
         "step_total": step_total,
         "workspace": workspace,
         "backward_lines": _backward_lines(network, for_gradient.delta),
@@ -391,7 +421,7 @@ def module_context(network: Network) -> dict:
     }
 
 
-def generate_module(spec_source) -> str:
-    """The source text of the standalone NumPy module for a spec."""
+def generate_module(spec_source, samples_as_columns: bool | None = None) -> str:
+    """The source text of the standalone NumPy module for a spec (see module_context for the layout)."""
     network = spec_source if isinstance(spec_source, Network) else build_network(spec_source)
-    return render("numpy/module.py.j2", **module_context(network))
+    return render("numpy/module.py.j2", **module_context(network, samples_as_columns))

@@ -42,28 +42,34 @@ class Workspace:
 class InPlacePrinter(TrainerPrinter):
     """Writes `target = expr` as ufunc calls into the workspace's arrays."""
 
-    def __init__(self, bindings: dict, arrays: dict, workspace: Workspace, names: dict | None = None):
-        super().__init__(bindings, names, arrays)
+    def __init__(self, bindings: dict, arrays: dict, workspace: Workspace, names: dict | None = None,
+                 batch_last: bool = False):
+        super().__init__(bindings, names, arrays, unit_axis=0 if batch_last else 1)
         self.shapes = dict(arrays)  # symbol or matrix symbol -> shape
         self.workspace = workspace
+        self.batch_last = batch_last
 
     # ------------------------------------------------------------------ shapes
 
+    def batch_shape(self, units: int) -> tuple:
+        """The shape of a layer-wide array: a row per sample, or a column per sample when batch_last."""
+        return (units, ROWS) if self.batch_last else (ROWS, units)
+
     def shape_of(self, expr) -> tuple | None:
-        """(rows, units) of an array expression; None for a scalar."""
+        """The shape of an array expression, with ROWS for the batch; None for a scalar."""
         if expr in self.shapes:
             return self.shapes[expr]
         if expr in self.bindings:
             return self.shape_of(self.bindings[expr])
         if isinstance(expr, sp.MatrixExpr):
-            rows, cols = expr.shape
-            return (ROWS if rows.free_symbols else int(rows), int(cols))
+            return tuple(ROWS if size.free_symbols else int(size) for size in expr.shape)
         if isinstance(expr, (RowSum, RowMax)):
-            return (ROWS, 1)
+            return self.batch_shape(1)
         shapes = [s for s in (self.shape_of(arg) for arg in expr.args) if s is not None]
         if not shapes:
             return None
-        return max(shapes, key=lambda s: s[1])
+        # NumPy's broadcasting: the batch wins over any size, and a size over 1.
+        return tuple(ROWS if ROWS in sizes else max(sizes) for sizes in zip(*shapes))
 
     def _atom(self, expr) -> bool:
         return expr in self.shapes or expr in self.bindings and isinstance(self.bindings[expr], sp.MatrixSymbol)
@@ -177,22 +183,32 @@ class InPlacePrinter(TrainerPrinter):
         np_ = self._module_format
         if isinstance(expr, sp.MatAdd):
             lines: list[str] = []
-            terms = sorted(expr.args, key=lambda t: _is_broadcast_row(t))
+            terms = sorted(expr.args, key=lambda t: _is_broadcast_bias(t))
             lines += self._emit_matrix(terms[0], out, depth)
             for term in terms[1:]:
-                row = _is_broadcast_row(term)
-                printed = self._print(term) if row else self._operand(term, depth, lines)
+                printed = self._print(term) if _is_broadcast_bias(term) else self._operand(term, depth, lines)
                 lines.append(f"{np_('numpy.add')}({out}, {printed}, out={out})")
             return lines
         if isinstance(expr, sp.MatMul):
             matrices = [m for m in expr.args if m.is_Matrix]
             if len(matrices) == 2 and not any(isinstance(m, OneMatrix) for m in matrices) and len(expr.args) == 2:
                 left, right = (self._print(m) for m in matrices)
+                if self.batch_last and matrices[0].shape[1] == 1:
+                    # An outer product: broadcasting a column against a long row beats matmul's inner loop of 1.
+                    return [f"{np_('numpy.multiply')}({left}, {right}, out={out})"]
                 return [f"{np_('numpy.matmul')}({left}, {right}, out={out})"]
             if len(matrices) == 2 and isinstance(matrices[0], OneMatrix) and matrices[0].shape[0] == 1:
                 return [f"{np_('numpy.sum')}({self._print(matrices[1])}, axis=0, out={out})"]
+            if len(matrices) == 2 and isinstance(matrices[1], OneMatrix) and matrices[1].shape[1] == 1:
+                return [f"{np_('numpy.sum')}({self._print(matrices[0])}, axis=1, out={out})"]
         return self._whole(expr, out)
 
 
-def _is_broadcast_row(term) -> bool:
-    return isinstance(term, sp.MatMul) and isinstance(term.args[0], OneMatrix) and term.args[0].shape[1] == 1
+def _is_broadcast_bias(term) -> bool:
+    """1 b (a row repeated for every sample) or b^T 1^T (a column repeated for every sample)."""
+    if not isinstance(term, sp.MatMul):
+        return False
+    first, last = term.args[0], term.args[-1]
+    row_down_the_batch = isinstance(first, OneMatrix) and first.shape[1] == 1
+    column_along_the_batch = isinstance(last, OneMatrix) and last.shape[0] == 1
+    return row_down_the_batch or column_along_the_batch

@@ -17,15 +17,18 @@ class TrainerPrinter(NumPyPrinter):
     """Prints for a module that does ``import numpy as np``.
 
     ``bindings`` maps an IndexedBase (or Symbol) to the SymPy object it stands for in code,
-    e.g. ``{a: A2, y: Y}`` prints ``a[j] - y[j]`` as ``A2 - Y``.
+    e.g. ``{a: A2, y: Y}`` prints ``a[j] - y[j]`` as ``A2 - Y``. ``unit_axis`` is the axis that
+    runs over a layer's units: 1 when each sample is a row, 0 when each sample is a column.
     """
 
-    def __init__(self, bindings: dict | None = None, names: dict[str, str] | None = None, arrays=()):
+    def __init__(self, bindings: dict | None = None, names: dict[str, str] | None = None, arrays=(),
+                 unit_axis: int = 1):
         super().__init__({"fully_qualified_modules": True, "inline": True, "order": "none"})
         self.bindings = dict(bindings or {})
         self.names = dict(names or {})
         # Symbols printed by their own names that stand for whole arrays (temporaries of generated code).
         self.arrays = frozenset(arrays)
+        self.unit_axis = unit_axis
 
     def _module_format(self, fqn, register=True):
         if fqn.startswith("numpy."):
@@ -96,6 +99,14 @@ class TrainerPrinter(NumPyPrinter):
             column, rest = matrices
             # 1 b: a row broadcast down the batch; 1^T G: a sum over the batch.
             printed = self._print(rest) if column.shape[1] == 1 else f"{self._print(rest)}.sum(axis=0)"
+        elif len(matrices) == 2 and isinstance(matrices[1], OneMatrix):
+            rest, row = matrices
+            # With samples as columns: b^T 1^T, a column broadcast along the batch; G 1, a sum over it.
+            if row.shape[0] == 1:
+                vector = rest.arg if isinstance(rest, sp.Transpose) else rest
+                printed = f"{self._print(vector)}[:, {self._module_format('numpy.newaxis')}]"
+            else:
+                printed = f"{self._print(rest)}.sum(axis=1)"
         else:
             printed = " @ ".join(self.parenthesize(m, PRECEDENCE["Mul"]) for m in matrices)
         if coefficient:
@@ -121,21 +132,21 @@ class TrainerPrinter(NumPyPrinter):
         printed = self._print(bound)
         if not isinstance(bound, (sp.MatrixSymbol, sp.Symbol)):
             printed = f"({printed})"
-        return f"{printed}.max(axis=1, keepdims=True)"
+        return f"{printed}.max(axis={self.unit_axis}, keepdims=True)"
 
     def _print_RowSum(self, expr):
         (summand,) = expr.args
         printed = self._print(summand)
         if not isinstance(summand, (sp.Symbol, sp.MatrixSymbol)):
             printed = f"({printed})"
-        return f"{printed}.sum(axis=1, keepdims=True)"
+        return f"{printed}.sum(axis={self.unit_axis}, keepdims=True)"
 
     def _print_Abs(self, expr):
         return f"{self._module_format('numpy.abs')}({self._print(expr.args[0])})"
 
     def _print_Sum(self, expr):
         # A sum over a layer's units is a sum along each row of the batch.
-        return f"{self.parenthesize(expr.function, PRECEDENCE['Atom'])}.sum(axis=1, keepdims=True)"
+        return f"{self.parenthesize(expr.function, PRECEDENCE['Atom'])}.sum(axis={self.unit_axis}, keepdims=True)"
 
     def _print_Piecewise(self, expr):
         if len(expr.args) == 2 and expr.args[-1].cond == sp.true:
@@ -157,5 +168,6 @@ class TrainerPrinter(NumPyPrinter):
         return f"{self._print(expr.lhs)} {op} {self._print(expr.rhs)}"
 
 
-def numpy_code(expr, bindings: dict | None = None, names: dict[str, str] | None = None, arrays=()) -> str:
-    return TrainerPrinter(bindings, names, arrays).doprint(expr)
+def numpy_code(expr, bindings: dict | None = None, names: dict[str, str] | None = None, arrays=(),
+               unit_axis: int = 1) -> str:
+    return TrainerPrinter(bindings, names, arrays, unit_axis).doprint(expr)

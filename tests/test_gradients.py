@@ -49,17 +49,19 @@ def test_gradient_keeps_working_in_float32(dtype):
         assert np.allclose(grads[name], grads64[name], rtol=tolerance * 10, atol=tolerance)
 
 
-def test_in_place_training_step_matches_loss_and_grad(catalogue_spec):
+@pytest.mark.parametrize("samples_as_columns", [False, True], ids=["rows", "columns"])
+def test_in_place_training_step_matches_loss_and_grad(catalogue_spec, samples_as_columns):
     spec = load_spec(catalogue_spec)
-    module = load_module_from_source(generate_module(spec), "net")
+    module = load_module_from_source(generate_module(spec, samples_as_columns), "net")
     rng = np.random.default_rng(5)
     X = rng.normal(size=(7, spec.inputs))
     Y = np.eye(spec.outputs)[rng.integers(0, spec.outputs, 7)] if spec.outputs > 1 else rng.uniform(0.1, 0.9, (7, 1))
     params = {k: v + rng.normal(scale=0.3, size=v.shape) for k, v in module.init_params(2).items()}
     value, grads = module.loss_and_grad(params, X, Y)
     work = module._workspace(7, np.float64)
+    step_X, step_Y = (X.T.copy(), Y.T.copy()) if samples_as_columns else (X, Y)
     for _ in range(2):  # the second call reuses the arrays the first one wrote
-        in_place_value, in_place = module._loss_and_grad_into(params, X, Y, work)
+        in_place_value, in_place = module._loss_and_grad_into(params, step_X, step_Y, work)
         assert in_place_value == pytest.approx(value, rel=1e-12, abs=1e-300)
         for name in module.PARAMS:
             assert np.allclose(in_place[name], grads[name], rtol=1e-12, atol=1e-14), name

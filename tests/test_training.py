@@ -57,6 +57,32 @@ def test_one_gd_step_is_the_update_rule(module, data):
         assert np.allclose(after[name], start[name] - 0.1 * grads[name], rtol=0, atol=1e-15)
 
 
+CLASSIFIER = {"name": "three_way", "inputs": 3, "layers": [{"units": 6, "activation": "tanh"},
+                                                        {"units": 3, "activation": "softmax"}],
+              "loss": {"name": "cross_entropy"}}
+
+
+@pytest.mark.parametrize("samples_as_columns", [False, True], ids=["rows", "columns"])
+@pytest.mark.parametrize("batch_size", [None, 1500], ids=["full", "mini"])
+def test_train_takes_the_steps_loss_and_grad_gives(samples_as_columns, batch_size):
+    # Batches this large take the in-place step (the last mini-batch, of 1000, one of its own size).
+    module = load_module_from_source(generate_module(CLASSIFIER, samples_as_columns), "three_way")
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(4000, 3))
+    Y = np.eye(3)[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)]
+    expected = module.init_params(3)
+    order = np.random.default_rng(9)
+    for _ in range(2):
+        batches = [slice(None)] if batch_size is None else np.array_split(order.permutation(4000), [1500, 3000])
+        for rows in batches:
+            _, grads = module.loss_and_grad(expected, X[rows], Y[rows])
+            expected = {name: expected[name] - 0.3 * grads[name] for name in module.PARAMS}
+    trained, _ = module.train(module.init_params(3), X, Y, epochs=2, learning_rate=0.3, batch_size=batch_size,
+                              seed=9, optimizer="sgd")
+    for name in module.PARAMS:
+        assert np.allclose(trained[name], expected[name], rtol=1e-10, atol=1e-13), name
+
+
 def test_tolerance_and_callback_stop_early(module, data):
     X, Y = data
     _, history = module.train(module.init_params(1), X, Y, epochs=5000, tolerance=1e-3)
