@@ -133,6 +133,7 @@ def _loss_and_grad_into(params, X, Y, work):
 
     X and Y hold a sample per column (loss_and_grad's X.T and Y.T), and so does every array of
     the step: this network's layers are narrow, and a few long rows are faster than many short ones.
+
     The returned gradients are work's own arrays, overwritten by the next call.
     """
     W1, W2 = params['W1'], params['W2']
@@ -259,8 +260,8 @@ def train(
             {name: value.copy() for name, value in params.items()},
         )
         batch_losses = []
-        for rows in _batches(n, batch_size, rng):
-            with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
+        with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
+            for rows in _batches(n, batch_size, rng):
                 size = n if isinstance(rows, slice) else len(rows)
                 if size * _WIDEST < _IN_PLACE_FROM:
                     # Tiny batches: fewer, allocating calls beat many calls with out=.
@@ -276,17 +277,21 @@ def train(
                 batch_losses.append(value)
                 step += 1
                 for name in PARAMS:
-                    if optimizer == "momentum":
-                        velocity[name] *= momentum
-                        velocity[name] -= learning_rate * grads[name]
-                        params[name] += velocity[name]
-                    elif optimizer == "adam":
-                        velocity[name] += (1.0 - beta1) * (grads[name] - velocity[name])
-                        second[name] += (1.0 - beta2) * (grads[name] * grads[name] - second[name])
+                    # Each step's gradients are its own arrays, so they can be scaled in place.
+                    gradient = grads[name]
+                    if optimizer == "adam":
+                        velocity[name] += (1.0 - beta1) * (gradient - velocity[name])
+                        second[name] += (1.0 - beta2) * (gradient * gradient - second[name])
                         rate = learning_rate * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
                         params[name] -= rate * velocity[name] / (np.sqrt(second[name]) + epsilon)
+                        continue
+                    gradient *= learning_rate
+                    if optimizer == "momentum":
+                        velocity[name] *= momentum
+                        velocity[name] -= gradient
+                        params[name] += velocity[name]
                     else:
-                        params[name] -= learning_rate * grads[name]
+                        params[name] -= gradient
         epoch_loss = batch_losses[0] if len(batch_losses) == 1 else float(np.mean(batch_losses))
         history.append(epoch_loss)
         if callback is not None and callback(epoch, epoch_loss, params):

@@ -133,6 +133,7 @@ def _workspace(rows, dtype):
         '_scratch_2xn_1': np.empty((2, rows), dtype),
         'grad_W2': np.empty((3, 2), dtype),
         'grad_b2': np.empty((2,), dtype),
+        'ones': np.ones((rows,), dtype),
         'delta1': np.empty((3, rows), dtype),
         '_scratch_3xn_1': np.empty((3, rows), dtype),
         'grad_W1': np.empty((10, 3), dtype),
@@ -145,6 +146,7 @@ def _loss_and_grad_into(params, X, Y, work):
 
     X and Y hold a sample per column (loss_and_grad's X.T and Y.T), and so does every array of
     the step: this network's layers are narrow, and a few long rows are faster than many short ones.
+
     The returned gradients are work's own arrays, overwritten by the next call.
     """
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
@@ -158,6 +160,7 @@ def _loss_and_grad_into(params, X, Y, work):
     _scratch_2xn_1 = work['_scratch_2xn_1']
     grad_W2 = work['grad_W2']
     grad_b2 = work['grad_b2']
+    ones = work['ones']
     delta1 = work['delta1']
     _scratch_3xn_1 = work['_scratch_3xn_1']
     grad_W1 = work['grad_W1']
@@ -188,7 +191,7 @@ def _loss_and_grad_into(params, X, Y, work):
     # grad_W2 = A1 @ delta2.T
     np.matmul(A1, delta2.T, out=grad_W2)
     # grad_b2 = delta2.sum(axis=1)
-    np.sum(delta2, axis=1, out=grad_b2)
+    np.matmul(delta2, ones, out=grad_b2)
     # delta1 = (W2 @ delta2)*A1*(1 - A1)
     np.matmul(W2, delta2, out=delta1)
     np.multiply(delta1, A1, out=delta1)
@@ -197,7 +200,7 @@ def _loss_and_grad_into(params, X, Y, work):
     # grad_W1 = X @ delta1.T
     np.matmul(X, delta1.T, out=grad_W1)
     # grad_b1 = delta1.sum(axis=1)
-    np.sum(delta1, axis=1, out=grad_b1)
+    np.matmul(delta1, ones, out=grad_b1)
     value = float(1/n * np.vdot(t0, t0))
     return value, {
         'W1': grad_W1,
@@ -286,8 +289,8 @@ def train(
             {name: value.copy() for name, value in params.items()},
         )
         batch_losses = []
-        for rows in _batches(n, batch_size, rng):
-            with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
+        with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
+            for rows in _batches(n, batch_size, rng):
                 size = n if isinstance(rows, slice) else len(rows)
                 if size * _WIDEST < _IN_PLACE_FROM:
                     # Tiny batches: fewer, allocating calls beat many calls with out=.
@@ -303,17 +306,21 @@ def train(
                 batch_losses.append(value)
                 step += 1
                 for name in PARAMS:
-                    if optimizer == "momentum":
-                        velocity[name] *= momentum
-                        velocity[name] -= learning_rate * grads[name]
-                        params[name] += velocity[name]
-                    elif optimizer == "adam":
-                        velocity[name] += (1.0 - beta1) * (grads[name] - velocity[name])
-                        second[name] += (1.0 - beta2) * (grads[name] * grads[name] - second[name])
+                    # Each step's gradients are its own arrays, so they can be scaled in place.
+                    gradient = grads[name]
+                    if optimizer == "adam":
+                        velocity[name] += (1.0 - beta1) * (gradient - velocity[name])
+                        second[name] += (1.0 - beta2) * (gradient * gradient - second[name])
                         rate = learning_rate * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
                         params[name] -= rate * velocity[name] / (np.sqrt(second[name]) + epsilon)
+                        continue
+                    gradient *= learning_rate
+                    if optimizer == "momentum":
+                        velocity[name] *= momentum
+                        velocity[name] -= gradient
+                        params[name] += velocity[name]
                     else:
-                        params[name] -= learning_rate * grads[name]
+                        params[name] -= gradient
         epoch_loss = batch_losses[0] if len(batch_losses) == 1 else float(np.mean(batch_losses))
         history.append(epoch_loss)
         if callback is not None and callback(epoch, epoch_loss, params):

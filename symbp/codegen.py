@@ -42,6 +42,14 @@ class StepLine:
 
 
 @dataclass(frozen=True)
+class WorkArray:
+    """An array of the in-place step's workspace: the NumPy function that allocates it, and its shape."""
+
+    allocate: str
+    shape: str
+
+
+@dataclass(frozen=True)
 class DiagnosedLayer:
     """What diagnose() measures for one layer, with the code that measures it."""
 
@@ -218,7 +226,7 @@ def _samples_as_columns(network: Network) -> dict:
 
 
 def _inplace_step(network: Network, block: OutputBlock, batch_last: bool) -> tuple[list[StepLine], str, dict]:
-    """The training step as ufunc calls into a workspace: lines, the loss value's code, array shapes.
+    """The training step as ufunc calls into a workspace: lines, the loss value's code, the arrays.
 
     With batch_last, every array that runs over the batch holds a sample per column, so that a
     narrow layer's arrays are a few long contiguous rows: each expression is then transposed
@@ -277,8 +285,9 @@ def _inplace_step(network: Network, block: OutputBlock, batch_last: bool) -> tup
         vjp = _index_free(_incoming_first(previous.calculus.vjp), {g_vec: incoming, a_vec: output, z_vec: pre})
         bindings = {incoming: layer.input_gradient, output: previous.output, pre: previous.preactivation_symbol}
         write(previous.delta.name, vjp, previous.units, bindings)
-    shapes = {name: _shape_code(shape) for name, shape in workspace.shapes.items()}
-    return steps, total, shapes
+    arrays = {name: WorkArray("ones" if name in workspace.filled_with_ones else "empty", _shape_code(shape))
+              for name, shape in workspace.shapes.items()}
+    return steps, total, arrays
 
 
 def _params(network: Network) -> list[ParamView]:

@@ -29,10 +29,16 @@ class Workspace:
 
     shapes: dict[str, tuple] = field(default_factory=dict)
     scratch_in_use: dict[tuple, int] = field(default_factory=dict)
+    filled_with_ones: set[str] = field(default_factory=set)
 
     def add(self, name: str, shape: tuple) -> str:
         self.shapes.setdefault(name, shape)
         return name
+
+    def ones(self) -> str:
+        """A vector of ones as long as the batch: a sum over the batch is then a matrix-vector product."""
+        self.filled_with_ones.add("ones")
+        return self.add("ones", (ROWS,))
 
     def scratch(self, shape: tuple, depth: int) -> str:
         name = f"_scratch_{'x'.join(map(str, shape))}_{depth}".replace(ROWS, "n")
@@ -197,10 +203,11 @@ class InPlacePrinter(TrainerPrinter):
                     # An outer product: broadcasting a column against a long row beats matmul's inner loop of 1.
                     return [f"{np_('numpy.multiply')}({left}, {right}, out={out})"]
                 return [f"{np_('numpy.matmul')}({left}, {right}, out={out})"]
+            # 1^T G, or G 1 with a sample per column: BLAS sums over the batch several times faster than np.sum.
             if len(matrices) == 2 and isinstance(matrices[0], OneMatrix) and matrices[0].shape[0] == 1:
-                return [f"{np_('numpy.sum')}({self._print(matrices[1])}, axis=0, out={out})"]
+                return [f"{np_('numpy.matmul')}({self.workspace.ones()}, {self._print(matrices[1])}, out={out})"]
             if len(matrices) == 2 and isinstance(matrices[1], OneMatrix) and matrices[1].shape[1] == 1:
-                return [f"{np_('numpy.sum')}({self._print(matrices[0])}, axis=1, out={out})"]
+                return [f"{np_('numpy.matmul')}({self._print(matrices[0])}, {self.workspace.ones()}, out={out})"]
         return self._whole(expr, out)
 
 
