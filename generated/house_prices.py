@@ -118,6 +118,8 @@ def loss_and_grad(params, X, Y):
 # train() writes into preallocated arrays once a batch has this many entries in its widest layer.
 _IN_PLACE_FROM = 4096
 _WIDEST = 5
+# The axis of the in-place step's arrays that runs over the batch's samples.
+_SAMPLE_AXIS = 1
 
 
 def _workspace(rows, dtype):
@@ -149,7 +151,7 @@ def _loss_and_grad_into(params, X, Y, work):
     The returned gradients are work's own arrays, overwritten by the next call.
     """
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
-    n = X.shape[1]
+    n = X.shape[_SAMPLE_AXIS]
     Z1 = work['Z1']
     A1 = work['A1']
     Z2 = work['Z2']
@@ -222,9 +224,16 @@ def _batches(n, batch_size, rng):
     return [order[start:start + batch_size] for start in range(0, n, batch_size)]
 
 
-def _columns(array, rows):
-    """The batch's samples from an array that holds a sample per column."""
-    return array if isinstance(rows, slice) else array.take(rows, axis=1)
+def _gather(array, rows, work, name):
+    """The batch's samples of array: the array itself for a full batch, else copied into work[name]."""
+    if isinstance(rows, slice):
+        return array
+    if name not in work:
+        shape = list(array.shape)
+        shape[_SAMPLE_AXIS] = len(rows)
+        work[name] = np.empty(shape, array.dtype)
+    # mode="clip" lets take write straight into the array rather than through a buffer; rows are in range.
+    return np.take(array, rows, axis=_SAMPLE_AXIS, out=work[name], mode="clip")
 
 
 def train(
@@ -265,7 +274,7 @@ def train(
     rng = np.random.default_rng(seed)
     n = X.shape[0]
     # The in-place step reads a sample per column (see _loss_and_grad_into): transposed once, here.
-    X_columns, Y_columns = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
+    X_step, Y_step = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
     # One workspace per batch size (a last, smaller batch gets its own), reused by every step.
     workspaces = {}
     dtype_of_step = np.result_type(X, Y, *params.values())
@@ -297,8 +306,9 @@ def train(
                 else:
                     if size not in workspaces:
                         workspaces[size] = _workspace(size, dtype_of_step)
-                    value, grads = _loss_and_grad_into(params, _columns(X_columns, rows), _columns(Y_columns, rows),
-                                                       workspaces[size])
+                    work = workspaces[size]
+                    X_batch, Y_batch = _gather(X_step, rows, work, "X_batch"), _gather(Y_step, rows, work, "Y_batch")
+                    value, grads = _loss_and_grad_into(params, X_batch, Y_batch, work)
                 if not math.isfinite(value):
                     _warn_not_finite(epoch, step + 1, value, learning_rate, trouble)
                     return _last_finite(start_of_this, start_of_previous, X, Y), history
