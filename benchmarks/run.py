@@ -1,7 +1,8 @@
 """Per-step training time of symbp's generated trainers against the alternatives, as a table.
 
-    python benchmarks/run.py                      # every workload, 5 interleaved rounds
+    python benchmarks/run.py                      # every workload, 5 interleaved rounds, then generation
     python benchmarks/run.py --workloads W1 --rounds 3
+    python benchmarks/run.py --workloads generation  # only the time to generate and import each example
 
 Each implementation runs in a process of its own; rounds are interleaved so that drift in the
 machine's speed touches every implementation alike. Times are medians over rounds, with the
@@ -98,9 +99,57 @@ def _flops_per_step(workload) -> float:
     return forward + backward
 
 
+_GENERATION_WORKER = """
+import json, sys, time
+from symbp.codegen import generate_module
+from symbp.document import derivation_document
+from symbp.spec import load_spec
+from symbp.worksheet_document import worksheet_document
+spec = load_spec(sys.argv[1])
+times = {}
+for label, make in (("module", generate_module), ("derivation", derivation_document),
+                    ("worksheet", lambda s: worksheet_document(s, solutions=True))):
+    started = time.perf_counter()
+    make(spec)
+    times[label] = time.perf_counter() - started
+print(json.dumps(times))
+"""
+
+_IMPORT_WORKER = """
+import sys, time
+import numpy
+before = set(sys.modules)
+started = time.perf_counter()
+__import__(sys.argv[1])
+print(time.perf_counter() - started, sorted(set(sys.modules) - before - {sys.argv[1]}))
+"""
+
+
+def _generation_table(rounds: int) -> None:
+    """Seconds from spec to module, derivation and worksheet, each example in a fresh process (SymPy's
+    caches start empty), and what importing the generated module costs once NumPy is loaded."""
+    from symbp.examples import EXAMPLES
+
+    generated = HERE.parent / "generated"
+    print("\nGeneration (seconds, median of fresh processes; import in ms after NumPy's)")
+    header = f"{'example':<20} {'module':>7} {'derivation':>10} {'worksheet':>9} {'import ms':>9}  other imports"
+    print(header)
+    print("-" * len(header))
+    for name in EXAMPLES:
+        runs = [json.loads(subprocess.run([sys.executable, "-c", _GENERATION_WORKER, name], capture_output=True,
+                                          text=True, check=True).stdout) for _ in range(rounds)]
+        imports = [subprocess.run([sys.executable, "-c", _IMPORT_WORKER, name], capture_output=True, text=True,
+                                  check=True, cwd=generated).stdout.split(" ", 1) for _ in range(rounds)]
+        import_ms = statistics.median(float(seconds) for seconds, _ in imports) * 1e3
+        others = imports[0][1].strip()
+        medians = {label: statistics.median(run[label] for run in runs) for label in runs[0]}
+        print(f"{name:<20} {medians['module']:>7.2f} {medians['derivation']:>10.2f} {medians['worksheet']:>9.2f} "
+              f"{import_ms:>9.2f}  {others}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", nargs="*", default=["W1", "W2", "W3"])
+    parser.add_argument("--workloads", nargs="*", default=["W1", "W2", "W3", "generation"])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--implementations", nargs="*", default=list(IMPLEMENTATIONS))
     parser.add_argument("--worker")
@@ -118,6 +167,9 @@ def main() -> None:
     print(f"left out (not installed): {', '.join(n for n in args.implementations if not _available(n)) or 'none'}")
     failures = []
     for workload_name in args.workloads:
+        if workload_name == "generation":
+            _generation_table(min(args.rounds, 3))
+            continue
         workload = WORKLOADS[workload_name]
         for dtype in (("float64", "float32") if workload_name == "W2" else ("float64",)):
             runs = {name: [] for name in implementations}

@@ -11,6 +11,7 @@ result is checked, here and now, to equal the delta rule's ``delta_j a_i``.
 from __future__ import annotations
 
 import random
+from functools import cache
 
 import sympy as sp
 from sympy.logic.boolalg import Boolean
@@ -39,8 +40,22 @@ def parameters(net) -> list[tuple[int, sp.Indexed, sp.Indexed]]:
     return out
 
 
+def _activation_function(name: str, arity: int):
+    """An undefined activation whose partial derivatives are undefined functions of the same arguments.
+
+    SymPy then differentiates f(alpha) into f'(alpha) * dalpha/dw directly, rather than into
+    Subs(Derivative(f(xi), xi), xi, alpha), whose hashing prints the expression: many times faster.
+    """
+    partials = [sp.Function(f"d{name}_{m}", real=True) for m in range(1, arity + 1)]
+
+    def fdiff(self, argindex=1):
+        return partials[argindex - 1](*self.args)
+
+    return type(name, (sp.Function,), {"fdiff": fdiff, "is_real": True, "nargs": arity}), partials
+
+
 def _expanded_loss(net):
-    """The per-sample loss in weights and inputs, and how to read its f'(...) back as layer quantities."""
+    """The per-sample loss in weights and inputs, and how to read its f(...), f'(...) back as layer quantities."""
     previous = [q.inputs()[i] for i in range(1, net.units(0) + 1)]
     as_output, local = {}, {}
     for layer in range(1, net.depth + 1):
@@ -53,14 +68,14 @@ def _expanded_loss(net):
         outputs = []
         for j in range(1, units + 1):
             if calculus.rowwise:
-                function = sp.Function(f"phi{layer}_{j}", real=True)
+                function, partials = _activation_function(f"phi{layer}_{j}", units)
                 applied = function(*pres)
-                for m in range(1, units + 1):
-                    local[(function, m)] = in_layer(calculus.derivative, net, layer, m, j)
+                for m, partial in enumerate(partials, start=1):
+                    local[partial(*pres)] = in_layer(calculus.derivative, net, layer, m, j)
             else:
-                function = sp.Function(f"phi{layer}", real=True)
+                function, (partial,) = _activation_function(f"phi{layer}", 1)
                 applied = function(pres[j - 1])
-                local[(function, pres[j - 1])] = _in_outputs(net, layer, j)
+                local[partial(pres[j - 1])] = _in_outputs(net, layer, j)
             as_output[applied] = q.act(layer)[j]
             outputs.append(applied)
         previous = outputs
@@ -78,9 +93,38 @@ def _in_outputs(net, layer, j):
     return local_derivative(net, layer, j)
 
 
+def _at_random_rational_points(expr, count: int) -> list[sp.Expr]:
+    """expr evaluated exactly at `count` random points, every coordinate a rational with large terms."""
+    rng = random.Random(1)
+    symbols = sorted(expr.atoms(sp.Indexed, sp.Symbol) - expr.atoms(sp.Dummy), key=sp.default_sort_key)
+    return [expr.xreplace({symbol: sp.Rational(rng.randint(-10**6, 10**6), rng.randint(10**3, 10**6))
+                           for symbol in symbols})
+            for _ in range(count)]
+
+
+def _is_rational_function(expr) -> bool:
+    """Built from rationals and (indexed) symbols by +, * and integer powers alone."""
+    if isinstance(expr, (sp.Rational, sp.Symbol, sp.Indexed)):
+        return True
+    if expr.is_Pow:
+        return expr.exp.is_Integer and _is_rational_function(expr.base)
+    return isinstance(expr, (sp.Add, sp.Mul)) and all(_is_rational_function(arg) for arg in expr.args)
+
+
 def is_zero(expr) -> bool:
-    """SymPy's test that an expression vanishes: exactly, or, for a piecewise one whose branches SymPy
-    cannot match up, at many random rational points on every branch."""
+    """Whether an expression vanishes identically, decided in exact arithmetic.
+
+    First at three random rational points: a nonzero value settles it, and a rational function
+    (every gradient here without exp, log or branches) that vanishes at all three is zero but for a
+    chance below 1e-15, since a nonzero one of degree d vanishes at a random point of S^n with
+    chance at most d/|S| (Schwartz-Zippel). Otherwise SymPy's expand decides, and for a piecewise
+    expression whose branches SymPy cannot match up, many random rational points on every branch.
+    """
+    values = _at_random_rational_points(expr, 3)
+    if any(value.is_Rational and value != 0 for value in values):
+        return False
+    if _is_rational_function(expr):
+        return True
     if sp.expand(expr) == 0:
         return True
     folded = sp.piecewise_fold(expr)
@@ -98,17 +142,19 @@ def is_zero(expr) -> bool:
     return True
 
 
+def _derivatives(expr, wrt: list) -> list:
+    """SymPy's derivative of expr by each of wrt, taken with its indexed symbols (w[1, 2]) renamed
+    to plain ones: the same result, without the cost of an Indexed's free_symbols at every node."""
+    plain = {atom: sp.Dummy(real=True) for atom in sorted(expr.atoms(sp.Indexed), key=sp.default_sort_key)}
+    back = {dummy: atom for atom, dummy in plain.items()}
+    renamed = expr.xreplace(plain)
+    return [sp.diff(renamed, plain[variable]).xreplace(back) if variable in plain else sp.Integer(0)
+            for variable in wrt]
+
+
 def _read_back(derivative, as_output, local):
     """Replaces f'(pre-activation) by the activation's derivative, and f(...) by the unit's output."""
-    def derivative_of(node):
-        derivative = node.expr  # Derivative(phi(xi, ...), xi_m), taken at the pre-activations
-        function = derivative.expr.func
-        if len(derivative.expr.args) == 1:
-            return local[(function, node.point[0])]
-        return local[(function, derivative.expr.args.index(derivative.variables[0]) + 1)]
-
-    read = derivative.replace(lambda node: isinstance(node, sp.Subs), derivative_of)
-    return read.xreplace(as_output)
+    return derivative.xreplace(local).xreplace(as_output)
 
 
 def _one_hot(expr, net):
@@ -141,13 +187,18 @@ def _shared_terms(gradients: list[sp.Expr]):
     replacements, reduced = sp.cse(gradients, order="none")
     definitions = dict(replacements)
 
-    def uses(expr, seen=None):
-        found = set()
-        for symbol in expr.free_symbols & definitions.keys():
-            found |= {symbol} | uses(definitions[symbol])
-        return found
+    @cache
+    def uses(symbol) -> frozenset:
+        """The shared subexpressions that the definition of symbol refers to, directly or not."""
+        direct = definitions[symbol].free_symbols & definitions.keys()
+        return frozenset(direct).union(*(uses(inner) for inner in direct))
 
-    counts = {symbol: sum(symbol in uses(expr) for expr in reduced) for symbol in definitions}
+    def used_by(expr) -> frozenset:
+        direct = expr.free_symbols & definitions.keys()
+        return frozenset(direct).union(*(uses(inner) for inner in direct))
+
+    closures = [used_by(expr) for expr in reduced]
+    counts = {symbol: sum(symbol in closure for closure in closures) for symbol in definitions}
     # Conditions of a piecewise loss are shared too, but they are not error terms.
     kept = [symbol for symbol, value in replacements
             if counts[symbol] >= 2 and counts[symbol] > len(gradients) / 2 and not isinstance(value, Boolean)]
@@ -173,7 +224,8 @@ def explicit_section(net, sign: int):
         return None
     loss, as_output, local = _expanded_loss(net)
     listed = parameters(net)
-    gradients = [_one_hot(_read_back(sp.diff(loss, parameter), as_output, local), net) for _, parameter, _ in listed]
+    gradients = [_one_hot(_read_back(derivative, as_output, local), net)
+                 for derivative in _derivatives(loss, [parameter for _, parameter, _ in listed])]
     shared, factored = _shared_terms(gradients)
     deltas = error_terms(net, sign)
 

@@ -68,3 +68,18 @@ def test_layer_rules_come_from_matrix_calculus():
     assert second.input_gradient == second.delta * second.weight.T
     assert first.weight_gradient == network.data.T * first.delta
     assert second.bias_gradient.shape == (1, 1)
+
+
+def test_is_zero_decides_identities_exactly():
+    from symbp.explicit import is_zero
+
+    w, x = sp.IndexedBase("w", real=True), sp.IndexedBase("x", real=True)
+    a, b = w[1, 1] * x[1], w[1, 2] * x[2]
+    assert is_zero((a + b) ** 3 - sp.expand((a + b) ** 3))
+    assert is_zero((a**2 - b**2) / (a - b) - a - b)
+    assert not is_zero((a + b) ** 2 - a**2 - b**2)
+    # Equal only where |a| > 1, which random points nearly always are: branches are checked apart.
+    huber = sp.Piecewise((a, sp.Abs(a) <= 1), (sp.sign(a), True))
+    assert not is_zero(huber - sp.sign(a))
+    assert is_zero(sp.Piecewise((a, a > 0), (0, True)) - sp.Max(a, 0))
+    assert is_zero(sp.exp(a + b) - sp.exp(a) * sp.exp(b))
