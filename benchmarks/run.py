@@ -100,19 +100,17 @@ def _flops_per_step(workload) -> float:
 
 
 _GENERATION_WORKER = """
-import json, sys, time
+import sys, time
 from symbp.codegen import generate_module
 from symbp.document import derivation_document
 from symbp.spec import load_spec
 from symbp.worksheet_document import worksheet_document
+make = {"module": generate_module, "derivation": derivation_document,
+        "worksheet": lambda spec: worksheet_document(spec, solutions=True)}[sys.argv[2]]
 spec = load_spec(sys.argv[1])
-times = {}
-for label, make in (("module", generate_module), ("derivation", derivation_document),
-                    ("worksheet", lambda s: worksheet_document(s, solutions=True))):
-    started = time.perf_counter()
-    make(spec)
-    times[label] = time.perf_counter() - started
-print(json.dumps(times))
+started = time.perf_counter()
+make(spec)
+print(time.perf_counter() - started)
 """
 
 _IMPORT_WORKER = """
@@ -126,25 +124,27 @@ print(time.perf_counter() - started, sorted(set(sys.modules) - before - {sys.arg
 
 
 def _generation_table(rounds: int) -> None:
-    """Seconds from spec to module, derivation and worksheet, each example in a fresh process (SymPy's
-    caches start empty), and what importing the generated module costs once NumPy is loaded."""
+    """Seconds from spec to module, derivation and worksheet, each in a fresh process (SymPy's caches
+    start empty, nothing is shared between the three), and what importing the generated module costs
+    once NumPy is loaded."""
     from symbp.examples import EXAMPLES
 
-    generated = HERE.parent / "generated"
-    print("\nGeneration (seconds, median of fresh processes; import in ms after NumPy's)")
+    def run(*command, cwd=None):
+        return subprocess.run([sys.executable, "-c", *command], capture_output=True, text=True, check=True,
+                              cwd=cwd).stdout
+
+    products = ("module", "derivation", "worksheet")
+    print("\nGeneration: seconds from spec to each product, median of fresh processes; import in ms after NumPy's")
     header = f"{'example':<20} {'module':>7} {'derivation':>10} {'worksheet':>9} {'import ms':>9}  other imports"
     print(header)
     print("-" * len(header))
     for name in EXAMPLES:
-        runs = [json.loads(subprocess.run([sys.executable, "-c", _GENERATION_WORKER, name], capture_output=True,
-                                          text=True, check=True).stdout) for _ in range(rounds)]
-        imports = [subprocess.run([sys.executable, "-c", _IMPORT_WORKER, name], capture_output=True, text=True,
-                                  check=True, cwd=generated).stdout.split(" ", 1) for _ in range(rounds)]
-        import_ms = statistics.median(float(seconds) for seconds, _ in imports) * 1e3
-        others = imports[0][1].strip()
-        medians = {label: statistics.median(run[label] for run in runs) for label in runs[0]}
-        print(f"{name:<20} {medians['module']:>7.2f} {medians['derivation']:>10.2f} {medians['worksheet']:>9.2f} "
-              f"{import_ms:>9.2f}  {others}")
+        seconds = {product: statistics.median(float(run(_GENERATION_WORKER, name, product)) for _ in range(rounds))
+                   for product in products}
+        imports = [run(_IMPORT_WORKER, name, cwd=HERE.parent / "generated").split(" ", 1) for _ in range(rounds)]
+        import_ms = statistics.median(float(taken) for taken, _ in imports) * 1e3
+        print(f"{name:<20} {seconds['module']:>7.2f} {seconds['derivation']:>10.2f} {seconds['worksheet']:>9.2f} "
+              f"{import_ms:>9.2f}  {imports[0][1].strip()}")
 
 
 def main() -> None:

@@ -93,13 +93,13 @@ def _in_outputs(net, layer, j):
     return local_derivative(net, layer, j)
 
 
-def _at_random_rational_points(expr, count: int) -> list[sp.Expr]:
+def _at_random_rational_points(expr, count: int):
     """expr evaluated exactly at `count` random points, every coordinate a rational with large terms."""
     rng = random.Random(1)
     symbols = sorted(expr.atoms(sp.Indexed, sp.Symbol) - expr.atoms(sp.Dummy), key=sp.default_sort_key)
-    return [expr.xreplace({symbol: sp.Rational(rng.randint(-10**6, 10**6), rng.randint(10**3, 10**6))
-                           for symbol in symbols})
-            for _ in range(count)]
+    for _ in range(count):
+        yield expr.xreplace({symbol: sp.Rational(rng.randint(-10**6, 10**6), rng.randint(10**3, 10**6))
+                             for symbol in symbols})
 
 
 def _is_rational_function(expr) -> bool:
@@ -120,10 +120,14 @@ def is_zero(expr) -> bool:
     chance at most d/|S| (Schwartz-Zippel). Otherwise SymPy's expand decides, and for a piecewise
     expression whose branches SymPy cannot match up, many random rational points on every branch.
     """
-    values = _at_random_rational_points(expr, 3)
-    if any(value.is_Rational and value != 0 for value in values):
-        return False
-    if _is_rational_function(expr):
+    rational = _is_rational_function(expr)
+    vanished = 0
+    for value in _at_random_rational_points(expr, 3 if rational else 1):
+        if value.is_Rational:
+            if value != 0:
+                return False
+            vanished += 1
+    if rational and vanished == 3:
         return True
     if sp.expand(expr) == 0:
         return True
