@@ -93,7 +93,7 @@ def loss_and_grad(params, X, Y):
     A2 = 1/2 + (1/2)*np.tanh((1/2)*Z2)
     # shared by the lines below
     t0 = A2 - Y
-    value = float(1/n * np.sum(t0**2))
+    value = float(1/n * np.vdot(t0, t0))
 
     # Backward pass: each delta is dL/dZ for its layer.
     # dL/dZ2: squared_error through sigmoid
@@ -287,14 +287,15 @@ def train(
         if not trouble:
             trouble.append(f"'{kind}' at epoch {epoch}, step {step + 1}")
 
-    for epoch in range(epochs):
-        # Kept so that a run whose loss stops being finite can hand back the last finite model.
-        start_of_previous, start_of_this = (
-            start_of_this if epoch else None,
-            {name: value.copy() for name, value in params.items()},
-        )
-        batch_losses = []
-        with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
+    callers_settings, callers_call = np.geterr(), np.geterrcall()
+    with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
+        for epoch in range(epochs):
+            # Kept so that a run whose loss stops being finite can hand back the last finite model.
+            start_of_previous, start_of_this = (
+                start_of_this if epoch else None,
+                {name: value.copy() for name, value in params.items()},
+            )
+            batch_losses = []
             for rows in _batches(n, batch_size, rng):
                 size = n if isinstance(rows, slice) else len(rows)
                 if size * _WIDEST < _IN_PLACE_FROM:
@@ -327,12 +328,16 @@ def train(
                         params[name] += velocity[name]
                     else:
                         params[name] -= gradient
-        epoch_loss = batch_losses[0] if len(batch_losses) == 1 else float(np.mean(batch_losses))
-        history.append(epoch_loss)
-        if callback is not None and callback(epoch, epoch_loss, params):
-            break
-        if tolerance is not None and len(history) > 1 and abs(history[-1] - history[-2]) < tolerance:
-            break
+            epoch_loss = batch_losses[0] if len(batch_losses) == 1 else float(np.mean(batch_losses))
+            history.append(epoch_loss)
+            if callback is not None:
+                # The callback's arithmetic is its own business: it runs under the caller's error settings.
+                with np.errstate(**callers_settings, call=callers_call):
+                    stop = callback(epoch, epoch_loss, params)
+                if stop:
+                    break
+            if tolerance is not None and len(history) > 1 and abs(history[-1] - history[-2]) < tolerance:
+                break
     if trouble:
         warnings.warn(f"training finished, but NumPy reported {trouble[0]}; check the result", RuntimeWarning,
                       stacklevel=2)

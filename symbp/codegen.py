@@ -213,6 +213,14 @@ def _backward_lines(network: Network, output_delta: str) -> list[Line]:
     return lines
 
 
+def _sum_of_squares(block: OutputBlock) -> str | None:
+    """np.vdot(t, t) for loss terms that are the square of a temporary array t: one call, no temporary."""
+    terms = block.terms_expr
+    if terms is not None and terms.is_Pow and terms.exp == 2 and terms.base in block.temporaries:
+        return f"np.vdot({terms.base}, {terms.base})"
+    return None
+
+
 def _shape_code(shape: tuple) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -267,9 +275,8 @@ def _inplace_step(network: Network, block: OutputBlock, batch_last: bool) -> tup
         if line.target != last.output.name:
             known[sp.Symbol(line.target)] = shape
     terms = block.terms_expr
-    if terms.is_Pow and terms.exp == 2 and terms.base in known:
-        total = f"np.vdot({terms.base}, {terms.base})"
-    else:
+    total = _sum_of_squares(block)
+    if total is None:
         write("loss_terms", terms, printer_for(block.bindings).shape_of(terms) or last.units, block.bindings)
         total = "np.sum(loss_terms)"
     write(last.delta.name, block.delta_expr, last.units, block.bindings)
@@ -417,7 +424,7 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "workspace": workspace,
         "backward_lines": _backward_lines(network, for_gradient.delta),
         "loss_terms": for_loss.loss_terms,
-        "gradient_loss_terms": for_gradient.loss_terms,
+        "gradient_loss_total": _sum_of_squares(for_gradient) or f"np.sum({for_gradient.loss_terms})",
         "prediction": network.prediction.name,
         "loss_coefficient": _code(network.loss_coefficient),
         "loss_coefficient_is_one": network.loss_coefficient == 1,

@@ -193,3 +193,21 @@ def test_quiet_training_raises_no_warning():
 
 def test_rowwise_sum_placeholders_are_registry_symbols():
     assert ACTIVATIONS["softmax"].stable_expr.has(RowMax(z_vec)) and ACTIVATIONS["softmax"].expr.has(m)
+
+
+def test_a_callbacks_own_arithmetic_is_not_reported_as_training_trouble():
+    module = load_module_from_source(generate_module(
+        {"name": "calm", "inputs": 1, "layers": [{"units": 1, "activation": "sigmoid"}]}), "calm")
+    X = np.linspace(-1, 1, 20)[:, None]
+    Y = (X > 0).astype(float)
+
+    def callback(epoch, loss, params):
+        np.log(np.zeros(1))  # divides by zero, under the caller's settings
+        return False
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with np.errstate(divide="warn"):
+            module.train(module.init_params(0), X, Y, epochs=3, callback=callback)
+    messages = [str(w.message) for w in caught]
+    assert messages == ["divide by zero encountered in log"] * 3, messages
