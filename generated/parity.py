@@ -120,24 +120,24 @@ def loss_and_grad(params, X, Y):
 _IN_PLACE_FROM = 4096
 _WIDEST = 10
 # The axis of the in-place step's arrays that runs over the batch's samples.
-_SAMPLE_AXIS = 1
+_SAMPLE_AXIS = 0
 
 
 def _workspace(rows, dtype):
     """The arrays one training step on a batch of `rows` samples writes into, allocated once per size."""
     return {
-        'Z1': np.empty((3, rows), dtype),
-        'A1': np.empty((3, rows), dtype),
-        'Z2': np.empty((2, rows), dtype),
-        'A2': np.empty((2, rows), dtype),
-        't0': np.empty((2, rows), dtype),
-        'delta2': np.empty((2, rows), dtype),
-        '_scratch_2xn_1': np.empty((2, rows), dtype),
+        'Z1': np.empty((rows, 3), dtype),
+        'A1': np.empty((rows, 3), dtype),
+        'Z2': np.empty((rows, 2), dtype),
+        'A2': np.empty((rows, 2), dtype),
+        't0': np.empty((rows, 2), dtype),
+        'delta2': np.empty((rows, 2), dtype),
+        '_scratch_nx2_1': np.empty((rows, 2), dtype),
         'grad_W2': np.empty((3, 2), dtype),
         'grad_b2': np.empty((2,), dtype),
         'ones': np.ones((rows,), dtype),
-        'delta1': np.empty((3, rows), dtype),
-        '_scratch_3xn_1': np.empty((3, rows), dtype),
+        'delta1': np.empty((rows, 3), dtype),
+        '_scratch_nx3_1': np.empty((rows, 3), dtype),
         'grad_W1': np.empty((10, 3), dtype),
         'grad_b1': np.empty((3,), dtype),
     }
@@ -145,9 +145,6 @@ def _workspace(rows, dtype):
 
 def _loss_and_grad_into(params, X, Y, work):
     """What loss_and_grad computes, written with out= into work's arrays: train() calls this.
-
-    X and Y hold a sample per column (loss_and_grad's X.T and Y.T), and so does every array of
-    the step: this network's layers are narrow, and a few long rows are faster than many short ones.
 
     The returned gradients are work's own arrays, overwritten by the next call.
     """
@@ -159,25 +156,25 @@ def _loss_and_grad_into(params, X, Y, work):
     A2 = work['A2']
     t0 = work['t0']
     delta2 = work['delta2']
-    _scratch_2xn_1 = work['_scratch_2xn_1']
+    _scratch_nx2_1 = work['_scratch_nx2_1']
     grad_W2 = work['grad_W2']
     grad_b2 = work['grad_b2']
     ones = work['ones']
     delta1 = work['delta1']
-    _scratch_3xn_1 = work['_scratch_3xn_1']
+    _scratch_nx3_1 = work['_scratch_nx3_1']
     grad_W1 = work['grad_W1']
     grad_b1 = work['grad_b1']
-    # Z1 = W1.T @ X + b1[:, np.newaxis]
-    np.matmul(W1.T, X, out=Z1)
-    np.add(Z1, b1[:, np.newaxis], out=Z1)
+    # Z1 = X @ W1 + b1
+    np.matmul(X, W1, out=Z1)
+    np.add(Z1, b1, out=Z1)
     # A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
     np.multiply(Z1, 1/2, out=A1)
     np.tanh(A1, out=A1)
     np.multiply(A1, 1/2, out=A1)
     np.add(A1, 1/2, out=A1)
-    # Z2 = W2.T @ A1 + b2[:, np.newaxis]
-    np.matmul(W2.T, A1, out=Z2)
-    np.add(Z2, b2[:, np.newaxis], out=Z2)
+    # Z2 = A1 @ W2 + b2
+    np.matmul(A1, W2, out=Z2)
+    np.add(Z2, b2, out=Z2)
     # A2 = 1/2 + (1/2)*np.tanh((1/2)*Z2)
     np.multiply(Z2, 1/2, out=A2)
     np.tanh(A2, out=A2)
@@ -187,22 +184,22 @@ def _loss_and_grad_into(params, X, Y, work):
     np.subtract(A2, Y, out=t0)
     # delta2 = (-2/n)*A2*t0*(A2 - 1)
     np.multiply(A2, t0, out=delta2)
-    np.add(A2, -1, out=_scratch_2xn_1)
-    np.multiply(delta2, _scratch_2xn_1, out=delta2)
+    np.add(A2, -1, out=_scratch_nx2_1)
+    np.multiply(delta2, _scratch_nx2_1, out=delta2)
     np.multiply(delta2, -2/n, out=delta2)
-    # grad_W2 = A1 @ delta2.T
-    np.matmul(A1, delta2.T, out=grad_W2)
-    # grad_b2 = delta2.sum(axis=1)
-    np.matmul(delta2, ones, out=grad_b2)
-    # delta1 = (W2 @ delta2)*A1*(1 - A1)
-    np.matmul(W2, delta2, out=delta1)
+    # grad_W2 = A1.T @ delta2
+    np.matmul(A1.T, delta2, out=grad_W2)
+    # grad_b2 = delta2.sum(axis=0)
+    np.matmul(ones, delta2, out=grad_b2)
+    # delta1 = (delta2 @ W2.T)*A1*(1 - A1)
+    np.matmul(delta2, W2.T, out=delta1)
     np.multiply(delta1, A1, out=delta1)
-    np.subtract(1, A1, out=_scratch_3xn_1)
-    np.multiply(delta1, _scratch_3xn_1, out=delta1)
-    # grad_W1 = X @ delta1.T
-    np.matmul(X, delta1.T, out=grad_W1)
-    # grad_b1 = delta1.sum(axis=1)
-    np.matmul(delta1, ones, out=grad_b1)
+    np.subtract(1, A1, out=_scratch_nx3_1)
+    np.multiply(delta1, _scratch_nx3_1, out=delta1)
+    # grad_W1 = X.T @ delta1
+    np.matmul(X.T, delta1, out=grad_W1)
+    # grad_b1 = delta1.sum(axis=0)
+    np.matmul(ones, delta1, out=grad_b1)
     value = float(1/n * np.vdot(t0, t0))
     return value, {
         'W1': grad_W1,
@@ -274,8 +271,7 @@ def train(
         X, Y = np.asarray(X, dtype=dtype), np.asarray(Y, dtype=dtype)
     rng = np.random.default_rng(seed)
     n = X.shape[0]
-    # The in-place step reads a sample per column (see _loss_and_grad_into): transposed once, here.
-    X_step, Y_step = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
+    X_step, Y_step = X, Y
     # One workspace per batch size (a last, smaller batch gets its own), reused by every step.
     workspaces = {}
     dtype_of_step = np.result_type(X, Y, *params.values())
