@@ -227,7 +227,7 @@ def _shape_code(shape: tuple) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _samples_as_columns(network: Network) -> dict:
+def _transposed_symbols(network: Network) -> dict:
     """Each (N, k) matrix symbol as the transpose of a (k, N) symbol of the same name."""
     batch_wide = [network.data, network.targets]
     for layer in network.layers:
@@ -235,27 +235,30 @@ def _samples_as_columns(network: Network) -> dict:
     return {m: MatrixSymbol(m.name, m.shape[1], m.shape[0]).T for m in batch_wide}
 
 
-def _inplace_step(network: Network, block: OutputBlock, batch_last: bool) -> tuple[list[StepLine], str, dict]:
+def _inplace_step(network: Network, block: OutputBlock,
+                  samples_as_columns: bool) -> tuple[list[StepLine], str, dict]:
     """The training step as ufunc calls into a workspace: lines, the loss value's code, the arrays.
 
-    With batch_last, every array that runs over the batch holds a sample per column, so that a
-    narrow layer's arrays are a few long contiguous rows: each expression is then transposed
-    (Z = X W becomes Z^T = W^T X^T) before it is printed.
+    With samples_as_columns, every array that runs over the batch holds a sample per column, so
+    that a narrow layer's arrays are a few long contiguous rows: each expression is then
+    transposed (Z = X W becomes Z^T = W^T X^T) before it is printed.
     """
     workspace = Workspace()
     steps: list[StepLine] = []
     known: dict = {}
-    columns = _samples_as_columns(network) if batch_last else {}
+    columns = _transposed_symbols(network) if samples_as_columns else {}
 
     def arranged(expr, transpose=True):
-        if not batch_last:
+        """expr over the arrays the step holds: transposed whole when it runs over the batch (or is a
+        bias's gradient, kept as a column); a weight's gradient keeps its shape."""
+        if not samples_as_columns:
             return expr
         moved = expr.xreplace(columns)
         return sp.transpose(moved) if transpose else moved.doit()
 
     def printer_for(bindings):
         bindings = {name: arranged(value) for name, value in (bindings or {}).items()}
-        return InPlacePrinter(bindings, known, workspace, names={"N": "n"}, batch_last=batch_last)
+        return InPlacePrinter(bindings, known, workspace, names={"N": "n"}, samples_as_columns=samples_as_columns)
 
     def write(target, expr, units_or_shape, bindings=None):
         printer = printer_for(bindings)
@@ -405,8 +408,9 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     prediction = _output_block(network, with_loss=False, with_delta=False)
     for_loss = _output_block(network, with_loss=True, with_delta=False)
     for_gradient = _output_block(network, with_loss=True, with_delta=True)
-    batch_last = max(spec.sizes) <= SAMPLES_AS_COLUMNS_UP_TO if samples_as_columns is None else samples_as_columns
-    step_lines, step_total, workspace = _inplace_step(network, for_gradient, batch_last)
+    if samples_as_columns is None:
+        samples_as_columns = max(spec.sizes) <= SAMPLES_AS_COLUMNS_UP_TO
+    step_lines, step_total, workspace = _inplace_step(network, for_gradient, samples_as_columns)
     training = spec.training
     return {
         "spec": spec,
@@ -421,7 +425,7 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "gradient_forward_lines": hidden + for_gradient.lines,
         "step_lines": step_lines,
         "widest": max(spec.sizes),
-        "batch_last": batch_last,
+        "samples_as_columns": samples_as_columns,
         "step_total": step_total,
         "workspace": workspace,
         "backward_lines": _backward_lines(network, for_gradient.delta),

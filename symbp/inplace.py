@@ -49,17 +49,17 @@ class InPlacePrinter(TrainerPrinter):
     """Writes `target = expr` as ufunc calls into the workspace's arrays."""
 
     def __init__(self, bindings: dict, arrays: dict, workspace: Workspace, names: dict | None = None,
-                 batch_last: bool = False):
-        super().__init__(bindings, names, arrays, unit_axis=0 if batch_last else 1)
+                 samples_as_columns: bool = False):
+        super().__init__(bindings, names, arrays, unit_axis=0 if samples_as_columns else 1)
         self.shapes = dict(arrays)  # symbol or matrix symbol -> shape
         self.workspace = workspace
-        self.batch_last = batch_last
+        self.samples_as_columns = samples_as_columns
 
     # ------------------------------------------------------------------ shapes
 
     def batch_shape(self, units: int) -> tuple:
-        """The shape of a layer-wide array: a row per sample, or a column per sample when batch_last."""
-        return (units, ROWS) if self.batch_last else (ROWS, units)
+        """The shape of a layer-wide array: a row per sample, or else a column per sample."""
+        return (units, ROWS) if self.samples_as_columns else (ROWS, units)
 
     def shape_of(self, expr) -> tuple | None:
         """The shape of an array expression, with ROWS for the batch; None for a scalar."""
@@ -199,7 +199,7 @@ class InPlacePrinter(TrainerPrinter):
             matrices = [m for m in expr.args if m.is_Matrix]
             if len(matrices) == 2 and not any(isinstance(m, OneMatrix) for m in matrices) and len(expr.args) == 2:
                 left, right = (self._print(m) for m in matrices)
-                if self.batch_last and matrices[0].shape[1] == 1:
+                if self.samples_as_columns and matrices[0].shape[1] == 1:
                     # An outer product: broadcasting a column against a long row beats matmul's inner loop of 1.
                     return [f"{np_('numpy.multiply')}({left}, {right}, out={out})"]
                 return [f"{np_('numpy.matmul')}({left}, {right}, out={out})"]
