@@ -147,8 +147,11 @@ def _workspace(rows, dtype):
     }
 
 
-def _loss_and_grad_into(params, X, Y, work):
-    """What loss_and_grad computes, written with out= into work's arrays: train() calls this.
+def _loss_and_grad_into(params, X, Y, work, scale=1.0):
+    """The step train() takes: what loss_and_grad computes, written with out= into work's arrays.
+
+    Every gradient comes multiplied by scale: train() passes its learning rate, which then costs
+    one multiplication of the output's error term rather than a pass over every gradient.
 
     X and Y hold a sample per column (loss_and_grad's X.T and Y.T), and so does every array of
     the step: this network's layers are narrow, and a few long rows are faster than many short ones.
@@ -188,11 +191,11 @@ def _loss_and_grad_into(params, X, Y, work):
     np.add(A2, 1/2, out=A2)
     # t0 = A2 - Y
     np.subtract(A2, Y, out=t0)
-    # delta2 = -A2*t0*(A2 - 1)
+    # delta2 = (-scale)*A2*t0*(A2 - 1)
     np.multiply(A2, t0, out=delta2)
     np.add(A2, -1, out=_scratch_2xn_1)
     np.multiply(delta2, _scratch_2xn_1, out=delta2)
-    np.multiply(delta2, -1, out=delta2)
+    np.multiply(delta2, -scale, out=delta2)
     # grad_W2 = A1 @ delta2.T
     np.matmul(A1, delta2.T, out=grad_W2)
     # grad_b2 = delta2.sum(axis=1)
@@ -284,6 +287,9 @@ def train(
     dtype_of_step = np.result_type(X, Y, *params.values())
     velocity = {name: np.zeros_like(value) for name, value in params.items()}
     second = {name: np.zeros_like(value) for name, value in params.items()}
+    # Gradients come from each step already multiplied by the learning rate, where the optimizer
+    # only ever uses that product.
+    scale = 1.0 if optimizer == "adam" else learning_rate
     step = 0
     history = []
     start_of_previous = None
@@ -308,28 +314,27 @@ def train(
                 if size * _WIDEST < _IN_PLACE_FROM:
                     # Tiny batches: fewer, allocating calls beat many calls with out=.
                     value, grads = loss_and_grad(params, X[rows], Y[rows])
+                    for gradient in grads.values():
+                        gradient *= scale
                 else:
                     if size not in workspaces:
                         workspaces[size] = _workspace(size, dtype_of_step)
                     work = workspaces[size]
                     X_batch, Y_batch = _gather(X_step, rows, work, "X_batch"), _gather(Y_step, rows, work, "Y_batch")
-                    value, grads = _loss_and_grad_into(params, X_batch, Y_batch, work)
+                    value, grads = _loss_and_grad_into(params, X_batch, Y_batch, work, scale)
                 if not math.isfinite(value):
                     _warn_not_finite(epoch, step + 1, value, learning_rate, trouble)
                     return _last_finite(start_of_this, start_of_previous, X, Y), history
                 batch_losses.append(value)
                 step += 1
                 for name in PARAMS:
-                    # Each step's gradients are its own arrays, so they can be scaled in place.
-                    gradient = grads[name]
+                    gradient = grads[name]  # times scale
                     if optimizer == "adam":
                         velocity[name] += (1.0 - beta1) * (gradient - velocity[name])
                         second[name] += (1.0 - beta2) * (gradient * gradient - second[name])
                         rate = learning_rate * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
                         params[name] -= rate * velocity[name] / (np.sqrt(second[name]) + epsilon)
-                        continue
-                    gradient *= learning_rate
-                    if optimizer == "momentum":
+                    elif optimizer == "momentum":
                         velocity[name] *= momentum
                         velocity[name] -= gradient
                         params[name] += velocity[name]

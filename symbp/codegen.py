@@ -284,7 +284,9 @@ def _inplace_step(network: Network, block: OutputBlock,
     if total is None:
         write("loss_terms", terms, printer_for(block.bindings).shape_of(terms) or last.units, block.bindings)
         total = "np.sum(loss_terms)"
-    write(last.delta.name, block.delta_expr, last.units, block.bindings)
+    # Every gradient is linear in the output's error term, so scaling it scales them all: train()
+    # passes its learning rate, and no pass over any gradient is spent multiplying by it.
+    write(last.delta.name, block.delta_expr * sp.Symbol("scale", positive=True), last.units, block.bindings)
     for layer in reversed(network.layers):
         write(f"grad_{layer.weight.name}", arranged(layer.weight_gradient, transpose=False),
               (layer.fan_in, layer.units))
