@@ -12,6 +12,7 @@ per step, medians over the steps.
 from __future__ import annotations
 
 import argparse
+import ast
 import statistics
 import sys
 import time
@@ -29,21 +30,23 @@ from symbp.codegen import generate_module  # noqa: E402
 
 
 def _step_calls(source: str) -> list[str]:
-    """The statements of _loss_and_grad_into that do arithmetic, in order."""
-    body = source.split("def _loss_and_grad_into(params, X, Y, work):", 1)[1].split('    """', 2)[2]
+    """The statements of _loss_and_grad_into that do arithmetic, in order, as written."""
+    step = next(node for node in ast.parse(source).body
+                if isinstance(node, ast.FunctionDef) and node.name == "_loss_and_grad_into")
     calls = []
-    for line in body.splitlines()[1:]:
-        if line.startswith("    return"):
-            break
-        statement = line.strip()
-        if statement and not statement.startswith("#") and "= work[" not in statement:
-            calls.append(statement)
+    for statement in step.body:
+        text = ast.get_source_segment(source, statement)
+        if isinstance(statement, ast.Return) or "work[" in text:
+            continue
+        if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+            continue  # the docstring
+        calls.append(text)
     return calls
 
 
 def _timed_step(calls: list[str], work_names, sample_axis: int):
     """A function that runs the step's statements and reads the clock after each one."""
-    lines = ["def timed(params, X, Y, work, clock, marks):", f"    _SAMPLE_AXIS = {sample_axis}"]
+    lines = ["def timed(params, X, Y, work, scale, clock, marks):", f"    _SAMPLE_AXIS = {sample_axis}"]
     lines += [f"    {name} = work[{name!r}]" for name in work_names]
     lines.append("    marks.append(clock())")
     for statement in calls:
@@ -88,14 +91,12 @@ def main() -> None:
             Y_batch = module._gather(Y_step, rows, work, "Y_batch")
             gather.append(clock() - started)
             marks = []
-            timed(params, X_batch, Y_batch, work, clock, marks)
+            timed(params, X_batch, Y_batch, work, workload.learning_rate, clock, marks)
             for slot, (before, after) in enumerate(zip(marks, marks[1:])):
                 per_call[slot].append(after - before)
             started = clock()
             for name in module.PARAMS:
-                gradient = work[f"grad_{name}"]
-                gradient *= workload.learning_rate
-                params[name] -= gradient
+                params[name] -= work[f"grad_{name}"]  # already times the learning rate
             update.append(clock() - started)
         started = clock()
         epochs = 1 if workload.batch_size else steps
