@@ -126,3 +126,27 @@ def test_dtype_option_trains_in_float32_end_to_end(module, data):
     assert all(single[name].dtype == np.float32 for name in module.PARAMS)
     assert all(np.allclose(single[name], double[name], rtol=1e-4, atol=1e-5) for name in module.PARAMS)
     assert all(start[name].dtype == np.float64 for name in module.PARAMS)
+
+
+@pytest.mark.parametrize("samples_as_columns", [False, True], ids=["rows", "columns"])
+def test_the_in_place_step_keeps_float32(samples_as_columns):
+    module = load_module_from_source(generate_module(CLASSIFIER, samples_as_columns), "three_way")
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(3000, 3))
+    Y = np.eye(3)[rng.integers(0, 3, 3000)]
+    start = module.init_params(5)
+    step, seen = module._loss_and_grad_into, set()
+
+    def watched(params, X, Y, work, scale):
+        value, grads = step(params, X, Y, work, scale)
+        seen.update(array.dtype for array in (X, Y, *grads.values()))
+        return value, grads
+
+    module._loss_and_grad_into = watched
+    single, _ = module.train(start, X, Y, epochs=3, batch_size=1000, optimizer="momentum", dtype=np.float32)
+    assert seen == {np.dtype(np.float32)}
+    module._loss_and_grad_into = step
+    double, _ = module.train(start, X, Y, epochs=3, batch_size=1000, optimizer="momentum")
+    for name in module.PARAMS:
+        assert single[name].dtype == np.float32
+        assert np.allclose(single[name], double[name], rtol=1e-4, atol=1e-5), name
