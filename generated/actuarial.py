@@ -133,8 +133,9 @@ def _workspace(rows, dtype):
 def _loss_and_grad_into(params, X, Y, work, scale=1.0):
     """The step train() takes: what loss_and_grad computes, written with out= into work's arrays.
 
-    Every gradient comes multiplied by scale: train() passes its learning rate, which then costs
-    one multiplication of the output's error term rather than a pass over every gradient.
+    Every gradient comes multiplied by scale: train() passes its learning rate (1 for adam, which
+    needs the gradient itself), and that costs one multiplication of the output's error term
+    rather than a pass over every gradient.
 
     X and Y hold a sample per column (loss_and_grad's X.T and Y.T), and so does every array of
     the step: this network's layers are narrow, and a few long rows are faster than many short ones.
@@ -172,6 +173,7 @@ def _loss_and_grad_into(params, X, Y, work, scale=1.0):
     # grad_W2 = A1 @ delta2.T
     np.matmul(A1, delta2.T, out=grad_W2)
     # delta1 = (W2 @ delta2)*A1*(1 - A1)
+    # W2 @ delta2 is an outer product (inner dimension 1): a broadcast multiply
     np.multiply(W2, delta2, out=delta1)
     np.multiply(delta1, A1, out=delta1)
     np.subtract(1, A1, out=_scratch_2xn_1)
@@ -248,8 +250,9 @@ def train(
         X, Y = np.asarray(X, dtype=dtype), np.asarray(Y, dtype=dtype)
     rng = np.random.default_rng(seed)
     n = X.shape[0]
-    # The in-place step reads a sample per column (see _loss_and_grad_into): transposed once, here.
-    X_step, Y_step = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
+    # The in-place step reads a sample per column (see _loss_and_grad_into): X and Y are transposed
+    # once, by its first call; runs whose batches are all tiny never need the copy.
+    X_step = Y_step = None
     # One workspace per batch size (a last, smaller batch gets its own), reused by every step.
     workspaces = {}
     dtype_of_step = np.result_type(X, Y, *params.values())
@@ -282,9 +285,12 @@ def train(
                 if size * _WIDEST < _IN_PLACE_FROM:
                     # Tiny batches: fewer, allocating calls beat many calls with out=.
                     value, grads = loss_and_grad(params, X[rows], Y[rows])
-                    for gradient in grads.values():
-                        gradient *= scale
+                    if scale != 1.0:
+                        for gradient in grads.values():
+                            gradient *= scale
                 else:
+                    if X_step is None:
+                        X_step, Y_step = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
                     if size not in workspaces:
                         workspaces[size] = _workspace(size, dtype_of_step)
                     work = workspaces[size]
@@ -296,7 +302,7 @@ def train(
                 batch_losses.append(value)
                 step += 1
                 for name in PARAMS:
-                    gradient = grads[name]  # times scale
+                    gradient = grads[name]  # already times the learning rate, but for adam
                     if optimizer == "adam":
                         velocity[name] += (1.0 - beta1) * (gradient - velocity[name])
                         second[name] += (1.0 - beta2) * (gradient * gradient - second[name])

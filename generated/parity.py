@@ -146,8 +146,9 @@ def _workspace(rows, dtype):
 def _loss_and_grad_into(params, X, Y, work, scale=1.0):
     """The step train() takes: what loss_and_grad computes, written with out= into work's arrays.
 
-    Every gradient comes multiplied by scale: train() passes its learning rate, which then costs
-    one multiplication of the output's error term rather than a pass over every gradient.
+    Every gradient comes multiplied by scale: train() passes its learning rate (1 for adam, which
+    needs the gradient itself), and that costs one multiplication of the output's error term
+    rather than a pass over every gradient.
 
     The returned gradients are work's own arrays, overwritten by the next call.
     """
@@ -307,8 +308,9 @@ def train(
                 if size * _WIDEST < _IN_PLACE_FROM:
                     # Tiny batches: fewer, allocating calls beat many calls with out=.
                     value, grads = loss_and_grad(params, X[rows], Y[rows])
-                    for gradient in grads.values():
-                        gradient *= scale
+                    if scale != 1.0:
+                        for gradient in grads.values():
+                            gradient *= scale
                 else:
                     if size not in workspaces:
                         workspaces[size] = _workspace(size, dtype_of_step)
@@ -321,7 +323,7 @@ def train(
                 batch_losses.append(value)
                 step += 1
                 for name in PARAMS:
-                    gradient = grads[name]  # times scale
+                    gradient = grads[name]  # already times the learning rate, but for adam
                     if optimizer == "adam":
                         velocity[name] += (1.0 - beta1) * (gradient - velocity[name])
                         second[name] += (1.0 - beta2) * (gradient * gradient - second[name])

@@ -428,6 +428,7 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "step_lines": step_lines,
         "widest": max(spec.sizes),
         "samples_as_columns": samples_as_columns,
+        "sample_axis": 1 if samples_as_columns else 0,
         "step_total": step_total,
         "workspace": workspace,
         "backward_lines": _backward_lines(network, for_gradient.delta),

@@ -93,13 +93,16 @@ def _in_outputs(net, layer, j):
     return local_derivative(net, layer, j)
 
 
-def _at_random_rational_points(expr, count: int):
-    """expr evaluated exactly at `count` random points, every coordinate a rational with large terms."""
+# Coordinates of the random points: integers drawn uniformly from a set this large.
+_POINT_RANGE = 2**61
+
+
+def _at_random_points(expr, count: int):
+    """expr evaluated exactly at `count` random integer points (a bound variable of a sum is left alone)."""
     rng = random.Random(1)
-    symbols = sorted(expr.atoms(sp.Indexed, sp.Symbol) - expr.atoms(sp.Dummy), key=sp.default_sort_key)
+    free = sorted((s for s in expr.free_symbols if not isinstance(s, sp.Dummy)), key=sp.default_sort_key)
     for _ in range(count):
-        yield expr.xreplace({symbol: sp.Rational(rng.randint(-10**6, 10**6), rng.randint(10**3, 10**6))
-                             for symbol in symbols})
+        yield expr.xreplace({symbol: sp.Integer(rng.randint(-_POINT_RANGE, _POINT_RANGE)) for symbol in free})
 
 
 def _is_rational_function(expr) -> bool:
@@ -114,15 +117,16 @@ def _is_rational_function(expr) -> bool:
 def is_zero(expr) -> bool:
     """Whether an expression vanishes identically, decided in exact arithmetic.
 
-    First at three random rational points: a nonzero value settles it, and a rational function
-    (every gradient here without exp, log or branches) that vanishes at all three is zero but for a
-    chance below 1e-15, since a nonzero one of degree d vanishes at a random point of S^n with
-    chance at most d/|S| (Schwartz-Zippel). Otherwise SymPy's expand decides, and for a piecewise
-    expression whose branches SymPy cannot match up, many random rational points on every branch.
+    First at three random integer points: a nonzero value settles it, and a rational function
+    (every gradient here without exp, log or branches) that vanishes at all three is zero but for
+    a chance below (d / 2**62)**3 for degree d, since a nonzero polynomial of degree d vanishes at
+    a uniformly random point of S^n with chance at most d/|S| (Schwartz-Zippel). Otherwise SymPy's
+    expand decides, and for a piecewise expression whose branches SymPy cannot match up, many
+    random rational points on every branch.
     """
     rational = _is_rational_function(expr)
     vanished = 0
-    for value in _at_random_rational_points(expr, 3 if rational else 1):
+    for value in _at_random_points(expr, 3 if rational else 1):
         if value.is_Rational:
             if value != 0:
                 return False
@@ -191,15 +195,12 @@ def _shared_terms(gradients: list[sp.Expr]):
     replacements, reduced = sp.cse(gradients, order="none")
     definitions = dict(replacements)
 
-    @cache
-    def uses(symbol) -> frozenset:
-        """The shared subexpressions that the definition of symbol refers to, directly or not."""
-        direct = definitions[symbol].free_symbols & definitions.keys()
-        return frozenset(direct).union(*(uses(inner) for inner in direct))
-
     def used_by(expr) -> frozenset:
+        """The shared subexpressions that expr refers to, directly or through another one."""
         direct = expr.free_symbols & definitions.keys()
         return frozenset(direct).union(*(uses(inner) for inner in direct))
+
+    uses = cache(lambda symbol: used_by(definitions[symbol]))
 
     closures = [used_by(expr) for expr in reduced]
     counts = {symbol: sum(symbol in closure for closure in closures) for symbol in definitions}

@@ -25,10 +25,12 @@ _UFUNCS = {sp.exp: "exp", sp.tanh: "tanh", sp.log: "log", sp.cosh: "cosh", sp.si
 
 @dataclass
 class Workspace:
-    """The arrays a step writes into, by name, each with a shape of (rows or an int, int)."""
+    """The arrays a step uses, by name, each with a shape whose entries are ints or ROWS (the batch).
+
+    All are written by the step except the vector of ones, which is filled when allocated.
+    """
 
     shapes: dict[str, tuple] = field(default_factory=dict)
-    scratch_in_use: dict[tuple, int] = field(default_factory=dict)
     filled_with_ones: set[str] = field(default_factory=set)
 
     def add(self, name: str, shape: tuple) -> str:
@@ -75,6 +77,8 @@ class InPlacePrinter(TrainerPrinter):
         if not shapes:
             return None
         # NumPy's broadcasting: the batch wins over any size, and a size over 1.
+        if len({len(shape) for shape in shapes}) != 1:
+            raise ValueError(f"operands of different ranks in {expr}: {shapes}")
         return tuple(ROWS if ROWS in sizes else max(sizes) for sizes in zip(*shapes))
 
     def _atom(self, expr) -> bool:
@@ -200,13 +204,15 @@ class InPlacePrinter(TrainerPrinter):
             if len(matrices) == 2 and not any(isinstance(m, OneMatrix) for m in matrices) and len(expr.args) == 2:
                 left, right = (self._print(m) for m in matrices)
                 if self.samples_as_columns and matrices[0].shape[1] == 1:
-                    # An outer product: broadcasting a column against a long row beats matmul's inner loop of 1.
-                    return [f"{np_('numpy.multiply')}({left}, {right}, out={out})"]
+                    # Broadcasting a column against a long row beats matmul's inner loop of length 1.
+                    return [f"# {left} @ {right} is an outer product (inner dimension 1): a broadcast multiply",
+                            f"{np_('numpy.multiply')}({left}, {right}, out={out})"]
                 return [f"{np_('numpy.matmul')}({left}, {right}, out={out})"]
             # 1^T G, or G 1 with a sample per column: BLAS sums over the batch several times faster than np.sum.
-            if len(matrices) == 2 and isinstance(matrices[0], OneMatrix) and matrices[0].shape[0] == 1:
+            plain = len(matrices) == 2 and len(expr.args) == 2  # no scalar coefficient
+            if plain and isinstance(matrices[0], OneMatrix) and matrices[0].shape[0] == 1:
                 return [f"{np_('numpy.matmul')}({self.workspace.ones()}, {self._print(matrices[1])}, out={out})"]
-            if len(matrices) == 2 and isinstance(matrices[1], OneMatrix) and matrices[1].shape[1] == 1:
+            if plain and isinstance(matrices[1], OneMatrix) and matrices[1].shape[1] == 1:
                 return [f"{np_('numpy.matmul')}({self._print(matrices[0])}, {self.workspace.ones()}, out={out})"]
         return self._whole(expr, out)
 

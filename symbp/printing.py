@@ -100,13 +100,12 @@ class TrainerPrinter(NumPyPrinter):
             # 1 b: a row broadcast down the batch; 1^T G: a sum over the batch.
             printed = self._print(rest) if column.shape[1] == 1 else f"{self._print(rest)}.sum(axis=0)"
         elif len(matrices) == 2 and isinstance(matrices[1], OneMatrix):
-            rest, row = matrices
-            # With samples as columns: b^T 1^T, a column broadcast along the batch; G 1, a sum over it.
-            if row.shape[0] == 1:
-                vector = rest.arg if isinstance(rest, sp.Transpose) else rest
-                printed = f"{self._print(vector)}[:, {self._module_format('numpy.newaxis')}]"
+            rest, ones = matrices
+            # With samples as columns: b^T 1^T, a bias column broadcast along the batch; G 1, a sum over it.
+            if ones.shape[0] == 1:
+                printed = f"{self._print(rest.arg)}[:, {self._module_format('numpy.newaxis')}]"
             else:
-                printed = f"{self._print(rest)}.sum(axis=1)"
+                printed = f"{self.parenthesize(rest, PRECEDENCE['Atom'])}.sum(axis=1)"
         else:
             printed = " @ ".join(self.parenthesize(m, PRECEDENCE["Mul"]) for m in matrices)
         if coefficient:
@@ -168,6 +167,5 @@ class TrainerPrinter(NumPyPrinter):
         return f"{self._print(expr.lhs)} {op} {self._print(expr.rhs)}"
 
 
-def numpy_code(expr, bindings: dict | None = None, names: dict[str, str] | None = None, arrays=(),
-               unit_axis: int = 1) -> str:
-    return TrainerPrinter(bindings, names, arrays, unit_axis).doprint(expr)
+def numpy_code(expr, bindings: dict | None = None, names: dict[str, str] | None = None, arrays=()) -> str:
+    return TrainerPrinter(bindings, names, arrays).doprint(expr)

@@ -83,3 +83,6 @@ def test_is_zero_decides_identities_exactly():
     assert not is_zero(huber - sp.sign(a))
     assert is_zero(sp.Piecewise((a, a > 0), (0, True)) - sp.Max(a, 0))
     assert is_zero(sp.exp(a + b) - sp.exp(a) * sp.exp(b))
+    m = sp.Symbol("m", integer=True)
+    # A sum's bound variable is not a point's coordinate.
+    assert not is_zero(sp.Sum(w[1, m] ** 2, (m, 1, 2)) - w[1, 1] ** 2)

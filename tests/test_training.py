@@ -62,25 +62,66 @@ CLASSIFIER = {"name": "three_way", "inputs": 3, "layers": [{"units": 6, "activat
               "loss": {"name": "cross_entropy"}}
 
 
+def _reference_steps(module, X, Y, batches, optimizer, rate):
+    """The optimizers' textbook updates, each step from loss_and_grad."""
+    settings = module.TRAINING
+    params = module.init_params(3)
+    velocity = {name: np.zeros_like(value) for name, value in params.items()}
+    second = {name: np.zeros_like(value) for name, value in params.items()}
+    for step, rows in enumerate(batches, start=1):
+        _, grads = module.loss_and_grad(params, X[rows], Y[rows])
+        for name, gradient in grads.items():
+            if optimizer == "sgd":
+                params[name] = params[name] - rate * gradient
+            elif optimizer == "momentum":
+                velocity[name] = settings["momentum"] * velocity[name] - rate * gradient
+                params[name] = params[name] + velocity[name]
+            else:
+                beta1, beta2 = settings["beta1"], settings["beta2"]
+                velocity[name] = beta1 * velocity[name] + (1 - beta1) * gradient
+                second[name] = beta2 * second[name] + (1 - beta2) * gradient**2
+                corrected = rate * np.sqrt(1 - beta2**step) / (1 - beta1**step)
+                params[name] = params[name] - corrected * velocity[name] / (np.sqrt(second[name]) + settings["epsilon"])
+    return params
+
+
 @pytest.mark.parametrize("samples_as_columns", [False, True], ids=["rows", "columns"])
 @pytest.mark.parametrize("batch_size", [None, 1500], ids=["full", "mini"])
-def test_train_takes_the_steps_loss_and_grad_gives(samples_as_columns, batch_size):
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_train_takes_the_steps_loss_and_grad_gives(samples_as_columns, batch_size, optimizer):
     # Batches this large take the in-place step (the last mini-batch, of 1000, one of its own size).
     module = load_module_from_source(generate_module(CLASSIFIER, samples_as_columns), "three_way")
     rng = np.random.default_rng(4)
     X = rng.normal(size=(4000, 3))
     Y = np.eye(3)[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)]
-    expected = module.init_params(3)
     order = np.random.default_rng(9)
+    batches = []
     for _ in range(2):
-        batches = [slice(None)] if batch_size is None else np.array_split(order.permutation(4000), [1500, 3000])
-        for rows in batches:
-            _, grads = module.loss_and_grad(expected, X[rows], Y[rows])
-            expected = {name: expected[name] - 0.3 * grads[name] for name in module.PARAMS}
-    trained, _ = module.train(module.init_params(3), X, Y, epochs=2, learning_rate=0.3, batch_size=batch_size,
-                              seed=9, optimizer="sgd")
+        batches += [slice(None)] if batch_size is None else np.array_split(order.permutation(4000), [1500, 3000])
+    rate = 0.01 if optimizer == "adam" else 0.3
+    expected = _reference_steps(module, X, Y, batches, optimizer, rate)
+    trained, _ = module.train(module.init_params(3), X, Y, epochs=2, learning_rate=rate, batch_size=batch_size,
+                              seed=9, optimizer=optimizer)
     for name in module.PARAMS:
-        assert np.allclose(trained[name], expected[name], rtol=1e-10, atol=1e-13), name
+        assert np.allclose(trained[name], expected[name], rtol=1e-9, atol=1e-12), name
+
+
+@pytest.mark.parametrize("samples_as_columns", [False, True], ids=["rows", "columns"])
+def test_one_input_and_one_unit_layers_step_in_place(samples_as_columns):
+    # W1 is (1, 3) and W3 is (3, 1): products with an inner dimension of 1 in both directions.
+    spec = {"name": "thin", "inputs": 1, "layers": [{"units": 3, "activation": "tanh"},
+                                                    {"units": 1, "activation": "relu", "bias": False},
+                                                    {"units": 1, "activation": "linear"}]}
+    module = load_module_from_source(generate_module(spec, samples_as_columns), "thin")
+    X = np.linspace(-2, 2, 5000)[:, None]
+    Y = np.sin(X)
+    params = module.init_params(1)
+    value, grads = module.loss_and_grad(params, X, Y)
+    step_X, step_Y = (X.T.copy(), Y.T.copy()) if samples_as_columns else (X, Y)
+    in_place_value, in_place = module._loss_and_grad_into(params, step_X, step_Y, module._workspace(5000, X.dtype), 0.5)
+    assert in_place_value == pytest.approx(value, rel=1e-12)
+    for name in module.PARAMS:
+        assert np.allclose(in_place[name], 0.5 * grads[name], rtol=1e-12, atol=1e-15), name
 
 
 def test_tolerance_and_callback_stop_early(module, data):

@@ -1,7 +1,7 @@
 """Where a training step's time goes: each call of the generated in-place step, timed in place.
 
-    python benchmarks/profile.py W1
-    python benchmarks/profile.py W2 --dtype float32
+    python benchmarks/step_profile.py W1
+    python benchmarks/step_profile.py W2 --dtype float32
 
 The step's lines run in their own order on the workload's real batches (so values stay what
 training sees), each followed by a clock reading; the batch gather and the parameter update are
