@@ -175,15 +175,17 @@ class Output:
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a directory"
+    if stat.S_ISREG(mode):
+        return "a file"
     if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
+        return "a FIFO"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
     if stat.S_ISSOCK(mode):
         return "a socket"
     if stat.S_ISLNK(mode):
         return "a symbolic link"
-    return "not a regular file"
+    return "a special file"
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -202,13 +204,14 @@ def _check_folder(path: Path) -> None:
         raise OutputError(f"{folder}: directory does not exist; create it first or choose another path for {path}") \
             from None
     except NotADirectoryError:
-        raise OutputError(f"{folder}: is not a directory (part of it is a file); choose another path for {path}") \
+        raise OutputError(f"{folder}: is not a directory (a part of it is a file); choose another path for {path}") \
             from None
     except OSError as error:
         raise OutputError(f"{folder}: directory cannot be reached ({error.strerror}); choose another path for {path}") \
             from None
     if not stat.S_ISDIR(status.st_mode):
-        raise OutputError(f"{folder}: is {_kind(status.st_mode)}, not a directory; choose another path for {path}")
+        kind = _kind(status.st_mode)
+        raise OutputError(f"{folder}: is not a directory (it is {kind}); choose another path for {path}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"{folder}: directory is not writable; choose another path for {path} or fix its permissions")
 

@@ -125,15 +125,19 @@ def run(args) -> int:
         finally:
             bar.close()
     seconds = time.perf_counter() - started
-    for warning in caught:
-        print(f"symbp: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
-
-    final_loss = module.loss(params, data.X, data.Y)
+    messages = [" ".join(str(warning.message).split()) for warning in caught]
+    with warnings.catch_warnings():
+        # A diverged model's loss overflows again here; that is reported below, once.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        final_loss = float(module.loss(params, data.X, data.Y))
     stopped = history.get("stopped") if isinstance(history, dict) else None
     if stopped == "diverged" or not math.isfinite(final_loss):
-        print(f"symbp: error: training diverged (final loss {final_loss:g}); nothing was written; "
-              "try a smaller --learning-rate", file=sys.stderr)
+        # A model without a finite loss is not a trained model: one line, exit 1, nothing written.
+        why = "; ".join(messages) or f"the final loss is {final_loss:g}; try a smaller --learning-rate"
+        print(f"symbp: error: training diverged, nothing was written: {why}", file=sys.stderr)
         return EXIT_FAILED
+    for message in messages:
+        print(f"symbp: warning: {message}", file=sys.stderr)
     force = args.force
     write_binary_atomically(params_path, lambda stream: module.save_params(stream, params),
                             marker=NPZ_MARKER, force=force)
