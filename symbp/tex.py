@@ -14,7 +14,7 @@ from symbp.output import PdfCreatorMarker, write_binary_atomically
 
 TEX_TIMEOUT = 180  # seconds for one document, TikZ included
 # The document templates set /Creator (symbp VERSION) in the PDF's information dictionary.
-PDF_MARKER = PdfCreatorMarker(b"symbp")
+PDF_MARKER = PdfCreatorMarker(b"symbp ")
 # No shell commands, and TeX may read and write only inside the folder it runs in (kpathsea's
 # "paranoid" mode refuses absolute paths, ../ and dot files), so a document can read nothing else.
 TEX_FLAGS = ["-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error"]
