@@ -248,16 +248,16 @@ def claim_outputs(outputs: Iterable[Output], *, inputs: Iterable[str | os.PathLi
         identity = _identity(Path(source))
         if identity is not None:
             known_inputs[identity] = Path(source)
-    seen: dict[str, Path] = {}
+    seen: set[tuple] = set()
     for output in outputs:
-        key = os.path.normcase(os.path.abspath(output.path))
+        _check_folder(output.path)
+        # The same folder reached by two paths (a link, ../) is caught by its identity.
+        key = (_identity(output.path.parent), os.path.normcase(output.path.name))
         if key in seen:
             raise OutputError(f"{output.path}: is given as two outputs; give each output its own path")
-        seen[key] = output.path
-        _check_folder(output.path)
+        seen.add(key)
         _check_existing(output, known_inputs, force=force)
-    identities = [_identity(output.path) for output in outputs]
-    present = [identity for identity in identities if identity is not None]
+    present = [identity for identity in map(_identity, (output.path for output in outputs)) if identity]
     if len(set(present)) != len(present):
         raise OutputError(f"{outputs[0].path}: two outputs name the same file; give each output its own path")
 

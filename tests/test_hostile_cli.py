@@ -219,6 +219,10 @@ def test_a_directory_or_a_symbolic_link_as_output_is_refused(project):
 def test_the_same_file_twice_is_refused(project):
     refused(project, "train", "spec.json", "--data", "d.csv", "--plot", "a.png", "--draw", "./a.png",
             says="is given as two outputs")
+    (project / "pictures").mkdir()
+    os.symlink("pictures", project / "same")
+    refused(project, "train", "spec.json", "--data", "d.csv", "--plot", "pictures/a.png", "--draw", "same/a.png",
+            says="is given as two outputs")
 
 
 # --- Rule 1: an output that cannot be written is found before any work ------------------------------------
@@ -305,6 +309,20 @@ def test_pdf_marker_is_read_from_the_information_dictionary(tmp_path):
     assert not PDF_MARKER.is_on(tmp_path / "theirs.pdf")
 
 
+def test_pdf_marker_is_read_from_pdftex_output_with_object_streams(tmp_path):
+    from symbp.tex import compile_pdf, tex_available
+
+    if not tex_available():
+        pytest.skip("pdflatex is not installed")
+    body = "\\begin{document}\nx\n\\end{document}\n"
+    for creator, ours in (("\\pdfinfo{/Creator (symbp 0.1.0)}", True), ("", False)):
+        pdf = compile_pdf("\\documentclass{article}\n" + creator + "\n" + body, "info")
+        # pdfTeX puts the information dictionary in a compressed object stream: found via the xref stream.
+        assert b"/ObjStm" in pdf
+        (tmp_path / "info.pdf").write_bytes(pdf)
+        assert PDF_MARKER.is_on(tmp_path / "info.pdf") is ours
+
+
 def test_claim_outputs_refuses_before_any_output_is_touched(tmp_path):
     (tmp_path / "ok.tex").write_text(DOCUMENT_MARKER_TEXT + "\n")
     (tmp_path / "foreign.pdf").write_bytes(b"%PDF-1.4\n")
@@ -381,6 +399,16 @@ def test_an_unexpected_fault_is_one_line_exit_70_and_the_traceback_on_request(tm
     monkeypatch.setenv("SYMBP_DEBUG", "1")
     with pytest.raises(RuntimeError):
         main(["examples"])
+
+
+def test_a_reader_that_goes_away_ends_symbp_quietly(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "symbp", "examples"], cwd=tmp_path,
+                               env=_environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL)
+    process.stdout.close()  # like `symbp examples | head -0`, before symbp has printed anything
+    _, err = process.communicate(timeout=HANG_GUARD)
+    assert process.returncode == 141, err
+    assert err == b""
 
 
 def test_bad_input_stays_exit_2_under_the_last_resort_handler(tmp_path, capsys):
