@@ -355,6 +355,8 @@ def test_a_diverged_run_exits_1_and_writes_nothing(tmp_path):
     (["train", "tiny_spec.json", "--learning-rate", "-1"], "--learning-rate: must be greater than 0"),
     (["train", "tiny_spec.json", "--seed", "-5"], "--seed: must be at least 0"),
     (["worksheet", "tiny_spec.json", "--variant", "-1"], "--variant: must be 0 or more"),
+    (["diagnose", "tiny_spec.json", "--seed", "-1"], "--seed: must be at least 0"),
+    (["diagnose", "tiny_spec.json", "--epochs", str(10**9)], "--epochs: must be at most 100000000"),
     (["train", "tiny_spec.json", "--no-such-option"], "unrecognized arguments"),
     (["no-such-command"], "invalid choice"),
 ])
