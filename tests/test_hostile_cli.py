@@ -24,6 +24,7 @@ import pytest
 from symbp.cli import main
 from symbp.codegen import MARKER as MODULE_MARKER_TEXT
 from symbp.document import MARKER as DOCUMENT_MARKER_TEXT
+from symbp.errors import OutputError
 from symbp.output import NPZ_MARKER, PNG_MARKER, FirstLineMarker, ModuleMarker, Output, claim_outputs
 from symbp.tex import PDF_MARKER
 
@@ -255,6 +256,20 @@ def test_an_output_in_a_read_only_folder_is_refused(project):
                 says="locked: directory is not writable")
     finally:
         locked.chmod(0o755)
+
+
+def test_an_unwritable_folder_is_named_even_where_permissions_cannot_be_set(tmp_path, monkeypatch):
+    """As root every folder is writable, so the refusal is shown with the permission check answering no."""
+    import symbp.output
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(symbp.output.os, "access",
+                        lambda path, mode: False if Path(path) == locked else real_access(path, mode))
+    with pytest.raises(OutputError, match=r"locked: directory is not writable; choose another path for .*p\.npz"):
+        claim_outputs([Output(locked / "p.npz", NPZ_MARKER)])
+    assert list(locked.iterdir()) == []
 
 
 # --- Rule 1: what symbp did write is replaced, with the marker put back --------------------------------------
