@@ -29,8 +29,9 @@ def tex_available() -> bool:
 
 
 def _commands(name: str) -> list[list[str]]:
+    # -norc: no latexmkrc of the user's or the system's changes how TeX is run.
     if shutil.which("latexmk"):
-        return [["latexmk", "-pdf", "-silent", f"-pdflatex=pdflatex {' '.join(TEX_FLAGS)} %O %S", name]]
+        return [["latexmk", "-norc", "-pdf", "-silent", f"-pdflatex=pdflatex {' '.join(TEX_FLAGS)} %O %S", name]]
     # Twice, so that cross-references settle.
     return [["pdflatex", *TEX_FLAGS, name]] * 2
 
