@@ -1,5 +1,5 @@
 import sys
 
-from symbp.cli import main
+from symbp.console import main
 
 sys.exit(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 import time
@@ -14,8 +15,18 @@ from symbp.check import check_gradients, load_module_from_source
 from symbp.codegen import MARKER, generate_module
 from symbp.errors import SymbpError
 from symbp.examples import EXAMPLES, bundled_spec_paths
-from symbp.output import write_atomically
+from symbp.options import training_values
+from symbp.output import ModuleMarker, Output, claim_outputs, write_atomically
 from symbp.spec import load_spec
+
+MODULE_MARKER = ModuleMarker(MARKER)
+# More samples add nothing to a gradient check but time.
+MAX_CHECK_SAMPLES = 10_000
+# Exit statuses: 2 for bad input (as argparse), 70 (EX_SOFTWARE) for a fault in symbp, 130 for Ctrl-C.
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a program whose reader went away
 
 
 def _generate(args) -> int:
@@ -23,23 +34,30 @@ def _generate(args) -> int:
         folder = Path(args.output or "generated")
         if not folder.is_dir():
             raise SymbpError(f"{folder}: directory does not exist; create it or give another with -o")
-        for path in bundled_spec_paths():
-            spec = load_spec(path)
-            target = folder / f"{spec.name}.py"
-            write_atomically(target, generate_module(spec), marker=MARKER, force=args.force)
+        specs = [load_spec(path) for path in bundled_spec_paths()]
+        targets = [folder / f"{spec.name}.py" for spec in specs]
+        claim_outputs([Output(target, MODULE_MARKER) for target in targets],
+                      inputs=[spec.source for spec in specs], force=args.force)
+        for spec, target in zip(specs, targets, strict=True):
+            write_atomically(target, generate_module(spec), marker=MODULE_MARKER, force=args.force)
             print(f"wrote {target}")
         return 0
     if not args.spec:
         raise SymbpError("generate: give a SPEC (a .toml or .json file, or an example name) or --all-examples")
     spec = load_spec(args.spec)
-    source = generate_module(spec)
     target = Path(args.output) if args.output else Path("generated") / f"{spec.name}.py"
-    write_atomically(target, source, marker=MARKER, force=args.force)
+    claim_outputs([Output(target, MODULE_MARKER)], inputs=[spec.source], force=args.force)
+    source = generate_module(spec)
+    write_atomically(target, source, marker=MODULE_MARKER, force=args.force)
     print(f"wrote {target} ({spec.parameter_count} parameters)")
     return 0
 
 
 def _check(args) -> int:
+    if not 1 <= args.samples <= MAX_CHECK_SAMPLES:
+        raise SymbpError(f"--samples: must be from 1 to {MAX_CHECK_SAMPLES}, got {args.samples}")
+    # The seed seeds the random parameters as the spec's training.seed does, so it has that field's range.
+    training_values({"seed": ("--seed", args.seed)})
     spec = load_spec(args.spec)
     report = check_gradients(spec, samples=args.samples, seed=args.seed)
     print(f"{spec.name}: gradient check on {report.samples} random samples (max relative error per parameter)")
@@ -85,8 +103,15 @@ def _demo(args) -> int:
     return 0 if agrees else 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a command-line mistake in one line, as every other bad input is reported."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"symbp: error: {self.prog}: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="symbp",
         description="Backpropagation derived by SymPy: standalone NumPy trainers, checked numerically.",
     )
@@ -120,17 +145,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= limit else words[:limit - 3] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        status = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at exit
+        return status
     except SymbpError as error:
-        print(f"symbp: error: {error}", file=sys.stderr)
-        return 2
+        print(f"symbp: error: {_one_line(str(error), 1000)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("symbp: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our output went away (symbp examples | head -1): stop quietly. Python would
+        # otherwise complain again while flushing stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except Exception as error:
+        # A fault in symbp itself, not in the input: one line, and the traceback on request.
+        if os.environ.get("SYMBP_DEBUG"):
+            raise
+        detail = _one_line(f"{type(error).__name__}: {error}")
+        print(f"symbp: internal error: {detail}; run again with SYMBP_DEBUG=1 to see the traceback, "
+              "and please report it", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

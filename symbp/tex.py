@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-from symbp.errors import OutputError, SymbpError
-from symbp.output import write_binary_atomically
+from symbp.errors import SymbpError
+from symbp.output import PdfCreatorMarker, write_binary_atomically
 
 TEX_TIMEOUT = 180  # seconds for one document, TikZ included
-PDF_CREATOR = b"/Creator (symbp"
+# The document templates set /Creator (symbp VERSION) in the PDF's information dictionary.
+PDF_MARKER = PdfCreatorMarker(b"symbp ")
+# No shell commands, and TeX may read and write only inside the folder it runs in (kpathsea's
+# "paranoid" mode refuses absolute paths, ../ and dot files), so a document can read nothing else.
+TEX_FLAGS = ["-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error"]
 
 
 class TexError(SymbpError):
@@ -24,11 +29,16 @@ def tex_available() -> bool:
 
 
 def _commands(name: str) -> list[list[str]]:
-    flags = ["-interaction=nonstopmode", "-halt-on-error", "-file-line-error"]
+    # -norc: no latexmkrc of the user's or the system's changes how TeX is run.
     if shutil.which("latexmk"):
-        return [["latexmk", "-pdf", "-silent", f"-pdflatex=pdflatex {' '.join(flags)} %O %S", name]]
+        return [["latexmk", "-norc", "-pdf", "-silent", f"-pdflatex=pdflatex {' '.join(TEX_FLAGS)} %O %S", name]]
     # Twice, so that cross-references settle.
-    return [["pdflatex", *flags, name]] * 2
+    return [["pdflatex", *TEX_FLAGS, name]] * 2
+
+
+def tex_environment() -> dict[str, str]:
+    """The environment TeX runs in: file reading and writing restricted to its working folder."""
+    return {**os.environ, "openin_any": "p", "openout_any": "p", "shell_escape": "f"}
 
 
 def first_error(log: str) -> str:
@@ -59,7 +69,8 @@ def compile_pdf(source: str, name: str = "document") -> bytes:
         for command in _commands(tex.name):
             try:
                 result = subprocess.run(command, cwd=folder, capture_output=True, text=True, errors="replace",
-                                        timeout=TEX_TIMEOUT, stdin=subprocess.DEVNULL)
+                                        timeout=TEX_TIMEOUT, stdin=subprocess.DEVNULL,
+                                        env=tex_environment())
             except subprocess.TimeoutExpired:
                 raise TexError(f"{name}.tex: TeX did not finish within {TEX_TIMEOUT} s") from None
             if result.returncode != 0:
@@ -74,12 +85,4 @@ def compile_pdf(source: str, name: str = "document") -> bytes:
 
 def write_pdf(path: Path, data: bytes, *, force: bool = False) -> None:
     """Writes a PDF atomically; refuses to replace a PDF that symbp did not make, unless forced."""
-    path = Path(path)
-    if path.exists() and not force:
-        try:
-            ours = PDF_CREATOR in path.read_bytes()
-        except OSError:
-            ours = False
-        if not ours:
-            raise OutputError(f"{path}: exists and was not written by symbp; choose another path or pass --force")
-    write_binary_atomically(path, lambda stream: stream.write(data))
+    write_binary_atomically(Path(path), lambda stream: stream.write(data), marker=PDF_MARKER, force=force)

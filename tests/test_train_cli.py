@@ -189,8 +189,8 @@ def test_bad_npz_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypatch, ca
         (["xor", "--data", "."], "MNIST files missing"),
         (["parity", "--data", "d.csv"], "line 1 has 3 columns; the spec needs 12"),
         (["xor", "-o", "missing/dir/x.npz"], "missing/dir: directory does not exist"),
-        (["xor", "--epochs", "-1"], "--epochs: must be 0 or more"),
-        (["xor", "--learning-rate", "nan"], "--learning-rate: must be a number greater than 0"),
+        (["xor", "--epochs", "-1"], "--epochs: must be at least 0"),
+        (["xor", "--learning-rate", "nan"], "--learning-rate: must be a finite number"),
         (["digits", "--draw", "net.png"], "--draw: the network has 2410 weights"),
     ],
 )

@@ -12,6 +12,7 @@ from symbp.codegen import generate_module
 from symbp.datafiles import load_training_data
 from symbp.diagnostics import report_for
 from symbp.errors import SymbpError
+from symbp.options import training_values
 from symbp.spec import load_spec
 
 
@@ -47,9 +48,8 @@ def _read_params(module, path: Path) -> dict:
 
 
 def run(args) -> int:
+    training_values({"epochs": ("--epochs", args.epochs), "seed": ("--seed", args.seed)})
     spec = load_spec(args.spec)
-    if args.epochs < 0:
-        raise SymbpError(f"--epochs: must be 0 or more, got {args.epochs}")
     data = load_training_data(spec, args.data)
     module = load_module_from_source(generate_module(spec), spec.name)
     if args.params:

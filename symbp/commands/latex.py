@@ -7,9 +7,11 @@ from pathlib import Path
 from symbp.document import MARKER, derivation_document
 from symbp.errors import SymbpError
 from symbp.notation import NOTATION_NAMES, notation_named
-from symbp.output import check_writable, write_atomically
+from symbp.output import FirstLineMarker, Output, claim_outputs, write_atomically
 from symbp.spec import load_spec
-from symbp.tex import compile_pdf, write_pdf
+from symbp.tex import PDF_MARKER, compile_pdf, write_pdf
+
+TEX_MARKER = FirstLineMarker(MARKER)
 
 NOTATION_HELP = f"notation preset: {', '.join(NOTATION_NAMES)} (default: the spec's, else lab)"
 
@@ -44,13 +46,21 @@ def register(commands) -> None:
     worksheet.set_defaults(run=run_worksheet)
 
 
-def _write(args, text: str, default: str) -> int:
+def _target(args, default: str, spec) -> Path:
+    """The .tex path, claimed with its PDF (for --pdf) before anything is rendered or written."""
     target = Path(args.output) if args.output else Path(default)
     if target.suffix != ".tex":
         raise SymbpError(f"{target}: give a file name ending in .tex")
-    check_writable(target)
+    outputs = [Output(target, TEX_MARKER)]
+    if args.pdf:
+        outputs.append(Output(target.with_suffix(".pdf"), PDF_MARKER))
+    claim_outputs(outputs, inputs=[spec.source], force=args.force)
+    return target
+
+
+def _write(args, text: str, target: Path) -> int:
     pdf = compile_pdf(text, target.stem) if args.pdf else None
-    write_atomically(target, text, marker=MARKER, force=args.force)
+    write_atomically(target, text, marker=TEX_MARKER, force=args.force)
     print(f"wrote {target}")
     if pdf is not None:
         write_pdf(target.with_suffix(".pdf"), pdf, force=args.force)
@@ -67,7 +77,8 @@ def _notation(args) -> str | None:
 def run_derive(args) -> int:
     notation = _notation(args)
     spec = load_spec(args.spec)
-    return _write(args, derivation_document(spec, notation), f"{spec.name}_derivation.tex")
+    target = _target(args, f"{spec.name}_derivation.tex", spec)
+    return _write(args, derivation_document(spec, notation), target)
 
 
 def run_worksheet(args) -> int:
@@ -77,6 +88,6 @@ def run_worksheet(args) -> int:
     if args.variant < 0:
         raise SymbpError(f"--variant: must be 0 or more, got {args.variant}")
     spec = load_spec(args.spec)
-    text = worksheet_document(spec, notation, args.variant, args.solutions)
     suffix = "_solutions" if args.solutions else ""
-    return _write(args, text, f"{spec.name}_worksheet_{args.variant}{suffix}.tex")
+    target = _target(args, f"{spec.name}_worksheet_{args.variant}{suffix}.tex", spec)
+    return _write(args, worksheet_document(spec, notation, args.variant, args.solutions), target)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 import warnings
@@ -11,14 +12,17 @@ from pathlib import Path
 from symbp.check import load_module_from_source
 from symbp.codegen import generate_module
 from symbp.datafiles import accuracy, load_training_data, target_kind
-from symbp.errors import SymbpError
-from symbp.output import check_writable, write_binary_atomically
+from symbp.options import training_values
+from symbp.output import NPZ_MARKER, PNG_MARKER, Output, claim_outputs, write_binary_atomically
 from symbp.plots import check_drawable, loss_curve_png, network_png, require_matplotlib
 from symbp.progress import ProgressBar
 from symbp.spec import OPTIMIZERS, load_spec
 
 # What the spec parser gives an "sgd" spec without a batch size; the same holds for --optimizer sgd.
 DEFAULT_SGD_BATCH = 32
+# A data folder (MNIST's IDX files) is read file by file; outputs must not land on any of them.
+MAX_DATA_FOLDER_ENTRIES = 1000
+EXIT_FAILED = 1
 
 
 def register(commands) -> None:
@@ -40,6 +44,7 @@ def register(commands) -> None:
     train.add_argument("--plot", metavar="LOSS.png", help="also draw the loss curve as a PNG (needs matplotlib)")
     train.add_argument("--draw", metavar="NET.png",
                        help="also draw the trained network with its weights on the edges (needs matplotlib)")
+    train.add_argument("--force", action="store_true", help="overwrite files that symbp did not write")
     train.add_argument("--diagnose", action="store_true",
                        help="after training, report saturated or dead units, vanishing or exploding gradients")
     train.add_argument("--quiet", action="store_true", help="print only the final loss and accuracy")
@@ -50,23 +55,12 @@ def register(commands) -> None:
 
 def _overrides(args, spec) -> dict:
     """The train() keyword arguments the command line changes, checked as the spec parser checks them."""
-    chosen: dict = {}
-    if args.epochs is not None:
-        if args.epochs < 0:
-            raise SymbpError(f"--epochs: must be 0 or more, got {args.epochs}")
-        chosen["epochs"] = args.epochs
-    if args.learning_rate is not None:
-        if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
-            raise SymbpError(f"--learning-rate: must be a number greater than 0, got {args.learning_rate}")
-        chosen["learning_rate"] = args.learning_rate
-    if args.batch_size is not None:
-        if args.batch_size < 1:
-            raise SymbpError(f"--batch-size: must be at least 1, got {args.batch_size}")
-        chosen["batch_size"] = args.batch_size
-    if args.seed is not None:
-        if not 0 <= args.seed < 2**32:
-            raise SymbpError(f"--seed: must be from 0 to {2**32 - 1}, got {args.seed}")
-        chosen["seed"] = args.seed
+    chosen = training_values({
+        "epochs": ("--epochs", args.epochs),
+        "learning_rate": ("--learning-rate", args.learning_rate),
+        "batch_size": ("--batch-size", args.batch_size),
+        "seed": ("--seed", args.seed),
+    })
     if args.optimizer is not None:
         chosen["optimizer"] = args.optimizer
         if args.optimizer == "sgd" and "batch_size" not in chosen and spec.training.batch_size is None:
@@ -82,14 +76,32 @@ def _settings(spec, chosen: dict) -> str:
     return f"{optimizer}, learning rate {rate:g}" + (f", batches of {batch}" if batch else ", full batch")
 
 
+def _inputs(spec, data: str | None) -> list[Path]:
+    """The files this run reads: the spec, and the data file or the files of the data folder."""
+    named = data if data is not None else dict(spec.data).get("path")
+    paths = [Path(spec.source)]
+    if named is not None:
+        path = Path(str(named))
+        if data is None and not path.is_absolute():
+            path = Path(spec.source).parent / path
+        paths.append(path)
+        if path.is_dir():
+            try:
+                with os.scandir(path) as entries:
+                    paths += [Path(entry.path) for entry, _ in zip(entries, range(MAX_DATA_FOLDER_ENTRIES))]
+            except OSError:
+                pass  # an unreadable folder is reported by the data loader, with its fix
+    return paths
+
+
 def run(args) -> int:
     spec = load_spec(args.spec)
     chosen = _overrides(args, spec)
     # Every output is checked before training, so a long run never ends in an unwritable path.
     params_path = Path(args.output) if args.output else Path(f"{spec.name}.npz")
     pictures = [Path(path) for path in (args.plot, args.draw) if path]
-    for path in (params_path, *pictures):
-        check_writable(path)
+    outputs = [Output(params_path, NPZ_MARKER), *(Output(path, PNG_MARKER) for path in pictures)]
+    claim_outputs(outputs, inputs=_inputs(spec, args.data), force=args.force)
     if args.draw:
         check_drawable(spec)
     if pictures:
@@ -113,19 +125,33 @@ def run(args) -> int:
         finally:
             bar.close()
     seconds = time.perf_counter() - started
-    for warning in caught:
-        print(f"symbp: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
-
-    write_binary_atomically(params_path, lambda stream: module.save_params(stream, params))
+    messages = [" ".join(str(warning.message).split()) for warning in caught]
+    with warnings.catch_warnings():
+        # A diverged model's loss overflows again here; that is reported below, once.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        final_loss = float(module.loss(params, data.X, data.Y))
+    stopped = history.get("stopped") if isinstance(history, dict) else None
+    if stopped == "diverged" or not math.isfinite(final_loss):
+        # A model without a finite loss is not a trained model: one line, exit 1, nothing written.
+        why = "; ".join(messages) or f"the final loss is {final_loss:g}; try a smaller --learning-rate"
+        print(f"symbp: error: training diverged, nothing was written: {why}", file=sys.stderr)
+        return EXIT_FAILED
+    for message in messages:
+        print(f"symbp: warning: {message}", file=sys.stderr)
+    force = args.force
+    write_binary_atomically(params_path, lambda stream: module.save_params(stream, params),
+                            marker=NPZ_MARKER, force=force)
     if args.plot:
-        write_binary_atomically(Path(args.plot), lambda stream: loss_curve_png(history, stream, f"{spec.name}: loss"))
+        write_binary_atomically(Path(args.plot), lambda stream: loss_curve_png(history, stream, f"{spec.name}: loss"),
+                                marker=PNG_MARKER, force=force)
     if args.draw:
-        write_binary_atomically(Path(args.draw), lambda stream: network_png(spec, params, stream))
+        write_binary_atomically(Path(args.draw), lambda stream: network_png(spec, params, stream),
+                                marker=PNG_MARKER, force=force)
 
     if not args.quiet:
         print(f"{spec.name}: {len(history)} epochs of {_settings(spec, chosen)} on {len(data.X)} samples "
               f"in {seconds:.1f} s")
-    print(f"final loss {module.loss(params, data.X, data.Y):.6g} (training set)")
+    print(f"final loss {final_loss:.6g} (training set)")
     if data.X_test is not None:
         print(f"test loss {module.loss(params, data.X_test, data.Y_test):.6g}")
     if spec.loss.name == "cross_entropy" or target_kind(data.Y) is not None:
