@@ -8,7 +8,6 @@ from pathlib import Path
 
 # Rows shown when the predictions are printed rather than written to a file.
 SHOWN_ROWS = 10
-CLASSIFIER_LOSSES = ("cross_entropy", "binary_cross_entropy")
 
 
 def register(commands) -> None:
@@ -115,17 +114,6 @@ def _columns(spec) -> list[str]:
     return [f"{prefix}_{k}" for k in range(spec.outputs)]
 
 
-def is_classifier(spec, Y) -> bool:
-    """A classifier's loss, targets that are classes, or (without targets) several softmax or sigmoid outputs."""
-    from symbp.datafiles import target_kind
-
-    if spec.loss.name in CLASSIFIER_LOSSES:
-        return True
-    if Y is not None:
-        return target_kind(Y) is not None
-    return spec.outputs > 1 and spec.layers[-1].activation in ("softmax", "sigmoid")
-
-
 def _classes(spec, prediction):
     """Each row's class (largest output, or output above 1/2 for a single one)."""
     if spec.outputs == 1:
@@ -172,6 +160,7 @@ def run(args) -> int:
     from symbp.datafiles import accuracy
     from symbp.output import check_writable, write_binary_atomically
     from symbp.spec import load_spec
+    from symbp.splits import is_classification
 
     spec = load_spec(args.spec)
     output = Path(args.output) if args.output else None
@@ -182,7 +171,7 @@ def run(args) -> int:
     inputs = _inputs(spec, args.data)
     prediction = module.predict(params, inputs.X)
     classes = targets = None
-    if is_classifier(spec, inputs.Y):
+    if is_classification(spec, inputs.Y):
         classes = _classes(spec, prediction)
         targets = None if inputs.Y is None else _classes(spec, inputs.Y)
 
