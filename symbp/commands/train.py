@@ -104,13 +104,6 @@ def _settings(spec, chosen: dict) -> str:
     return f"{optimizer}, learning rate {rate:g}" + (f", batches of {batch}" if batch else ", full batch")
 
 
-def _history(result) -> dict:
-    """history as the shared contract defines it; a bare list of losses is read as history["loss"]."""
-    if isinstance(result, dict):
-        return result
-    return {"loss": list(result), "stopped": "epochs", "best_epoch": None}
-
-
 def history_csv(history: dict) -> str:
     """One row per epoch: epoch (from 1), loss and, with a validation set, val_loss; full precision."""
     validation = history.get("val_loss")
@@ -176,10 +169,7 @@ def run(args) -> int:
     bar = ProgressBar(epochs, enabled=False if args.quiet else (True if args.progress else None))
 
     def show_progress(epoch, logs, params):
-        if isinstance(logs, dict):
-            bar.update(epoch, logs["loss"], logs.get("val_loss"))
-        else:
-            bar.update(epoch, logs)
+        bar.update(epoch, logs["loss"], logs.get("val_loss"))
         return False
 
     extra = {}
@@ -191,11 +181,10 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         try:
-            params, result = module.train(module.init_params(seed), X, Y, callback=show_progress, **chosen, **extra)
+            params, history = module.train(module.init_params(seed), X, Y, callback=show_progress, **chosen, **extra)
         finally:
             bar.close()
     seconds = time.perf_counter() - started
-    history = _history(result)
     if history.get("stopped") != "diverged":
         for warning in caught:
             print(f"symbp: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
@@ -232,7 +221,7 @@ def run(args) -> int:
     if args.diagnose:
         from symbp.diagnostics import report_for
 
-        print(report_for(module, params, X, Y, history["loss"]))
+        print(report_for(module, params, X, Y, history))
     if not args.quiet:
         for path in (params_path, *([history_path] if history_path else []), *pictures):
             print(f"wrote {path}")
