@@ -44,14 +44,20 @@ def require_matplotlib() -> None:
     _figure(1, 1)
 
 
-def loss_curve_png(history: dict, stream: BinaryIO, name: str, label: str) -> None:
-    """history["loss"] (and history["val_loss"] when present) per epoch, with a legend; the epoch
-    whose parameters early stopping restored is marked."""
+def loss_curve_png(history: dict, stream: BinaryIO, name: str, label: str,
+                   rows: tuple[int | None, int | None] = (None, None)) -> None:
+    """history["loss"] (and history["val_loss"] when present) per epoch, with a legend naming each
+    set (and its number of rows when given in ``rows``); the epoch whose parameters early stopping
+    restored is marked."""
     figure = _figure(6, 4)
     axes = figure.subplots()
-    curves = [("training", history["loss"], TRAINING_COLOUR)]
+
+    def named(which: str, count: int | None) -> str:
+        return which if count is None else f"{which} ({count} samples)"
+
+    curves = [(named("training", rows[0]), history["loss"], TRAINING_COLOUR)]
     if history.get("val_loss") is not None:
-        curves.append(("validation", history["val_loss"], VALIDATION_COLOUR))
+        curves.append((named("validation", rows[1]), history["val_loss"], VALIDATION_COLOUR))
     every = np.concatenate([np.asarray(values, dtype=float) for _, values, _ in curves])
     for which, values, colour in curves:
         axes.plot(np.arange(1, len(values) + 1), values, color=colour, linewidth=1.5, label=which)

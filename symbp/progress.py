@@ -43,6 +43,7 @@ class ProgressBar:
         self._last_drawn = float("-inf")
         self._drawn = False
         self._width_drawn = 0
+        self._pending: tuple[int, float, float | None] | None = None
 
     def update(self, epoch: int, loss: float, val_loss: float | None = None) -> None:
         if not self.enabled:
@@ -50,7 +51,10 @@ class ProgressBar:
         done = epoch + 1
         now = time.monotonic()
         if done < self.total and now - self._last_drawn < self.min_interval:
+            # Kept, so that a run that stops early still ends its line on its last epoch.
+            self._pending = (epoch, loss, val_loss)
             return
+        self._pending = None
         self._last_drawn = now
         filled = min(self.width, self.width * done // self.total)
         elapsed = now - self._started
@@ -65,6 +69,10 @@ class ProgressBar:
         self._drawn = True
 
     def close(self) -> None:
+        if self._pending is not None:
+            epoch, loss, val_loss = self._pending
+            self._last_drawn = float("-inf")
+            self.update(epoch, loss, val_loss)
         if self._drawn:
             self.stream.write("\n")
             self.stream.flush()

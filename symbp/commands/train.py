@@ -116,6 +116,17 @@ def history_csv(history: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _which(part: str, spec, rows: int) -> str:
+    """The set a loss was measured on; for a loss summed over samples, how many it sums."""
+    return f"{part}; summed over {rows} samples" if spec.loss.reduction == "sum" else part
+
+
+def loss_label(spec) -> str:
+    """The spec's loss in words, for an axis: e.g. '0.5 x squared_error, summed over samples'."""
+    scale = "" if spec.loss.scale == 1 else f"{spec.loss.scale:g} x "
+    return f"{scale}{spec.loss.name}, {'summed' if spec.loss.reduction == 'sum' else 'mean'} over samples"
+
+
 def _stopped(history: dict, patience: int | None) -> str | None:
     """A sentence on why training ended before its last epoch, or None when it ran them all."""
     reason = history.get("stopped", "epochs")
@@ -199,23 +210,27 @@ def run(args) -> int:
         text = history_csv(history)
         write_binary_atomically(history_path, lambda stream: stream.write(text.encode("utf-8")))
     if args.plot:
-        label = f"{spec.loss.name} (the spec's loss)"
-        write_binary_atomically(Path(args.plot), lambda stream: loss_curve_png(history, stream, spec.name, label))
+        counts = (len(X), None if validation is None else len(validation[0]))
+        write_binary_atomically(Path(args.plot), lambda stream: loss_curve_png(history, stream, spec.name,
+                                                                               loss_label(spec), counts))
     if args.draw:
         write_binary_atomically(Path(args.draw), lambda stream: network_png(spec, params, stream, plan))
 
     epochs_run = len(history["loss"])
     if not args.quiet:
         on = f"{len(X)} samples" + (f" (validation: {len(validation[0])})" if validation is not None else "")
-        print(f"{spec.name}: {epochs_run} epochs of {_settings(spec, chosen)} on {on} in {seconds:.1f} s")
+        count = f"{epochs_run} epoch{'' if epochs_run == 1 else 's'}"
+        print(f"{spec.name}: {count} of {_settings(spec, chosen)} on {on} in {seconds:.1f} s")
         stopped = _stopped(history, args.patience)
         if stopped:
             print(stopped)
-    print(f"final loss {module.loss(params, X, Y):.6g} (training set)")
+    print(f"final loss {module.loss(params, X, Y):.6g} ({_which('training set', spec, len(X))})")
     if validation is not None:
-        print(f"validation loss {module.loss(params, *validation):.6g}")
+        print(f"validation loss {module.loss(params, *validation):.6g} "
+              f"({_which('validation set', spec, len(validation[0]))})")
     if data.X_test is not None:
-        print(f"test loss {module.loss(params, data.X_test, data.Y_test):.6g}")
+        print(f"test loss {module.loss(params, data.X_test, data.Y_test):.6g} "
+              f"({_which('test set', spec, len(data.X_test))})")
     if is_classification(spec, Y):
         _print_accuracy(module, params, (X, Y), validation, data)
     if args.diagnose:
