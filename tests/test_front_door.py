@@ -22,7 +22,8 @@ def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return action.choices
 
 
-def test_python_dash_m_without_a_command_prints_the_help_like_symbp(capsys):
+def test_python_dash_m_without_a_command_prints_the_help_like_symbp(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps to the terminal; the subprocess has none
     result = python("-m", "symbp")
     assert result.returncode == 0 and result.stderr == ""
     assert main([]) == 0
