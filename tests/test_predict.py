@@ -97,3 +97,19 @@ def test_a_missing_or_foreign_parameter_file_is_one_line(tmp_path, capsys):
     (tmp_path / "text.npz").write_text("not a zip")
     assert main(["predict", "iris", "--params", str(tmp_path / "text.npz")]) == 2
     one_line_error(capsys, "not an .npz file")
+
+
+def test_inputs_alone_from_an_npz_file(iris_params, iris, tmp_path, capsys):
+    X = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]])
+    np.savez(tmp_path / "new.npz", X=X)
+    out_csv = tmp_path / "out.csv"
+    assert main(["predict", "iris", "--params", str(iris_params), "--data", str(tmp_path / "new.npz"),
+                 "-o", str(out_csv)]) == 0
+    rows = list(csv.reader(out_csv.open()))
+    expected = iris.predict(iris.load_params(iris_params), X)
+    np.testing.assert_array_equal(np.array([[float(cell) for cell in row[:3]] for row in rows[1:]]), expected)
+    np.savez(tmp_path / "wide.npz", X=np.zeros((2, 5)))
+    capsys.readouterr()
+    assert main(["predict", "iris", "--params", str(iris_params), "--data", str(tmp_path / "wide.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("symbp: error: ") and "X has shape (2, 5); the spec needs (rows, 4)" in err

@@ -71,8 +71,7 @@ def _inputs(spec, data: str | None) -> Inputs:
     """The rows to predict: a file of inputs with or without targets, or the spec's own data."""
     import numpy as np
 
-    from symbp.datafiles import check_fits, load_csv, load_training_data
-    from symbp.datasets import Dataset
+    from symbp.datafiles import load_csv, load_training_data
     from symbp.errors import DataError
 
     if data is None:
@@ -101,7 +100,8 @@ def _inputs(spec, data: str | None) -> Inputs:
                 raise DataError(f"{path}: X has shape {X.shape}; the spec needs (rows, {spec.inputs}), "
                                 "one column per input")
             X = X.astype(np.float64)
-            check_fits(spec, Dataset(X, np.zeros((len(X), spec.outputs)) + 1.0 / spec.outputs))
+            if not np.isfinite(X).all():
+                raise DataError(f"{path}: X holds NaN or infinite values; every value must be finite")
             return Inputs(X, None, str(path))
     dataset = load_training_data(spec, path)
     return Inputs(dataset.X, dataset.Y, str(path))
