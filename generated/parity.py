@@ -49,8 +49,55 @@ def init_params(seed=0, dtype=np.float64):
     return params
 
 
+def _checked_params(params):
+    """params as arrays, after checking that every one of PARAMS is there with its shape in SHAPES."""
+    missing = [name for name in PARAMS if name not in params]
+    if missing:
+        raise ValueError(f"params: missing {', '.join(missing)}; expected {', '.join(PARAMS)} with shapes {SHAPES}")
+    arrays = {name: np.asarray(params[name]) for name in PARAMS}
+    for name, array in arrays.items():
+        if array.shape != SHAPES[name]:
+            raise ValueError(f"params[{name!r}]: expected shape {SHAPES[name]}, got {array.shape}")
+        _check_numeric(f"params[{name!r}]", array)
+    return arrays
+
+
+def _checked_data(X, Y=None, names=("X", "Y")):
+    """X (and Y) as arrays, after checking their shapes against the network's inputs and outputs.
+
+    Shapes and dtype kinds only, once per public call: the training steps themselves run unchecked.
+    """
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != INPUTS:
+        fix = "; one sample is X.reshape(1, -1)" if X.shape == (INPUTS,) and INPUTS > 1 else ""
+        raise ValueError(f"{names[0]}: expected shape (N, {INPUTS}), a row of {INPUTS} inputs per sample, "
+                         f"got {X.shape}{fix}")
+    _check_numeric(names[0], X)
+    if Y is None:
+        return X
+    Y = np.asarray(Y)
+    expected = (X.shape[0], OUTPUTS)
+    if Y.shape != expected:
+        if OUTPUTS > 1 and Y.shape in ((X.shape[0],), (X.shape[0], 1)):
+            fix = f"; class labels 0..{OUTPUTS - 1} become one-hot rows with np.eye({OUTPUTS})[labels.ravel()]"
+        elif Y.shape == (X.shape[0],):
+            fix = f"; a column is {names[1]}.reshape(-1, 1)"
+        else:
+            fix = ""
+        raise ValueError(f"{names[1]}: expected shape {expected}, a row of {OUTPUTS} targets per row of {names[0]}, "
+                         f"got {Y.shape}{fix}")
+    _check_numeric(names[1], Y)
+    return X, Y
+
+
+def _check_numeric(name, array):
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected numbers, got an array of dtype {array.dtype}")
+
+
 def forward(params, X):
     """The network's output for inputs X of shape (N, 10)."""
+    params, X = _checked_params(params), _checked_data(X)
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     Z1 = X @ W1 + b1
     # sigmoid, in an equivalent form that cannot overflow
@@ -68,6 +115,7 @@ def predict(params, X):
 
 def loss(params, X, Y):
     """L = 1/n * sum over samples and outputs of the squared_error."""
+    params, (X, Y) = _checked_params(params), _checked_data(X, Y)
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     n = X.shape[0]
     Z1 = X @ W1 + b1
@@ -81,6 +129,11 @@ def loss(params, X, Y):
 
 def loss_and_grad(params, X, Y):
     """The loss and its gradient with respect to every parameter, by backpropagation."""
+    return _loss_and_grad(_checked_params(params), *_checked_data(X, Y))
+
+
+def _loss_and_grad(params, X, Y):
+    """loss_and_grad on checked arrays: what train() calls for small batches."""
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     n = X.shape[0]
 
@@ -263,10 +316,11 @@ def train(
     optimizer: "gd" and "sgd" take plain gradient steps (full batch when batch_size is None),
     "momentum" adds a velocity, "adam" follows Kingma and Ba with Keras's epsilon placement.
 
-    history is a dict. history["loss"][e] is loss() on the whole of (X, Y), measured after epoch e's
-    steps, so history["loss"][-1] is the loss of the returned parameters (unless early stopping
-    restored earlier ones); mini-batch training pays one forward pass over (X, Y) per epoch for it,
-    full-batch training reads it off the next step. With validation=(X_val, Y_val),
+    history is a dict. history["loss"][e] is the loss on the whole of (X, Y), measured after epoch e's
+    steps, so history["loss"][-1] == loss(returned params) (unless early stopping restored earlier
+    ones). Mini-batch training pays one forward pass over (X, Y) per epoch for it; full-batch training
+    reads it off the next step's computation, which can differ from loss() in the last digit, and
+    takes the last one from loss(). With validation=(X_val, Y_val),
     history["val_loss"][e] is the loss on that set at the same moment. history["stopped"] says why
     training ended: "epochs" (all were run), "tolerance" (the loss changed by less than tolerance),
     "callback" (callback(epoch, logs, params) returned True; logs holds "loss" and, with validation,
@@ -283,12 +337,15 @@ def train(
     if patience is not None and (validation is None or patience < 1):
         raise ValueError(f"patience: early stopping after {patience!r} epochs needs a whole number of at least 1 "
                          "and validation=(X_val, Y_val), whose loss it watches")
-    params = {name: np.array(params[name], dtype=dtype, copy=True) for name in PARAMS}
+    params = {name: np.array(array, dtype=dtype, copy=True) for name, array in _checked_params(params).items()}
+    X, Y = _checked_data(X, Y)
     if dtype is not None:
         # One conversion up front, so every step runs in dtype end to end (float32 halves the memory traffic).
         X, Y = np.asarray(X, dtype=dtype), np.asarray(Y, dtype=dtype)
     if validation is not None:
-        X_val, Y_val = validation
+        if len(validation) != 2:
+            raise ValueError(f"validation: expected a pair (X_val, Y_val), got {len(validation)} items")
+        X_val, Y_val = _checked_data(*validation, names=("X_val", "Y_val"))
         if dtype is not None:
             X_val, Y_val = np.asarray(X_val, dtype=dtype), np.asarray(Y_val, dtype=dtype)
     rng = np.random.default_rng(seed)
@@ -307,7 +364,7 @@ def train(
         size = n if isinstance(rows, slice) else len(rows)
         if size * _WIDEST < _IN_PLACE_FROM:
             # Tiny batches: fewer, allocating calls beat many calls with out=.
-            value, grads = loss_and_grad(params, X[rows], Y[rows])
+            value, grads = _loss_and_grad(params, X[rows], Y[rows])
             if scale != 1.0:
                 for gradient in grads.values():
                     gradient *= scale
@@ -402,6 +459,9 @@ def train(
             if tolerance is not None and len(losses) > 1 and abs(losses[-1] - losses[-2]) < tolerance:
                 history["stopped"] = "tolerance"
                 break
+    if full_batch and history["loss"] and history["stopped"] != "early_stopping":
+        with np.errstate(all="ignore"):
+            history["loss"][-1] = loss(params, X, Y)
     if trouble:
         warnings.warn(f"training finished, but NumPy reported {trouble[0]}; check the result", RuntimeWarning,
                       stacklevel=2)
@@ -433,7 +493,7 @@ def _warn_not_finite(epoch, step, value, learning_rate, trouble):
 
 def save_params(path, params):
     """Writes parameters to an .npz file."""
-    np.savez(path, **{name: params[name] for name in PARAMS})
+    np.savez(path, **_checked_params(params))
 
 
 def load_params(path):
@@ -464,9 +524,10 @@ def diagnose(params, X, Y, history=None):
     layer's gradient norm over the last one's: far below 1 means vanishing gradients, far above
     1 exploding ones. Given train()'s history, also how its training loss moved.
     """
+    params, (X, Y) = _checked_params(params), _checked_data(X, Y)
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     with np.errstate(all="ignore"):
-        value, grads = loss_and_grad(params, X, Y)
+        value, grads = _loss_and_grad(params, X, Y)
         Z1 = X @ W1 + b1
         # sigmoid, in an equivalent form that cannot overflow
         A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
