@@ -1,6 +1,7 @@
 """The README never goes stale: its examples run, and what they print is what the README shows.
 
-A fenced block preceded by ``<!-- readme-test: symbp ARGS -->`` shows what ``symbp ARGS`` prints;
+A fenced block preceded by ``<!-- readme-test: symbp ARGS -->`` shows what ``symbp ARGS`` prints
+(``symbp ARGS && symbp ARGS``: both, run in one folder);
 ``<!-- readme-test: python example -->`` marks the Python example, and the block tagged
 ``<!-- readme-test: output of the python example -->`` what it prints. Times are masked, and so are
 relative errors below 1e-9 (rounding noise that differs between BLAS builds); everything else must
@@ -39,13 +40,17 @@ def masked(text: str) -> str:
     return TINY_ERRORS.sub("<below 1e-9>", TIMES.sub("<time> s", text)).rstrip("\n")
 
 
-def run_symbp(command: str, folder: Path) -> str:
-    words = shlex.split(command)
-    assert words[0] == "symbp", command
-    result = subprocess.run([sys.executable, "-m", "symbp", *words[1:]], cwd=folder, capture_output=True, text=True,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=600)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+def run_symbp(commands: str, folder: Path) -> str:
+    """What ``symbp ARGS [&& symbp ARGS ...]`` prints, run one after another in ``folder``."""
+    printed = ""
+    for command in commands.split(" && "):
+        words = shlex.split(command)
+        assert words[0] == "symbp", command
+        result = subprocess.run([sys.executable, "-m", "symbp", *words[1:]], cwd=folder, capture_output=True,
+                                text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=600)
+        assert result.returncode == 0, result.stderr
+        printed += result.stdout
+    return printed
 
 
 def run_python(source: str, folder: Path) -> str:
