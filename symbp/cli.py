@@ -113,7 +113,8 @@ COMMANDS: dict[str, Command] = {
 
 def _describe(parser: argparse.ArgumentParser, command: Command) -> None:
     parser.description = textwrap.fill(command.description, width=78)
-    parser.epilog = "example:\n" + textwrap.indent(command.example, "  ")
+    heading = "example:" if "\n" not in command.example else "examples:"
+    parser.epilog = heading + "\n" + textwrap.indent(command.example, "  ")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 

@@ -61,10 +61,10 @@ def test_every_command_has_a_description_and_an_example():
         assert name in COMMANDS, f"{name} is missing from symbp.cli.COMMANDS"
         assert parser.get_default("run") is not None, name
         assert len(parser.description.split()) >= 12, name
-        example = parser.epilog.split("example:\n", 1)[1]
-        assert all(line.strip().startswith(f"symbp {name}") for line in example.splitlines()), (name, example)
-        help_text = parser.format_help()
-        assert "example:\n  symbp " in help_text
+        heading, example = parser.epilog.split("\n", 1)
+        assert heading == ("example:" if len(example.splitlines()) == 1 else "examples:"), name
+        assert all(line.startswith(f"  symbp {name}") for line in example.splitlines()), (name, example)
+        assert parser.epilog in parser.format_help()
 
 
 def test_each_command_loads_only_its_own_module():
