@@ -1,3 +1,59 @@
-"""symbp: backpropagation derived by SymPy, rendered as LaTeX and as standalone NumPy trainers."""
+"""symbp: backpropagation derived by SymPy, rendered as LaTeX and as standalone NumPy trainers.
+
+The public API, importable from here: ``load_spec``, ``generate_module``, ``check_gradients``,
+``load_module_from_source``, ``derivation_document`` and ``worksheet_document``. Each is imported on
+first use, so ``import symbp`` (and ``symbp --version``) stays free of SymPy and NumPy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it.
+_PUBLIC = {
+    "load_spec": "symbp.spec",
+    "Spec": "symbp.spec",
+    "SpecSource": "symbp.spec",
+    "generate_module": "symbp.codegen",
+    "check_gradients": "symbp.check",
+    "load_module_from_source": "symbp.check",
+    "derivation_document": "symbp.document",
+    "worksheet_document": "symbp.worksheet_document",
+    "SymbpError": "symbp.errors",
+}
+
+__all__ = [
+    "Spec",
+    "SpecSource",
+    "SymbpError",
+    "__version__",
+    "check_gradients",
+    "derivation_document",
+    "generate_module",
+    "load_module_from_source",
+    "load_spec",
+    "worksheet_document",
+]
+
+if TYPE_CHECKING:
+    from symbp.check import check_gradients, load_module_from_source
+    from symbp.codegen import generate_module
+    from symbp.document import derivation_document
+    from symbp.errors import SymbpError
+    from symbp.spec import Spec, SpecSource, load_spec
+    from symbp.worksheet_document import worksheet_document
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'symbp' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

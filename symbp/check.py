@@ -17,7 +17,7 @@ import numpy as np
 
 from symbp.codegen import generate_module
 from symbp.expanded import EXPANDED_PARAMETER_LIMIT, expand_network
-from symbp.spec import Spec, load_spec
+from symbp.spec import Spec, SpecSource, load_spec
 
 TOLERANCE = 1e-7
 MAX_ENTRIES_PER_ARRAY = 64
@@ -106,7 +106,7 @@ def _finite_difference(loss, params, name, index, step) -> float:
     return ((values[0] - values[3]) + 8 * (values[2] - values[1])) / (12 * step)
 
 
-def check_gradients(spec_source, *, samples: int = 6, seed: int = 0, module: ModuleType | None = None,
+def check_gradients(spec_source: SpecSource, *, samples: int = 6, seed: int = 0, module: ModuleType | None = None,
                     expanded: bool | None = None, tolerance: float = TOLERANCE) -> CheckReport:
     spec = load_spec(spec_source)
     if module is None:

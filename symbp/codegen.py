@@ -17,6 +17,7 @@ from symbp.inplace import InPlacePrinter, Workspace
 from symbp.network import Layer, Network, build_network, n_samples
 from symbp.printing import numpy_code
 from symbp.rules import RowMax, RowSum, y, y_vec, yhat, z, z_vec
+from symbp.spec import SpecSource
 from symbp.templating import render
 
 MARKER = "# symbp-generated-module"
@@ -446,7 +447,7 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     }
 
 
-def generate_module(spec_source, samples_as_columns: bool | None = None) -> str:
+def generate_module(spec_source: SpecSource | Network, samples_as_columns: bool | None = None) -> str:
     """The source text of the standalone NumPy module for a spec (see module_context for the layout)."""
     network = spec_source if isinstance(spec_source, Network) else build_network(spec_source)
     return render("numpy/module.py.j2", **module_context(network, samples_as_columns))

@@ -14,7 +14,7 @@ from symbp import quantities as q
 from symbp.derivation import Chain, Conventions, Derivation, derive
 from symbp.latex import NotationPrinter
 from symbp.notation import DEFAULT_NOTATION, Notation, Shape, notation_named
-from symbp.spec import Spec, load_spec
+from symbp.spec import Spec, SpecSource, load_spec
 from symbp.steps import Reason
 from symbp.templating import render
 
@@ -285,6 +285,6 @@ def derivation_context(spec_source, notation: str | None = None) -> dict:
     }
 
 
-def derivation_document(spec_source, notation: str | None = None) -> str:
+def derivation_document(spec_source: SpecSource, notation: str | None = None) -> str:
     """The LaTeX source of the derivation of backpropagation for a spec."""
     return render("latex/derivation.tex.j2", **derivation_context(spec_source, notation))

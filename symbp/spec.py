@@ -16,6 +16,7 @@ import os
 import re
 import tomllib
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -795,7 +796,11 @@ def _bundled_example(name: str) -> Path | None:
     return example_path(name)
 
 
-def load_spec(source: Any) -> Spec:
+# What every public function accepts as a spec: a Spec, a dict, a .toml/.json path, or a bundled example's name.
+SpecSource = Spec | Mapping[str, Any] | str | os.PathLike[str]
+
+
+def load_spec(source: SpecSource) -> Spec:
     """Loads a spec from a dict, a Spec, a file path, or the name of a bundled example."""
     if isinstance(source, Spec):
         return source

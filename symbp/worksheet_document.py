@@ -11,7 +11,7 @@ from symbp import quantities as q
 from symbp.derivation import derive
 from symbp.document import MARKER, Block, Line, Writer, conventions_of, notation_for, rows_of
 from symbp.drawing import network_drawing
-from symbp.spec import load_spec
+from symbp.spec import SpecSource, load_spec
 from symbp.templating import render
 from symbp.worksheet import Worksheet, build_worksheet
 
@@ -136,6 +136,7 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
     }
 
 
-def worksheet_document(spec_source, notation: str | None = None, variant: int = 0, solutions: bool = False) -> str:
+def worksheet_document(spec_source: SpecSource, notation: str | None = None, variant: int = 0,
+                       solutions: bool = False) -> str:
     """The LaTeX source of a worksheet for a spec; ``solutions`` appends the answer key."""
     return render("latex/worksheet.tex.j2", **worksheet_context(spec_source, notation, variant, solutions))

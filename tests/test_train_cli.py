@@ -191,7 +191,11 @@ def test_bad_npz_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypatch, ca
         (["xor", "-o", "missing/dir/x.npz"], "missing/dir: directory does not exist"),
         (["xor", "--epochs", "-1"], "--epochs: must be at least 0"),
         (["xor", "--learning-rate", "nan"], "--learning-rate: must be a finite number"),
-        (["digits", "--draw", "net.png"], "--draw: the network has 2410 weights"),
+        (["xor", "--patience", "5"], "--patience: early stopping watches a validation loss"),
+        (["xor", "--validation", "1"], "--validation: must be a fraction between 0 and 1"),
+        (["xor", "--validation", "0.5", "--validation-data", "d.csv"], "--validation: give a fraction"),
+        (["xor", "--validation", "0.2"], "leaves no validation samples"),
+        (["xor", "--history", "missing/h.csv"], "missing: directory does not exist"),
     ],
 )
 def test_command_line_mistakes_are_one_line(tmp_path, monkeypatch, capsys, args, message):
