@@ -86,24 +86,77 @@ def random_problem(spec: Spec, samples: int, seed: int):
     return X, Y, rng
 
 
-def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
-    """Largest entry of |got - want|, relative to the largest entry of the gradient array."""
+def _relative_error(got: np.ndarray, want: np.ndarray, resolution: np.ndarray | None = None,
+                    tolerance: float = TOLERANCE) -> float:
+    """Largest entry of |got - want|, relative to the largest entry of the gradient array.
+
+    With ``resolution`` (how far each finite difference may be from the true derivative), an entry is
+    measured against resolution / tolerance where that is larger: a discrepancy that finite differences
+    cannot resolve (a gradient far below the loss's rounding) does not count as an error.
+    """
     if not got.size:
         return 0.0
     scale = max(float(np.max(np.abs(got))), float(np.max(np.abs(want))), 1e-300)
-    return float(np.max(np.abs(got - want))) / scale
+    if resolution is None:
+        return float(np.max(np.abs(got - want))) / scale
+    return float(np.max(np.abs(got - want) / np.maximum(scale, resolution / tolerance)))
 
 
-def _finite_difference(loss, params, name, index, step) -> float:
-    """Five-point central difference: truncation error of order step**4."""
+# Ridders' extrapolation: each step is the last divided by _SHRINK, for at most _STEPS steps.
+_SHRINK = 1.4
+_STEPS = 10
+
+
+def _finite_difference(loss, params, name, index, step) -> tuple[float, float]:
+    """The derivative by Ridders' extrapolation of central differences, and an estimate of its error.
+
+    Central differences at shrinking steps are extrapolated to step zero (Richardson), and the most
+    consistent estimate is kept: no single step has to fit the function's scale, so fast oscillations
+    (a trigonometric activation) and flat stretches are both measured to near rounding.
+    """
     original = params[name][index]
-    values = []
-    for offset in (-2, -1, 1, 2):
-        params[name][index] = original + offset * step
-        values.append(loss(params))
-    params[name][index] = original
-    # Differences first: a loss that does not move (a dead unit) then gives exactly zero, not rounding noise.
-    return ((values[0] - values[3]) + 8 * (values[2] - values[1])) / (12 * step)
+    # Rounding in the loss hides any change below a few eps * |loss|: the finest slope a difference
+    # over the starting step can see.
+    floor = 8 * np.finfo(np.float64).eps * abs(loss(params)) / step
+
+    def central(h):
+        params[name][index] = original + h
+        ahead = loss(params)
+        params[name][index] = original - h
+        behind = loss(params)
+        # Differences first: a loss that does not move (a dead unit) then gives exactly zero, not rounding noise.
+        return (ahead - behind) / (2 * h)
+
+    try:
+        table = [[central(step)]]
+        best, error = table[0][0], np.inf
+        for i in range(1, _STEPS):
+            step /= _SHRINK
+            row = [central(step)]
+            factor = _SHRINK**2
+            for j in range(1, i + 1):
+                row.append((row[j - 1] * factor - table[i - 1][j - 1]) / (factor - 1))
+                factor *= _SHRINK**2
+                spread = max(abs(row[j] - row[j - 1]), abs(row[j] - table[i - 1][j - 1]))
+                if spread <= error:
+                    best, error = row[j], spread
+            table.append(row)
+            # Rounding has taken over once the newest extrapolation strays from the previous one.
+            if abs(row[i] - table[i - 1][i - 1]) >= 2 * error:
+                break
+    finally:
+        params[name][index] = original
+    return best, max(error, floor)
+
+
+def _derivative(loss, params, name, index) -> tuple[float, float]:
+    """The finite-difference estimate, from two starting steps, whose own error estimate is smaller.
+
+    A function that bends within the larger steps (a steep polynomial, a kink of relu) is caught by a smaller one.
+    """
+    size = 1 + abs(params[name][index])
+    return min((_finite_difference(loss, params, name, index, fraction * size) for fraction in (0.1, 1e-2, 1e-3)),
+               key=lambda estimate: estimate[1])
 
 
 def check_gradients(spec_source: SpecSource, *, samples: int = 6, seed: int = 0, module: ModuleType | None = None,
@@ -129,12 +182,11 @@ def check_gradients(spec_source: SpecSource, *, samples: int = 6, seed: int = 0,
         count = grad.size
         flat = rng.permutation(count)[:MAX_ENTRIES_PER_ARRAY] if count > MAX_ENTRIES_PER_ARRAY else range(count)
         indices = [np.unravel_index(i, grad.shape) for i in flat]
-        numeric = np.array([
-            _finite_difference(loss, params, name, index, 1e-3 * (1 + abs(params[name][index])))
-            for index in indices
-        ])
+        estimates = [_derivative(loss, params, name, index) for index in indices]
+        numeric = np.array([value for value, _ in estimates])
+        resolution = np.array([error for _, error in estimates])
         analytic = np.array([grad[index] for index in indices])
-        check = ParameterCheck(name, len(indices), _relative_error(analytic, numeric))
+        check = ParameterCheck(name, len(indices), _relative_error(analytic, numeric, resolution, tolerance))
         if oracle is not None:
             check.expanded_error = _relative_error(grad, oracle[name])
         report.parameters.append(check)

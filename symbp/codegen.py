@@ -142,7 +142,10 @@ def _index_free(expr: sp.Expr, arrays: dict) -> sp.Expr:
 def _output_block(network: Network, *, with_loss: bool, with_delta: bool) -> OutputBlock:
     last = network.layers[-1]
     # Stand-ins that print as the arrays they are bound to; symbols, so that cse can work on them.
-    output, target, pre = sp.Symbol("__output__"), sp.Symbol("__target__"), sp.Symbol("__preactivation__")
+    # Real, as what they stand for is: otherwise SymPy asks whether tanh(tanh(...)) of them is real, at a
+    # cost that grows exponentially with the nesting. The temporaries are real too, so that products
+    # keep the order of their factors.
+    output, target, pre = sp.symbols("__output__ __target__ __preactivation__", real=True)
     arrays = {a_vec: output, y_vec: target, z_vec: pre}
     scalars = {z: pre, yhat: output, y: target}
     bindings = {output: last.output, target: network.targets, pre: last.preactivation_symbol}
@@ -156,7 +159,7 @@ def _output_block(network: Network, *, with_loss: bool, with_delta: bool) -> Out
     delta = row_form(network.loss_coefficient * network.output.delta)
     need_activation = with_delta or not with_loss or terms.has(output)
     wanted = [activation if need_activation else None, terms if with_loss else None, delta if with_delta else None]
-    names = (sp.Symbol(f"t{i}") for i in itertools.count())
+    names = (sp.Symbol(f"t{i}", real=True) for i in itertools.count())
     shared, reduced = sp.cse([e for e in wanted if e is not None], symbols=names, optimizations=None, order="none")
     # Temporaries that need the prediction come after its line; the others before it.
     after: set[sp.Symbol] = set()
@@ -267,7 +270,7 @@ def _inplace_step(network: Network, block: OutputBlock,
         steps.append(StepLine(target, printer.doprint(expr), printer.assign(target, expr, shape)))
         return shape
 
-    stand_in = sp.Symbol("__stand_in__")
+    stand_in = sp.Symbol("__stand_in__", real=True)
     last = network.layers[-1]
     for layer in network.layers:
         write(layer.preactivation_symbol.name, arranged(layer.preactivation), layer.units)
@@ -279,7 +282,7 @@ def _inplace_step(network: Network, block: OutputBlock,
         shape = printer_for(block.bindings).shape_of(line.expr) or last.units
         shape = write(line.target, line.expr, shape, block.bindings)
         if line.target != last.output.name:
-            known[sp.Symbol(line.target)] = shape
+            known[sp.Symbol(line.target, real=True)] = shape
     terms = block.terms_expr
     total = _sum_of_squares(block)
     if total is None:
@@ -296,7 +299,7 @@ def _inplace_step(network: Network, block: OutputBlock,
         if layer.index == 1:
             break
         previous = network.layers[layer.index - 2]
-        incoming, output, pre = sp.Symbol("__incoming__"), sp.Symbol("__output__"), sp.Symbol("__pre__")
+        incoming, output, pre = sp.symbols("__incoming__ __output__ __pre__", real=True)
         vjp = _index_free(_incoming_first(previous.calculus.vjp), {g_vec: incoming, a_vec: output, z_vec: pre})
         bindings = {incoming: layer.input_gradient, output: previous.output, pre: previous.preactivation_symbol}
         write(previous.delta.name, vjp, previous.units, bindings)

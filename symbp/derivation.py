@@ -20,7 +20,7 @@ from symbp import rules
 from symbp.calculus import ActivationCalculus, a, a_vec, activation_calculus, output_calculus
 from symbp.quantities import SAMPLE_LOSS, VARIABLE, Partial, unit_index
 from symbp.rules import loss_named
-from symbp.spec import Spec, load_spec
+from symbp.spec import Spec, exact_value, load_spec
 from symbp.steps import Reason, Step, differentiate, fact, present
 
 # Sums over at most this many units are also written out term by term.
@@ -125,7 +125,7 @@ class Net:
 
     @property
     def scale(self) -> sp.Expr:
-        return sp.nsimplify(self.spec.loss.scale, rational=True)
+        return exact_value(self.spec.loss.scale)
 
     @property
     def sample_coefficient(self) -> sp.Expr:

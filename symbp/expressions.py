@@ -18,23 +18,35 @@ import math
 
 import numpy as np
 import sympy as sp
+from sympy.logic.boolalg import ITE
 
 from symbp.errors import SpecError
 
 MAX_LENGTH = 500
 MAX_DEPTH = 30
+# Functions inside functions: the derivative of each level multiplies the work of simplifying it.
+MAX_FUNCTION_DEPTH = 6
 MAX_EXPONENT = 10
 MAX_LITERAL = 1e6
 MAX_CONSTANT = 1e12
 
 
+def _piecewise(*branches: tuple[sp.Expr, sp.Basic]) -> sp.Expr:
+    """A Piecewise whose conditions are plain and/or/not of comparisons.
+
+    A comparison of a Piecewise (as in min(max(x, 0), 6)) makes SymPy write an if-then-else condition;
+    as and/or it prints as NumPy's logical functions and is evaluated by the screening below.
+    """
+    return sp.Piecewise(*branches).replace(lambda node: isinstance(node, ITE), sp.simplify_logic)
+
+
 def _larger(first: sp.Expr, second: sp.Expr) -> sp.Expr:
     # A Piecewise rather than SymPy's Max: its derivative is again a Piecewise, which prints as np.where.
-    return sp.Piecewise((first, first >= second), (second, True))
+    return _piecewise((first, first >= second), (second, True))
 
 
 def _smaller(first: sp.Expr, second: sp.Expr) -> sp.Expr:
-    return sp.Piecewise((first, first <= second), (second, True))
+    return _piecewise((first, first <= second), (second, True))
 
 
 # name -> (number of arguments, SymPy constructor). Every one prints as a NumPy function.
@@ -96,6 +108,7 @@ class _Builder:
         self.variables = variables
         self.field = field
         self.names_used: set[str] = set()
+        self.calls_open = 0  # function calls around the node being built
 
     def fail(self, message: str) -> SpecError:
         return SpecError(self.field, message)
@@ -205,9 +218,16 @@ class _Builder:
             raise self.fail("'*' unpacking is not allowed")
         if len(node.args) != arity:
             raise self.fail(f"{function}() takes {arity} argument{'s' if arity > 1 else ''}, got {len(node.args)}")
-        if function == "where":
-            return self.where(node.args, depth)
-        arguments = [self.build(argument, depth + 1) for argument in node.args]
+        if self.calls_open >= MAX_FUNCTION_DEPTH:
+            raise self.fail(f"has functions nested more than {MAX_FUNCTION_DEPTH} deep; "
+                            "write a simpler expression")
+        self.calls_open += 1
+        try:
+            if function == "where":
+                return self.where(node.args, depth)
+            arguments = [self.build(argument, depth + 1) for argument in node.args]
+        finally:
+            self.calls_open -= 1
         if function == "log" and arguments[0] == 0:
             raise self.fail("log(0) is not a number")
         return constructor(*arguments)
@@ -219,7 +239,7 @@ class _Builder:
         relation = _COMPARISONS[type(test.ops[0])](
             self.build(test.left, depth + 2), self.build(test.comparators[0], depth + 2)
         )
-        return sp.Piecewise((self.build(then, depth + 1), relation), (self.build(otherwise, depth + 1), True))
+        return _piecewise((self.build(then, depth + 1), relation), (self.build(otherwise, depth + 1), True))
 
     def bounded(self, result: sp.Expr) -> sp.Expr:
         """Refuses constants that are not real or that are too large, as soon as they appear."""
@@ -367,6 +387,14 @@ def _evaluate(expr: sp.Expr, point: dict[sp.Symbol, float]) -> np.float64:
 def _holds(condition: sp.Basic, point: dict[sp.Symbol, float]) -> bool:
     if condition == sp.false:
         return False
+    if condition == sp.true:
+        return True
+    if isinstance(condition, sp.And):
+        return all(_holds(part, point) for part in condition.args)
+    if isinstance(condition, sp.Or):
+        return any(_holds(part, point) for part in condition.args)
+    if isinstance(condition, sp.Not):
+        return not _holds(condition.args[0], point)
     relation = _NUMPY_RELATIONS.get(type(condition))
     if relation is None:
         raise TypeError(f"cannot evaluate the condition {condition}")

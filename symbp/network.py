@@ -10,7 +10,7 @@ derive than a 3-2-1. Nothing here knows LaTeX or NumPy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 import sympy as sp
 from sympy import MatrixSymbol, OneMatrix, Trace
@@ -21,9 +21,30 @@ from symbp.calculus import (
     activation_calculus,
     output_calculus,
 )
-from symbp.spec import Spec, load_spec
+from symbp.spec import Spec, exact_value, load_spec
 
 n_samples = sp.Symbol("N", integer=True, positive=True)
+
+
+@cache
+def _pullback_rules(bias: bool) -> tuple[dict[str, sp.MatrixExpr], dict[str, MatrixSymbol]]:
+    """d/dP tr(G^T Z) for each P of Z = A W (+ 1 b), derived once on matrices of symbolic shape.
+
+    Every layer's gradients are these rules with its own matrices put in: deriving them layer by layer
+    would cost the same matrix calculus again for each layer of a deep network.
+    """
+    fan_in, units = sp.symbols("fan_in units", integer=True, positive=True)
+    generic = {
+        "inputs": MatrixSymbol("A", n_samples, fan_in),
+        "weight": MatrixSymbol("W", fan_in, units),
+        "delta": MatrixSymbol("G", n_samples, units),
+    }
+    preactivation = generic["inputs"] * generic["weight"]
+    if bias:
+        generic["bias_row"] = MatrixSymbol("b", 1, units)
+        preactivation = preactivation + OneMatrix(n_samples, 1) * generic["bias_row"]
+    pairing = Trace(generic["delta"].T * preactivation)
+    return {role: pairing.diff(matrix) for role, matrix in generic.items() if role != "delta"}, generic
 
 
 @dataclass(frozen=True)
@@ -47,21 +68,25 @@ class Layer:
             return product
         return product + OneMatrix(n_samples, 1) * self.bias_row
 
-    def _pullback(self, wrt: MatrixSymbol) -> sp.MatrixExpr:
-        return Trace(self.delta.T * self.preactivation).diff(wrt)
+    def _pullback(self, role: str) -> sp.MatrixExpr:
+        rule, generic = _pullback_rules(self.bias_row is not None)
+        ours = {generic["inputs"]: self.inputs, generic["weight"]: self.weight, generic["delta"]: self.delta}
+        if self.bias_row is not None:
+            ours[generic["bias_row"]] = self.bias_row
+        return rule[role].xreplace(ours)
 
     @cached_property
     def weight_gradient(self) -> sp.MatrixExpr:
-        return self._pullback(self.weight)
+        return self._pullback("weight")
 
     @cached_property
     def bias_gradient(self) -> sp.MatrixExpr | None:
-        return None if self.bias_row is None else self._pullback(self.bias_row)
+        return None if self.bias_row is None else self._pullback("bias_row")
 
     @cached_property
     def input_gradient(self) -> sp.MatrixExpr:
         """dL/dA^(l-1): what the previous layer's error term is built from."""
-        return self._pullback(self.inputs)
+        return self._pullback("inputs")
 
     @property
     def parameters(self) -> tuple[MatrixSymbol, ...]:
@@ -79,7 +104,7 @@ class Network:
     @property
     def loss_coefficient(self) -> sp.Expr:
         """The constant c in L = c * sum over samples and outputs of l(yhat, y)."""
-        scale = sp.nsimplify(self.spec.loss.scale)
+        scale = exact_value(self.spec.loss.scale)
         return scale / n_samples if self.spec.loss.reduction == "mean" else scale
 
     @property

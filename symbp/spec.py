@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sympy as sp
+
 from symbp.errors import SpecError
 from symbp.notation import NOTATION_NAMES
 from symbp.rules import (
@@ -120,6 +122,15 @@ class Spec:
         out["training"] = vars(self.training).copy()
         out["data"] = dict(self.data)
         return out
+
+
+def exact_value(number: float) -> sp.Rational:
+    """A spec's number as the exact fraction its shortest decimal form writes, e.g. 1e-40 -> 1/10**40.
+
+    Symbolic work then keeps it as given: a tiny Float would be simplified to 0, and ``nsimplify``
+    may replace a number by a nearby simpler one (0.3333333333 by 1/3, 1.4142135623730951 by sqrt(2)).
+    """
+    return sp.Rational(repr(float(number)))
 
 
 # --------------------------------------------------------------------------- helpers
