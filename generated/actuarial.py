@@ -101,7 +101,7 @@ def forward(params, X):
     W1, W2 = params['W1'], params['W2']
     Z1 = X @ W1
     # sigmoid, in an equivalent form that cannot overflow
-    A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
+    A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
     Z2 = A1 @ W2
     A2 = np.exp(Z2)
     return A2
@@ -119,7 +119,7 @@ def loss(params, X, Y):
     n = X.shape[0]
     Z1 = X @ W1
     # sigmoid, in an equivalent form that cannot overflow
-    A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
+    A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
     Z2 = A1 @ W2
     A2 = np.exp(Z2)
     return float(1/n * np.sum((A2 - Y)**2))
@@ -138,7 +138,7 @@ def _loss_and_grad(params, X, Y):
     # Forward pass.
     Z1 = X @ W1
     # sigmoid, in an equivalent form that cannot overflow
-    A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
+    A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
     Z2 = A1 @ W2
     A2 = np.exp(Z2)
     # shared by the lines below
@@ -172,13 +172,13 @@ def _workspace(rows, dtype):
     return {
         'Z1': np.empty((2, rows), dtype),
         'A1': np.empty((2, rows), dtype),
+        '_scratch_2xn_1': np.empty((2, rows), dtype),
         'Z2': np.empty((1, rows), dtype),
         'A2': np.empty((1, rows), dtype),
         't0': np.empty((1, rows), dtype),
         'delta2': np.empty((1, rows), dtype),
         'grad_W2': np.empty((2, 1), dtype),
         'delta1': np.empty((2, rows), dtype),
-        '_scratch_2xn_1': np.empty((2, rows), dtype),
         'grad_W1': np.empty((3, 2), dtype),
     }
 
@@ -199,21 +199,25 @@ def _loss_and_grad_into(params, X, Y, work, scale=1.0):
     n = X.shape[_SAMPLE_AXIS]
     Z1 = work['Z1']
     A1 = work['A1']
+    _scratch_2xn_1 = work['_scratch_2xn_1']
     Z2 = work['Z2']
     A2 = work['A2']
     t0 = work['t0']
     delta2 = work['delta2']
     grad_W2 = work['grad_W2']
     delta1 = work['delta1']
-    _scratch_2xn_1 = work['_scratch_2xn_1']
     grad_W1 = work['grad_W1']
     # Z1 = W1.T @ X
     np.matmul(W1.T, X, out=Z1)
-    # A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
-    np.multiply(Z1, 1/2, out=A1)
-    np.tanh(A1, out=A1)
-    np.multiply(A1, 1/2, out=A1)
-    np.add(A1, 1/2, out=A1)
+    # A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
+    np.absolute(Z1, out=A1)
+    np.multiply(A1, -1, out=A1)
+    np.exp(A1, out=A1)
+    np.add(A1, 1, out=A1)
+    np.reciprocal(A1, out=A1)
+    np.minimum(Z1, 0, out=_scratch_2xn_1)
+    np.exp(_scratch_2xn_1, out=_scratch_2xn_1)
+    np.multiply(A1, _scratch_2xn_1, out=A1)
     # Z2 = W2.T @ A1
     np.matmul(W2.T, A1, out=Z2)
     # A2 = np.exp(Z2)
@@ -510,7 +514,7 @@ def diagnose(params, X, Y, history=None):
         value, grads = _loss_and_grad(params, X, Y)
         Z1 = X @ W1
         # sigmoid, in an equivalent form that cannot overflow
-        A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
+        A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
         Z2 = A1 @ W2
         A2 = np.exp(Z2)
         layers = [
