@@ -49,8 +49,55 @@ def init_params(seed=0, dtype=np.float64):
     return params
 
 
+def _checked_params(params):
+    """params as arrays, after checking that every one of PARAMS is there with its shape in SHAPES."""
+    missing = [name for name in PARAMS if name not in params]
+    if missing:
+        raise ValueError(f"params: missing {', '.join(missing)}; expected {', '.join(PARAMS)} with shapes {SHAPES}")
+    arrays = {name: np.asarray(params[name]) for name in PARAMS}
+    for name, array in arrays.items():
+        if array.shape != SHAPES[name]:
+            raise ValueError(f"params[{name!r}]: expected shape {SHAPES[name]}, got {array.shape}")
+        _check_numeric(f"params[{name!r}]", array)
+    return arrays
+
+
+def _checked_data(X, Y=None, names=("X", "Y")):
+    """X (and Y) as arrays, after checking their shapes against the network's inputs and outputs.
+
+    Shapes and dtype kinds only, once per public call: the training steps themselves run unchecked.
+    """
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != INPUTS:
+        fix = "; one sample is X.reshape(1, -1)" if X.shape == (INPUTS,) and INPUTS > 1 else ""
+        raise ValueError(f"{names[0]}: expected shape (N, {INPUTS}), a row of {INPUTS} inputs per sample, "
+                         f"got {X.shape}{fix}")
+    _check_numeric(names[0], X)
+    if Y is None:
+        return X
+    Y = np.asarray(Y)
+    expected = (X.shape[0], OUTPUTS)
+    if Y.shape != expected:
+        if OUTPUTS > 1 and Y.shape in ((X.shape[0],), (X.shape[0], 1)):
+            fix = f"; class labels 0..{OUTPUTS - 1} become one-hot rows with np.eye({OUTPUTS})[labels.ravel()]"
+        elif Y.shape == (X.shape[0],):
+            fix = f"; a column is {names[1]}.reshape(-1, 1)"
+        else:
+            fix = ""
+        raise ValueError(f"{names[1]}: expected shape {expected}, a row of {OUTPUTS} targets per row of {names[0]}, "
+                         f"got {Y.shape}{fix}")
+    _check_numeric(names[1], Y)
+    return X, Y
+
+
+def _check_numeric(name, array):
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected numbers, got an array of dtype {array.dtype}")
+
+
 def forward(params, X):
     """The network's output for inputs X of shape (N, 2)."""
+    params, X = _checked_params(params), _checked_data(X)
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     Z1 = X @ W1 + b1
     # sigmoid, in an equivalent form that cannot overflow
@@ -68,6 +115,7 @@ def predict(params, X):
 
 def loss(params, X, Y):
     """L = 1/2 * sum over samples and outputs of the squared_error."""
+    params, (X, Y) = _checked_params(params), _checked_data(X, Y)
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     Z1 = X @ W1 + b1
     # sigmoid, in an equivalent form that cannot overflow
@@ -80,6 +128,11 @@ def loss(params, X, Y):
 
 def loss_and_grad(params, X, Y):
     """The loss and its gradient with respect to every parameter, by backpropagation."""
+    return _loss_and_grad(_checked_params(params), *_checked_data(X, Y))
+
+
+def _loss_and_grad(params, X, Y):
+    """loss_and_grad on checked arrays: what train() calls for small batches."""
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     n = X.shape[0]
 
@@ -256,6 +309,8 @@ def train(
     beta2=TRAINING["beta2"],
     epsilon=TRAINING["epsilon"],
     tolerance=TRAINING["tolerance"],
+    validation=None,
+    patience=None,
     callback=None,
     dtype=None,
 ):
@@ -263,71 +318,107 @@ def train(
 
     optimizer: "gd" and "sgd" take plain gradient steps (full batch when batch_size is None),
     "momentum" adds a velocity, "adam" follows Kingma and Ba with Keras's epsilon placement.
-    history[e] is the loss before epoch e's step for full-batch training, and the mean
-    mini-batch loss over epoch e otherwise. Training stops early when the loss changes by less
-    than tolerance, when callback(epoch, loss, params) returns True, or when the loss stops
-    being finite: then a RuntimeWarning names the epoch, the step and the likely causes, and the
-    last parameters with a finite loss are returned. dtype (e.g. np.float32) converts the
-    parameters and data once before training; by default they keep their own types.
+
+    history is a dict. history["loss"][e] is the loss on the whole of (X, Y), measured after epoch e's
+    steps, so history["loss"][-1] == loss(returned params) (unless early stopping restored earlier
+    ones). Mini-batch training pays one forward pass over (X, Y) per epoch for it; full-batch training
+    reads it off the next step's computation, which can differ from loss() in the last digit, and
+    takes the last one from loss(). With validation=(X_val, Y_val),
+    history["val_loss"][e] is the loss on that set at the same moment. history["stopped"] says why
+    training ended: "epochs" (all were run), "tolerance" (the loss changed by less than tolerance),
+    "callback" (callback(epoch, logs, params) returned True; logs holds "loss" and, with validation,
+    "val_loss"), "early_stopping" (the validation loss did not improve for `patience` epochs: the
+    parameters of its best epoch, history["best_epoch"], are returned; else best_epoch is None) or
+    "diverged". Training diverges when a loss stops being finite: a RuntimeWarning names the epoch,
+    the step and the likely causes, and the last parameters whose loss on (X, Y) is finite are
+    returned. ValueError when the starting parameters' loss is not finite already. dtype (e.g.
+    np.float32) converts the parameters and data once before training; by default they keep their
+    own types.
     """
     if optimizer not in ("gd", "sgd", "momentum", "adam"):
         raise ValueError(f"optimizer: unknown {optimizer!r}; choose gd, sgd, momentum or adam")
-    params = {name: np.array(params[name], dtype=dtype, copy=True) for name in PARAMS}
+    if patience is not None and (validation is None or patience < 1):
+        raise ValueError(f"patience: early stopping after {patience!r} epochs needs a whole number of at least 1 "
+                         "and validation=(X_val, Y_val), whose loss it watches")
+    params = {name: np.array(array, dtype=dtype, copy=True) for name, array in _checked_params(params).items()}
+    X, Y = _checked_data(X, Y)
     if dtype is not None:
         # One conversion up front, so every step runs in dtype end to end (float32 halves the memory traffic).
         X, Y = np.asarray(X, dtype=dtype), np.asarray(Y, dtype=dtype)
+    if validation is not None:
+        if len(validation) != 2:
+            raise ValueError(f"validation: expected a pair (X_val, Y_val), got {len(validation)} items")
+        X_val, Y_val = _checked_data(*validation, names=("X_val", "Y_val"))
+        if dtype is not None:
+            X_val, Y_val = np.asarray(X_val, dtype=dtype), np.asarray(Y_val, dtype=dtype)
     rng = np.random.default_rng(seed)
     n = X.shape[0]
-    # The in-place step reads a sample per column (see _loss_and_grad_into): X and Y are transposed
-    # once, by its first call; runs whose batches are all tiny never need the copy.
-    X_step = Y_step = None
+    full_batch = batch_size is None or batch_size >= n
     # One workspace per batch size (a last, smaller batch gets its own), reused by every step.
     workspaces = {}
     dtype_of_step = np.result_type(X, Y, *params.values())
+    # The in-place step reads a sample per column (see _loss_and_grad_into): X and Y are transposed
+    # once, by its first call; runs whose batches are all tiny never need the copy.
+    step_data = []
     velocity = {name: np.zeros_like(value) for name, value in params.items()}
     second = {name: np.zeros_like(value) for name, value in params.items()}
     # Gradients come from each step already multiplied by the learning rate, where the optimizer
     # only ever uses that product.
     scale = 1.0 if optimizer == "adam" else learning_rate
-    step = 0
-    history = []
-    start_of_previous = None
+
+    def loss_and_scaled_grad(rows):
+        size = n if isinstance(rows, slice) else len(rows)
+        if size * _WIDEST < _IN_PLACE_FROM:
+            # Tiny batches: fewer, allocating calls beat many calls with out=.
+            value, grads = _loss_and_grad(params, X[rows], Y[rows])
+            if scale != 1.0:
+                for gradient in grads.values():
+                    gradient *= scale
+            return value, grads
+        if not step_data:
+            step_data.extend((np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)))
+        X_step, Y_step = step_data
+        if size not in workspaces:
+            workspaces[size] = _workspace(size, dtype_of_step)
+        work = workspaces[size]
+        X_batch, Y_batch = _gather(X_step, rows, work, "X_batch"), _gather(Y_step, rows, work, "Y_batch")
+        return _loss_and_grad_into(params, X_batch, Y_batch, work, scale)
+
+    epoch = step = 0
+    measuring = False  # True while the loss after an epoch is computed, for note_trouble
+    history = {"loss": [], "stopped": "epochs", "best_epoch": None}
+    if validation is not None:
+        history["val_loss"] = []
     # NumPy's first floating-point complaint (overflow, invalid value), reported once rather than per step.
     trouble = []
 
     def note_trouble(kind, flag):
         if not trouble:
-            trouble.append(f"'{kind}' at epoch {epoch}, step {step + 1}")
+            where = f"the loss after step {step}" if measuring else f"step {step + 1}"
+            trouble.append(f"'{kind}' at epoch {epoch}, {where}")
+
+    def diverged(value):
+        _warn_not_finite(epoch, step, value, learning_rate, trouble)
+        history["stopped"] = "diverged"
+        return kept, history
 
     callers_settings, callers_call = np.geterr(), np.geterrcall()
     with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
+        # The last parameters whose loss on (X, Y) is finite: what a diverging run hands back.
+        kept = {name: value.copy() for name, value in params.items()}
+        if full_batch:
+            # The starting loss, and the first step's gradient; each later step's loss is the epoch's before it.
+            value, grads = loss_and_scaled_grad(slice(None))
+            _check_starting_loss(value, kept, X, Y)
+        best_val_loss = math.inf
         for epoch in range(epochs):
-            # Kept so that a run whose loss stops being finite can hand back the last finite model.
-            start_of_previous, start_of_this = (
-                start_of_this if epoch else None,
-                {name: value.copy() for name, value in params.items()},
-            )
-            batch_losses = []
-            for rows in _batches(n, batch_size, rng):
-                size = n if isinstance(rows, slice) else len(rows)
-                if size * _WIDEST < _IN_PLACE_FROM:
-                    # Tiny batches: fewer, allocating calls beat many calls with out=.
-                    value, grads = loss_and_grad(params, X[rows], Y[rows])
-                    if scale != 1.0:
-                        for gradient in grads.values():
-                            gradient *= scale
-                else:
-                    if X_step is None:
-                        X_step, Y_step = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
-                    if size not in workspaces:
-                        workspaces[size] = _workspace(size, dtype_of_step)
-                    work = workspaces[size]
-                    X_batch, Y_batch = _gather(X_step, rows, work, "X_batch"), _gather(Y_step, rows, work, "Y_batch")
-                    value, grads = _loss_and_grad_into(params, X_batch, Y_batch, work, scale)
-                if not math.isfinite(value):
-                    _warn_not_finite(epoch, step + 1, value, learning_rate, trouble)
-                    return _last_finite(start_of_this, start_of_previous, X, Y), history
-                batch_losses.append(value)
+            for rows in [slice(None)] if full_batch else _batches(n, batch_size, rng):
+                if not full_batch:
+                    value, grads = loss_and_scaled_grad(rows)
+                    if not math.isfinite(value):
+                        if epoch == 0:
+                            _check_starting_loss(loss(kept, X, Y), kept, X, Y)
+                        return diverged(value)
                 step += 1
                 for name in PARAMS:
                     gradient = grads[name]  # already times the learning rate, but for adam
@@ -342,20 +433,59 @@ def train(
                         params[name] += velocity[name]
                     else:
                         params[name] -= gradient
-            epoch_loss = batch_losses[0] if len(batch_losses) == 1 else float(np.mean(batch_losses))
-            history.append(epoch_loss)
+            measuring = True
+            if full_batch:
+                # The loss at the parameters this epoch ends with, and the next step's gradient.
+                value, grads = loss_and_scaled_grad(slice(None))
+            else:
+                value = loss(params, X, Y)
+            measuring = False
+            if not math.isfinite(value):
+                if epoch == 0 and not full_batch:
+                    _check_starting_loss(loss(kept, X, Y), kept, X, Y)
+                return diverged(value)
+            kept = {name: array.copy() for name, array in params.items()}
+            history["loss"].append(value)
+            logs = {"loss": value}
+            if validation is not None:
+                logs["val_loss"] = loss(params, X_val, Y_val)
+                history["val_loss"].append(logs["val_loss"])
+                if logs["val_loss"] < best_val_loss:
+                    best_val_loss, best_epoch, best = logs["val_loss"], epoch, kept
             if callback is not None:
                 # The callback's arithmetic is its own business: it runs under the caller's error settings.
                 with np.errstate(**callers_settings, call=callers_call):
-                    stop = callback(epoch, epoch_loss, params)
+                    stop = callback(epoch, logs, params)
                 if stop:
+                    history["stopped"] = "callback"
                     break
-            if tolerance is not None and len(history) > 1 and abs(history[-1] - history[-2]) < tolerance:
+            if patience is not None and best_val_loss < math.inf and epoch - best_epoch >= patience:
+                history["stopped"], history["best_epoch"] = "early_stopping", best_epoch
+                params = {name: array.copy() for name, array in best.items()}
                 break
+            losses = history["loss"]
+            if tolerance is not None and len(losses) > 1 and abs(losses[-1] - losses[-2]) < tolerance:
+                history["stopped"] = "tolerance"
+                break
+    if full_batch and history["loss"] and history["stopped"] != "early_stopping":
+        with np.errstate(all="ignore"):
+            history["loss"][-1] = loss(params, X, Y)
     if trouble:
         warnings.warn(f"training finished, but NumPy reported {trouble[0]}; check the result", RuntimeWarning,
                       stacklevel=2)
     return params, history
+
+
+def _check_starting_loss(value, params, X, Y):
+    """ValueError unless the loss at the parameters training starts from is finite."""
+    if math.isfinite(value):
+        return
+    blamed = [name for name, array in (("X", X), ("Y", Y), *params.items()) if not np.all(np.isfinite(array))]
+    if blamed:
+        where = f"{' and '.join(blamed)} {'holds' if len(blamed) == 1 else 'hold'} NaN or infinite values"
+    else:
+        where = "the inputs or the parameters are too large"
+    raise ValueError(f"the loss at the starting parameters is {value}: {where}; train from finite, moderate values")
 
 
 def _warn_not_finite(epoch, step, value, learning_rate, trouble):
@@ -365,22 +495,13 @@ def _warn_not_finite(epoch, step, value, learning_rate, trouble):
         f"training stopped at epoch {epoch}, step {step}: the loss became {value}{first}. "
         f"Likely causes: {'; or '.join(causes)}. Returning the last parameters whose loss is finite.",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
-
-
-def _last_finite(start_of_this, start_of_previous, X, Y):
-    """The parameters from the start of this epoch or the one before, whichever still has a finite loss."""
-    with np.errstate(all="ignore"):
-        for candidate in (start_of_this, start_of_previous):
-            if candidate is not None and math.isfinite(loss(candidate, X, Y)):
-                return candidate
-    return start_of_this
 
 
 def save_params(path, params):
     """Writes parameters to an .npz file."""
-    np.savez(path, **{name: params[name] for name in PARAMS})
+    np.savez(path, **_checked_params(params))
 
 
 def load_params(path):
@@ -409,11 +530,12 @@ def diagnose(params, X, Y, history=None):
     (sigmoid, tanh) the fraction of units saturated on X; for units whose derivative can be exactly
     zero (relu) the fraction that are dead, inactive on every row of X. Across layers, the first
     layer's gradient norm over the last one's: far below 1 means vanishing gradients, far above
-    1 exploding ones. Given train()'s history, also how the loss moved.
+    1 exploding ones. Given train()'s history, also how its training loss moved.
     """
+    params, (X, Y) = _checked_params(params), _checked_data(X, Y)
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     with np.errstate(all="ignore"):
-        value, grads = loss_and_grad(params, X, Y)
+        value, grads = _loss_and_grad(params, X, Y)
         Z1 = X @ W1 + b1
         # sigmoid, in an equivalent form that cannot overflow
         A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
@@ -458,7 +580,9 @@ def _saturated_fraction(A, low, high):
 
 
 def _loss_trend(history):
-    """The first, best and last loss of a train() history, and how many epochs raised it."""
+    """The first, best and last loss of a train() history (or a list of losses), and how many epochs raised it."""
+    if isinstance(history, dict):
+        history = history["loss"]
     if not history:
         return None
     best = min(range(len(history)), key=history.__getitem__)

@@ -30,8 +30,11 @@ class Hint:
     message: str
 
 
-def report_for(module: ModuleType, params: dict, X, Y, history: list[float] | None = None) -> str:
-    """The diagnostics of ``params`` on (X, Y) as text: a table of numbers per layer, then hints."""
+def report_for(module: ModuleType, params: dict, X, Y, history: dict | list[float] | None = None) -> str:
+    """The diagnostics of ``params`` on (X, Y) as text: a table of numbers per layer, then hints.
+
+    history is what train() returned (or its list of losses).
+    """
     return format_report(module.diagnose(params, X, Y, history))
 
 

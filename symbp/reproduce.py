@@ -69,7 +69,7 @@ def _train(run: _Run, *, dtype=np.float64, **overrides) -> tuple[dict, list[floa
     started = time.perf_counter()
     X, Y = run.data.X.astype(dtype), run.data.Y.astype(dtype)
     params, history = run.module.train(run.module.init_params(dtype=dtype), X, Y, **overrides)
-    return params, history, time.perf_counter() - started
+    return params, history["loss"], time.perf_counter() - started
 
 
 def _training_heading(run: _Run, epochs: int | None = None, note: str = "") -> str:
@@ -295,7 +295,7 @@ class RmseStoppingRule:
     """A train() callback for the post's rule: stop once the RMSE changes by less than ``threshold``.
 
     For a loss of ``scale`` * sum of squared errors over the full batch, RMSE = sqrt(loss / (scale * N * K)).
-    ``rmse`` holds the RMSE before each epoch's step; like the post, comparisons start at the fourth.
+    ``rmse`` holds the RMSE after each epoch; like the post, comparisons start at the fourth.
     """
 
     def __init__(self, outputs: int, samples: int, scale: float, threshold: float = 1e-6):
@@ -303,8 +303,8 @@ class RmseStoppingRule:
         self.threshold = threshold
         self.rmse: list[float] = []
 
-    def __call__(self, epoch: int, loss: float, params: dict) -> bool:
-        self.rmse.append(math.sqrt(loss / self.denominator))
+    def __call__(self, epoch: int, logs: dict, params: dict) -> bool:
+        self.rmse.append(math.sqrt(logs["loss"] / self.denominator))
         return len(self.rmse) >= 4 and abs(self.rmse[-1] - self.rmse[-2]) < self.threshold
 
 

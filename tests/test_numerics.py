@@ -162,7 +162,8 @@ def test_a_diverging_run_warns_once_naming_step_and_causes():
     assert len(caught) == 1, [str(w.message) for w in caught]
     message = str(caught[0].message)
     assert caught[0].category is RuntimeWarning
-    assert f"training stopped at epoch {len(history)}, step {len(history) + 1}" in message
+    assert history["stopped"] == "diverged"
+    assert f"training stopped at epoch {len(history['loss'])}, step {len(history['loss']) + 1}" in message
     assert "the learning rate 5.0 is too high (try 0.5)" in message
     assert "the exponential output layer overflows" in message
     assert "NumPy first reported 'overflow'" in message
@@ -188,7 +189,7 @@ def test_quiet_training_raises_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _, history = module.train(module.init_params(), X, Y, learning_rate=50.0, epochs=200)
-    assert history[-1] < history[0]
+    assert history["loss"][-1] < history["loss"][0]
 
 
 def test_rowwise_sum_placeholders_are_registry_symbols():
@@ -201,7 +202,7 @@ def test_a_callbacks_own_arithmetic_is_not_reported_as_training_trouble():
     X = np.linspace(-1, 1, 20)[:, None]
     Y = (X > 0).astype(float)
 
-    def callback(epoch, loss, params):
+    def callback(epoch, logs, params):
         np.log(np.zeros(1))  # divides by zero, under the caller's settings
         return False
 

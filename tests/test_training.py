@@ -31,9 +31,9 @@ def test_every_optimizer_lowers_the_loss(module, data, optimizer):
     batch = 16 if optimizer == "sgd" else None
     params, history = module.train(module.init_params(1), X, Y, optimizer=optimizer, learning_rate=rate,
                                    epochs=200, batch_size=batch)
-    assert len(history) == 200
-    assert history[-1] < 0.5 * history[0]
-    assert module.loss(params, X, Y) < history[0]
+    assert len(history["loss"]) == 200 and history["stopped"] == "epochs"
+    assert history["loss"][-1] < 0.5 * module.loss(module.init_params(1), X, Y)
+    assert history["loss"][-1] == module.loss(params, X, Y)
 
 
 def test_training_is_reproducible_and_does_not_touch_its_input(module, data):
@@ -127,14 +127,18 @@ def test_one_input_and_one_unit_layers_step_in_place(samples_as_columns):
 def test_tolerance_and_callback_stop_early(module, data):
     X, Y = data
     _, history = module.train(module.init_params(1), X, Y, epochs=5000, tolerance=1e-3)
-    assert 1 < len(history) < 5000
+    assert 1 < len(history["loss"]) < 5000 and history["stopped"] == "tolerance"
+    assert abs(history["loss"][-1] - history["loss"][-2]) < 1e-3 <= abs(history["loss"][-2] - history["loss"][-3])
     seen = []
-    def stop_at_four(epoch, loss, params):
-        seen.append(epoch)
+
+    def stop_at_four(epoch, logs, params):
+        seen.append((epoch, logs["loss"], module.loss(params, X, Y)))
         return epoch == 4
 
     _, history = module.train(module.init_params(1), X, Y, epochs=50, callback=stop_at_four)
-    assert seen == [0, 1, 2, 3, 4] and len(history) == 5
+    assert [epoch for epoch, _, _ in seen] == [0, 1, 2, 3, 4] and history["stopped"] == "callback"
+    assert [logged for _, logged, _ in seen] == history["loss"][:-1] + [seen[-1][1]]
+    assert [logged for _, logged, _ in seen] == pytest.approx([measured for _, _, measured in seen], rel=1e-12)
 
 
 def test_non_finite_loss_stops_with_a_warning_and_finite_params():
@@ -146,7 +150,7 @@ def test_non_finite_loss_stops_with_a_warning_and_finite_params():
         params, history = exploding.train(exploding.init_params(0), X, Y, learning_rate=5.0, epochs=100)
     assert all(np.isfinite(v).all() for v in params.values())
     assert np.isfinite(exploding.loss(params, X, Y))
-    assert len(history) < 100
+    assert len(history["loss"]) < 100 and history["stopped"] == "diverged"
 
 
 def test_save_and_load_round_trip(module, tmp_path):
@@ -191,3 +195,102 @@ def test_the_in_place_step_keeps_float32(samples_as_columns):
     for name in module.PARAMS:
         assert single[name].dtype == np.float32
         assert np.allclose(single[name], double[name], rtol=1e-4, atol=1e-5), name
+
+
+@pytest.mark.parametrize("optimizer, batch_size", [("gd", None), ("sgd", 16), ("momentum", 20), ("adam", None)])
+def test_history_is_the_whole_training_sets_loss_after_each_epoch(module, data, optimizer, batch_size):
+    X, Y = data
+    rate = 0.05 if optimizer == "adam" else 0.5
+    measured = []
+
+    def measure(epoch, logs, params):
+        measured.append(module.loss(params, X, Y))
+
+    params, history = module.train(module.init_params(1), X, Y, optimizer=optimizer, learning_rate=rate,
+                                   epochs=12, batch_size=batch_size, callback=measure)
+    assert history["loss"] == pytest.approx(measured, rel=1e-12)
+    assert history["loss"][-1] == pytest.approx(module.loss(params, X, Y), rel=1e-12)
+    assert history["stopped"] == "epochs" and history["best_epoch"] is None and "val_loss" not in history
+
+
+def test_validation_loss_is_logged_and_early_stopping_restores_the_best_epoch(module, data):
+    X, Y = data
+    rng = np.random.default_rng(5)
+    # Validation labels that disagree with the training rule: the validation loss soon starts rising.
+    X_val = rng.normal(size=(40, 2))
+    Y_val = (X_val[:, :1] - X_val[:, 1:] > 0).astype(float)
+    logged, snapshots = [], []
+
+    def watch(epoch, logs, params):
+        logged.append(logs)
+        snapshots.append({name: value.copy() for name, value in params.items()})
+
+    params, history = module.train(module.init_params(1), X, Y, epochs=400, validation=(X_val, Y_val), patience=5,
+                                   callback=watch)
+    assert history["stopped"] == "early_stopping"
+    best = history["best_epoch"]
+    assert best == int(np.argmin(history["val_loss"]))
+    assert len(history["loss"]) == len(history["val_loss"]) == best + 6 < 400
+    assert [logs["val_loss"] for logs in logged] == history["val_loss"]
+    assert [logs["loss"] for logs in logged] == history["loss"]
+    assert history["val_loss"][best] == pytest.approx(module.loss(params, X_val, Y_val), rel=1e-12)
+    assert all(np.array_equal(params[name], snapshots[best][name]) for name in module.PARAMS)
+    # Without patience the same run goes on to the end, logging the validation loss all the way.
+    _, full = module.train(module.init_params(1), X, Y, epochs=best + 10, validation=(X_val, Y_val))
+    assert full["stopped"] == "epochs" and full["best_epoch"] is None and len(full["val_loss"]) == best + 10
+    assert full["val_loss"][: best + 6] == pytest.approx(history["val_loss"], rel=1e-12)
+
+
+def test_patience_needs_validation(module, data):
+    X, Y = data
+    with pytest.raises(ValueError, match="patience.*validation"):
+        module.train(module.init_params(1), X, Y, epochs=3, patience=2)
+    with pytest.raises(ValueError, match="patience"):
+        module.train(module.init_params(1), X, Y, epochs=3, patience=0, validation=(X, Y))
+
+
+ACTUARIAL_DIVERGES = pytest.mark.parametrize("epochs", [1, 2, 3])
+
+
+@ACTUARIAL_DIVERGES
+def test_a_last_step_that_diverges_is_not_returned(epochs):
+    # The lab's network with a learning rate of 5: its very first step overflows the exponential output.
+    from symbp.datasets import load_builtin
+
+    module = load_module_from_source(generate_module("actuarial"), "actuarial")
+    data = load_builtin("actuarial_lab")
+    start = module.init_params()
+    with pytest.warns(RuntimeWarning, match="training stopped at epoch 0, step 1: the loss became inf"):
+        params, history = module.train(start, data.X, data.Y, learning_rate=5.0, epochs=epochs)
+    assert history["stopped"] == "diverged" and history["loss"] == []
+    assert np.isfinite(module.loss(params, data.X, data.Y))
+    assert all(np.array_equal(params[name], start[name]) for name in module.PARAMS)
+
+
+@pytest.mark.parametrize("batch_size", [None, 8])
+def test_divergence_mid_run_returns_the_last_epochs_parameters(batch_size):
+    # A step a billion times too long: each multiplies the weight by about -1e10, until the loss overflows.
+    exploding = load_module_from_source(generate_module(
+        {"name": "line", "inputs": 1, "layers": [{"units": 1, "activation": "linear"}]}), "line")
+    X = np.linspace(1, 3, 20)[:, None]
+    Y = 2 * X
+    snapshots = []
+
+    def keep(epoch, logs, params):
+        snapshots.append({name: value.copy() for name, value in params.items()})
+
+    with pytest.warns(RuntimeWarning, match="training stopped"):
+        params, history = exploding.train(exploding.init_params(0), X, Y, learning_rate=1e9, epochs=100,
+                                          batch_size=batch_size, callback=keep)
+    assert history["stopped"] == "diverged" and 3 <= len(history["loss"]) == len(snapshots) < 100
+    assert all(np.array_equal(params[name], snapshots[-1][name]) for name in exploding.PARAMS)
+    assert exploding.loss(params, X, Y) == history["loss"][-1]
+
+
+@pytest.mark.parametrize("batch_size", [None, 8])
+def test_a_starting_loss_that_is_not_finite_is_a_value_error(module, data, batch_size):
+    X, Y = data
+    X = X.copy()
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="starting parameters is nan: X holds NaN"):
+        module.train(module.init_params(1), X, Y, epochs=3, batch_size=batch_size)

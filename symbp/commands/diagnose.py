@@ -63,7 +63,7 @@ def run(args) -> int:
             params, history = module.train(params, data.X, data.Y, epochs=args.epochs)
         for warning in caught:
             print(f"symbp: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
-    print(f"{spec.name}: {'parameters from ' + args.params if args.params else 'initial parameters'}"
-          f"{f', after {len(history)} epochs of training' if history is not None else ''}")
+    trained = f", after {len(history['loss'])} epochs of training" if history is not None else ""
+    print(f"{spec.name}: {'parameters from ' + args.params if args.params else 'initial parameters'}{trained}")
     print(report_for(module, params, data.X, data.Y, history))
     return 0

@@ -100,8 +100,8 @@ def run(args) -> int:
     epochs = chosen.get("epochs", spec.training.epochs)
     bar = ProgressBar(epochs, enabled=False if args.quiet else (True if args.progress else None))
 
-    def show_progress(epoch, loss, params):
-        bar.update(epoch, loss)
+    def show_progress(epoch, logs, params):
+        bar.update(epoch, logs["loss"])
         return False
 
     seed = chosen.get("seed", spec.training.seed)
@@ -113,17 +113,18 @@ def run(args) -> int:
         finally:
             bar.close()
     seconds = time.perf_counter() - started
+    losses = history["loss"]
     for warning in caught:
         print(f"symbp: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
 
     write_binary_atomically(params_path, lambda stream: module.save_params(stream, params))
     if args.plot:
-        write_binary_atomically(Path(args.plot), lambda stream: loss_curve_png(history, stream, f"{spec.name}: loss"))
+        write_binary_atomically(Path(args.plot), lambda stream: loss_curve_png(losses, stream, f"{spec.name}: loss"))
     if args.draw:
         write_binary_atomically(Path(args.draw), lambda stream: network_png(spec, params, stream))
 
     if not args.quiet:
-        print(f"{spec.name}: {len(history)} epochs of {_settings(spec, chosen)} on {len(data.X)} samples "
+        print(f"{spec.name}: {len(losses)} epochs of {_settings(spec, chosen)} on {len(data.X)} samples "
               f"in {seconds:.1f} s")
     print(f"final loss {module.loss(params, data.X, data.Y):.6g} (training set)")
     if data.X_test is not None:
