@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from symbp import __version__
+from symbp.backends import backend
 from symbp.check import check_gradients, load_module_from_source
 from symbp.codegen import MARKER, generate_module
 from symbp.errors import SymbpError
@@ -19,21 +20,23 @@ from symbp.spec import load_spec
 
 
 def _generate(args) -> int:
+    chosen = backend(args.backend)
+    generate = chosen.generator()
     if args.all_examples:
         folder = Path(args.output or "generated")
         if not folder.is_dir():
             raise SymbpError(f"{folder}: directory does not exist; create it or give another with -o")
         for path in bundled_spec_paths():
             spec = load_spec(path)
-            target = folder / f"{spec.name}.py"
-            write_atomically(target, generate_module(spec), marker=MARKER, force=args.force)
+            target = folder / f"{spec.name}{chosen.suffix}.py"
+            write_atomically(target, generate(spec), marker=MARKER, force=args.force)
             print(f"wrote {target}")
         return 0
     if not args.spec:
         raise SymbpError("generate: give a SPEC (a .toml or .json file, or an example name) or --all-examples")
     spec = load_spec(args.spec)
-    source = generate_module(spec)
-    target = Path(args.output) if args.output else Path("generated") / f"{spec.name}.py"
+    source = generate(spec)
+    target = Path(args.output) if args.output else Path("generated") / f"{spec.name}{chosen.suffix}.py"
     write_atomically(target, source, marker=MARKER, force=args.force)
     print(f"wrote {target} ({spec.parameter_count} parameters)")
     return 0
@@ -97,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("spec", nargs="?", help="a .toml or .json spec, or a bundled example's name")
     generate.add_argument("-o", "--output", help="output file (default generated/NAME.py); folder for --all-examples")
     generate.add_argument("--all-examples", action="store_true", help="regenerate every bundled example")
+    generate.add_argument("--backend", default="numpy", metavar="NAME",
+                          help="array library of the module: numpy (default) or array-api (NumPy, PyTorch, JAX, Dask)")
     generate.add_argument("--force", action="store_true", help="overwrite a file that symbp did not write")
     generate.set_defaults(run=_generate)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 import pytest
@@ -81,3 +82,128 @@ def test_loss_and_gradient_equal_the_numpy_module(name, library):
         _assert_close(jitted_value, want_value, "jitted loss")
         for param in numpy_module.PARAMS:
             _assert_close(jitted_grads[param], want_grads[param], f"jitted gradient of {param}")
+
+
+TRAINED = {
+    "name": "net", "inputs": 3, "loss": "cross_entropy",
+    "layers": [{"units": 4, "activation": "tanh"}, {"units": 3, "activation": "softmax"}],
+    "training": {"learning_rate": 0.3, "epochs": 6, "seed": 1},
+}
+
+
+@functools.cache
+def _trained_modules():
+    spec = load_spec(TRAINED)
+    return (load_module_from_source(generate_module(spec), "np_trained"),
+            load_module_from_source(generate_array_api_module(spec), "xp_trained"))
+
+
+def _classification(rows=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, 3))
+    return X, np.eye(3)[np.argmax(X, axis=1)]
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch", "jax"])
+@pytest.mark.parametrize("optimizer, batch_size", [("gd", None), ("sgd", 16), ("momentum", 16), ("adam", None)])
+def test_training_follows_the_numpy_module(library, optimizer, batch_size):
+    xp = _namespace(library)
+    numpy_module, array_module = _trained_modules()
+    X, Y = _classification()
+    settings = {"optimizer": optimizer, "batch_size": batch_size, "learning_rate": 0.05 if optimizer == "adam" else 0.3}
+    want_params, want = numpy_module.train(numpy_module.init_params(1), X, Y, **settings)
+    X_xp, Y_xp = xp.asarray(X, dtype=xp.float64), xp.asarray(Y, dtype=xp.float64)
+    params, history = array_module.train(array_module.init_params(1, like=X_xp), X_xp, Y_xp, **settings)
+    assert history["stopped"] == want["stopped"] == "epochs" and history["best_epoch"] is None
+    # The NumPy module folds the learning rate into its error term: the same steps, rounded differently.
+    np.testing.assert_allclose(history["loss"], want["loss"], rtol=1e-10)
+    for name in numpy_module.PARAMS:
+        np.testing.assert_allclose(_as_numpy(params[name]), want_params[name], rtol=1e-9, atol=1e-12)
+
+
+def test_init_params_draws_the_numpy_modules_numbers_in_the_library_of_like():
+    torch = pytest.importorskip("torch")
+    numpy_module, array_module = _trained_modules()
+    params = array_module.init_params(3, like=torch.zeros(1, dtype=torch.float32))
+    for name, value in numpy_module.init_params(3).items():
+        assert isinstance(params[name], torch.Tensor) and params[name].dtype == torch.float32
+        np.testing.assert_allclose(params[name].numpy(), value, rtol=1e-6)
+
+
+@pytest.mark.parametrize("batch_size", [None, 8], ids=["full-batch", "mini-batch"])
+def test_a_diverging_run_returns_the_last_finite_parameters(batch_size):
+    spec = load_spec({"name": "line", "inputs": 2, "layers": [{"units": 1, "activation": "linear"}]})
+    array_module = load_module_from_source(generate_array_api_module(spec), "xp_line")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 2))
+    Y = X @ np.array([[1.0], [-2.0]])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "overflow|invalid", RuntimeWarning)  # NumPy's own, on the way up
+        with pytest.warns(RuntimeWarning, match="training stopped at epoch"):
+            params, history = array_module.train(array_module.init_params(1), X, Y, learning_rate=50.0,
+                                                 epochs=5000, batch_size=batch_size)
+    assert history["stopped"] == "diverged"
+    assert np.isfinite(float(array_module.loss(params, X, Y)))
+    assert all(np.all(np.isfinite(value)) for value in params.values())
+
+
+def test_validation_callback_and_early_stopping():
+    _, array_module = _trained_modules()
+    X, Y = _classification()
+    X_val, Y_val = _classification(20, seed=1)
+    seen = []
+    params, history = array_module.train(array_module.init_params(1), X, Y, validation=(X_val, Y_val),
+                                         callback=lambda epoch, logs, params: seen.append(logs) or epoch == 2)
+    assert history["stopped"] == "callback" and len(history["loss"]) == len(history["val_loss"]) == 3
+    assert [logs["val_loss"] for logs in seen] == history["val_loss"]
+    assert history["loss"][-1] == pytest.approx(float(array_module.loss(params, X, Y)), rel=1e-12)
+    _, history = array_module.train(array_module.init_params(1), X, Y, validation=(X, Y + 5.0), patience=1,
+                                    epochs=50)
+    assert history["stopped"] == "early_stopping" and history["best_epoch"] is not None
+
+
+def test_mixed_libraries_and_integer_data_are_refused_naming_the_input():
+    torch = pytest.importorskip("torch")
+    _, array_module = _trained_modules()
+    X, Y = _classification()
+    with pytest.raises(TypeError, match="one array library"):
+        array_module.loss(array_module.init_params(1), torch.asarray(X), Y)
+    with pytest.raises(ValueError, match="X: expected a real floating dtype"):
+        array_module.loss(array_module.init_params(1), X.astype(np.int64), Y)
+    with pytest.raises(ValueError, match=r"Y: expected shape \(40, 3\)"):
+        array_module.loss(array_module.init_params(1), X, Y[:, :2])
+
+
+def test_generate_backend_array_api_writes_a_module_beside_the_numpy_one(tmp_path, monkeypatch, capsys):
+    from symbp.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "generated").mkdir()
+    assert main(["generate", "actuarial"]) == 0
+    assert main(["generate", "actuarial", "--backend", "array-api"]) == 0
+    numpy_source = (tmp_path / "generated" / "actuarial.py").read_text()
+    source = (tmp_path / "generated" / "actuarial_array_api.py").read_text()
+    assert "import numpy" in numpy_source and "array_namespace" not in numpy_source
+    assert "from array_api_compat import array_namespace" in source
+    assert "symbp" not in "".join(line for line in source.splitlines() if line.startswith(("import", "from")))
+    module = load_module_from_source(source, "actuarial_array_api")
+    X, Y, _ = random_problem(load_spec("actuarial"), 5, seed=0)
+    assert float(module.loss(module.init_params(), X, Y)) > 0
+
+
+@pytest.mark.parametrize("argument, message", [
+    ("cuda", "--backend: unknown backend 'cuda'; choose one of numpy, array-api"),
+    ("array-api", "--backend array-api: its modules import no_such_library, which is not installed; "
+                  "install it with pip install 'symbp[array-api]'"),
+])
+def test_a_bad_backend_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypatch, capsys, argument, message):
+    import dataclasses
+
+    from symbp.backends import BACKENDS
+    from symbp.cli import main
+
+    monkeypatch.setitem(BACKENDS, "array-api", dataclasses.replace(BACKENDS["array-api"], requires="no_such_library"))
+    target = tmp_path / "net.py"
+    assert main(["generate", "actuarial", "--backend", argument, "-o", str(target)]) == 2
+    assert capsys.readouterr().err == f"symbp: error: {message}\n"
+    assert list(tmp_path.iterdir()) == []
