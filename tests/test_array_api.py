@@ -11,6 +11,7 @@ from conftest import CATALOGUE
 
 from symbp.check import load_module_from_source, random_problem
 from symbp.codegen import generate_module
+from symbp.network import build_network
 from symbp.spec import load_spec
 
 pytest.importorskip("array_api_compat")
@@ -24,10 +25,10 @@ LIBRARIES = ["array_api_strict", "numpy", "torch", "jax"]
 @functools.cache
 def _modules(name: str):
     """The NumPy module and the array-API module for a catalogue spec, generated once per session."""
-    spec = load_spec(CATALOGUE[name])
-    numpy_module = load_module_from_source(generate_module(spec), f"np_{name}")
-    array_module = load_module_from_source(generate_array_api_module(spec), f"xp_{name}")
-    return spec, numpy_module, array_module
+    network = build_network(CATALOGUE[name])
+    numpy_module = load_module_from_source(generate_module(network), f"np_{name}")
+    array_module = load_module_from_source(generate_array_api_module(network), f"xp_{name}")
+    return network.spec, numpy_module, array_module
 
 
 def _namespace(library: str):
@@ -207,3 +208,56 @@ def test_a_bad_backend_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypat
     assert main(["generate", "actuarial", "--backend", argument, "-o", str(target)]) == 2
     assert capsys.readouterr().err == f"symbp: error: {message}\n"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def chunked_lab_data(tmp_path):
+    """The lab's data as memory-mapped .npy files, read by Dask in 8 chunks of rows."""
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    Y = np.exp((1 / (1 + np.exp(-X @ np.array([[0.25, 0.75], [0.5, 0.5], [0.75, 0.25]])))) @ np.array([[2.0], [3.0]]))
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Y.npy", Y)
+    chunked = [da.from_array(np.load(tmp_path / f"{name}.npy", mmap_mode="r"), chunks=(50, -1)) for name in "XY"]
+    assert all(array.numblocks[0] == 8 for array in chunked)
+    return X, Y, *chunked
+
+
+@functools.cache
+def _lab_modules():
+    network = build_network("actuarial")
+    return (load_module_from_source(generate_module(network), "np_lab"),
+            load_module_from_source(generate_array_api_module(network), "xp_lab"))
+
+
+def test_a_full_batch_gradient_over_dask_chunks_equals_the_numpy_modules(chunked_lab_data):
+    import dask
+    import dask.array as da
+
+    X, Y, X_chunks, Y_chunks = chunked_lab_data
+    numpy_module, array_module = _lab_modules()
+    params = numpy_module.init_params()
+    value, grads = dask.compute(*array_module.loss_and_grad({k: da.from_array(v) for k, v in params.items()},
+                                                            X_chunks, Y_chunks))
+    want_value, want_grads = numpy_module.loss_and_grad(params, X, Y)
+    _assert_close(value, want_value, "loss")
+    for name in numpy_module.PARAMS:
+        _assert_close(grads[name], want_grads[name], f"gradient of {name}")
+
+
+@pytest.mark.parametrize("batch_size", [None, 64], ids=["full-batch", "mini-batch"])
+def test_training_on_dask_chunks_ends_where_the_numpy_module_does(chunked_lab_data, batch_size):
+    import dask.array as da
+
+    X, Y, X_chunks, Y_chunks = chunked_lab_data
+    numpy_module, array_module = _lab_modules()
+    settings = {"epochs": 5, "learning_rate": 0.0005, "batch_size": batch_size}
+    want_params, want = numpy_module.train(numpy_module.init_params(), X, Y, **settings)
+    start = {k: da.from_array(v) for k, v in array_module.init_params().items()}
+    params, history = array_module.train(start, X_chunks, Y_chunks, **settings)
+    assert len(history["loss"]) == len(want["loss"]) == 5
+    np.testing.assert_allclose(history["loss"], want["loss"], rtol=1e-10)
+    for name in numpy_module.PARAMS:
+        assert isinstance(params[name], da.Array)
+        np.testing.assert_allclose(params[name].compute(), want_params[name], rtol=1e-9)
