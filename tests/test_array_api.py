@@ -261,3 +261,20 @@ def test_training_on_dask_chunks_ends_where_the_numpy_module_does(chunked_lab_da
     for name in numpy_module.PARAMS:
         assert isinstance(params[name], da.Array)
         np.testing.assert_allclose(params[name].compute(), want_params[name], rtol=1e-9)
+
+
+def test_torch_compile_traces_loss_and_grad_as_one_graph():
+    torch = pytest.importorskip("torch")
+    _, array_module = _lab_modules()
+    X = torch.asarray(np.random.default_rng(0).normal(size=(50, 3)))
+    Y = torch.exp(X[:, :1] * 0.1)
+    params = array_module.init_params(like=X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # dynamo's notes on array-api-compat's caches
+        # fullgraph=True: any graph break (an in-place write, a Python-side conversion) is an error.
+        compiled = torch.compile(array_module.loss_and_grad, backend="eager", fullgraph=True)
+        value, grads = compiled(params, X, Y)
+    want_value, want_grads = array_module.loss_and_grad(params, X, Y)
+    assert float(value) == pytest.approx(float(want_value), rel=1e-12)
+    for name in array_module.PARAMS:
+        _assert_close(grads[name], want_grads[name].numpy(), f"compiled gradient of {name}")
