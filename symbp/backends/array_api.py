@@ -75,6 +75,10 @@ def _backward_lines(network: Network, block: OutputBlock) -> list[Line]:
     return lines
 
 
+def _needs_dtype(lines: list[Line]) -> bool:
+    return any(getattr(line.code, "needs_dtype", False) for line in lines)
+
+
 def module_context(network: Network) -> dict:
     spec = network.spec
     hidden = _hidden_lines(network)
@@ -82,6 +86,9 @@ def module_context(network: Network) -> dict:
     for_loss = _output_block(network, with_loss=True, with_delta=False)
     for_gradient = _output_block(network, with_loss=True, with_delta=True)
     coefficient = network.loss_coefficient
+    forward_lines = hidden + _reprinted(prediction)
+    loss_lines = hidden + _reprinted(for_loss)
+    gradient_lines = hidden + _reprinted(for_gradient) + _backward_lines(network, for_gradient)
     return {
         "spec": spec,
         "marker": MARKER,
@@ -89,10 +96,13 @@ def module_context(network: Network) -> dict:
         "digest": spec_digest(network),
         "architecture": _architecture(network),
         "params": _params(network),
-        "forward_lines": hidden + _reprinted(prediction),
-        "loss_lines": hidden + _reprinted(for_loss),
+        "forward_lines": forward_lines,
+        "loss_lines": loss_lines,
         "gradient_forward_lines": hidden + _reprinted(for_gradient),
         "backward_lines": _backward_lines(network, for_gradient),
+        "forward_needs_dtype": _needs_dtype(forward_lines),
+        "loss_needs_dtype": _needs_dtype(loss_lines),
+        "gradient_needs_dtype": _needs_dtype(gradient_lines),
         "loss_total": _total(for_loss, for_loss.terms_expr),
         "gradient_loss_total": _total(for_gradient, for_gradient.terms_expr),
         "prediction": network.prediction.name,

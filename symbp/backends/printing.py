@@ -32,7 +32,10 @@ STANDARD_NAMES = {
 
 
 class ArrayAPIPrinter(TrainerPrinter):
-    """Prints for a function that has bound ``xp`` (its inputs' namespace) and ``dtype`` (their dtype)."""
+    """Prints for a function that has bound ``xp`` (its inputs' namespace) and, where ``needs_dtype``
+    says so after printing, ``dtype`` (the floating dtype it computes in)."""
+
+    needs_dtype = False
 
     def _module_format(self, fqn, register=True):
         if fqn.startswith("numpy."):
@@ -80,6 +83,7 @@ class ArrayAPIPrinter(TrainerPrinter):
         """A branch of where(): a Python scalar only when the other branch is an array."""
         if self._is_array(value) or self._is_array(other):
             return self._print(value)
+        self.needs_dtype = True
         return f"xp.asarray({self._print(value)}, dtype=dtype)"
 
     def _print_Piecewise(self, expr):
@@ -87,6 +91,7 @@ class ArrayAPIPrinter(TrainerPrinter):
             (then, condition), (otherwise, _) = expr.args
             if (then, otherwise) == (sp.Integer(1), sp.Integer(0)):
                 # A 0/1 mask: the standard multiplies numbers only, so the booleans become the dtype's 0 and 1.
+                self.needs_dtype = True
                 return f"xp.astype({self._print(condition)}, dtype)"
             if isinstance(condition, sp.StrictGreaterThan) and condition.rhs == 0 and otherwise == 0:
                 if then == condition.lhs:
@@ -96,5 +101,14 @@ class ArrayAPIPrinter(TrainerPrinter):
         raise NotImplementedError("a Piecewise with more than two branches has no array API form here")
 
 
-def array_api_code(expr, bindings: dict | None = None, names: dict[str, str] | None = None, arrays=()) -> str:
-    return ArrayAPIPrinter(bindings, names, arrays).doprint(expr)
+class Code(str):
+    """Printed code that knows whether it reads the variable ``dtype``."""
+
+    needs_dtype: bool = False
+
+
+def array_api_code(expr, bindings: dict | None = None, names: dict[str, str] | None = None, arrays=()) -> Code:
+    printer = ArrayAPIPrinter(bindings, names, arrays)
+    code = Code(printer.doprint(expr))
+    code.needs_dtype = printer.needs_dtype
+    return code
