@@ -101,7 +101,7 @@ def forward(params, X):
     W1, W2 = params['W1'], params['W2']
     Z1 = X @ W1
     # sigmoid, in an equivalent form that cannot overflow
-    A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
+    A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
     Z2 = A1 @ W2
     A2 = np.exp(Z2)
     return A2
@@ -119,7 +119,7 @@ def loss(params, X, Y):
     n = X.shape[0]
     Z1 = X @ W1
     # sigmoid, in an equivalent form that cannot overflow
-    A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
+    A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
     Z2 = A1 @ W2
     A2 = np.exp(Z2)
     return float((1/2)/n * np.sum((A2 - Y)**2))
@@ -138,7 +138,7 @@ def _loss_and_grad(params, X, Y):
     # Forward pass.
     Z1 = X @ W1
     # sigmoid, in an equivalent form that cannot overflow
-    A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
+    A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
     Z2 = A1 @ W2
     A2 = np.exp(Z2)
     # shared by the lines below
@@ -172,13 +172,13 @@ def _workspace(rows, dtype):
     return {
         'Z1': np.empty((2, rows), dtype),
         'A1': np.empty((2, rows), dtype),
+        '_scratch_2xn_1': np.empty((2, rows), dtype),
         'Z2': np.empty((2, rows), dtype),
         'A2': np.empty((2, rows), dtype),
         't0': np.empty((2, rows), dtype),
         'delta2': np.empty((2, rows), dtype),
         'grad_W2': np.empty((2, 2), dtype),
         'delta1': np.empty((2, rows), dtype),
-        '_scratch_2xn_1': np.empty((2, rows), dtype),
         'grad_W1': np.empty((3, 2), dtype),
     }
 
@@ -199,21 +199,25 @@ def _loss_and_grad_into(params, X, Y, work, scale=1.0):
     n = X.shape[_SAMPLE_AXIS]
     Z1 = work['Z1']
     A1 = work['A1']
+    _scratch_2xn_1 = work['_scratch_2xn_1']
     Z2 = work['Z2']
     A2 = work['A2']
     t0 = work['t0']
     delta2 = work['delta2']
     grad_W2 = work['grad_W2']
     delta1 = work['delta1']
-    _scratch_2xn_1 = work['_scratch_2xn_1']
     grad_W1 = work['grad_W1']
     # Z1 = W1.T @ X
     np.matmul(W1.T, X, out=Z1)
-    # A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
-    np.multiply(Z1, 1/2, out=A1)
-    np.tanh(A1, out=A1)
-    np.multiply(A1, 1/2, out=A1)
-    np.add(A1, 1/2, out=A1)
+    # A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
+    np.absolute(Z1, out=A1)
+    np.multiply(A1, -1, out=A1)
+    np.exp(A1, out=A1)
+    np.add(A1, 1, out=A1)
+    np.reciprocal(A1, out=A1)
+    np.minimum(Z1, 0, out=_scratch_2xn_1)
+    np.exp(_scratch_2xn_1, out=_scratch_2xn_1)
+    np.multiply(A1, _scratch_2xn_1, out=A1)
     # Z2 = W2.T @ A1
     np.matmul(W2.T, A1, out=Z2)
     # A2 = np.exp(Z2)
@@ -509,7 +513,7 @@ def diagnose(params, X, Y, history=None):
         value, grads = _loss_and_grad(params, X, Y)
         Z1 = X @ W1
         # sigmoid, in an equivalent form that cannot overflow
-        A1 = 1/2 + (1/2)*np.tanh((1/2)*Z1)
+        A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
         Z2 = A1 @ W2
         A2 = np.exp(Z2)
         layers = [
@@ -550,18 +554,28 @@ def _saturated_fraction(A, low, high):
 
 
 def _loss_trend(history):
-    """The first, best and last loss of a train() history (or a list of losses), and how many epochs raised it."""
-    if isinstance(history, dict):
-        history = history["loss"]
-    if not history:
+    """How the loss moved in a train() history (or a list of losses): first, best and last, how many
+    epochs raised it and by how much in all ("climb"), and why training stopped when the history says."""
+    stopped = history.get("stopped") if isinstance(history, dict) else None
+    losses = history["loss"] if isinstance(history, dict) else history
+    if not losses and stopped != "diverged":
         return None
-    best = min(range(len(history)), key=history.__getitem__)
+    if not losses:
+        return {"epochs": 0, "stopped": stopped, "rising": True, "increases": 0, "climb": 0.0}
+    best = min(range(len(losses)), key=losses.__getitem__)
+    progress = losses[0] - losses[best]
+    rises = [later - earlier for earlier, later in zip(losses, losses[1:]) if later > earlier]
     return {
-        "epochs": len(history),
-        "first": history[0],
-        "best": history[best],
+        "epochs": len(losses),
+        "first": losses[0],
+        "best": losses[best],
         "best_epoch": best,
-        "last": history[-1],
-        "increases": sum(later > earlier for earlier, later in zip(history, history[1:])),
-        "rising": history[-1] - history[best] > 0.01 * abs(history[best]) + 1e-12,
+        "last": losses[-1],
+        "increases": len(rises),
+        "climb": float(sum(rises)),
+        "stopped": stopped,
+        # Back up by more than a tenth of what training had gained (and by more than 1%): not the
+        # wobble of stochastic steps around a minimum, which gives back a sliver of the way down.
+        "rising": stopped == "diverged" or losses[-1] - losses[best] > max(
+            0.1 * progress, 0.01 * abs(losses[best]) + 1e-12),
     }

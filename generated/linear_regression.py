@@ -510,18 +510,28 @@ def _saturated_fraction(A, low, high):
 
 
 def _loss_trend(history):
-    """The first, best and last loss of a train() history (or a list of losses), and how many epochs raised it."""
-    if isinstance(history, dict):
-        history = history["loss"]
-    if not history:
+    """How the loss moved in a train() history (or a list of losses): first, best and last, how many
+    epochs raised it and by how much in all ("climb"), and why training stopped when the history says."""
+    stopped = history.get("stopped") if isinstance(history, dict) else None
+    losses = history["loss"] if isinstance(history, dict) else history
+    if not losses and stopped != "diverged":
         return None
-    best = min(range(len(history)), key=history.__getitem__)
+    if not losses:
+        return {"epochs": 0, "stopped": stopped, "rising": True, "increases": 0, "climb": 0.0}
+    best = min(range(len(losses)), key=losses.__getitem__)
+    progress = losses[0] - losses[best]
+    rises = [later - earlier for earlier, later in zip(losses, losses[1:]) if later > earlier]
     return {
-        "epochs": len(history),
-        "first": history[0],
-        "best": history[best],
+        "epochs": len(losses),
+        "first": losses[0],
+        "best": losses[best],
         "best_epoch": best,
-        "last": history[-1],
-        "increases": sum(later > earlier for earlier, later in zip(history, history[1:])),
-        "rising": history[-1] - history[best] > 0.01 * abs(history[best]) + 1e-12,
+        "last": losses[-1],
+        "increases": len(rises),
+        "climb": float(sum(rises)),
+        "stopped": stopped,
+        # Back up by more than a tenth of what training had gained (and by more than 1%): not the
+        # wobble of stochastic steps around a minimum, which gives back a sliver of the way down.
+        "rising": stopped == "diverged" or losses[-1] - losses[best] > max(
+            0.1 * progress, 0.01 * abs(losses[best]) + 1e-12),
     }

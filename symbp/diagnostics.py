@@ -17,11 +17,15 @@ SATURATED_SHARE = 0.25
 DEAD_SHARE = 0.25
 # First-to-last gradient norm ratios beyond these suggest vanishing or exploding gradients.
 VANISHING_RATIO = 1e-2
-EXPLODING_RATIO = 1e2
+EXPLODING_RATIO = 20.0
 # Gradients smaller than this everywhere mean training has nowhere left to go.
 STALLED_NORM = 1e-7
-# A loss that went up in more than this share of epochs is oscillating.
+# A loss that went up in more than this share of epochs, climbing back more than CLIMB_SHARE of
+# the way it had come down, is oscillating; a smaller climb is the wobble of stochastic steps.
 OSCILLATING_SHARE = 0.3
+CLIMB_SHARE = 0.5
+# Hints that follow from a loss that blew up, and say nothing more once it is named.
+CONSEQUENCES_OF_A_BLOW_UP = ("saturation", "dead units", "vanishing gradients", "exploding gradients", "stalled")
 
 
 @dataclass(frozen=True)
@@ -39,14 +43,35 @@ def report_for(module: ModuleType, params: dict, X, Y, history: dict | list[floa
 
 
 def hints(report: dict) -> list[Hint]:
-    found = []
-    found += _not_finite(report)
-    for layer in report["layers"]:
+    """The problems the report shows, each named once, causes before their consequences.
+
+    The output layer's saturation is no problem (a confident classifier saturates its output, and the
+    losses paired with sigmoid and softmax keep their gradient there); vanishing gradients are not
+    named again when saturated or dead units explain them; and once the loss has blown up, the
+    saturated units and uneven gradients it leaves behind are its consequences, not causes.
+    """
+    trend = report.get("history")
+    blown_up = _blown_up(trend)
+    found = [] if blown_up else _not_finite(report)
+    for layer in report["layers"][:-1]:
         found += _saturation(layer)
+    for layer in report["layers"]:
         found += _dead_units(layer)
-    found += _gradient_flow(report)
-    found += _loss_trend(report.get("history"))
-    return found
+    if not found:
+        found += _gradient_flow(report)
+    else:
+        found += [hint for hint in _gradient_flow(report) if hint.problem != "vanishing gradients"]
+    rising = _loss_trend(trend)
+    if blown_up:
+        found = [hint for hint in found if hint.problem not in CONSEQUENCES_OF_A_BLOW_UP]
+    return found + rising
+
+
+def _blown_up(trend: dict | None) -> bool:
+    """True when training diverged, or ended with a loss above the one it started from."""
+    if not trend:
+        return False
+    return trend.get("stopped") == "diverged" or (trend["epochs"] > 1 and trend["last"] > trend["first"])
 
 
 def format_report(report: dict) -> str:
@@ -62,7 +87,7 @@ def format_report(report: dict) -> str:
     if len(report["layers"]) > 1 and ratio is not None:
         lines.append(f"gradient norm of the first layer / the last: {ratio:.3g}")
     trend = report.get("history")
-    if trend:
+    if trend and trend["epochs"]:
         lines.append(f"loss over {trend['epochs']} epochs: first {trend['first']:.6g}, best {trend['best']:.6g} "
                      f"(epoch {trend['best_epoch']}), last {trend['last']:.6g}")
     found = hints(report)
@@ -147,6 +172,10 @@ def _gradient_flow(report: dict) -> list[Hint]:
 
 
 def _loss_trend(trend: dict | None) -> list[Hint]:
+    if trend and trend.get("stopped") == "diverged":
+        after = f"after {trend['epochs']} epochs" if trend["epochs"] else "in its first epoch"
+        return [Hint("rising loss", f"training diverged {after}: the loss stopped being finite. The learning "
+                     "rate is probably too high; try a tenth of it")]
     if not trend or trend["epochs"] < 2:
         return []
     if trend["rising"]:
@@ -154,7 +183,8 @@ def _loss_trend(trend: dict | None) -> list[Hint]:
                      f"{trend['best_epoch']}) to {trend['last']:.6g} at epoch {trend['epochs'] - 1}: the learning "
                      "rate is probably too high; try a tenth of it")]
     rises = trend["increases"]
-    if rises > max(2, OSCILLATING_SHARE * (trend["epochs"] - 1)):
+    climbed_back = trend.get("climb", math.inf) > CLIMB_SHARE * (trend["first"] - trend["best"])
+    if rises > max(2, OSCILLATING_SHARE * (trend["epochs"] - 1)) and climbed_back:
         return [Hint("rising loss", f"the loss went up in {rises} of {trend['epochs'] - 1} epochs: steps "
                      "overshoot, so the learning rate is probably too high (or the mini-batches too small)")]
     return []

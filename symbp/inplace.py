@@ -137,10 +137,22 @@ class InPlacePrinter(TrainerPrinter):
             else:
                 lines.append(f"{np_('numpy.power')}({base}, {self._print(exponent)}, out={out})")
             return lines
+        if isinstance(expr, (sp.Min, sp.Max)):
+            return self._emit_pairwise(expr, out, depth)
         if expr.func in _UFUNCS and len(expr.args) == 1:
             lines, argument = self._argument(expr.args[0], out, depth)
             return lines + [f"{np_('numpy.' + _UFUNCS[expr.func])}({argument}, out={out})"]
         return self._whole(expr, out)
+
+    def _emit_pairwise(self, expr, out, depth) -> list[str]:
+        """Min(a, b, ...) or Max(...): np.minimum or np.maximum of the first array and each other operand."""
+        function = self._module_format("numpy.minimum" if isinstance(expr, sp.Min) else "numpy.maximum")
+        first, *rest = sorted(expr.args, key=lambda arg: self.shape_of(arg) is None)
+        lines, current = self._argument(first, out, depth)
+        for operand in rest:
+            lines.append(f"{function}({current}, {self._operand(operand, depth, lines)}, out={out})")
+            current = out
+        return lines
 
     def _emit_chain(self, expr, out, depth, combine, inverse) -> list[str]:
         """a + b - c ... or a * b / c ...: the first array operand, then each other one, in place."""

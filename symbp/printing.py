@@ -140,6 +140,18 @@ class TrainerPrinter(NumPyPrinter):
             printed = f"({printed})"
         return f"{printed}.sum(axis={self.unit_axis}, keepdims=True)"
 
+    def _print_Min(self, expr):
+        return self._pairwise("numpy.minimum", expr.args)
+
+    def _print_Max(self, expr):
+        return self._pairwise("numpy.maximum", expr.args)
+
+    def _pairwise(self, function: str, args) -> str:
+        """np.minimum(a, np.minimum(b, c)): elementwise over arrays, arrays before numbers."""
+        first, *rest = sorted(args, key=lambda arg: arg.is_number)
+        printed_rest = self._print(rest[0]) if len(rest) == 1 else self._pairwise(function, rest)
+        return f"{self._module_format(function)}({self._print(first)}, {printed_rest})"
+
     def _print_Abs(self, expr):
         return f"{self._module_format('numpy.abs')}({self._print(expr.args[0])})"
 

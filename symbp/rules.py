@@ -101,7 +101,10 @@ def _row_sum(expr: sp.Expr) -> sp.Sum:
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
-        Activation("sigmoid", 1 / (1 + sp.exp(-z)), display=r"\sigma", stable_expr=(1 + sp.tanh(z / 2)) / 2),
+        # exp(min(z, 0)) / (1 + exp(-|z|)): 1 / (1 + exp(-z)) above zero, exp(z) / (1 + exp(z)) below, both
+        # to a few ulps (the tanh form loses the lower tail) and no exp of a positive number, so no overflow.
+        Activation("sigmoid", 1 / (1 + sp.exp(-z)), display=r"\sigma",
+                   stable_expr=sp.exp(sp.Min(z, 0)) / (1 + sp.exp(-sp.Abs(z)))),
         Activation("tanh", sp.tanh(z), display=r"\tanh"),
         Activation("relu", sp.Piecewise((z, z > 0), (0, True)), display=r"\operatorname{ReLU}"),
         Activation("exponential", sp.exp(z), display=r"\exp"),
@@ -143,8 +146,9 @@ LOSSES: dict[str, Loss] = {
             "binary_cross_entropy",
             -(y * sp.log(yhat) + (1 - y) * sp.log(1 - yhat)),
             requires_output="sigmoid",
-            # The logits form: log(1 + exp(z)) - y z.
-            stable_expr=logaddexp(0, z) - y * z,
+            # The logits form: y log(1 + exp(-z)) + (1 - y) log(1 + exp(z)), each term accurate on its own,
+            # so a confident right prediction's small loss keeps its digits (log(1 + exp(z)) - y z cancels).
+            stable_expr=y * logaddexp(0, -z) + (1 - y) * logaddexp(0, z),
         ),
     )
 }

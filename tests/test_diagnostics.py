@@ -83,10 +83,16 @@ def test_vanishing_and_exploding_gradients(data):
               {"units": 1, "activation": "linear"}]
     module = _module(layers)
     params = module.init_params(0)
-    params["W1"] = params["W1"] * 80
+    params["W2"] = params["W2"] * 1e-3
     vanishing = module.diagnose(params, X, Y)
     assert vanishing["gradient_ratio"] < 1e-2
-    assert "vanishing gradients" in _problems(vanishing)
+    assert _problems(vanishing) == {"vanishing gradients"}
+    # Saturated units explain the vanishing gradient they cause: it is named once, as saturation.
+    params = module.init_params(0)
+    params["W1"] = params["W1"] * 80
+    saturated = module.diagnose(params, X, Y)
+    assert saturated["gradient_ratio"] < 1e-2
+    assert _problems(saturated) == {"saturation"}
 
     linear = _module([{"units": 3, "activation": "linear"}, {"units": 1, "activation": "linear"}])
     params = linear.init_params(0)
@@ -169,3 +175,27 @@ def test_cli_diagnose_reads_params_and_data(tmp_path, capsys):
     np.savez(tmp_path / "shape.npz", W1=np.zeros((3, 3)))
     assert main(["diagnose", str(spec), "--data", str(data), "--params", str(tmp_path / "shape.npz")]) == 2
     assert "W1 has shape (3, 3), expected (2, 3)" in capsys.readouterr().err
+
+
+def test_a_small_wobble_near_the_minimum_is_no_alarm(data):
+    X, Y = data
+    module = _module([{"units": 3, "activation": "tanh"}, {"units": 1, "activation": "linear"}])
+    params = module.init_params(0)
+    # Stochastic steps around a minimum: up and down by about 1%, a sliver of the way down from 10.
+    wobble = [10.0, 5.0, 2.0, 1.05, 1.0, 1.01, 1.0, 1.012, 1.004, 1.01]
+    report = module.diagnose(params, X, Y, history={"loss": wobble, "stopped": "epochs", "best_epoch": None})
+    assert not report["history"]["rising"]
+    assert "rising loss" not in _problems(report)
+
+
+def test_a_diverged_run_is_named_as_such_and_its_aftermath_is_not(data):
+    X, Y = data
+    module = _module([{"units": 3, "activation": "tanh"}, {"units": 1, "activation": "linear"}])
+    params = module.init_params(0)
+    params["W1"] = params["W1"] * 80  # what a blown-up run leaves: saturated tanh units
+    history = {"loss": [3.0, 2.5, 40.0], "stopped": "diverged", "best_epoch": None}
+    found = hints(module.diagnose(params, X, Y, history))
+    assert [hint.problem for hint in found] == ["rising loss"]
+    assert found[0].message.startswith("training diverged after 3 epochs: the loss stopped being finite")
+    first_epoch = hints(module.diagnose(params, X, Y, {"loss": [], "stopped": "diverged", "best_epoch": None}))
+    assert [hint.message.split(":")[0] for hint in first_epoch] == ["training diverged in its first epoch"]

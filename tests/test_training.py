@@ -138,7 +138,7 @@ def test_tolerance_and_callback_stop_early(module, data):
     _, history = module.train(module.init_params(1), X, Y, epochs=50, callback=stop_at_four)
     assert [epoch for epoch, _, _ in seen] == [0, 1, 2, 3, 4] and history["stopped"] == "callback"
     assert [logged for _, logged, _ in seen] == history["loss"][:-1] + [seen[-1][1]]
-    assert [logged for _, logged, _ in seen] == pytest.approx([measured for _, _, measured in seen], rel=1e-12)
+    assert [logged for _, logged, _ in seen] == pytest.approx([measured for _, _, measured in seen], rel=1e-12, abs=0)
 
 
 def test_non_finite_loss_stops_with_a_warning_and_finite_params():
@@ -208,8 +208,8 @@ def test_history_is_the_whole_training_sets_loss_after_each_epoch(module, data, 
 
     params, history = module.train(module.init_params(1), X, Y, optimizer=optimizer, learning_rate=rate,
                                    epochs=12, batch_size=batch_size, callback=measure)
-    assert history["loss"] == pytest.approx(measured, rel=1e-12)
-    assert history["loss"][-1] == pytest.approx(module.loss(params, X, Y), rel=1e-12)
+    assert history["loss"] == pytest.approx(measured, rel=1e-12, abs=0)
+    assert history["loss"][-1] == module.loss(params, X, Y)
     assert history["stopped"] == "epochs" and history["best_epoch"] is None and "val_loss" not in history
 
 
@@ -233,12 +233,12 @@ def test_validation_loss_is_logged_and_early_stopping_restores_the_best_epoch(mo
     assert len(history["loss"]) == len(history["val_loss"]) == best + 6 < 400
     assert [logs["val_loss"] for logs in logged] == history["val_loss"]
     assert [logs["loss"] for logs in logged] == history["loss"]
-    assert history["val_loss"][best] == pytest.approx(module.loss(params, X_val, Y_val), rel=1e-12)
+    assert history["val_loss"][best] == pytest.approx(module.loss(params, X_val, Y_val), rel=1e-12, abs=0)
     assert all(np.array_equal(params[name], snapshots[best][name]) for name in module.PARAMS)
     # Without patience the same run goes on to the end, logging the validation loss all the way.
     _, full = module.train(module.init_params(1), X, Y, epochs=best + 10, validation=(X_val, Y_val))
     assert full["stopped"] == "epochs" and full["best_epoch"] is None and len(full["val_loss"]) == best + 10
-    assert full["val_loss"][: best + 6] == pytest.approx(history["val_loss"], rel=1e-12)
+    assert full["val_loss"][: best + 6] == pytest.approx(history["val_loss"], rel=1e-12, abs=0)
 
 
 def test_patience_needs_validation(module, data):
