@@ -281,3 +281,25 @@ def test_torch_compile_traces_loss_and_grad():
 
 def test_the_same_spec_gives_the_same_bytes():
     assert generate_array_api_module(load_spec("actuarial")) == generate_array_api_module(load_spec("actuarial"))
+
+
+def test_training_on_a_distributed_cluster_ends_where_the_numpy_module_does(chunked_lab_data):
+    distributed = pytest.importorskip("distributed")
+    import dask.array as da
+
+    X, Y, X_chunks, Y_chunks = chunked_lab_data
+    numpy_module, array_module = _lab_modules()
+    settings = {"epochs": 4, "learning_rate": 0.0005}
+    want_params, want = numpy_module.train(numpy_module.init_params(), X, Y, **settings)
+    # Workers in this process (no forked interpreters), but Dask's distributed scheduler all the same.
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) \
+            as cluster, distributed.Client(cluster) as client:
+        start = {k: da.from_array(v) for k, v in array_module.init_params().items()}
+        params, history = array_module.train(start, X_chunks, Y_chunks, **settings)
+        assert len(client.scheduler_info()["workers"]) == 2
+        assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.task_groups)) > 0
+        computed = {name: value.compute() for name, value in params.items()}
+    assert len(history["loss"]) == len(want["loss"]) == 4
+    np.testing.assert_allclose(history["loss"], want["loss"], rtol=1e-10)
+    for name in numpy_module.PARAMS:
+        np.testing.assert_allclose(computed[name], want_params[name], rtol=1e-9)
