@@ -303,3 +303,16 @@ def test_training_on_a_distributed_cluster_ends_where_the_numpy_module_does(chun
     np.testing.assert_allclose(history["loss"], want["loss"], rtol=1e-10)
     for name in numpy_module.PARAMS:
         np.testing.assert_allclose(computed[name], want_params[name], rtol=1e-9)
+
+
+def test_params_saved_from_torch_load_into_jax(tmp_path):
+    torch = pytest.importorskip("torch")
+    jnp = _namespace("jax")
+    _, array_module = _lab_modules()
+    params = array_module.init_params(like=torch.zeros(1, dtype=torch.float64))
+    array_module.save_params(tmp_path / "params.npz", params)
+    loaded = array_module.load_params(tmp_path / "params.npz", like=jnp.zeros(1, dtype=jnp.float64))
+    for name in array_module.PARAMS:
+        assert loaded[name].dtype == jnp.float64
+        np.testing.assert_array_equal(np.asarray(loaded[name]), params[name].numpy())
+    assert set(array_module.load_params(tmp_path / "params.npz")) == set(array_module.PARAMS)
