@@ -316,3 +316,25 @@ def test_params_saved_from_torch_load_into_jax(tmp_path):
         assert loaded[name].dtype == jnp.float64
         np.testing.assert_array_equal(np.asarray(loaded[name]), params[name].numpy())
     assert set(array_module.load_params(tmp_path / "params.npz")) == set(array_module.PARAMS)
+
+
+def test_array_api_modules_pass_ruff(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    if not Path(ruff).exists():
+        pytest.skip("ruff is not installed")
+    given = {"name": "given", "title": "A long title " * 12, "inputs": 2,
+             "layers": [{"units": 2, "activation": "sigmoid", "weights": [[1, 2], [3, 4]], "biases": [0, 0]},
+                        {"units": 1, "activation": "exponential", "weights": [[1], [2]], "biases": [0]}],
+             "loss": {"name": "squared_error", "reduction": "sum"}}
+    specs = {"given": given, "mask": CATALOGUE["hidden-relu-bias"], "where": CATALOGUE["custom-hidden-max-leaky"]}
+    for name, spec in specs.items():
+        (tmp_path / f"{name}.py").write_text(generate_array_api_module(spec))
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([ruff, "check", "--no-cache", "--config", str(root / "pyproject.toml"), str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -7,6 +7,8 @@ There is no in-place step: every function is pure, which is what jax.jit and tor
 
 from __future__ import annotations
 
+import textwrap
+
 from symbp import __version__
 from symbp.backends.printing import array_api_code
 from symbp.calculus import a_vec, g_vec
@@ -21,6 +23,7 @@ from symbp.codegen import (
     _loss_comment,
     _output_block,
     _params,
+    _wrapped,
     spec_digest,
 )
 from symbp.network import Network, build_network, n_samples
@@ -86,6 +89,7 @@ def module_context(network: Network) -> dict:
     for_loss = _output_block(network, with_loss=True, with_delta=False)
     for_gradient = _output_block(network, with_loss=True, with_delta=True)
     coefficient = network.loss_coefficient
+    params = _params(network)
     forward_lines = hidden + _reprinted(prediction)
     loss_lines = hidden + _reprinted(for_loss)
     gradient_lines = hidden + _reprinted(for_gradient) + _backward_lines(network, for_gradient)
@@ -95,7 +99,11 @@ def module_context(network: Network) -> dict:
         "version": __version__,
         "digest": spec_digest(network),
         "architecture": _architecture(network),
-        "params": _params(network),
+        "params": params,
+        "title": textwrap.fill(f"{spec.title or spec.name}: an array-API trainer for the network in spec "
+                               f"'{spec.name}'.", 96),
+        # init_params needs its random generator only when some weight is drawn rather than given.
+        "draws": spec.training.init != "zeros" and any(p.explicit is None and p.kind != "bias" for p in params),
         "forward_lines": forward_lines,
         "loss_lines": loss_lines,
         "gradient_forward_lines": hidden + _reprinted(for_gradient),
@@ -112,7 +120,7 @@ def module_context(network: Network) -> dict:
         "loss_name": network.output.loss.short_name,
         "loss_comment": _loss_comment(network),
         "training": spec.training,
-        "likely_causes": _likely_causes(network),
+        "likely_causes": [_wrapped(cause) for cause in _likely_causes(network)],
     }
 
 
