@@ -1,4 +1,5 @@
-"""Actuarial lab: 3-2-1 network trained with Keras-default Adam: a NumPy trainer for the network in spec 'actuarial_adam'.
+"""Actuarial lab: 3-2-1 network trained with Keras-default Adam: a NumPy trainer for the network in
+spec 'actuarial_adam'.
 
 Network: 3 -> 2 (sigmoid, no bias) -> 1 (exponential, no bias)
 Loss: squared_error, scale 1.0, mean over samples
@@ -42,7 +43,6 @@ _INITIAL_VALUES = {
 
 def init_params(seed=0, dtype=np.float64):
     """Initial parameters: the spec's explicit values where given, else glorot_normal draws."""
-    rng = np.random.default_rng(seed)
     params = {}
     params['W1'] = np.array(_INITIAL_VALUES['W1'], dtype=dtype)
     params['W2'] = np.array(_INITIAL_VALUES['W2'], dtype=dtype)
@@ -246,7 +246,8 @@ def _loss_and_grad_into(params, X, Y, work, scale=1.0):
 
 # Besides a learning rate that is too high, what can make this network's loss stop being finite.
 _LIKELY_CAUSES = (
-    'the exponential output layer overflows once its pre-activation passes about 709 (88 in float32): scale the targets down or start from smaller weights',
+    'the exponential output layer overflows once its pre-activation passes about 709 (88 in float32):'
+    ' scale the targets down or start from smaller weights',
 )
 
 
@@ -509,14 +510,12 @@ def diagnose(params, X, Y, history=None):
     1 exploding ones. Given train()'s history, also how its training loss moved.
     """
     params, (X, Y) = _checked_params(params), _checked_data(X, Y)
-    W1, W2 = params['W1'], params['W2']
+    W1 = params['W1']
     with np.errstate(all="ignore"):
         value, grads = _loss_and_grad(params, X, Y)
         Z1 = X @ W1
         # sigmoid, in an equivalent form that cannot overflow
         A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
-        Z2 = A1 @ W2
-        A2 = np.exp(Z2)
         layers = [
             {
                 "layer": 1,

@@ -1,4 +1,5 @@
-"""MNIST's 784-32-10 network, offline: 64-32-10 on scikit-learn's 8x8 digits: a NumPy trainer for the network in spec 'digits'.
+"""MNIST's 784-32-10 network, offline: 64-32-10 on scikit-learn's 8x8 digits: a NumPy trainer for
+the network in spec 'digits'.
 
 Network: 64 -> 32 (sigmoid) -> 10 (sigmoid)
 Loss: squared_error, scale 1.0, mean over samples

@@ -1,4 +1,5 @@
-"""Fausett-style backpropagation: 2-2-2 sigmoid network with bias neurons: a NumPy trainer for the network in spec 'fausett'.
+"""Fausett-style backpropagation: 2-2-2 sigmoid network with bias neurons: a NumPy trainer for the
+network in spec 'fausett'.
 
 Network: 2 -> 2 (sigmoid) -> 2 (sigmoid)
 Loss: squared_error, scale 0.5, sum over samples
@@ -46,7 +47,6 @@ _INITIAL_VALUES = {
 
 def init_params(seed=0, dtype=np.float64):
     """Initial parameters: the spec's explicit values where given, else glorot_normal draws."""
-    rng = np.random.default_rng(seed)
     params = {}
     params['W1'] = np.array(_INITIAL_VALUES['W1'], dtype=dtype)
     params['b1'] = np.array(_INITIAL_VALUES['b1'], dtype=dtype)
@@ -140,7 +140,6 @@ def loss_and_grad(params, X, Y):
 def _loss_and_grad(params, X, Y):
     """loss_and_grad on checked arrays: what train() calls for small batches."""
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
-    n = X.shape[0]
 
     # Forward pass.
     Z1 = X @ W1 + b1
@@ -213,7 +212,6 @@ def _loss_and_grad_into(params, X, Y, work, scale=1.0):
     The returned gradients are work's own arrays, overwritten by the next call.
     """
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
-    n = X.shape[_SAMPLE_AXIS]
     Z1 = work['Z1']
     A1 = work['A1']
     _scratch_2xn_1 = work['_scratch_2xn_1']

@@ -1,4 +1,5 @@
-"""Lecture slides: Fisher's iris, 4-5-3 sigmoid network: a NumPy trainer for the network in spec 'iris'.
+"""Lecture slides: Fisher's iris, 4-5-3 sigmoid network: a NumPy trainer for the network in spec
+'iris'.
 
 Network: 4 -> 5 (sigmoid) -> 3 (sigmoid)
 Loss: squared_error, scale 0.5, sum over samples
@@ -134,7 +135,6 @@ def loss_and_grad(params, X, Y):
 def _loss_and_grad(params, X, Y):
     """loss_and_grad on checked arrays: what train() calls for small batches."""
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
-    n = X.shape[0]
 
     # Forward pass.
     Z1 = X @ W1 + b1
@@ -208,7 +208,6 @@ def _loss_and_grad_into(params, X, Y, work, scale=1.0):
     The returned gradients are work's own arrays, overwritten by the next call.
     """
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
-    n = X.shape[_SAMPLE_AXIS]
     Z1 = work['Z1']
     A1 = work['A1']
     _scratch_5xn_1 = work['_scratch_5xn_1']

@@ -1,4 +1,5 @@
-"""Actuarial lab: linear regression by batch gradient descent: a NumPy trainer for the network in spec 'linear_regression'.
+"""Actuarial lab: linear regression by batch gradient descent: a NumPy trainer for the network in
+spec 'linear_regression'.
 
 Network: 1 -> 1 (linear)
 Loss: squared_error, scale 1.0, mean over samples
@@ -42,7 +43,6 @@ _INITIAL_VALUES = {
 
 def init_params(seed=0, dtype=np.float64):
     """Initial parameters: the spec's explicit values where given, else glorot_normal draws."""
-    rng = np.random.default_rng(seed)
     params = {}
     params['W1'] = np.array(_INITIAL_VALUES['W1'], dtype=dtype)
     params['b1'] = np.array(_INITIAL_VALUES['b1'], dtype=dtype)
@@ -475,11 +475,8 @@ def diagnose(params, X, Y, history=None):
     1 exploding ones. Given train()'s history, also how its training loss moved.
     """
     params, (X, Y) = _checked_params(params), _checked_data(X, Y)
-    W1, b1 = params['W1'], params['b1']
     with np.errstate(all="ignore"):
         value, grads = _loss_and_grad(params, X, Y)
-        Z1 = X @ W1 + b1
-        A1 = Z1
         layers = [
             {
                 "layer": 1,

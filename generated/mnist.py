@@ -1,4 +1,5 @@
-"""Tashfeen: MNIST digits, 784-32-10 sigmoid network: a NumPy trainer for the network in spec 'mnist'.
+"""Tashfeen: MNIST digits, 784-32-10 sigmoid network: a NumPy trainer for the network in spec
+'mnist'.
 
 Network: 784 -> 32 (sigmoid) -> 10 (sigmoid)
 Loss: squared_error, scale 1.0, mean over samples

@@ -1,4 +1,5 @@
-"""Tashfeen: parity of 10-bit numbers, 10-3-2 sigmoid network: a NumPy trainer for the network in spec 'parity'.
+"""Tashfeen: parity of 10-bit numbers, 10-3-2 sigmoid network: a NumPy trainer for the network in
+spec 'parity'.
 
 Network: 10 -> 3 (sigmoid) -> 2 (sigmoid)
 Loss: squared_error, scale 1.0, mean over samples

@@ -134,7 +134,6 @@ def loss_and_grad(params, X, Y):
 def _loss_and_grad(params, X, Y):
     """loss_and_grad on checked arrays: what train() calls for small batches."""
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
-    n = X.shape[0]
 
     # Forward pass.
     Z1 = X @ W1 + b1
@@ -208,7 +207,6 @@ def _loss_and_grad_into(params, X, Y, work, scale=1.0):
     The returned gradients are work's own arrays, overwritten by the next call.
     """
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
-    n = X.shape[_SAMPLE_AXIS]
     Z1 = work['Z1']
     A1 = work['A1']
     _scratch_2xn_1 = work['_scratch_2xn_1']

@@ -46,8 +46,10 @@ COMMANDS: dict[str, Command] = {
         "Derives the spec's loss and gradients with SymPy and writes them as a NumPy module that trains the "
         "network on its own (it imports NumPy only). The module is written to generated/NAME.py unless -o "
         "names another file; the folder generated/ is created when it is missing. A file that symbp did not "
-        "write is never overwritten without --force.",
-        "symbp generate xor\nsymbp generate my_net.toml -o my_net.py\nsymbp generate --all-examples -o generated",
+        "write is never overwritten without --force. --backend array-api writes NAME_array_api.py instead, one "
+        "module for NumPy, PyTorch, JAX and Dask arrays (needs symbp[array-api]).",
+        "symbp generate xor\nsymbp generate my_net.toml -o my_net.py\nsymbp generate xor --backend array-api\n"
+        "symbp generate --all-examples -o generated",
     ),
     "check": Command(
         "check the generated gradient against finite differences and SymPy",
@@ -127,30 +129,33 @@ def _describe(parser: argparse.ArgumentParser, command: Command) -> None:
 
 
 def _generate(args) -> int:
-    from symbp.codegen import MARKER, generate_module
+    from symbp.backends import backend
+    from symbp.codegen import MARKER
     from symbp.examples import bundled_spec_paths
     from symbp.output import ModuleMarker, Output, claim_outputs, write_atomically
     from symbp.spec import load_spec
 
     marker = ModuleMarker(MARKER)
+    chosen = backend(args.backend)
+    generate = chosen.generator()
     if args.all_examples:
         folder = Path(args.output) if args.output else _default_folder()
         if not folder.is_dir():
             raise SymbpError(f"{folder}: directory does not exist; create it or give another with -o")
         specs = [load_spec(path) for path in bundled_spec_paths()]
-        targets = [folder / f"{spec.name}.py" for spec in specs]
+        targets = [folder / f"{spec.name}{chosen.suffix}.py" for spec in specs]
         claim_outputs([Output(target, marker) for target in targets],
                       inputs=[spec.source for spec in specs], force=args.force)
         for spec, target in zip(specs, targets, strict=True):
-            write_atomically(target, generate_module(spec), marker=marker, force=args.force)
+            write_atomically(target, generate(spec), marker=marker, force=args.force)
             print(f"wrote {target}")
         return 0
     if not args.spec:
         raise SymbpError("generate: give a SPEC (a .toml or .json file, or an example name) or --all-examples")
     spec = load_spec(args.spec)
-    target = Path(args.output) if args.output else _default_folder() / f"{spec.name}.py"
+    target = Path(args.output) if args.output else _default_folder() / f"{spec.name}{chosen.suffix}.py"
     claim_outputs([Output(target, marker)], inputs=[spec.source], force=args.force)
-    source = generate_module(spec)
+    source = generate(spec)
     write_atomically(target, source, marker=marker, force=args.force)
     print(f"wrote {target} ({spec.parameter_count} parameters)")
     return 0
@@ -237,6 +242,8 @@ def _register_builtin(commands) -> None:
     generate.add_argument("spec", nargs="?", help="a .toml or .json spec, or a bundled example's name")
     generate.add_argument("-o", "--output", help="output file (default generated/NAME.py); folder for --all-examples")
     generate.add_argument("--all-examples", action="store_true", help="regenerate every bundled example")
+    generate.add_argument("--backend", default="numpy", metavar="NAME",
+                          help="array library of the module: numpy (default) or array-api (NumPy, PyTorch, JAX, Dask)")
     generate.add_argument("--force", action="store_true", help="overwrite a file that symbp did not write")
     generate.set_defaults(run=_generate)
 

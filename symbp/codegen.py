@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import textwrap
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -406,6 +407,20 @@ def _likely_causes(network: Network) -> list[str]:
     return causes
 
 
+def _lines_for_diagnose(forward_lines: list[Line], layers: list[DiagnosedLayer]) -> list[Line]:
+    """The forward lines up to the last array diagnose() reads: a layer's output where it can saturate,
+    its pre-activation where its units can die. Each line feeds the next, so none before it is spare."""
+    read = {layer.output for layer in layers if layer.extremes} | {
+        f"Z{layer.index}" for layer in layers if layer.derivative}
+    last = max((i for i, line in enumerate(forward_lines) if line.target in read), default=-1)
+    return forward_lines[: last + 1]
+
+
+def _wrapped(text: str, width: int = 96) -> list[str]:
+    """text cut into pieces of at most width characters that join back into it exactly."""
+    return textwrap.wrap(text, width, drop_whitespace=False, break_on_hyphens=False) or [text]
+
+
 def module_context(network: Network, samples_as_columns: bool | None = None) -> dict:
     """The template's data. samples_as_columns forces the training step's layout; by default
     narrow networks (no layer wider than SAMPLES_AS_COLUMNS_UP_TO) get a sample per column."""
@@ -418,13 +433,21 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         samples_as_columns = max(spec.sizes) <= SAMPLES_AS_COLUMNS_UP_TO
     step_lines, step_total, workspace = _inplace_step(network, for_gradient, samples_as_columns)
     training = spec.training
+    diagnosed_layers = _diagnosed_layers(network)
+    params = _params(network)
+    diagnose_lines = _lines_for_diagnose(hidden + prediction.lines, diagnosed_layers)
+    computed = {line.target for line in diagnose_lines}
     return {
         "spec": spec,
         "marker": MARKER,
         "version": __version__,
         "digest": spec_digest(network),
         "architecture": _architecture(network),
-        "params": _params(network),
+        "params": params,
+        # init_params needs its random generator only when some weight is drawn rather than given.
+        "draws": training.init != "zeros" and any(p.explicit is None and p.kind != "bias" for p in params),
+        "title": textwrap.fill(f"{spec.title or spec.name}: a NumPy trainer for the network in spec '{spec.name}'.",
+                               96),
         "layers": network.layers,
         "forward_lines": hidden + prediction.lines,
         "loss_lines": hidden + for_loss.lines,
@@ -445,8 +468,12 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "loss_name": network.output.loss.short_name,
         "loss_comment": _loss_comment(network),
         "training": training,
-        "likely_causes": _likely_causes(network),
-        "diagnosed_layers": _diagnosed_layers(network),
+        "likely_causes": [_wrapped(cause) for cause in _likely_causes(network)],
+        "diagnosed_layers": diagnosed_layers,
+        "diagnose_lines": diagnose_lines,
+        "diagnose_params": [p for p in params if p.name in {
+            name for layer in network.layers if layer.preactivation_symbol.name in computed
+            for name in (q.name for q in layer.parameters)}],
     }
 
 

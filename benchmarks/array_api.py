@@ -1,0 +1,148 @@
+"""The array-API module against each library's own automatic differentiation, as a table.
+
+    python benchmarks/array_api.py                    # W1 and W2, 3 interleaved rounds
+    python benchmarks/array_api.py --workloads W1 --rounds 5 --steps 200
+
+For each workload the generated array-API module's loss_and_grad drives plain gradient descent on
+JAX arrays (the step under jax.jit) and on PyTorch tensors (eager), against the same loop whose
+gradient comes from jax.grad of the module's own loss (under jax.jit) and from PyTorch's autograd
+on it. Same loss, same data, same batches, float64; each pair must end at the same parameters.
+Times are the median per step over rounds (each round runs every implementation once, so drift in
+the machine's speed touches them alike); ratios are taken within this one run. A library that is
+not installed is left out. PyTorch runs on one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from workloads import WORKLOADS  # noqa: E402
+
+from symbp.backends.array_api import generate_array_api_module  # noqa: E402
+from symbp.check import load_module_from_source  # noqa: E402
+from symbp.spec import load_spec  # noqa: E402
+
+
+def _batches(workload, n):
+    if workload.batch_size is None:
+        return [None]
+    order = workload.batch_order(n)
+    return [order[start:start + workload.batch_size] for start in range(0, n, workload.batch_size)]
+
+
+def _jax_runs(module, workload, X, Y, params, steps):
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    rate = workload.learning_rate
+    batches = [(jnp.asarray(X), jnp.asarray(Y)) if rows is None else (jnp.asarray(X[rows]), jnp.asarray(Y[rows]))
+               for rows in _batches(workload, X.shape[0])]
+
+    def generated(p, x, y):
+        _, grads = module.loss_and_grad(p, x, y)
+        return {k: p[k] - rate * grads[k] for k in p}
+
+    def autodiff(p, x, y):
+        grads = jax.grad(module.loss)(p, x, y)
+        return {k: p[k] - rate * grads[k] for k in p}
+
+    def runner(step):
+        step = jax.jit(step)
+        start = {k: jnp.asarray(v) for k, v in params.items()}
+        jax.block_until_ready(step(start, *batches[0]))  # compile outside the timing
+
+        def run():
+            p = start
+            for index in range(steps):
+                p = step(p, *batches[index % len(batches)])
+            return {k: np.asarray(jax.block_until_ready(v)) for k, v in p.items()}
+        return run
+
+    return {"symbp array-api, JAX jit": runner(generated), "jax.grad under jax.jit": runner(autodiff)}
+
+
+def _torch_runs(module, workload, X, Y, params, steps):
+    import torch
+
+    # One thread: on a small shared machine PyTorch's thread pool mostly waits for cores.
+    torch.set_num_threads(1)
+    rate = workload.learning_rate
+    batches = [(torch.from_numpy(X), torch.from_numpy(Y)) if rows is None
+               else (torch.from_numpy(X[rows]), torch.from_numpy(Y[rows])) for rows in _batches(workload, X.shape[0])]
+
+    def generated():
+        p = {k: torch.from_numpy(v.copy()) for k, v in params.items()}
+        with torch.no_grad():
+            for index in range(steps):
+                _, grads = module.loss_and_grad(p, *batches[index % len(batches)])
+                p = {k: p[k] - rate * grads[k] for k in p}
+        return {k: v.numpy() for k, v in p.items()}
+
+    def autograd():
+        p = {k: torch.from_numpy(v.copy()).requires_grad_() for k, v in params.items()}
+        for index in range(steps):
+            value = module.loss(p, *batches[index % len(batches)])
+            grads = torch.autograd.grad(value, list(p.values()))
+            with torch.no_grad():
+                p = {k: (p[k] - rate * g).requires_grad_() for (k, g) in zip(p, grads)}
+        return {k: v.detach().numpy() for k, v in p.items()}
+
+    return {"symbp array-api, PyTorch": generated, "PyTorch autograd": autograd}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", nargs="+", default=["W1", "W2"], choices=["W1", "W2"])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=None, help="steps per run (default: W1 500, W2 one epoch)")
+    args = parser.parse_args(argv)
+    print(f"# {platform.machine()}, Python {platform.python_version()}, NumPy {np.__version__}, float64")
+    print(f"{'workload':<9}{'implementation':<28}{'ms/step':>10}{'spread':>10}{'autodiff/symbp':>16}")
+    for name in args.workloads:
+        workload = WORKLOADS[name]
+        module = load_module_from_source(generate_array_api_module(load_spec(workload.spec)), f"bench_{name}")
+        X, Y = workload.data(np.float64)
+        params = workload.initial(np.float64)
+        steps = args.steps or (500 if workload.batch_size is None else -(-X.shape[0] // workload.batch_size))
+        pairs = []
+        if importlib.util.find_spec("jax"):
+            pairs.append(_jax_runs(module, workload, X, Y, params, steps))
+        if importlib.util.find_spec("torch"):
+            pairs.append(_torch_runs(module, workload, X, Y, params, steps))
+        times = {label: [] for pair in pairs for label in pair}
+        for _ in range(args.rounds):
+            for pair in pairs:
+                ends = {}
+                for label, run in pair.items():
+                    started = time.perf_counter()
+                    ends[label] = run()
+                    times[label].append((time.perf_counter() - started) / steps * 1e3)
+                first, second = ends.values()
+                for key in first:
+                    if not np.allclose(first[key], second[key], rtol=1e-8, atol=1e-10):
+                        raise SystemExit(f"{name}: {' and '.join(ends)} end at different {key}")
+        for pair in pairs:
+            generated, reference = pair
+            for label in pair:
+                median = statistics.median(times[label])
+                ratio = statistics.median(times[reference]) / statistics.median(times[generated])
+                shown = f"{ratio:.2f}" if label == generated else ""
+                print(f"{name:<9}{label:<28}{median:>10.3f}{max(times[label]) - min(times[label]):>10.3f}{shown:>16}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
