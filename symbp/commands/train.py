@@ -158,6 +158,7 @@ def run(args) -> int:
     from symbp.check import load_module_from_source
     from symbp.codegen import generate_module
     from symbp.datafiles import load_training_data
+    from symbp.errors import SymbpError
     from symbp.output import NO_MARKER, NPZ_MARKER, PNG_MARKER, Output, claim_outputs, write_binary_atomically
     from symbp.plots import drawing_plan, loss_curve_png, network_png, require_matplotlib
     from symbp.progress import ProgressBar
@@ -208,6 +209,9 @@ def run(args) -> int:
         warnings.simplefilter("always", RuntimeWarning)
         try:
             params, history = module.train(module.init_params(seed), X, Y, callback=show_progress, **chosen, **extra)
+        except ValueError as error:
+            # The module refuses to start from a loss that is not finite, or from data of the wrong shape.
+            raise SymbpError(f"{spec.name}: training cannot start: {error}") from None
         finally:
             bar.close()
     seconds = time.perf_counter() - started
