@@ -99,7 +99,7 @@ def _csv_rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
                 rows.append((reader.line_num, row))
     except csv.Error as error:
         reason = str(error).split(" (")[0]
-        raise DataError(f"{path}: line {reader.line_num + 1} is not valid CSV ({reason}); "
+        raise DataError(f"{path}: line {max(reader.line_num, 1)} is not valid CSV ({reason}); "
                         "a data cell is one number") from None
     return rows
 
