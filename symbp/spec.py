@@ -465,7 +465,7 @@ def _custom_activation(value: dict, path: str) -> str:
 
 def _expression_text(value: Any, path: str, example: str) -> str:
     if not isinstance(value, str):
-        raise SpecError(path, f"expected the formula as one string, got {_got(value)}; e.g. {example}")
+        raise SpecError(path, f"expected the expression as a string, got {_got(value)}; e.g. {example}")
     return value
 
 
