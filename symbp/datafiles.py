@@ -73,16 +73,15 @@ def load_data_path(path: Path, spec: Spec) -> Dataset:
 
 
 def _read_text(path: Path) -> str:
-    # A CSV's text is never smaller than the float64 values it holds divided by 4 ("0," is 2 bytes for 8),
-    # so text over four times the limit is refused unread, and no read goes past that.
-    most = 4 * max_data_bytes()
+    # The text itself must fit under the limit too (it is held while parsed): no read goes past it.
+    most = max_data_bytes()
     try:
         with open_regular(path) as stream:
             data = stream.read(most + 1)
     except OSError as error:
         raise DataError(f"{path}: cannot be read ({error.strerror or error})") from None
     if len(data) > most:
-        raise DataError(f"{path}: over {most:,} bytes of text, more than the data limit allows; "
+        raise DataError(f"{path}: over {most:,} bytes of text, more than the data limit; "
                         f"set {LIMIT_VARIABLE} (in bytes) to allow more")
     try:
         return data.decode("utf-8-sig")

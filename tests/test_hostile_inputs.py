@@ -247,3 +247,14 @@ def test_nan_in_csv_is_named_before_training(folder):
 def test_nan_in_npz_is_named_before_training(folder):
     np.savez(folder / "d.npz", X=np.array([[1.0], [np.nan]]), Y=np.array([[0.0], [1.0]]))
     assert_refused(folder, _train("d.npz"), "d.npz: X[1, 0] is nan")
+
+
+def test_csv_text_over_the_limit_is_not_read_past_it(folder):
+    (folder / "d.csv").write_text("".join(f"{i},{i % 2}\n" for i in range(100)))
+    message = assert_refused(folder, _train("d.csv"), "d.csv:", env={"SYMBP_MAX_DATA_BYTES": "100"})
+    assert "over 100 bytes of text" in message and "SYMBP_MAX_DATA_BYTES" in message
+
+
+def test_fifo_as_data_is_refused_without_blocking(folder):
+    os.mkfifo(folder / "d.csv")
+    assert "not a regular file" in assert_refused(folder, _train("d.csv"), "d.csv:")
