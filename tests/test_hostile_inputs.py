@@ -258,3 +258,11 @@ def test_csv_text_over_the_limit_is_not_read_past_it(folder):
 def test_fifo_as_data_is_refused_without_blocking(folder):
     os.mkfifo(folder / "d.csv")
     assert "not a regular file" in assert_refused(folder, _train("d.csv"), "d.csv:")
+
+
+@pytest.mark.parametrize("command", [["generate", "spec.json", "-o", "out.py"], ["check", "spec.json"],
+                                     ["derive", "spec.json", "-o", "out.tex"], ["worksheet", "spec.json"],
+                                     ["train", "spec.json", "-o", "p.npz"], ["diagnose", "spec.json"]])
+def test_lone_surrogate_title_is_one_line_in_every_command(tmp_path, command):
+    (tmp_path / "spec.json").write_text(SURROGATE_TITLE)
+    assert_refused(tmp_path, command, "title:")
