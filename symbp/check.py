@@ -16,6 +16,7 @@ from types import ModuleType
 import numpy as np
 
 from symbp.codegen import generate_module
+from symbp.errors import SymbpError
 from symbp.expanded import EXPANDED_PARAMETER_LIMIT, expand_network
 from symbp.spec import Spec, SpecSource, load_spec
 
@@ -105,6 +106,7 @@ def _relative_error(got: np.ndarray, want: np.ndarray, resolution: np.ndarray | 
 # Ridders' extrapolation: each step is the last divided by _SHRINK, for at most _STEPS steps.
 _SHRINK = 1.4
 _STEPS = 10
+_MARGIN = 10
 
 
 def _finite_difference(loss, params, name, index, step) -> tuple[float, float]:
@@ -146,7 +148,8 @@ def _finite_difference(loss, params, name, index, step) -> tuple[float, float]:
                 break
     finally:
         params[name][index] = original
-    return best, max(error, floor)
+    # The spread of the last extrapolations estimates the error but does not bound it: a margin of ten.
+    return best, max(_MARGIN * error, floor)
 
 
 def _derivative(loss, params, name, index) -> tuple[float, float]:
@@ -155,8 +158,14 @@ def _derivative(loss, params, name, index) -> tuple[float, float]:
     A function that bends within the larger steps (a steep polynomial, a kink of relu) is caught by a smaller one.
     """
     size = 1 + abs(params[name][index])
-    return min((_finite_difference(loss, params, name, index, fraction * size) for fraction in (0.1, 1e-2, 1e-3)),
-               key=lambda estimate: estimate[1])
+    with np.errstate(all="ignore"):
+        best = min((_finite_difference(loss, params, name, index, fraction * size) for fraction in (0.1, 1e-2, 1e-3)),
+                   key=lambda estimate: estimate[1])
+    if not np.isfinite(best[1]):
+        raise SymbpError(f"check: the loss is not finite near the random test point "
+                         f"when {name}{list(index)} moves; the network overflows float64 there, so its gradient "
+                         "cannot be checked; use smaller exponents or fewer layers")
+    return best
 
 
 def check_gradients(spec_source: SpecSource, *, samples: int = 6, seed: int = 0, module: ModuleType | None = None,
@@ -168,7 +177,12 @@ def check_gradients(spec_source: SpecSource, *, samples: int = 6, seed: int = 0,
     params = module.init_params(seed)
     for name in module.PARAMS:
         params[name] = params[name] + rng.normal(scale=0.5, size=params[name].shape)
-    value, grads = module.loss_and_grad(params, X, Y)
+    with np.errstate(all="ignore"):
+        value, grads = module.loss_and_grad(params, X, Y)
+    if not (np.isfinite(value) and all(np.isfinite(grads[name]).all() for name in module.PARAMS)):
+        what = f"the loss is {value}" if not np.isfinite(value) else "the gradient is not finite"
+        raise SymbpError(f"check: {what} at the random test point (seed {seed}): the network overflows float64 "
+                         "there, so its gradient cannot be checked; use smaller exponents or fewer layers")
     report = CheckReport(spec, samples, tolerance)
     report.loss_agreement = abs(value - module.loss(params, X, Y)) / max(abs(value), 1e-300)
 

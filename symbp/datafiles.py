@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from symbp.datasets import Dataset, load_builtin, load_mnist
+from symbp.datasets import (
+    LIMIT_VARIABLE,
+    Dataset,
+    check_data_size,
+    load_builtin,
+    load_mnist,
+    max_data_bytes,
+    open_regular,
+)
 from symbp.errors import DataError
 from symbp.spec import Spec
 
-MAX_DATA_FILE_BYTES = 2**31
 # How far a target row of a softmax/cross-entropy network may sum away from 1 (rounding in a CSV).
 ROW_SUM_SLACK = 1e-6
 
@@ -65,14 +73,41 @@ def load_data_path(path: Path, spec: Spec) -> Dataset:
 
 
 def _read_text(path: Path) -> str:
+    # The text itself must fit under the limit too (it is held while parsed): no read goes past it.
+    most = max_data_bytes()
     try:
-        if path.stat().st_size > MAX_DATA_FILE_BYTES:
-            raise DataError(f"{path}: over {MAX_DATA_FILE_BYTES // 2**30} GiB; too large for an in-memory data set")
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text (bad byte at offset {error.start}); save the CSV as UTF-8") from None
+        with open_regular(path) as stream:
+            data = stream.read(most + 1)
     except OSError as error:
         raise DataError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if len(data) > most:
+        raise DataError(f"{path}: over {most:,} bytes of text, more than the data limit; "
+                        f"set {LIMIT_VARIABLE} (in bytes) to allow more")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text (bad byte at offset {error.start}); save the CSV as UTF-8") from None
+
+
+def _csv_rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(text))
+    rows = []
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append((reader.line_num, row))
+    except csv.Error as error:
+        reason = str(error).split(" (")[0]
+        raise DataError(f"{path}: line {max(reader.line_num, 1)} is not valid CSV ({reason}); "
+                        "a data cell is one number") from None
+    return rows
+
+
+def _not_finite(where: str, places: list[str], values: list[float], total: int) -> DataError:
+    """NaN or inf in the data, named where it is (the first few places) before any training blames the rate."""
+    shown = ", ".join(f"{place} is {value}" for place, value in zip(places, values, strict=True))
+    more = f" (and {total - len(places)} more)" if total > len(places) else ""
+    return DataError(f"{where}: {shown}{more}; every value must be a finite number; fix the data before training")
 
 
 def _is_number(cell: str) -> bool:
@@ -88,8 +123,7 @@ def load_csv(path: Path, inputs: int, outputs: int) -> Dataset:
 
     A first row that is not all numbers is taken as a header; blank lines are skipped.
     """
-    rows = [(number, row) for number, row in enumerate(csv.reader(io.StringIO(_read_text(path))), start=1)
-            if any(cell.strip() for cell in row)]
+    rows = _csv_rows(path, _read_text(path))
     if rows and not all(_is_number(cell) for cell in rows[0][1]):
         rows = rows[1:]
     if not rows:
@@ -100,6 +134,7 @@ def load_csv(path: Path, inputs: int, outputs: int) -> Dataset:
         label_hint = f", or {inputs + 1} with a class label last" if outputs > 1 else ""
         raise DataError(f"{path}: line {rows[0][0]} has {width} columns; the spec needs {inputs + outputs} "
                         f"({inputs} inputs then {outputs} targets{label_hint})")
+    check_data_size(str(path), len(rows) * width)
     table = np.empty((len(rows), width))
     for index, (line, row) in enumerate(rows):
         if len(row) != width:
@@ -112,9 +147,8 @@ def load_csv(path: Path, inputs: int, outputs: int) -> Dataset:
                 raise DataError(f"{path}: line {line}, column {column + 1} is {shown}") from None
     bad = np.argwhere(~np.isfinite(table))
     if bad.size:
-        index, column = bad[0]
-        raise DataError(f"{path}: line {rows[index][0]}, column {column + 1} is {table[index, column]}; "
-                        "every value must be a finite number")
+        places = [f"line {rows[index][0]}, column {column + 1}" for index, column in bad[:3]]
+        raise _not_finite(str(path), places, [table[tuple(index)] for index in bad[:3]], len(bad))
     X = table[:, :inputs]
     if with_label:
         Y = _one_hot_labels(table[:, inputs], outputs, lambda i: f"{path}: line {rows[i][0]}")
@@ -129,8 +163,13 @@ def load_csv(path: Path, inputs: int, outputs: int) -> Dataset:
 def load_npz(path: Path, inputs: int, outputs: int) -> Dataset:
     """Arrays X and Y (and optionally X_test and Y_test); Y may hold class labels when outputs > 1."""
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            arrays = {name: stored[name] for name in stored.files}
+        with open_regular(path) as stream:
+            _check_npz_sizes(path, stream)
+            stream.seek(0)
+            with np.load(stream, allow_pickle=False) as stored:
+                arrays = {name: stored[name] for name in stored.files}
+    except DataError:
+        raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         reason = str(error).splitlines()[0][:80] if str(error) else type(error).__name__
         raise DataError(f"{path}: not a readable .npz file ({reason})") from None
@@ -152,14 +191,36 @@ def load_npz(path: Path, inputs: int, outputs: int) -> Dataset:
                    description=f"{path.name}: {len(parts['X'])} rows")
 
 
+def _check_npz_sizes(path: Path, stream) -> None:
+    """Reads every array's header (its shape and type) and refuses the file before any array is loaded
+    if together they are over the data limit, or if an array's header is not a NumPy header."""
+    values = 0
+    with zipfile.ZipFile(stream) as archive:
+        for member in archive.infolist():
+            if not member.filename.endswith(".npy"):
+                continue
+            with archive.open(member) as array_file:
+                try:
+                    version = np.lib.format.read_magic(array_file)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, _ = read_header(array_file)
+                except (ValueError, SyntaxError, TypeError, EOFError) as error:
+                    reason = str(error).splitlines()[0][:60] if str(error) else type(error).__name__
+                    raise DataError(f"{path}: array {member.filename[:-4]!r} has a bad header ({reason})") from None
+            values += math.prod(shape)
+    check_data_size(str(path), values)
+
+
 def _numeric(array: np.ndarray, where: str) -> np.ndarray:
     if array.dtype.kind not in "biuf":
         raise DataError(f"{where} has dtype {array.dtype}; it must hold numbers")
     array = array.astype(np.float64)
     bad = np.argwhere(~np.isfinite(array))
     if bad.size:
-        index = tuple(int(i) for i in bad[0])
-        raise DataError(f"{where}[{', '.join(map(str, index))}] is {array[index]}; every value must be a finite number")
+        head, _, name = where.rpartition(": ")
+        places = [f"{name}[{', '.join(str(int(i)) for i in index)}]" for index in bad[:3]]
+        raise _not_finite(head or where, places, [array[tuple(index)] for index in bad[:3]], len(bad))
     return array
 
 

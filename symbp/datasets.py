@@ -10,6 +10,8 @@ import difflib
 import gzip
 import io
 import math
+import os
+import stat
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -165,16 +167,64 @@ _IDX_DTYPES = {
 }
 _IDX_CODES = {dtype.newbyteorder("="): code for code, dtype in _IDX_DTYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
-# Far above MNIST's 47 MB, yet small enough that a corrupt header fails fast instead of asking for terabytes.
-MAX_IDX_BYTES = 2**32
 _READ_CHUNK = 2**24
+
+# --- how much data may be loaded ------------------------------------------------------------------
+
+LIMIT_VARIABLE = "SYMBP_MAX_DATA_BYTES"
+DEFAULT_MAX_DATA_BYTES = 2 * 2**30
+
+
+def max_data_bytes() -> int:
+    """The most bytes of float64 data a data file may load into: $SYMBP_MAX_DATA_BYTES, else 2 GiB."""
+    text = os.environ.get(LIMIT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_MAX_DATA_BYTES
+    if not text.isdigit() or len(text) > 30:
+        shown = text if len(text) <= 20 else text[:17] + "..."
+        raise DataError(f"{LIMIT_VARIABLE}: {shown!r} is not a whole number of bytes; "
+                        f"set it to e.g. {4 * 2**30} for 4 GiB, or unset it for {DEFAULT_MAX_DATA_BYTES}")
+    return int(text)
+
+
+def _size_text(count: int) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= size:
+            return f"{count / size:.3g} {unit}"
+    return f"{count} bytes"
+
+
+def check_data_size(where: str, values: int) -> None:
+    """Refuses, before anything is allocated, data of ``values`` numbers whose float64 form is over the limit."""
+    limit = max_data_bytes()
+    needed = values * 8
+    if needed > limit:
+        raise DataError(f"{where}: holds {values:,} values, {_size_text(needed)} as float64, over the limit of "
+                        f"{_size_text(limit)}; set {LIMIT_VARIABLE} (in bytes) to allow more")
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (a link to one is fine); DataError otherwise.
+
+    A device, a FIFO or a folder is refused before it is read: /dev/zero would never end, a FIFO would block.
+    """
+    try:
+        status = path.stat()
+    except OSError as error:
+        raise DataError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if not stat.S_ISREG(status.st_mode):
+        raise DataError(f"{path}: not a regular file; give a data file")
+    try:
+        return path.open("rb")
+    except OSError as error:
+        raise DataError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file, plain or gzip-compressed, into an array of the file's own element type."""
     path = Path(path)
     try:
-        with path.open("rb") as raw:
+        with open_regular(path) as raw:
             compressed = raw.read(2) == _GZIP_MAGIC
             raw.seek(0)
             if compressed:
@@ -196,9 +246,9 @@ def _read_idx_stream(stream: BinaryIO, path: Path) -> np.ndarray:
     if len(header) < 4 * ndim:
         raise DataError(f"{path}: truncated header, expected {ndim} dimension sizes")
     shape = tuple(int(size) for size in np.frombuffer(header, dtype=">u4"))
+    # Sized from the header before a byte is decompressed, as the float64 data it becomes.
+    check_data_size(f"{path}: shape {shape}", math.prod(shape))
     expected = math.prod(shape) * dtype.itemsize
-    if expected > MAX_IDX_BYTES:
-        raise DataError(f"{path}: absurd sizes {shape} ({expected} bytes of data, limit {MAX_IDX_BYTES})")
     data = _read_at_most(stream, expected + 1)
     if len(data) < expected:
         raise DataError(f"{path}: truncated data, expected {expected} bytes for shape {shape}, found {len(data)}")

@@ -43,6 +43,8 @@ MAX_PARAMETERS = 50_000_000
 MAX_NAME_LENGTH = 100
 MAX_TITLE_LENGTH = 200
 MAX_FILE_BYTES = 64 * 2**20
+# Deriving and printing cost time per layer; far deeper than any network symbp's documents explain.
+MAX_LAYERS = 100
 
 
 @dataclass(frozen=True)
@@ -458,7 +460,14 @@ def _custom_activation(value: dict, path: str) -> str:
             raise SpecError(_join(path, key), f"unknown key {_key_quote(key)}; a custom activation takes "
                                               "only expr and name")
     label = _custom_label(value.get("name"), f"{path}.name", (*ACTIVATIONS, *ACTIVATION_ALIASES), "activation")
-    return custom_activation(value["expr"], label, f"{path}.expr").name
+    return custom_activation(_expression_text(value["expr"], f"{path}.expr", 'expr = "x / (1 + abs(x))"'),
+                             label, f"{path}.expr").name
+
+
+def _expression_text(value: Any, path: str, example: str) -> str:
+    if not isinstance(value, str):
+        raise SpecError(path, f"expected the expression as a string, got {_got(value)}; e.g. {example}")
+    return value
 
 
 def _matrix(value: Any, rows: int, cols: int, path: str) -> tuple[tuple[float, ...], ...]:
@@ -528,7 +537,8 @@ def _loss(value: Any, output_activation: str) -> LossSpec:
     _check_keys(table, _LOSS_KEYS, "loss", _MISPLACED_IN_LOSS)
     if "expr" in table:
         label = _custom_label(table.get("name"), "loss.name", LOSSES, "loss")
-        name = custom_loss(table["expr"], label, "loss.expr").name
+        name = custom_loss(_expression_text(table["expr"], "loss.expr", 'expr = "(yhat - y)**2"'), label,
+                           "loss.expr").name
     else:
         name = _choice(table.get("name", "squared_error"), LOSSES, name_path, "a loss", 'name = "squared_error"')
     required = loss_named(name).requires_output
@@ -617,8 +627,32 @@ def parse_spec(raw: Any, source: str = "<dict>") -> Spec:
         raise clipped from None
 
 
+def _check_text(value: Any, path: str, depth: int = 0) -> None:
+    """Refuses text that cannot be written as UTF-8 (a lone surrogate such as JSON's "\\ud800"), anywhere.
+
+    Every string of a spec may reach a file (a docstring, a document, a message), so each is checked first.
+    """
+    if depth > 20:
+        return
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise SpecError(path or "spec", f"has a character that is not text (code point "
+                                            f"U+{ord(value[error.start]):04X} at position {error.start}); "
+                                            "remove it or write the character itself") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, path or "spec", depth + 1)
+            _check_text(item, _join(path, key), depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_text(item, f"{path}[{index}]", depth + 1)
+
+
 def _parse_spec(raw: Any, source: str) -> Spec:
     table = _table(raw, "spec", "a spec is a table with name, inputs and layers at the top level")
+    _check_text(table, "")
     _check_keys(table, _TOP_KEYS, "", _MISPLACED_AT_TOP)
     name = _name(_require(table, "name", "", "give the network a name, e.g. name = \"xor\""))
     title = _title(table.get("title", ""))
@@ -632,6 +666,8 @@ def _parse_spec(raw: Any, source: str) -> Spec:
                                   "add one [[layers]] table per layer with units and activation")
     if not layers_raw:
         raise SpecError("layers", "is empty; add at least one [[layers]] table with units and activation")
+    if len(layers_raw) > MAX_LAYERS:
+        raise SpecError("layers", f"has {len(layers_raw)} layers; use at most {MAX_LAYERS}")
     layers = []
     fan_in = inputs
     for index, layer_raw in enumerate(layers_raw):

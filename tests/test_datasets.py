@@ -237,7 +237,7 @@ def test_read_idx_rejects_trailing_bytes(tmp_path):
 def test_read_idx_rejects_absurd_sizes(tmp_path):
     path = tmp_path / "huge-idx3-ubyte"
     path.write_bytes(bytes([0, 0, 0x08, 3]) + np.array([2**32 - 1] * 3, dtype=">u4").tobytes())
-    with pytest.raises(DataError, match="absurd sizes"):
+    with pytest.raises(DataError, match="over the limit of 2 GiB; set SYMBP_MAX_DATA_BYTES"):
         read_idx(path)
 
 
