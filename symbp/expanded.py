@@ -18,6 +18,8 @@ from symbp.spec import Spec, load_spec
 
 # Networks up to this many parameters get the expanded form (in checks and in derivations).
 EXPANDED_PARAMETER_LIMIT = 60
+# Significant digits of the numbers in ``gradient_at``.
+PRECISION = 30
 
 
 @dataclass(frozen=True)
@@ -116,3 +118,41 @@ def expand_network(spec_source) -> ExpandedNetwork:
     sample_loss = sum(loss_expr.subs({yhat: out, y: target}) for out, target in zip(previous, targets))
     return ExpandedNetwork(spec, weights, inputs, targets, tuple(all_pre), tuple(all_act), sample_loss)
 
+
+
+def gradient_at(spec_source, sample_inputs, sample_targets,
+                params: dict[str, sp.Matrix]) -> dict[tuple[str, tuple[int, ...]], sp.Expr]:
+    """d(sample loss)/d(each weight) at one point, by SymPy, expanding lazily.
+
+    The same scalar forward pass as ``expand_network``, but with every number in place except the one
+    weight being differentiated: the expression stays small at any depth, and the derivative is
+    still SymPy's, knowing nothing of deltas. The numbers are carried to ``PRECISION`` digits.
+    Keys are (array name, index) as in ``parameter_symbols``;
+    ``params`` holds "W1" (fan-in x units) and "b1" (1 x units) matrices of exact numbers.
+    """
+    spec = load_spec(spec_source)
+    unknown = sp.Symbol("t", real=True)
+    loss_expr = loss_named(spec.loss.name).expr
+
+    def number(value):
+        # 30 digits rather than exact values: SymPy decides each piece's condition at once.
+        return sp.Float(sp.N(value, PRECISION), PRECISION)
+
+    gradient = {}
+    for name, matrix in params.items():
+        for i in range(matrix.rows):
+            for jj in range(matrix.cols):
+                point = {key: value.applyfunc(number).as_mutable() for key, value in params.items()}
+                point[name][i, jj] = unknown
+                previous: list[sp.Expr] = [number(value) for value in sample_inputs]
+                for index, (fan_in, layer) in enumerate(zip(spec.sizes, spec.layers), start=1):
+                    w = point[f"W{index}"]
+                    pre = [sum(previous[r] * w[r, c] for r in range(fan_in)) for c in range(layer.units)]
+                    if layer.bias:
+                        pre = [pre[c] + point[f"b{index}"][0, c] for c in range(layer.units)]
+                    previous = _activate(layer.activation, layer.activation_params, pre)
+                outputs = zip(previous, sample_targets)
+                sample_loss = sum(loss_expr.subs({yhat: out, y: target}) for out, target in outputs)
+                key = (name, (jj,) if name.startswith("b") else (i, jj))
+                gradient[key] = sp.diff(sample_loss, unknown).subs(unknown, number(matrix[i, jj]))
+    return gradient

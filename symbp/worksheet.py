@@ -19,7 +19,7 @@ from symbp import quantities as q
 from symbp import rules
 from symbp.derivation import net_of
 from symbp.exact import exact_descent
-from symbp.expanded import expand_network
+from symbp.expanded import gradient_at
 from symbp.explicit import error_terms, parameters
 from symbp.rules import activation_named, loss_named
 from symbp.spec import LayerSpec, Spec, TrainingSpec, load_spec
@@ -166,16 +166,11 @@ def _activate(net, layer: int, pres: list) -> list:
 
 
 def _check_against_expanded(spec: Spec, x, y, params, gradients) -> None:
-    """Each delta-rule gradient must equal SymPy's derivative of the fully expanded loss (to 1e-12)."""
-    network = expand_network(spec)
-    symbols = [symbol for _, _, symbol in network.parameter_symbols] + list(network.inputs) + list(network.targets)
-    values = [params[name][index if len(index) == 2 else (0, index[0])] for name, index, _ in
-              network.parameter_symbols] + list(x) + list(y)
-    derivatives = sp.lambdify(symbols, list(network.gradient.values()), "math")(*(float(v) for v in values))
-    for (name, index, _), derivative in zip(network.parameter_symbols, derivatives):
+    """Each delta-rule gradient must equal SymPy's derivative of the expanded loss (to 1e-12)."""
+    for (name, index), derivative in gradient_at(spec, x, y, params).items():
         layer = int(name[1:])
         parameter = q.weight(layer)[index[0] + 1, index[1] + 1] if name[0] == "W" else q.bias(layer)[index[0] + 1]
-        expected = spec.loss.scale * derivative
+        expected = spec.loss.scale * float(sp.N(derivative, 30))
         if abs(float(gradients[parameter]) - expected) > 1e-12 * (1 + abs(expected)):
             raise ArithmeticError(f"worksheet: the gradient of {parameter} disagrees with the expanded loss")
 
