@@ -382,7 +382,7 @@ class LessonNotation(Notation):
     """
 
     name: str = "lesson"
-    source: str = "the lesson 'Neural networks I' (house prices)"
+    source: str = "the lesson ``Neural networks I'' (house prices)"  # TeX's opening and closing quotes
     bias_first: bool = True
     weight_first: bool = False
     letters: dict[str, str] = field(default_factory=lambda: {"prev": "i", "cur": "j", "next": "k", "sample": "n"})
