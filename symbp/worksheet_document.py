@@ -77,7 +77,8 @@ def _in_brief(block: Block) -> Block:
     return Block(block.key, (Line(first.lhs, first.relation, last.rhs, ""),), block.boxed)
 
 
-def worksheet_context(spec_source, notation: str | None = None, variant: int = 0, solutions: bool = False) -> dict:
+def worksheet_context(spec_source, notation: str | None = None, variant: int = 0, solutions: bool = False,
+                      key_only: bool = False) -> dict:
     spec = load_spec(spec_source)
     chosen = notation_for(spec, notation)
     sheet: Worksheet = build_worksheet(spec, variant, chosen.error_sign)
@@ -114,7 +115,8 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
         "notation": chosen,
         "variant": variant,
         "rounding_rule": RULE,
-        "solutions": solutions,
+        "solutions": solutions or key_only,
+        "key_only": key_only,
         "hand": hand,
         "drawing": network_drawing(hand.spec.sizes, tuple(layer.bias for layer in hand.spec.layers), hand_notation),
         "given": given,
@@ -142,6 +144,7 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
     }
 
 
-def worksheet_document(spec_source, notation: str | None = None, variant: int = 0, solutions: bool = False) -> str:
-    """The LaTeX source of a worksheet for a spec; ``solutions`` appends the answer key."""
-    return render("latex/worksheet.tex.j2", **worksheet_context(spec_source, notation, variant, solutions))
+def worksheet_document(spec_source, notation: str | None = None, variant: int = 0, solutions: bool = False,
+                       key_only: bool = False) -> str:
+    """The LaTeX source of a worksheet for a spec; ``solutions`` appends the answer key, ``key_only`` gives it alone."""
+    return render("latex/worksheet.tex.j2", **worksheet_context(spec_source, notation, variant, solutions, key_only))
