@@ -73,10 +73,15 @@ def _shapes(spec: Spec) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _activate(name: str, params, preactivations: list[sp.Expr]) -> list[sp.Expr]:
+def _activate(name: str, params, preactivations: list[sp.Expr], near: list[sp.Expr] | None = None) -> list[sp.Expr]:
+    """The activation of each pre-activation; with ``near`` (their values at a point), each piecewise
+    activation is replaced by its piece there, which has the same derivative at that point and spares
+    SymPy from reasoning about conditions in the unknown."""
     calculus = activation_calculus(name, params)
     if not calculus.rowwise:
-        return [calculus.forward.subs(z, pre) for pre in preactivations]
+        if near is None:
+            return [calculus.forward.subs(z, pre) for pre in preactivations]
+        return [_piece_at(calculus.forward, value).subs(z, pre) for pre, value in zip(preactivations, near)]
     units = len(preactivations)
     outputs = []
     for unit in range(units):
@@ -86,6 +91,13 @@ def _activate(name: str, params, preactivations: list[sp.Expr]) -> list[sp.Expr]
             lambda e: preactivations[int(e.indices[0])],
         ))
     return outputs
+
+
+def _piece_at(forward: sp.Expr, value: sp.Expr) -> sp.Expr:
+    def piece(piecewise: sp.Piecewise) -> sp.Expr:
+        return next(expr for expr, condition in piecewise.args if condition.subs(z, value) == sp.true)
+
+    return forward.replace(lambda e: isinstance(e, sp.Piecewise), piece)
 
 
 def _symbols(prefix: str, column_only: bool = False):
@@ -150,7 +162,8 @@ def gradient_at(spec_source, sample_inputs, sample_targets,
                     pre = [sum(previous[r] * w[r, c] for r in range(fan_in)) for c in range(layer.units)]
                     if layer.bias:
                         pre = [pre[c] + point[f"b{index}"][0, c] for c in range(layer.units)]
-                    previous = _activate(layer.activation, layer.activation_params, pre)
+                    near = [value.subs(unknown, number(matrix[i, jj])) for value in pre]
+                    previous = _activate(layer.activation, layer.activation_params, pre, near)
                 outputs = zip(previous, sample_targets)
                 sample_loss = sum(loss_expr.subs({yhat: out, y: target}) for out, target in outputs)
                 key = (name, (jj,) if name.startswith("b") else (i, jj))

@@ -121,7 +121,7 @@ def _float_network(spec: Spec) -> _FloatNetwork:
             pres = sp.symbols(f"z0:{units}", real=True)
             outputs = []
             for unit in range(units):
-                concrete = calculus.numeric_forward.subs({rules.K: units, rules.k: unit}).doit()
+                concrete = calculus.forward.subs({rules.K: units, rules.k: unit}).doit()
                 outputs.append(concrete.replace(lambda e: isinstance(e, sp.Indexed) and e.base == rules.z_vec,
                                                 lambda e, pres=pres: pres[int(e.indices[0])]))
             function = sp.lambdify(pres, outputs, "numpy")
