@@ -17,7 +17,7 @@ from symbp.templating import render, tex_text
 from symbp.worksheet import Worksheet, build_worksheet
 
 # An Exercise 1 answer is written out in full up to this many operations; beyond, by its error terms.
-MOST_OPERATIONS_WRITTEN_OUT = 24
+MOST_OPERATIONS_WRITTEN_OUT = 16
 
 
 @dataclass(frozen=True)
