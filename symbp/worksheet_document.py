@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
@@ -85,6 +85,12 @@ def _derive_answer(writer: Writer, derivation, parameter) -> dict:
     return answer
 
 
+def _line(slope: sp.Expr, intercept: sp.Expr) -> sp.Expr:
+    """slope x + intercept, the slope's term first where the printer allows (y = 4x - 2, y = -x - 1)."""
+    term = slope * sp.Symbol("x")
+    return term if intercept == 0 else sp.Add(term, intercept, evaluate=False)
+
+
 def _in_brief(block: Block) -> Block:
     """A derivation's first and last line only: the sheet gives the result, the derivation has the steps."""
     first, last = block.lines[0], block.lines[-1]
@@ -116,7 +122,14 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
     deltas.sort(key=lambda entry: entry.symbol)
     gradients = [_entry(writer, q.Partial(q.SAMPLE_LOSS, parameter), value)
                  for parameter, value in hand.gradients.items()]
-    updated = [_entry(writer, q.Updated(parameter), value) for parameter, value in hand.updated.items()]
+    # A notation that writes a parameter after the step as before it (w -> w - ...) would give the answers
+    # the old symbols: those answers are labelled "new" instead.
+    first = parameters[0]
+    updated_named = writer.math(q.Updated(first)) != writer.math(first)
+    updated = [_entry(writer, q.Updated(parameter) if updated_named else parameter, value)
+               for parameter, value in hand.updated.items()]
+    updated = [replace(entry, symbol=entry.symbol if updated_named else rf"\text{{new }}{entry.symbol}")
+               for entry in updated]
     descent = sheet.descent
     history = [{"step": t, "w": writer.math(w), "b": writer.math(b),
                 "w_decimal": _decimal(w), "b_decimal": _decimal(b), "w_value": w, "b_value": b}
@@ -151,12 +164,16 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
                                    for chain in net_derivation.section("activations").chains),
         "descent_rate": writer.math(sheet.descent.rate),
         "descent": descent,
+        # Printed by SymPy, so a slope of -1 reads "- x - 1", never "-1 x - 1".
+        "line_formula": writer.math(_line(descent.slope, descent.intercept)),
         "descent_rows": list(zip(descent.xs, descent.ys)),
         "history": history,
         "steps": len(descent.history) - 1,
         "delta_symbol": writer.math(q.delta(depth)[1]),
         "error_sign": chosen.error_sign,
-        "time_next": writer.math(q.Updated(parameters[0])),
+        "time_next": writer.math(q.Updated(first)),
+        "time_now": writer.math(first),
+        "updated_named": updated_named,
     }
 
 
