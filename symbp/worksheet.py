@@ -28,6 +28,10 @@ from symbp.worksheet_numbers import draw_hand_numbers, line_problem
 # The hand-worked network has at most this many units in a layer (outputs keep 2 for softmax).
 HAND_UNITS = 2
 HAND_INPUTS = 2
+# A network with one hidden layer this small is worked as it is (the lesson's 2-5-1 has 21 parameters).
+MOST_HAND_PARAMETERS = 24
+MOST_HAND_UNITS = 5
+MOST_HAND_INPUTS = 3
 DESCENT_STEPS = 3
 # Digits an irrational value of the hand exercise is carried to (its answer shows four).
 WORKING_DIGITS = 50
@@ -80,9 +84,15 @@ def _rng(spec: Spec, variant: int) -> random.Random:
 
 
 def hand_spec(spec: Spec) -> tuple[Spec, bool]:
-    """The spec's network, or one as deep with the same activations and loss but at most 2 units a layer."""
+    """The spec's network, or one as deep with the same activations and loss but at most 2 units a layer.
+
+    A network small enough to work by hand is kept as it is, so that a notation that numbers its
+    weights (the lesson's w1 ... w21) means by each name the weight it means in the reader's text.
+    """
     small = spec.inputs <= HAND_INPUTS and all(layer.units <= HAND_UNITS for layer in spec.layers)
-    if small:
+    by_hand = (spec.inputs <= MOST_HAND_INPUTS and spec.parameter_count <= MOST_HAND_PARAMETERS
+               and len(spec.layers) <= 2 and all(layer.units <= MOST_HAND_UNITS for layer in spec.layers))
+    if small or by_hand:
         return spec, False
     layers = []
     for layer in spec.layers:

@@ -40,6 +40,11 @@ def _decimal(value: sp.Expr) -> str:
     return "" if value.is_Integer else decimal_latex(value)
 
 
+def _relation(value: sp.Expr) -> str:
+    """= before a decimal that is the value itself, approximately-equal before a rounded one."""
+    return "=" if _is_exact(value) and sp.Rational(str(rounded(value))) == value else r"\approx"
+
+
 def _is_exact(value: sp.Expr) -> bool:
     """A rational that is not a float in disguise: only those are printed as fractions."""
     return value.is_Rational and not value.has(sp.Float)
@@ -85,10 +90,27 @@ def _derive_answer(writer: Writer, derivation, parameter) -> dict:
     return answer
 
 
-def _line(slope: sp.Expr, intercept: sp.Expr) -> sp.Expr:
+LINE_VARIABLE = sp.Symbol("x")
+
+
+def _line(slope: sp.Expr, intercept: sp.Expr, variable: sp.Expr = LINE_VARIABLE) -> sp.Expr:
     """slope x + intercept, the slope's term first where the printer allows (y = 4x - 2, y = -x - 1)."""
-    term = slope * sp.Symbol("x")
+    term = slope * variable
     return term if intercept == 0 else sp.Add(term, intercept, evaluate=False)
+
+
+def _line_symbols(sheet: Worksheet, notation_name: str) -> dict | None:
+    """The line exercise's symbols in the sheet's notation; None for the lab's, which writes it with
+    theta = (w, b) and y-hat as the lab does."""
+    if notation_name == "lab":
+        return None
+    line_writer = Writer(notation_for(sheet.descent.spec, notation_name))
+    weight, bias, source = q.weight(1)[1, 1], q.bias(1)[1], q.inputs()[1]
+    return {"x": line_writer.math(source), "output": line_writer.math(q.act(1)[1]),
+            "target": line_writer.math(q.targets()[1]), "weight": line_writer.math(weight),
+            "bias": line_writer.math(bias), "model": line_writer.math(weight * source + bias),
+            "loss": line_writer.math(q.LOSS), "rate": line_writer.math(q.LEARNING_RATE),
+            "formula": line_writer.math(_line(sheet.descent.slope, sheet.descent.intercept, source))}
 
 
 def _in_brief(block: Block) -> Block:
@@ -132,7 +154,8 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
                for entry in updated]
     descent = sheet.descent
     history = [{"step": t, "w": writer.math(w), "b": writer.math(b),
-                "w_decimal": _decimal(w), "b_decimal": _decimal(b), "w_value": w, "b_value": b}
+                "w_decimal": _decimal(w), "b_decimal": _decimal(b), "w_value": w, "b_value": b,
+                "w_relation": _relation(w), "b_relation": _relation(b)}
                for t, (w, b) in enumerate(descent.history)]
     return {
         "marker": MARKER,
@@ -163,6 +186,7 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
         "activation_rows": rows_of(_in_brief(writer.block(chain))
                                    for chain in net_derivation.section("activations").chains),
         "descent_rate": writer.math(sheet.descent.rate),
+        "line": _line_symbols(sheet, chosen.name),
         "descent": descent,
         # Printed by SymPy, so a slope of -1 reads "- x - 1", never "-1 x - 1".
         "line_formula": writer.math(_line(descent.slope, descent.intercept)),
