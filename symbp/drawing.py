@@ -15,8 +15,8 @@ from symbp.notation import Notation
 # A layer with more units than this is drawn as its first units, a vertical ellipsis and its last unit.
 MOST_UNITS_DRAWN = 6
 SHOWN_BEFORE_GAP = 3
-# Edges of a layer are all labelled up to this many; beyond it, only those of its first unit.
-MOST_LABELLED_EDGES = 12
+# Edges of a layer are all labelled (where a clear place exists) up to this many; beyond, those of its first unit.
+MOST_LABELLED_EDGES = 36
 COLUMN_SPACING = 4.4  # cm, at most: narrower when the layers would not fit the text width
 ROW_SPACING = 1.35  # cm
 # The drawing's columns span at most this (cm), which leaves room for the outer units and captions
@@ -51,6 +51,8 @@ class Drawing:
     nodes: tuple[Node, ...]
     edges: tuple[Edge, ...]
     captions: tuple[tuple[float, float, str], ...]  # (x, y, text) under each column
+    # Edges whose label found no clear place: (source's label, target's label, weight's label), for a legend.
+    unlabelled: tuple[tuple[str, str, str], ...] = ()
 
 
 def _shown(units: int) -> list[int | None]:
@@ -87,6 +89,7 @@ def network_drawing(sizes: tuple[int, ...], biases: tuple[bool, ...], notation: 
             nodes.append(Node(name, x, (tallest - 1) / 2 * ROW_SPACING + ROW_SPACING, "1", "bias"))
             bias_nodes[layer + 1] = name
     edges: list[Edge] = []
+    intended: list[str] = []  # each edge's label before placement
     placed: list[tuple[float, float]] = []
     coordinates = {node.name: (node.x, node.y) for node in nodes}
     for layer in range(1, depth + 1):
@@ -99,13 +102,18 @@ def network_drawing(sizes: tuple[int, ...], biases: tuple[bool, ...], notation: 
                 label = printer.doprint(q.weight(layer)[source, target]) if label_all or source == 1 else ""
                 edges.append(_edge(positions[(layer - 1, source)], positions[(layer, target)], label, coordinates,
                                    placed))
+                intended.append(label)
             if layer in bias_nodes:
                 label = printer.doprint(q.bias(layer)[target]) if label_all or target == 1 else ""
                 edges.append(_edge(bias_nodes[layer], positions[(layer, target)], label, coordinates, placed))
+                intended.append(label)
     bottom = -((tallest - 1) / 2 * ROW_SPACING) - ROW_SPACING
     captions = tuple((layer * spacing, bottom, _caption(layer, depth, sizes[layer]))
                      for layer in range(depth + 1))
-    return Drawing(tuple(nodes), tuple(edges), captions)
+    labels = {node.name: node.label for node in nodes}
+    unlabelled = tuple((labels[edge.source], labels[edge.target], dropped) for edge, dropped in zip(edges, intended)
+                       if dropped and not edge.label)
+    return Drawing(tuple(nodes), tuple(edges), captions, unlabelled)
 
 
 def _edge(source: str, target: str, label: str, coordinates: dict, placed: list) -> Edge:
