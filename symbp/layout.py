@@ -23,7 +23,7 @@ _TEXT_CHAR = 5.2
 
 _SPACES = {r"\,": 1.8, r"\:": 2.4, r"\;": 3.1, r"\!": -1.8, r"\ ": 3.7, r"\quad": 11.0, r"\qquad": 22.0}
 _ZERO = {r"\left", r"\right", r"\bigl", r"\bigr", r"\Bigl", r"\Bigr", r"\displaystyle", r"\limits",
-         r"\color", r"\small", r"\mathclap"}
+         r"\color", r"\small", r"\mathclap", r"\allowbreak"}
 _BINARY_COMMANDS = {r"\cdot", r"\odot", r"\times", r"\circ", r"\pm", r"\otimes"}
 _RELATION_COMMANDS = {r"\coloneqq", r"\leftarrow", r"\rightarrow", r"\approx", r"\leq", r"\geq", r"\neq", r"\to"}
 _WORD_COMMANDS = {r"\log": 3, r"\exp": 3, r"\tanh": 4, r"\sinh": 4, r"\cosh": 4, r"\sin": 3, r"\cos": 3,
@@ -89,6 +89,24 @@ def _width(tokens: list[str]) -> float:
             total += _width(reader.group())
         elif token == "}" or token == "&" or token.isspace():
             continue
+        elif token == r"\begin":
+            reader.group()  # the environment's name: cases, matrix ...
+            body, depth = [], 1
+            while (inner := reader.next()) is not None:
+                depth += {r"\begin": 1, r"\end": -1}.get(inner, 0)
+                if depth == 0:
+                    reader.group()
+                    break
+                body.append(inner)
+            rows, row = [], []
+            for inner in body:
+                if inner == "\\\\":
+                    rows.append(row)
+                    row = []
+                else:
+                    row.append(" " if inner == "&" else inner)
+            total += max((_width(r) + (_SPACES[r"\quad"] if "&" in "".join(body) else 0.0) for r in [*rows, row]),
+                         default=0.0) + 10.0
         elif token == r"\frac":
             total += max(_width(reader.group()), _width(reader.group())) + 2.4
         elif token == r"\sqrt":
