@@ -320,19 +320,20 @@ def check_spec_typesettable(spec: Spec) -> None:
     check_typesettable(spec.name, "name")
 
 
-def tex_number(value) -> str:
-    """A setting as a textbook writes it: 0.05, 0.999, 10^{-7}, 2.5 \\cdot 10^{-8}."""
+def tex_number(value, digits: int = 12) -> str:
+    """A number as a textbook writes it, to ``digits`` significant digits: 0.05, 0.999, 10^{-7},
+    2.5 \\cdot 10^{-8}."""
     value = float(value)
     if value == 0 or 1e-4 <= abs(value) < 1e6:
-        return format(value, ".12g")
+        return format(value, f".{digits}g")
     exponent = math.floor(math.log10(abs(value)))
-    mantissa = float(format(value / 10**exponent, ".12g"))
+    mantissa = float(format(value / 10**exponent, f".{digits}g"))
     if abs(mantissa) >= 10:  # rounding carried into the next power
         mantissa, exponent = mantissa / 10, exponent + 1
     power = f"10^{{{exponent}}}"
     if mantissa == 1:
         return power
-    return f"{mantissa:.12g} \\cdot {power}"
+    return f"{mantissa:.{digits}g} \\cdot {power}"
 
 
 def _settings(training) -> dict[str, str]:
@@ -355,7 +356,75 @@ def drawing_scale(drawing) -> float:
     return min(1.0, round((_TEXT_WIDTH_CM - _EDGE_CM) / span, 3))
 
 
+def _last(derivation: Derivation, kind: str, layer: int | None, key: str):
+    section = derivation.section(kind, layer)
+    found = section.chain(key) if section else None
+    return found.steps[-1].expr if found else None
+
+
+def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> list[dict]:
+    """Fausett's training algorithm as the post numbers it: feedforward, error terms with delta_in,
+    corrections Delta w = alpha delta z, and the update w(new) = w(old) + Delta w; one entry per step."""
+    from symbp.derivation import local_derivative, net_of
+
+    net = net_of(spec)
+    depth = len(spec.layers)
+    math = writer.math
+
+    def rows(*pairs) -> list[Row]:
+        lines = tuple(Line(lhs, "=", rhs, "") for lhs, rhs in pairs)
+        return rows_of([Block("fausett", lines, False)])
+
+    steps = []
+    for layer in range(1, depth + 1):
+        j = q.unit_index(layer, "cur")
+        network = derivation.section("network")
+        pre = network.chain(f"network.pre{layer}").steps[-1].expr
+        act = network.chain(f"network.act{layer}").steps[0].expr
+        steps.append({"kind": "forward", "layer": writer.notation.layer_name(layer),
+                      "rows": rows((math(q.pre(layer)[j]), math(pre)), (math(q.act(layer)[j]), math(act)))})
+    for layer in range(depth, 0, -1):
+        j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
+        pairs = []
+        if layer == depth:
+            pairs.append((math(q.delta(layer)[j]), math(_last(derivation, "output", layer, f"layer{layer}.delta"))))
+        else:
+            k = q.unit_index(layer + 1, "next")
+            received = sp.Sum(q.delta(layer + 1)[k] * q.weight(layer + 1)[j, k], (k, 1, spec.sizes[layer + 1]))
+            pairs.append((math(q.incoming(layer)[j]), math(received)))
+            pairs.append((math(q.delta(layer)[j]), math(q.incoming(layer)[j] * local_derivative(net, layer, j))))
+        change = q.LEARNING_RATE * q.delta(layer)[j]
+        pairs.append((r"\Delta " + math(q.weight(layer)[i, j]), math(change * q.act(layer - 1)[i])))
+        if spec.layers[layer - 1].bias:
+            pairs.append((r"\Delta " + math(q.bias(layer)[j]), math(change)))
+        steps.append({"kind": "error", "layer": writer.notation.layer_name(layer), "rows": rows(*pairs)})
+    updates = []
+    for layer in range(1, depth + 1):
+        j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
+        for parameter in [q.weight(layer)[i, j]] + ([q.bias(layer)[j]] if spec.layers[layer - 1].bias else []):
+            updates.append((math(q.Updated(parameter)), math(q.Current(parameter)) + r" + \Delta " + math(parameter)))
+    steps.append({"kind": "update", "layer": "", "rows": rows(*updates)})
+    return steps
+
+
+def numerical_check_rows(writer: Writer, spec: Spec) -> list[dict[str, str]]:
+    """The numerical check's table (symbp.numcheck), each parameter named in the document's notation."""
+    from symbp.numcheck import numerical_check
+
+    rows = []
+    for row in numerical_check(spec):
+        quantity = q.weight(row.layer)[row.index] if row.kind == "weight" else q.bias(row.layer)[row.index[0]]
+        rows.append({
+            "parameter": writer.math(quantity),
+            "backpropagation": tex_number(row.backpropagation, 10),
+            "central_difference": tex_number(row.central_difference, 10),
+            "relative_difference": tex_number(row.relative_difference, 2),
+        })
+    return rows
+
+
 def derivation_context(spec_source, notation: str | None = None) -> dict:
+    from symbp import numcheck
     from symbp.drawing import network_drawing
     from symbp.explicit import EXPLICIT_PARAMETER_LIMIT
 
@@ -384,6 +453,9 @@ def derivation_context(spec_source, notation: str | None = None) -> dict:
         "fausett_sign": chosen.error_sign < 0,
         "training": training,
         "settings": _settings(training),
+        "numerical_check": numerical_check_rows(writer, spec),
+        "fausett_steps": fausett_algorithm(writer, derivation, spec) if chosen.name == "fausett" else [],
+        "check": {"samples": numcheck.SAMPLES, "seed": numcheck.SEED, "step": tex_number(numcheck.STEP)},
         "loss": spec.loss,
         # The order in which multi-layer chains are laid out.
         "forward_keys": [f"{kind}{layer}" for layer in layers for kind in ("pre", "act")],
