@@ -182,7 +182,10 @@ def network_section(net: Net) -> Section:
         chains.append(chain(f"network.pre{layer}", q.pre(layer)[j], step(pre)))
         function = q.activation_function(net.activation(layer).name)
         formula = activation_formula(net, layer, j)
-        steps = [step(formula)] if net.activation(layer).rowwise else [step(function(q.pre(layer)[j])), step(formula)]
+        named = function(q.pre(layer)[j])
+        # tanh(z) is its own formula: a second line would repeat it.
+        plain = isinstance(formula, sp.Function) and formula.args == (q.pre(layer)[j],)
+        steps = [step(formula)] if net.activation(layer).rowwise or plain else [step(named), step(formula)]
         chains.append(chain(f"network.act{layer}", q.act(layer)[j], *steps))
     out = net.depth
     k = unit_index(out, "cur")

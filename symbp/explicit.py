@@ -181,12 +181,40 @@ def _simplest_gradient(expr, net):
     expanded = sp.expand(expr)
     weights = [atom for atom in sorted(expanded.atoms(sp.Indexed), key=sp.default_sort_key)
                if atom.base in q.ROLES and q.ROLES[atom.base].kind == "weight"]
-    candidates = [expr, _factored_by_weights(expanded, weights)]
+    targets = [q.targets()[k] for k in range(1, net.units(net.depth) + 1)]
+    candidates = [_factored_by_weights(expanded, weights)]
     if loss_named(net.spec.loss.name).target_facts:
-        summed = _with_targets_summing_to_one(expanded, [q.targets()[k] for k in range(1, net.units(net.depth) + 1)])
+        summed = _with_targets_summing_to_one(expanded, targets)
         if summed is not None:
             candidates.append(_factored_by_weights(summed, weights))
-    return min(candidates, key=sp.count_ops)
+    # Only a form in which the targets appear fewer times (or as often, in fewer operations) is simpler;
+    # otherwise SymPy's own product (2 (a - y) a (1 - a) w ...) stays, the shape the error terms share.
+    before = (_target_count(expr, targets), sp.count_ops(expr))
+    simpler = [form for form in candidates
+               if _target_count(form, targets) < before[0]
+               or (_target_count(form, targets) == before[0] and sp.count_ops(form) < before[1])]
+    return min(simpler, key=sp.count_ops) if simpler else expr
+
+
+def _target_count(expr, targets) -> int:
+    return sum(1 for node in sp.preorder_traversal(expr) if node in targets)
+
+
+def _simplified_gradients(gradients, sources, net) -> list:
+    """Each gradient simplified once per unit: a weight's is its unit's error term times its source
+    (dl/dw_ij = delta_j a_i), so the simplification of delta_j serves every weight into unit j."""
+    done: dict = {}
+    out = []
+    for gradient, source in zip(gradients, sources):
+        core = gradient if source == 1 else sp.Mul(*(factor for factor in sp.Mul.make_args(gradient)
+                                                     if factor != source))
+        if source != 1 and core * source != gradient:
+            out.append(_simplest_gradient(gradient, net))  # the source is not a plain factor here
+            continue
+        if core not in done:
+            done[core] = _simplest_gradient(core, net)
+        out.append(done[core] * source)
+    return out
 
 
 def _with_targets_summing_to_one(expanded, targets):
@@ -259,6 +287,18 @@ def _shared_terms(gradients: list[sp.Expr]):
     # Conditions of a piecewise loss are shared too, but they are not error terms.
     kept = [symbol for symbol, value in replacements
             if counts[symbol] >= 2 and counts[symbol] > len(gradients) / 2 and not isinstance(value, Boolean)]
+    # A factor that is minus another (y - a beside a - y) is written with the other's name: -s_1.
+    def fully(expr):
+        while expr.free_symbols & definitions.keys():
+            expr = expr.xreplace(definitions)
+        return expr
+
+    for symbol in list(kept):
+        for other in kept:
+            if kept.index(other) < kept.index(symbol) and sp.expand(fully(symbol) + fully(other)) == 0:
+                definitions[symbol] = -other
+                kept.remove(symbol)
+                break
 
     def inline(expr):
         while True:
@@ -281,8 +321,9 @@ def explicit_section(net, sign: int):
         return None
     loss, as_output, local = _expanded_loss(net)
     listed = parameters(net)
-    gradients = [_simplest_gradient(_read_back(derivative, as_output, local), net)
-                 for derivative in _derivatives(loss, [parameter for _, parameter, _ in listed])]
+    derivatives = _derivatives(loss, [parameter for _, parameter, _ in listed])
+    gradients = _simplified_gradients([_read_back(derivative, as_output, local) for derivative in derivatives],
+                                      [source for _, _, source in listed], net)
     shared, factored = _shared_terms(gradients)
     deltas = error_terms(net, sign)
 

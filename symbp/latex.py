@@ -179,20 +179,43 @@ class NotationPrinter(LatexPrinter):
         return rf"\left[{left} = {right}\right]"
 
     # -- sums and products laid out as people write them
-    def _print_Add(self, expr, order=None):
+    def _add_pieces(self, expr) -> list[str]:
+        """The terms of a sum as printed, each after the first with its sign: where a display may break."""
         # The parameter before its change (w(old) + ...), then positive terms, then negative ones.
         terms = sorted(list(expr.args), key=lambda term: (not isinstance(term, Current),
                                                           term.could_extract_minus_sign()))
         if any(isinstance(term, sp.Sum) for term in terms):
             # A pre-activation: the weighted sum and the bias in the order the text writes them.
             terms.sort(key=lambda term: isinstance(term, sp.Sum) == self.notation.bias_first)
-        text = self._print(terms[0])
+        pieces = [self._print(terms[0])]
         for term in terms[1:]:
             if term.could_extract_minus_sign():
-                text += " - " + self.parenthesize(-term, PRECEDENCE["Add"])
+                pieces.append("- " + self.parenthesize(-term, PRECEDENCE["Add"]))
             else:
-                text += " + " + self.parenthesize(term, PRECEDENCE["Add"])
-        return text
+                pieces.append("+ " + self.parenthesize(term, PRECEDENCE["Add"]))
+        return pieces
+
+    def _print_Add(self, expr, order=None):
+        return " ".join(self._add_pieces(expr))
+
+    def pieces(self, expr) -> list[str]:
+        """The printed expression cut where a display may break it over rows: before each sign of its
+        outermost sum, or of the longest sum among the factors of a product (set in big brackets)."""
+        if isinstance(expr, sp.Add) and not expr.is_Matrix:
+            return self._add_pieces(expr)
+        if isinstance(expr, sp.Mul):
+            sums = [factor for factor in expr.args if isinstance(factor, sp.Add)]
+            if sums:
+                longest = max(sums, key=lambda factor: len(factor.args))
+                rest = sp.Mul(*(factor for factor in expr.args if factor is not longest))
+                inner = self.pieces(longest)
+                if len(inner) < 2:
+                    return [self._print(expr)]
+                between = self._settings["mul_symbol_latex"]
+                front = "- " if rest == -1 else (
+                    "" if rest == 1 else self.parenthesize(rest, PRECEDENCE["Mul"]) + between)
+                return [front + r"\bigl(" + inner[0], *inner[1:-1], inner[-1] + r"\bigr)"]
+        return [self._print(expr)]
 
     def _print_Mul(self, expr):
         if not isinstance(expr, sp.Mul):  # SymPy prints x**-1 through here
