@@ -20,12 +20,13 @@ NETWORKS = {
     "3-8-8-6-1 deep": ([3, 8, 8, 6, 1], ["sigmoid", "tanh", "sigmoid", "linear"], "squared_error"),
     "12-12-12-12-12 widest": ([12, 12, 12, 12, 12], ["relu", "tanh", "sigmoid", "softmax"], "cross_entropy"),
     "2-3-3-3-2 small deep": ([2, 3, 3, 3, 2], ["sigmoid"] * 4, "squared_error"),
+    "3-8-8-6-1 relu": ([3, 8, 8, 6, 1], ["relu", "relu", "relu", "linear"], "squared_error"),
 }
 
 
 def spec_of(name, sizes, activations, loss):
     layers = [{"units": units, "activation": activation} for units, activation in zip(sizes[1:], activations)]
-    return {"name": name.split()[0].replace("-", "_").replace("/", "_"), "inputs": sizes[0], "layers": layers,
+    return {"name": "net_" + name.split()[0].replace("-", "_").replace("/", "_"), "inputs": sizes[0], "layers": layers,
             "loss": {"name": loss}}
 
 

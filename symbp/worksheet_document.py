@@ -9,7 +9,7 @@ import sympy as sp
 from symbp import __version__
 from symbp import quantities as q
 from symbp.decimals import RULE, decimal_latex, rounded
-from symbp.derivation import derive
+from symbp.derivation import activation_section, hidden_section, net_of, network_section, output_section
 from symbp.document import MARKER, Block, Line, Writer, conventions_of, notation_for, rows_of
 from symbp.drawing import network_drawing
 from symbp.spec import load_spec
@@ -59,26 +59,30 @@ def _entry(writer: Writer, quantity, value: sp.Expr) -> Entry:
     return Entry(writer.math(quantity), exact, decimal_latex(value), approximate, value)
 
 
-def _derive_answer(writer: Writer, derivation, parameter) -> dict:
+def _derive_answer(writer: Writer, sections: dict, parameter) -> dict:
     """The gradient of one parameter: the chain rule, the delta rule's factors, and then either the
     gradient written out in the network's quantities (when it is short enough to read) or the
-    recursion of error terms that gives it, one layer a line."""
-    explicit = derivation.section("explicit")
-    shared = explicit.facts["shared"]
-    chain = next(c for c in explicit.chains if c.lhs == q.Partial(q.SAMPLE_LOSS, parameter))
-    expanded = chain.steps[0].expr
-    while expanded.has(*shared):
-        expanded = expanded.xreplace(shared)
-    # The chain rule as the derivation writes it for this layer, at this parameter's units.
+    recursion of error terms that gives it, one layer a line.
+
+    ``sections`` are the derivation's output and hidden sections by layer; the written-out form
+    substitutes each layer's error term, as derived there, into the one below and expands the sums.
+    """
     role = q.ROLES[parameter.base]
-    sections = {s.layer: s for s in derivation.sections if s.kind in ("output", "hidden")}
     general = sections[role.layer].chain(f"layer{role.layer}.{role.kind}")
     units = {q.unit_index(role.layer, "cur"): parameter.indices[-1]}
     if role.kind == "weight":
         units[q.unit_index(role.layer - 1, "prev")] = parameter.indices[0]
-    leibniz = general.steps[0].expr.xreplace(units)
-    answer = {"lhs": writer.math(chain.lhs), "leibniz": writer.math(leibniz),
-              "factors": writer.math(chain.steps[-1].expr), "expanded": "", "recursion": []}
+    factors = general.steps[-1].expr.xreplace(units)
+    expanded = factors
+    for layer in range(role.layer, max(sections) + 1):
+        delta = sections[layer].chain(f"layer{layer}.delta")
+        current, rhs = q.unit_index(layer, "cur"), delta.steps[-1].expr
+        expanded = expanded.replace(lambda e, base=delta.lhs.base: isinstance(e, sp.Indexed) and e.base == base,
+                                    lambda e, rhs=rhs, current=current: rhs.xreplace({current: e.indices[0]}))
+        expanded = expanded.replace(lambda e: isinstance(e, sp.Sum), lambda e: e.doit())
+    answer = {"lhs": writer.math(q.Partial(q.SAMPLE_LOSS, parameter)),
+              "leibniz": writer.math(general.steps[0].expr.xreplace(units)),
+              "factors": writer.math(factors), "expanded": "", "recursion": [], "written_out": expanded}
     if sp.count_ops(expanded) <= MOST_OPERATIONS_WRITTEN_OUT:
         answer["expanded"] = writer.math(expanded)
         return answer
@@ -127,7 +131,13 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
     hand = sheet.hand
     hand_notation = notation_for(hand.spec, chosen.name)
     writer = Writer(hand_notation)
-    net_derivation = derive(hand.spec, conventions_of(hand_notation))
+    # The sections the sheet prints from, derived for the hand network (not the whole derivation:
+    # the sheet needs no matrix form, update rules or every weight's simplified gradient).
+    net = net_of(hand.spec)
+    sign = conventions_of(hand_notation).error_sign
+    network, activations = network_section(net), activation_section(net)
+    layer_sections = {net.depth: output_section(net, sign)}
+    layer_sections.update({layer: hidden_section(net, layer, sign) for layer in range(net.depth - 1, 0, -1)})
     depth = len(hand.spec.layers)
 
     given = [_entry(writer, q.inputs()[i], value) for i, value in enumerate(hand.x, start=1)]
@@ -179,12 +189,12 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
         "rate": writer.math(hand.rate),
         "rate_symbol": writer.math(q.LEARNING_RATE),
         "loss_symbol": writer.math(q.SAMPLE_LOSS),
-        "loss_formula": writer.block(net_derivation.section("network").chain("network.sample_loss")),
+        "loss_formula": writer.block(network.chain("network.sample_loss")),
         "to_derive": [writer.math(q.Partial(q.SAMPLE_LOSS, parameter)) for parameter in sheet.to_derive],
-        "derived": [_derive_answer(writer, net_derivation, parameter) for parameter in sheet.to_derive],
+        "derived": [_derive_answer(writer, layer_sections, parameter) for parameter in sheet.to_derive],
         "activations": sorted({hand_notation.activation(layer.activation) for layer in hand.spec.layers}),
         "activation_rows": rows_of(_in_brief(writer.block(chain))
-                                   for chain in net_derivation.section("activations").chains),
+                                   for chain in activations.chains),
         "descent_rate": writer.math(sheet.descent.rate),
         "line": _line_symbols(sheet, chosen.name),
         "descent": descent,
