@@ -182,7 +182,10 @@ def network_section(net: Net) -> Section:
         chains.append(chain(f"network.pre{layer}", q.pre(layer)[j], step(pre)))
         function = q.activation_function(net.activation(layer).name)
         formula = activation_formula(net, layer, j)
-        steps = [step(formula)] if net.activation(layer).rowwise else [step(function(q.pre(layer)[j])), step(formula)]
+        named = function(q.pre(layer)[j])
+        # tanh(z) is its own formula: a second line would repeat it.
+        plain = isinstance(formula, sp.Function) and formula.args == (q.pre(layer)[j],)
+        steps = [step(formula)] if net.activation(layer).rowwise or plain else [step(named), step(formula)]
         chains.append(chain(f"network.act{layer}", q.act(layer)[j], *steps))
     out = net.depth
     k = unit_index(out, "cur")
@@ -223,7 +226,10 @@ def _activation_chains(calculus: ActivationCalculus) -> list[Chain]:
     function = q.activation_function(calculus.name)
     forward = calculus.forward.subs(rules.z, VARIABLE)
     derivative = calculus.derivative.subs(rules.z, VARIABLE)
-    definition = chain(f"activation.{calculus.name}.definition", function(VARIABLE), step(forward), scope="function")
+    # tanh(z) needs no definition: one that only names a function SymPy knows would read tanh(z) = tanh(z).
+    known = isinstance(forward, sp.Function) and forward.args == (VARIABLE,)
+    definition = [] if known else [
+        chain(f"activation.{calculus.name}.definition", function(VARIABLE), step(forward), scope="function")]
     steps = differentiate(forward, VARIABLE, result=derivative)
     steps[0] = step(steps[0].expr, Reason("definition"))
     output_form = calculus.derivative_of_output
@@ -241,7 +247,7 @@ def _activation_chains(calculus: ActivationCalculus) -> list[Chain]:
             steps.append(step(split, Reason("split")))
         steps.append(step(present(output_form.subs(a, function(VARIABLE))), Reason("in_terms_of_output", facts)))
     lhs = sp.Derivative(function(VARIABLE), VARIABLE)
-    return [definition, chain(f"activation.{calculus.name}.derivative", lhs, *steps, scope="function", boxed=True)]
+    return [*definition, chain(f"activation.{calculus.name}.derivative", lhs, *steps, scope="function", boxed=True)]
 
 
 # --------------------------------------------------------------------------- layers

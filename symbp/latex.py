@@ -90,9 +90,15 @@ class NotationPrinter(LatexPrinter):
     def _print_timed(self, expr, when: str):
         parameter = expr.parameter
         role = ROLES.get(getattr(parameter, "base", None))
-        if self.notation.update_style == "arrow" or role is None:
+        if self.notation.update_style == "arrow":
             return self._print(parameter)
         time = self.notation.time(when)
+        if role is None:
+            # An optimizer's own state (m, v, theta): m^{(t+1)} = ... m^{(t)}, never m = m + ...
+            base = self._print(parameter)
+            if self.notation.update_style == "new_old":
+                return rf"{base}(\text{{{time}}})"
+            return rf"{base}^{{({time})}}"
         if role.kind == "weight":
             number = self.notation.weight_number(role.layer, *parameter.indices)
             if number is not None:
@@ -156,6 +162,9 @@ class NotationPrinter(LatexPrinter):
         return super()._print_Derivative(expr)
 
     def _print_Pow(self, expr):
+        # (dL/dtheta)^2, bracketed: a bare exponent on a fraction reads like the derivative of L^2.
+        if isinstance(expr.base, Partial) and expr.exp.is_Integer and expr.exp > 1:
+            return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
         # (a^{(1)}_j)^2: a power of a quantity that already carries a superscript needs brackets.
         if isinstance(expr.base, sp.Indexed) and expr.exp.is_Integer and expr.exp > 0:
             base = self._print(expr.base)
@@ -164,25 +173,49 @@ class NotationPrinter(LatexPrinter):
         return super()._print_Pow(expr)
 
     def _print_KroneckerDelta(self, expr, exp=None):
-        # delta is taken by the error terms; the indicator reads the same and cannot be confused.
+        # delta is taken by the error terms, and a blackboard-bold 1 needs fonts beyond amssymb: the
+        # Iverson bracket [j' = j] (1 when the indices are equal, else 0) reads the same in every text.
         left, right = (self._print(arg) for arg in expr.args)
-        return rf"\mathbb{{1}}_{{{left} = {right}}}"
+        return rf"\left[{left} = {right}\right]"
 
     # -- sums and products laid out as people write them
-    def _print_Add(self, expr, order=None):
+    def _add_pieces(self, expr) -> list[str]:
+        """The terms of a sum as printed, each after the first with its sign: where a display may break."""
         # The parameter before its change (w(old) + ...), then positive terms, then negative ones.
         terms = sorted(list(expr.args), key=lambda term: (not isinstance(term, Current),
                                                           term.could_extract_minus_sign()))
         if any(isinstance(term, sp.Sum) for term in terms):
             # A pre-activation: the weighted sum and the bias in the order the text writes them.
             terms.sort(key=lambda term: isinstance(term, sp.Sum) == self.notation.bias_first)
-        text = self._print(terms[0])
+        pieces = [self._print(terms[0])]
         for term in terms[1:]:
             if term.could_extract_minus_sign():
-                text += " - " + self.parenthesize(-term, PRECEDENCE["Add"])
+                pieces.append("- " + self.parenthesize(-term, PRECEDENCE["Add"]))
             else:
-                text += " + " + self.parenthesize(term, PRECEDENCE["Add"])
-        return text
+                pieces.append("+ " + self.parenthesize(term, PRECEDENCE["Add"]))
+        return pieces
+
+    def _print_Add(self, expr, order=None):
+        return " ".join(self._add_pieces(expr))
+
+    def pieces(self, expr) -> list[str]:
+        """The printed expression cut where a display may break it over rows: before each sign of its
+        outermost sum, or of the longest sum among the factors of a product (set in big brackets)."""
+        if isinstance(expr, sp.Add) and not expr.is_Matrix:
+            return self._add_pieces(expr)
+        if isinstance(expr, sp.Mul):
+            sums = [factor for factor in expr.args if isinstance(factor, sp.Add)]
+            if sums:
+                longest = max(sums, key=lambda factor: len(factor.args))
+                rest = sp.Mul(*(factor for factor in expr.args if factor is not longest))
+                inner = self.pieces(longest)
+                if len(inner) < 2:
+                    return [self._print(expr)]
+                between = self._settings["mul_symbol_latex"]
+                front = "- " if rest == -1 else (
+                    "" if rest == 1 else self.parenthesize(rest, PRECEDENCE["Mul"]) + between)
+                return [front + r"\bigl(" + inner[0], *inner[1:-1], inner[-1] + r"\bigr)"]
+        return [self._print(expr)]
 
     def _print_Mul(self, expr):
         if not isinstance(expr, sp.Mul):  # SymPy prints x**-1 through here
@@ -190,7 +223,10 @@ class NotationPrinter(LatexPrinter):
         factors = list(expr.args)
         # A product of fractions (a step that splits one fraction in two) keeps its factors apart.
         fractions = [factor for factor in factors if sp.fraction(factor, exact=True)[1] != 1]
-        if len(fractions) >= 2:
+        # Only a split writes a fraction with a numerator of its own; reciprocals alone, as in
+        # (y - a) / (a (a - 1)), are one fraction.
+        split = any(not (factor.is_Pow and factor.exp.is_negative) for factor in fractions)
+        if len(fractions) >= 2 and split:
             return r" \cdot ".join(
                 self._print(factor) if factor in fractions else self.parenthesize(factor, PRECEDENCE["Mul"])
                 for factor in factors

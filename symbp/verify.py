@@ -73,6 +73,10 @@ def _elementwise_function(name: str, params: tuple):
     return sp.lambdify(rules.z, activation_calculus(name, params).forward, "numpy")
 
 
+def _fan_in_shrink(value: np.ndarray) -> float:
+    return max(1.0, float(np.sqrt(value.shape[0] / 3))) if value.ndim == 2 else 1.0
+
+
 class Oracle:
     """A small random problem for a spec, and the values of its quantities."""
 
@@ -82,7 +86,10 @@ class Oracle:
         self.module = module or load_module_from_source(generate_module(spec), spec.name)
         self.X, self.Y, rng = random_problem(spec, samples, seed)
         initial = self.module.init_params(seed)
-        self.params = {name: value + rng.normal(scale=0.5, size=value.shape) for name, value in initial.items()}
+        # Wide layers get weights shrunk by sqrt(fan-in / 3): pre-activations stay of order one, so a softmax
+        # does not saturate to outputs near 1e-6, where a central difference of -y/a loses its digits.
+        self.params = {name: (value + rng.normal(scale=0.5, size=value.shape)) / _fan_in_shrink(value)
+                       for name, value in initial.items()}
         self.loss, self.gradient = self.module.loss_and_grad(self.params, self.X, self.Y)
         self.sample_gradients = [self.module.loss_and_grad(self.params, self.X[n:n + 1], self.Y[n:n + 1])[1]
                                  for n in range(samples)]

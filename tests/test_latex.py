@@ -255,7 +255,9 @@ def test_document_prints_only_chains_of_the_derivation():
     steps = {line.rhs.removeprefix(r"\boxed{").removesuffix("}")
              for chain in derive(spec).chains() for line in writer.block(chain).lines}
     document = derivation_document(spec, "lesson").split(r"\begin{document}", 1)[1]
-    displayed = re.findall(r"&(?:=|\\coloneqq|\\leftarrow) (.*?)(?: &&.*| &\\qquad.*| \\\\)?$", document,
+    # A step's right side ends the row, or comes before its justification (beside it, or set under it).
+    displayed = re.findall(r"&(?:=|\\coloneqq|\\leftarrow) (.*?)(?: &&.*| &\\qquad.*| \\\\ &\\qquad \\why.*| \\\\)?$",
+                           document,
                            flags=re.M)
     assert len(displayed) > 50
     for rhs in displayed:

@@ -43,6 +43,7 @@ def register(commands) -> None:
                            help="which set of numbers (default 0, the lab's numbers for the line); each N gives "
                            "its own sheet, the same every time")
     worksheet.add_argument("--solutions", action="store_true", help="append the answer key")
+    worksheet.add_argument("--key-only", action="store_true", help="write the answer key alone, without the exercises")
     worksheet.set_defaults(run=run_worksheet)
 
 
@@ -88,6 +89,7 @@ def run_worksheet(args) -> int:
     if args.variant < 0:
         raise SymbpError(f"--variant: must be 0 or more, got {args.variant}")
     spec = load_spec(args.spec)
-    suffix = "_solutions" if args.solutions else ""
+    suffix = "_key" if args.key_only else "_solutions" if args.solutions else ""
     target = _target(args, f"{spec.name}_worksheet_{args.variant}{suffix}.tex", spec)
-    return _write(args, worksheet_document(spec, notation, args.variant, args.solutions), target)
+    text = worksheet_document(spec, notation, args.variant, args.solutions, key_only=args.key_only)
+    return _write(args, text, target)
