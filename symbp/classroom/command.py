@@ -18,7 +18,6 @@ from symbp.spec import load_spec
 from symbp.templating import render
 from symbp.worksheet import build_worksheet
 
-FORMATS = ("pdf", "tex", "moodle", "qti", "prairielearn")
 KEY_COLUMNS = 3
 
 
