@@ -10,7 +10,7 @@ parameters after the first step of gradient descent).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -28,10 +28,10 @@ class Answer:
     layer: int  # the network layer it belongs to (0 for the loss and the line's descent)
     quantity: sp.Basic  # what it is, for the notation's printer
     exact: sp.Expr
+    value: float = field(init=False)  # the exact value as a float, evaluated once
 
-    @property
-    def value(self) -> float:
-        return float(self.exact)
+    def __post_init__(self):
+        object.__setattr__(self, "value", float(self.exact))
 
 
 def parameter_name(parameter: sp.Indexed) -> str:

@@ -12,6 +12,7 @@ as the sheets ask, pass.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -65,7 +66,7 @@ def _elementwise(forward: sp.Expr, derivative: sp.Expr) -> tuple:
     return sp.lambdify(rules.z, forward, "math"), sp.lambdify(rules.z, derivative, "math")
 
 
-@dataclass
+@dataclass(eq=False)
 class Sheet:
     """The numbers of one worksheet, as floats, and how each answer follows from earlier ones."""
 
@@ -117,7 +118,9 @@ class Sheet:
         return total
 
     def _output_delta(self, j: int, known) -> float:
-        expr = error_terms(self.net, self.sign_value)[(self.depth, j)]
+        if not hasattr(self, "_output_terms"):
+            self._output_terms = error_terms(self.net, self.sign_value)
+        expr = self._output_terms[(self.depth, j)]
         values = {q.act(self.depth)[k]: known[f"a{self.depth}_{k}"] for k in range(1, self.sizes[self.depth] + 1)}
         values.update({q.pre(self.depth)[k]: known[f"z{self.depth}_{k}"] for k in range(1, self.sizes[self.depth] + 1)})
         values.update({q.targets()[k]: value for k, value in enumerate(self.y, start=1)})
@@ -188,8 +191,11 @@ class Sheet:
         return known[f"w_step{step - 1}"], known[f"b_step{step - 1}"]
 
     def descent_gradient(self, step: int, known) -> tuple[float, float]:
+        return self._line_gradient(*self.descent_previous(step, known))
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019  (a Sheet lives as long as one grading run)
+    def _line_gradient(self, w: float, b: float) -> tuple[float, float]:
         descent = self.sheet.descent
-        w, b = self.descent_previous(step, known)
         history = exact_descent(descent.spec, [[v] for v in descent.xs], [[v] for v in descent.ys],
                                 {"W1": [[sp.Rational(w)]], "b1": [sp.Rational(b)]}, 1, learning_rate=descent.rate)
         rate = float(descent.rate)
@@ -323,9 +329,10 @@ class Report:
         return head + what + " (" + "; ".join(tail) + ")"
 
 
-def grade(sheet: Worksheet, given: dict[str, float | None], student: str = "") -> Report:
+def grade(sheet: Worksheet | Sheet, given: dict[str, float | None], student: str = "") -> Report:
     """Judges one student's answers (by column name; None for a blank) for one worksheet."""
-    model = Sheet(sheet, answers_of(sheet))
+    model = sheet if isinstance(sheet, Sheet) else Sheet(sheet, answers_of(sheet))
+    sheet = model.sheet
     known: dict[str, float] = {}
     mistakes, right, carried = [], 0, 0
     for answer in model.answers:
