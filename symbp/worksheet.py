@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 
 import sympy as sp
 
@@ -23,13 +23,13 @@ from symbp.expanded import expand_network
 from symbp.explicit import error_terms, parameters
 from symbp.rules import activation_named, loss_named
 from symbp.spec import LayerSpec, Spec, TrainingSpec, load_spec
+from symbp.worksheet_numbers import draw_hand_numbers, line_problem
 
 # The hand-worked network has at most this many units in a layer (outputs keep 2 for softmax).
 HAND_UNITS = 2
 HAND_INPUTS = 2
 DESCENT_STEPS = 3
-# The lab's exercise: data from y = 3x + 1 at x = 1..4, theta^(0) = (w, b) = (1, 0), rate 1/10.
-LAB_SLOPE, LAB_INTERCEPT, LAB_INPUTS, LAB_START = 3, 1, (1, 2, 3, 4), (1, 0)
+# The lab's exercise (symbp.worksheet_numbers.LAB_LINE) is worked at its learning rate, 1/10.
 LAB_RATE = sp.Rational(1, 10)
 
 
@@ -93,21 +93,6 @@ def hand_spec(spec: Spec) -> tuple[Spec, bool]:
     return shrunk, True
 
 
-def _draw(rng: random.Random, choices) -> sp.Expr:
-    return sp.nsimplify(rng.choice(choices), rational=True)
-
-
-def _targets(spec: Spec, rng: random.Random) -> tuple[sp.Expr, ...]:
-    last = spec.layers[-1]
-    units = last.units
-    if activation_named(last.activation).rowwise or spec.loss.name == "cross_entropy":
-        hot = rng.randrange(units)
-        return tuple(sp.Integer(int(k == hot)) for k in range(units))
-    if last.activation == "sigmoid" or spec.loss.name == "binary_cross_entropy":
-        return tuple(sp.Integer(rng.choice((0, 1))) for _ in range(units))
-    return tuple(_draw(rng, (-1, 0, 1, 2)) for _ in range(units))
-
-
 def _hand_rate(spec: Spec) -> sp.Expr:
     rate = sp.nsimplify(spec.training.learning_rate, rational=True)
     return rate if rate >= sp.Rational(1, 100) else sp.Rational(1, 10)
@@ -116,15 +101,9 @@ def _hand_rate(spec: Spec) -> sp.Expr:
 def hand_problem(spec: Spec, rng: random.Random, sign: int = 1) -> HandProblem:
     small, shrunk = hand_spec(spec)
     net = net_of(small)
-    x = tuple(_draw(rng, (-1, 1, 2, sp.Rational(1, 2))) for _ in range(small.inputs))
-    y = _targets(small, rng)
-    params = {}
-    for layer in range(1, net.depth + 1):
-        fan_in, units = net.units(layer - 1), net.units(layer)
-        params[f"W{layer}"] = sp.Matrix(fan_in, units, lambda i, j: _draw(rng, (-1, sp.Rational(-1, 2),
-                                                                                sp.Rational(1, 2), 1, 2)))
-        if net.has_bias(layer):
-            params[f"b{layer}"] = sp.Matrix(1, units, lambda i, j: _draw(rng, (-1, 0, sp.Rational(1, 2), 1)))
+    numbers = draw_hand_numbers(small, rng)
+    x, y = tuple(map(sp.Rational, numbers.x)), tuple(map(sp.Rational, numbers.y))
+    params = {name: sp.Matrix(rows).applyfunc(sp.Rational) for name, rows in numbers.params.items()}
     values = _parameter_values(params)
     values.update({q.inputs()[i + 1]: value for i, value in enumerate(x)})
     values.update({q.targets()[k + 1]: value for k, value in enumerate(y)})
@@ -135,13 +114,13 @@ def hand_problem(spec: Spec, rng: random.Random, sign: int = 1) -> HandProblem:
                 if net.has_bias(layer) else 0) for j in range(net.units(layer))]
         outputs = _activate(net, layer, pres)
         for j, (pre, out) in enumerate(zip(pres, outputs), start=1):
-            values[q.pre(layer)[j]] = sp.nsimplify(pre)
+            values[q.pre(layer)[j]] = pre
             values[q.act(layer)[j]] = out
         previous = outputs
-    loss_expr = loss_named(small.loss.name).expr
+    loss_expr = _exact(loss_named(small.loss.name).expr)
     loss = net.scale * sum(loss_expr.subs({rules.yhat: out, rules.y: target}, simultaneous=True)
                            for out, target in zip(previous, y))
-    deltas = {q.delta(layer)[j]: expr.xreplace(values) for (layer, j), expr in error_terms(net, sign).items()}
+    deltas = {q.delta(layer)[j]: _exact(expr).xreplace(values) for (layer, j), expr in error_terms(net, sign).items()}
     gradients, updated = {}, {}
     rate = _hand_rate(small)
     for layer, parameter, source in parameters(net):
@@ -151,6 +130,15 @@ def hand_problem(spec: Spec, rng: random.Random, sign: int = 1) -> HandProblem:
         updated[parameter] = values[parameter] - rate * gradient
     _check_against_expanded(small, x, y, params, gradients)
     return HandProblem(small, x, y, params, rate, values, loss, deltas, gradients, updated, shrunk)
+
+
+def _exact(formula: sp.Expr) -> sp.Expr:
+    """A formula's constants given as decimals (a leaky ReLU's slope 0.01) read as the rationals they denote.
+
+    Applied to formulas before numbers go in, so that all the arithmetic is exact and a value is a
+    fraction exactly when it is rational; a float computed from a transcendental is never made a fraction.
+    """
+    return sp.sympify(formula).replace(lambda e: isinstance(e, sp.Float), lambda e: sp.Rational(str(e)))
 
 
 def _parameter_values(params: dict[str, sp.Matrix]) -> dict:
@@ -165,12 +153,13 @@ def _parameter_values(params: dict[str, sp.Matrix]) -> dict:
 
 def _activate(net, layer: int, pres: list) -> list:
     calculus = net.activation(layer)
+    forward = _exact(calculus.forward)
     if not calculus.rowwise:
-        return [calculus.forward.subs(rules.z, pre) for pre in pres]
+        return [forward.subs(rules.z, pre) for pre in pres]
     units = len(pres)
     outputs = []
     for unit in range(units):
-        concrete = calculus.forward.subs({rules.K: units, rules.k: unit}).doit()
+        concrete = forward.subs({rules.K: units, rules.k: unit}).doit()
         outputs.append(concrete.replace(lambda e: isinstance(e, sp.Indexed) and e.base == rules.z_vec,
                                         lambda e: pres[int(e.indices[0])]))
     return outputs
@@ -206,16 +195,10 @@ def line_spec(spec: Spec) -> Spec:
                       "training": {"learning_rate": float(LAB_RATE)}})
 
 
-def descent_problem(spec: Spec, variant: int, rng: random.Random) -> DescentProblem:
+def descent_problem(spec: Spec, variant: int) -> DescentProblem:
     line = line_spec(spec)
     rate = sp.nsimplify(line.training.learning_rate, rational=True)
-    if variant == 0:
-        slope, intercept, xs, start = LAB_SLOPE, LAB_INTERCEPT, LAB_INPUTS, LAB_START
-    else:
-        slope = rng.choice((2, 3, 4, -2, -1))
-        intercept = rng.choice((-2, -1, 1, 2, 3))
-        xs = tuple(sorted(rng.sample(range(0, 5), 4)))
-        start = (rng.choice((0, 1, 2, -1)), rng.choice((0, 1, -1)))
+    slope, intercept, xs, start = astuple(line_problem(variant))
     xs = tuple(sp.Integer(v) for v in xs)
     ys = tuple(slope * v + intercept for v in xs)
     history = exact_descent(line, [[v] for v in xs], [[v] for v in ys], {"W1": [[start[0]]], "b1": [start[1]]},
@@ -241,5 +224,5 @@ def build_worksheet(spec_source, variant: int = 0, error_sign: int = 1) -> Works
         chosen.append(rng.choice(bottom))
     if biases:
         chosen.append(rng.choice(biases))
-    descent = descent_problem(spec, variant, rng)
+    descent = descent_problem(spec, variant)
     return Worksheet(spec, variant, hand, descent, tuple(chosen))

@@ -8,6 +8,7 @@ import sympy as sp
 
 from symbp import __version__
 from symbp import quantities as q
+from symbp.decimals import RULE, decimal_latex, rounded
 from symbp.derivation import derive
 from symbp.document import MARKER, Block, Line, Writer, conventions_of, notation_for, rows_of
 from symbp.drawing import network_drawing
@@ -15,35 +16,39 @@ from symbp.spec import load_spec
 from symbp.templating import render
 from symbp.worksheet import Worksheet, build_worksheet
 
-SIGNIFICANT_DIGITS = 4
-
 
 @dataclass(frozen=True)
 class Entry:
     """One quantity of an exercise: its symbol, its exact value (when rational) and a decimal.
 
-    ``decimal`` is empty when it would add nothing (an integer), and ``approximate`` says whether
-    it is rounded.
+    ``exact`` is empty unless the value is a rational reached by rational arithmetic; ``decimal`` is
+    empty when it would add nothing (an integer), and ``approximate`` says whether it is rounded
+    (by ``symbp.decimals``' rule). ``value`` is the number itself.
     """
 
     symbol: str
     exact: str
     decimal: str
     approximate: bool = True
+    value: sp.Expr | None = None
 
 
 def _decimal(value: sp.Expr) -> str:
-    return sp.latex(sp.Float(sp.N(value, 15), SIGNIFICANT_DIGITS))
+    return "" if value.is_Integer else decimal_latex(value)
+
+
+def _is_exact(value: sp.Expr) -> bool:
+    """A rational that is not a float in disguise: only those are printed as fractions."""
+    return value.is_Rational and not value.has(sp.Float)
 
 
 def _entry(writer: Writer, quantity, value: sp.Expr) -> Entry:
-    value = sp.nsimplify(value) if value.is_Float else value
+    value = sp.sympify(value)
     if value.is_Integer:
-        return Entry(writer.math(quantity), writer.math(value), "", False)
-    decimal = _decimal(value)
-    exact = writer.math(value) if value.is_Rational else ""
-    rounded = not value.is_Rational or "cdot" in decimal or sp.Rational(decimal) != value
-    return Entry(writer.math(quantity), exact, decimal, rounded)
+        return Entry(writer.math(quantity), writer.math(value), "", False, value)
+    exact = writer.math(value) if _is_exact(value) else ""
+    approximate = not _is_exact(value) or sp.Rational(str(rounded(value))) != value
+    return Entry(writer.math(quantity), exact, decimal_latex(value), approximate, value)
 
 
 def _derive_answer(writer: Writer, derivation, parameter) -> list[str]:
@@ -99,7 +104,7 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
     updated = [_entry(writer, q.Updated(parameter), value) for parameter, value in hand.updated.items()]
     descent = sheet.descent
     history = [{"step": t, "w": writer.math(w), "b": writer.math(b),
-                "w_decimal": "" if w.is_Integer else _decimal(w), "b_decimal": "" if b.is_Integer else _decimal(b)}
+                "w_decimal": _decimal(w), "b_decimal": _decimal(b), "w_value": w, "b_value": b}
                for t, (w, b) in enumerate(descent.history)]
     return {
         "marker": MARKER,
@@ -108,6 +113,7 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
         "title": spec.title or spec.name,
         "notation": chosen,
         "variant": variant,
+        "rounding_rule": RULE,
         "solutions": solutions,
         "hand": hand,
         "drawing": network_drawing(hand.spec.sizes, tuple(layer.bias for layer in hand.spec.layers), hand_notation),
