@@ -3,8 +3,9 @@
 A student's variant is ``1 + (first 8 bytes of SHA-256 of "SPEC_NAME/STUDENT_ID", big-endian) mod (2**31 - 1)``:
 the same for that student and spec on every machine, never 0 (variant 0 is the lab's own numbers).
 Two students must not share numbers, so ids are taken in sorted order and a student whose variant is
-already taken, whose numbers equal an earlier student's, or whose sheet is degenerate moves on to the
+already taken or whose numbers equal an earlier student's moves on to the
 next variant (``+ 1``, wrapping below 2**31). Sorting makes the outcome independent of the roster's row order.
+The numbers themselves are drawn by ``symbp.worksheet_numbers``, which already redraws degenerate exercises.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from symbp.classroom.answers import degenerate, given_numbers
 from symbp.errors import SymbpError
-from symbp.worksheet import Worksheet, build_worksheet
+from symbp.worksheet import Worksheet, _rng, build_worksheet, hand_spec
+from symbp.worksheet_numbers import draw_hand_numbers, line_problem
 
 VARIANTS = 2**31 - 1
 # Ids become file names: letters, digits and . _ - @ + only, not starting with a dot.
@@ -86,21 +87,31 @@ def read_roster(path) -> list[Student]:
     return students
 
 
-def assign_variants(spec, students: list[Student], error_sign: int = 1) -> list[Assigned]:
-    """Each student's worksheet, in roster order; no two share a variant or their numbers, none is degenerate."""
+def variant_numbers(spec, variant: int, small=None) -> tuple:
+    """The numbers a variant's sheet gives the student, drawn as the worksheet draws them, without the exact
+    arithmetic: cheap enough to screen a whole roster. ``small`` is ``hand_spec(spec)[0]`` when known."""
+    small = small if small is not None else hand_spec(spec)[0]
+    hand = draw_hand_numbers(small, _rng(spec, variant))
+    return (hand.x, hand.y, tuple(sorted(hand.params.items())), line_problem(variant))
+
+
+def assign(spec, students: list[Student]) -> dict[str, int]:
+    """Each student's variant: no two share a variant or the numbers their sheets give."""
+    small = hand_spec(spec)[0]
     taken_variants: set[int] = set()
     taken_numbers: set[tuple] = set()
-    sheets: dict[str, Worksheet] = {}
+    variants: dict[str, int] = {}
     for student in sorted(students, key=lambda s: s.id):
         variant = first_variant(spec.name, student.id)
-        while True:
-            if variant not in taken_variants:
-                sheet = build_worksheet(spec, variant, error_sign)
-                numbers = given_numbers(sheet)
-                if numbers not in taken_numbers and degenerate(sheet) is None:
-                    break
+        while variant in taken_variants or (numbers := variant_numbers(spec, variant, small)) in taken_numbers:
             variant = variant % VARIANTS + 1
         taken_variants.add(variant)
         taken_numbers.add(numbers)
-        sheets[student.id] = sheet
-    return [Assigned(student, sheets[student.id]) for student in students]
+        variants[student.id] = variant
+    return variants
+
+
+def assign_variants(spec, students: list[Student], error_sign: int = 1) -> list[Assigned]:
+    """Each student's worksheet, in roster order (see ``assign``)."""
+    variants = assign(spec, students)
+    return [Assigned(student, build_worksheet(spec, variants[student.id], error_sign)) for student in students]
