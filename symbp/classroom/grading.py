@@ -94,8 +94,9 @@ class Sheet:
         for layer, parameter, source in parameters(self.net):
             delta = hand.deltas[q.delta(layer)[parameter.indices[-1]]]
             factor = delta * (source.xreplace(hand.values) if source != 1 else 1)
-            if factor != 0:
-                return 1 if sp.simplify(hand.gradients[parameter] - factor) == 0 else -1
+            value = float(factor)
+            if value != 0:
+                return 1 if float(hand.gradients[parameter]) * value > 0 else -1
         return 1
 
     # --- what each answer should be, from the student's earlier answers (``known``) ---
