@@ -344,10 +344,11 @@ def grade(sheet: Worksheet | Sheet, given: dict[str, float | None], student: str
             mistakes.append(Finding(name, None, expected, correct, ()))
             continue
         known[name] = value
-        if agrees(value, correct):
+        if agrees(value, correct):  # right is right, whatever came before
             right += 1
+            continue
         if agrees(value, expected):
-            carried += 0 if agrees(value, correct) else 1
+            carried += 1
             continue
         context = {**model.true, **known}
         slips = tuple(words for words, wrong in model.slips(name, context) if agrees(value, wrong))
