@@ -4,6 +4,7 @@ import functools
 import io
 import json
 import os
+import random
 import types
 import uuid
 import xml.etree.ElementTree as ET
@@ -163,23 +164,26 @@ def test_prairielearn_questions(name):
         solved = server.solve(_problem_of(sheet))
         for answer in answers_of(sheet):
             assert solved[answer.name] == pytest.approx(answer.value, rel=1e-12, abs=1e-12)
-        # generate() and grade() as PrairieLearn calls them.
-        data = {"params": {}, "correct_answers": {}, "submitted_answers": {}, "partial_scores": {}}
-        server.generate(data)
-        data["submitted_answers"] = dict(data["correct_answers"])
-        server.grade(data)
-        assert data["score"] == 1
-        first = server.NAMES[0]
-        data["submitted_answers"][first] = data["correct_answers"][first] + 1
-        data["partial_scores"] = {}
-        server.grade(data)
-        assert data["partial_scores"][first]["score"] == 0 and data["score"] < 1
+        # generate() and grade() as PrairieLearn calls them, on a few variants (PrairieLearn seeds random).
+        for seed in range(4):
+            random.seed(f"{folder}/{seed}")
+            data = {"params": {}, "correct_answers": {}, "submitted_answers": {}, "partial_scores": {}}
+            server.generate(data)
+            data["submitted_answers"] = dict(data["correct_answers"])
+            server.grade(data)
+            assert data["score"] == 1
+            first = server.NAMES[0]
+            data["submitted_answers"][first] += 1 + abs(data["correct_answers"][first])  # never within tolerance
+            data["partial_scores"] = {}
+            server.grade(data)
+            assert data["partial_scores"][first]["score"] == 0 and data["score"] < 1
     assert len(uuids) == 5
 
 
 def test_prairielearn_grades_a_later_answer_from_the_students_own_earlier_one():
     spec, notation, groups = _groups("xor", (3,))
     server = _server(question_files(spec, notation, groups[0][1])["xor_delta/server.py"])
+    random.seed(0)
     data = {"params": {}, "correct_answers": {}, "submitted_answers": {}, "partial_scores": {}}
     server.generate(data)
     submitted = dict(data["correct_answers"])
