@@ -81,7 +81,10 @@ def run(args) -> int:
         for relative, text in question_files(spec, notation, groups[0][1]).items():
             written[folder / relative] = text
     if assigned is not None:
-        written[folder / "answer_key.tex"] = answer_key(spec, notation, assigned)
+        key = answer_key(spec, notation, assigned)
+        written[folder / "answer_key.tex"] = key
+        if form == "pdf":
+            written[folder / "answer_key.pdf"] = compile_pdf(key, "answer_key")
         written[folder / "answers.csv"] = answers_table(assigned)
 
     files.make_folder(folder)
@@ -110,5 +113,5 @@ def _outputs(folder: Path, spec, form: str, students: list[Student] | None) -> l
 
         names += question_names(spec)
     if students:
-        names += ["answer_key.tex", "answers.csv"]
+        names += ["answer_key.tex", "answers.csv"] + (["answer_key.pdf"] if form == "pdf" else [])
     return [folder / name for name in names]
