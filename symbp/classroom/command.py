@@ -10,6 +10,7 @@ from pathlib import Path
 from symbp import __version__
 from symbp.classroom import files
 from symbp.classroom.answers import answers_of
+from symbp.classroom.exercises import answer_symbol
 from symbp.classroom.roster import Student, assign_variants, read_roster
 from symbp.classroom.table import answers_table
 from symbp.document import MARKER, Writer, notation_for
@@ -26,7 +27,7 @@ def answer_key(spec, notation, assigned) -> str:
     students = []
     for entry in assigned:
         writer = Writer(notation_for(entry.sheet.hand.spec, notation.name))
-        cells = [{"symbol": writer.math(answer.quantity), "value": f"{answer.value:.6g}"}
+        cells = [{"symbol": answer_symbol(writer, answer), "value": f"{answer.value:.6g}"}
                  for answer in answers_of(entry.sheet)]
         rows = [cells[start:start + KEY_COLUMNS] for start in range(0, len(cells), KEY_COLUMNS)]
         students.append({"id": entry.student.id, "name": entry.student.name, "variant": entry.variant,

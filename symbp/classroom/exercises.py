@@ -75,7 +75,7 @@ def exercises(sheet: Worksheet, notation_name: str | None = None) -> list[Exerci
     answers = answers_of(sheet)
     for key in TITLES:
         parts = ("forward", "loss") if key == "forward" else (key,)
-        items = tuple(Item(_symbol(writer, answer), answer) for answer in answers if answer.part in parts)
+        items = tuple(Item(answer_symbol(writer, answer), answer) for answer in answers if answer.part in parts)
         given = _given_line(sheet, writer) if key == "descent" else _given_network(sheet, writer)
         prompt = PROMPTS[key] if key == "descent" else _network_words(sheet) + " " + PROMPTS[key]
         found.append(Exercise(key, TITLES[key], prompt, tuple(given), items))
@@ -91,7 +91,7 @@ def _network_words(sheet: Worksheet) -> str:
             f"{scale}, summed over the outputs, for one sample.")
 
 
-def _symbol(writer: Writer, answer: Answer) -> str:
+def answer_symbol(writer: Writer, answer: Answer) -> str:
     if answer.part == "update":
         return "{" + writer.math(answer.quantity.parameter) + r"}^{\text{new}}"
     return writer.math(answer.quantity)
