@@ -51,6 +51,7 @@ def run(args) -> int:
     folder = _folder(args, spec, "roster" if students else form)
     if folder.suffix and not folder.is_dir():
         raise SymbpError(f"-o: {folder} looks like a file name; give a folder for --roster and --format {form}")
+    files.check_folder(folder)
     outputs = _outputs(folder, spec, form, students)
     files.claim(outputs, force=args.force)
 

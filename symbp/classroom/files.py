@@ -26,13 +26,18 @@ def claim(paths, *, force: bool) -> None:
             raise OutputError(f"{path}: exists and was not written by symbp; choose another folder or pass --force")
 
 
-def make_folder(folder: Path) -> None:
+def check_folder(folder: Path) -> None:
+    """Fails before any work when ``folder`` could not hold the outputs."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{folder}: is not a folder; give a folder with -o")
     if not folder.parent.exists():
         raise OutputError(f"{folder.parent}: directory does not exist; create it first")
-    folder.mkdir(exist_ok=True)
+
+
+def make_folder(folder: Path) -> None:
+    check_folder(folder)
+    Path(folder).mkdir(exist_ok=True)
 
 
 def write_text(path: Path, text: str) -> None:
