@@ -134,7 +134,8 @@ def _problem_of(sheet):
     hand = sheet.hand
     problem = {"x": [float(v) for v in hand.x], "y": [float(v) for v in hand.y],
                "xs": [int(v) for v in sheet.descent.xs], "ys": [int(v) for v in sheet.descent.ys],
-               "start": [float(v) for v in sheet.descent.history[0]]}
+               "start": [float(v) for v in sheet.descent.history[0]],
+               "line": [int(sheet.descent.slope), int(sheet.descent.intercept)]}
     for layer in range(1, len(hand.spec.layers) + 1):
         W, b = hand.params[f"W{layer}"], hand.params.get(f"b{layer}")
         problem[f"W{layer}"] = [[float(W[i, j]) for j in range(W.cols)] for i in range(W.rows)]

@@ -15,6 +15,7 @@ import uuid
 import sympy as sp
 
 from symbp import rules
+from symbp import worksheet_numbers as numbers
 from symbp.classroom.answers import answers_of
 from symbp.classroom.exercises import ACCURACY, TITLES, exercises
 from symbp.classroom.files import MARKER
@@ -46,7 +47,16 @@ def _targets(sheet: Worksheet) -> tuple[float, ...]:
     spec = sheet.hand.spec
     if spec.layers[-1].activation == "sigmoid" or spec.loss.name == "binary_cross_entropy":
         return (0.0, 1.0)
-    return (-1.0, 0.0, 1.0, 2.0)
+    return tuple(float(v) for v in numbers.TARGET_CHOICES)
+
+
+def _choices() -> dict:
+    """The worksheet's choice sets, as plain Python numbers for server.py."""
+    return {"inputs": tuple(float(v) for v in numbers.INPUT_CHOICES),
+            "weights": tuple(float(v) for v in numbers.WEIGHT_CHOICES),
+            "bias_values": tuple(float(v) for v in numbers.BIAS_CHOICES),
+            "line_slopes": numbers.SLOPES, "intercepts": numbers.INTERCEPTS, "x_values": list(numbers.X_RANGE),
+            "points": numbers.POINTS, "starts": numbers.STARTS}
 
 
 def server_source(spec, sheet: Worksheet, key: str) -> str:
@@ -66,7 +76,8 @@ def server_source(spec, sheet: Worksheet, key: str) -> str:
                   scale=float(net.scale), sign=Sheet(sheet, answers_of(sheet)).sign_value,
                   rate=float(sheet.hand.rate), line_rate=float(sheet.descent.rate), line_scale=float(line.loss.scale),
                   line_mean=line.loss.reduction == "mean", steps=len(sheet.descent.history) - 1,
-                  relative=RELATIVE, absolute=ABSOLUTE, targets=_targets(sheet), activations=activations,
+                  relative=RELATIVE, absolute=ABSOLUTE, targets=_targets(sheet), **_choices(),
+                  activations=activations,
                   slopes=slopes, loss=_code(loss), loss_slope=_code(sp.diff(loss, YHAT)))
 
 
@@ -82,6 +93,7 @@ def question_files(spec, notation, sheet: Worksheet) -> dict[str, str]:
         found[f"{folder}/question.html"] = render(
             "classroom/question.html.j2", marker=MARKER, title=spec.title or spec.name, part=exercise.key,
             prompt=exercise.prompt, layers=list(range(1, len(sheet.hand.spec.layers) + 1)), accuracy=ACCURACY,
-            items=exercise.items, relative=RELATIVE, absolute=ABSOLUTE)
+            items=exercise.items, relative=RELATIVE, absolute=ABSOLUTE, rate=f"{float(sheet.hand.rate):g}",
+            line_rate=f"{float(sheet.descent.rate):g}")
         found[f"{folder}/server.py"] = server_source(spec, sheet, exercise.key)
     return found
