@@ -223,7 +223,10 @@ def _activation_chains(calculus: ActivationCalculus) -> list[Chain]:
     function = q.activation_function(calculus.name)
     forward = calculus.forward.subs(rules.z, VARIABLE)
     derivative = calculus.derivative.subs(rules.z, VARIABLE)
-    definition = chain(f"activation.{calculus.name}.definition", function(VARIABLE), step(forward), scope="function")
+    # tanh(z) needs no definition: one that only names a function SymPy knows would read tanh(z) = tanh(z).
+    known = isinstance(forward, sp.Function) and forward.args == (VARIABLE,)
+    definition = [] if known else [
+        chain(f"activation.{calculus.name}.definition", function(VARIABLE), step(forward), scope="function")]
     steps = differentiate(forward, VARIABLE, result=derivative)
     steps[0] = step(steps[0].expr, Reason("definition"))
     output_form = calculus.derivative_of_output
@@ -241,7 +244,7 @@ def _activation_chains(calculus: ActivationCalculus) -> list[Chain]:
             steps.append(step(split, Reason("split")))
         steps.append(step(present(output_form.subs(a, function(VARIABLE))), Reason("in_terms_of_output", facts)))
     lhs = sp.Derivative(function(VARIABLE), VARIABLE)
-    return [definition, chain(f"activation.{calculus.name}.derivative", lhs, *steps, scope="function", boxed=True)]
+    return [*definition, chain(f"activation.{calculus.name}.derivative", lhs, *steps, scope="function", boxed=True)]
 
 
 # --------------------------------------------------------------------------- layers

@@ -5,6 +5,7 @@ Templates under ``templates/latex/`` only loop over what is built here and place
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -17,6 +18,7 @@ from symbp.notation import DEFAULT_NOTATION, Notation, Shape, notation_named
 from symbp.spec import Spec, load_spec
 from symbp.steps import Reason
 from symbp.templating import render
+from symbp.texchars import check_typesettable
 
 MARKER = "% symbp-generated-document"
 
@@ -44,6 +46,10 @@ REASON_WORDS = {
     "split": "split the fraction",
     "update": "",
 }
+
+
+# SymPy functions whose name is not how a text writes them: printed applied, |z| or sign(z).
+_WRITTEN_AS_APPLIED = {"Abs", "sign", "Heaviside", "Max", "Min", "re", "im"}
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,11 @@ class Writer:
         if name is not None:
             return self.notation.activation(name)
         name = applied.func.__name__
-        return r"\exp" if name == "exp" else self.printer._hprint_Function(name)
+        if name == "exp":
+            return r"\exp"
+        if name in _WRITTEN_AS_APPLIED:
+            return self.math(applied)  # |z|, not "Abs"
+        return self.printer._hprint_Function(name)
 
     def reasons(self, reasons: tuple[Reason, ...]) -> str:
         texts = [self.reason(reason) for reason in reasons]
@@ -182,7 +192,7 @@ def legend(writer: Writer, spec: Spec) -> list[dict]:
     rows = []
     for layer in range(1, len(spec.layers) + 1):
         j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
-        bias = writer.math(q.bias(layer)[j]) if spec.layers[layer - 1].bias else "---"
+        bias = writer.math(q.bias(layer)[j]) if spec.layers[layer - 1].bias else None
         rows.append({
             "layer": writer.notation.layer_name(layer),
             "units": spec.sizes[layer],
@@ -203,6 +213,8 @@ def _symbols(writer: Writer, layer: int | None, spec: Spec) -> dict[str, str]:
         "rate": writer.math(q.LEARNING_RATE),
         "input": writer.math(q.inputs()[q.unit_index(0, "prev")]),
         "target": writer.math(q.targets()[q.unit_index(len(spec.layers), "cur")]),
+        "target_index": writer.math(q.unit_index(len(spec.layers), "cur")),
+        "last_act": writer.math(q.act(len(spec.layers))[q.unit_index(len(spec.layers), "cur")]),
         "prediction": writer.math(q.predictions()[q.unit_index(len(spec.layers), "cur")]),
         "samples": writer.math(q.N_SAMPLES),
         "sample": writer.math(q.sample_index()),
@@ -239,8 +251,10 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
         name = writer.notation.layer_name(section.layer).replace("~", " ")
         # "The hidden layer H" names itself; "layer 2" needs the section's own title in front.
         title = name[0].upper() + name[1:] if name.startswith("the ") else f"{title}: {name}"
-    view = SectionView(section.kind, title, section.layer, blocks, _symbols(writer, section.layer, spec),
-                       dict(section.facts))
+    facts = dict(section.facts)
+    # Where an Iverson bracket first appears, the text says what it means.
+    facts["indicator"] = any(step.expr.has(sp.KroneckerDelta) for chain in section.chains for step in chain.steps)
+    view = SectionView(section.kind, title, section.layer, blocks, _symbols(writer, section.layer, spec), facts)
     if section.kind == "explicit":
         shared = {symbol.name for symbol in section.facts["shared"]}
         view.groups = {
@@ -250,17 +264,59 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
     return view
 
 
+def check_spec_typesettable(spec: Spec) -> None:
+    """The spec's text that goes on the page, checked before any work (see symbp.texchars)."""
+    check_typesettable(spec.title or "", "title")
+    check_typesettable(spec.name, "name")
+
+
+def tex_number(value) -> str:
+    """A setting as a textbook writes it: 0.05, 0.999, 10^{-7}, 2.5 \\cdot 10^{-8}."""
+    value = float(value)
+    if value == 0 or 1e-4 <= abs(value) < 1e6:
+        return format(value, ".12g")
+    exponent = math.floor(math.log10(abs(value)))
+    mantissa = float(format(value / 10**exponent, ".12g"))
+    if abs(mantissa) >= 10:  # rounding carried into the next power
+        mantissa, exponent = mantissa / 10, exponent + 1
+    power = f"10^{{{exponent}}}"
+    if mantissa == 1:
+        return power
+    return f"{mantissa:.12g} \\cdot {power}"
+
+
+def _settings(training) -> dict[str, str]:
+    names = ("learning_rate", "momentum", "beta1", "beta2", "epsilon")
+    return {name: tex_number(getattr(training, name)) for name in names if getattr(training, name, None) is not None}
+
+
+# The text block is 16.4 cm wide (A4, 2.3 cm margins); TikZ scales coordinates, not the 1 cm units.
+_TEXT_WIDTH_CM = 16.4
+_UNIT_CM = 1.0
+
+
+def drawing_scale(drawing) -> float:
+    """The largest scale (at most 1) at which the drawing, units and captions included, fits the text block."""
+    xs = [node.x for node in drawing.nodes] + [x for x, _, _ in drawing.captions]
+    span = max(xs) - min(xs) if xs else 0.0
+    if span <= 0:
+        return 1.0
+    return min(1.0, round((_TEXT_WIDTH_CM - 0.6 - _UNIT_CM) / span, 3))
+
+
 def derivation_context(spec_source, notation: str | None = None) -> dict:
     from symbp.drawing import network_drawing
     from symbp.explicit import EXPLICIT_PARAMETER_LIMIT
 
     spec = load_spec(spec_source)
+    check_spec_typesettable(spec)
     chosen = notation_for(spec, notation)
     derivation: Derivation = derive(spec, conventions_of(chosen))
     writer = Writer(chosen)
     sections = [_section_view(writer, section, spec) for section in derivation.sections]
     training = spec.training
     layers = range(1, len(spec.layers) + 1)
+    drawing = network_drawing(spec.sizes, tuple(layer.bias for layer in spec.layers), chosen)
     return {
         "marker": MARKER,
         "version": __version__,
@@ -268,13 +324,15 @@ def derivation_context(spec_source, notation: str | None = None) -> dict:
         "title": spec.title or spec.name,
         "notation": chosen,
         "legend": legend(writer, spec),
-        "drawing": network_drawing(spec.sizes, tuple(layer.bias for layer in spec.layers), chosen),
+        "drawing": drawing,
+        "drawing_scale": drawing_scale(drawing),
         "sections": sections,
         "symbols": _symbols(writer, None, spec),
         "explicit_limit": EXPLICIT_PARAMETER_LIMIT,
         "parameter_count": spec.parameter_count,
         "fausett_sign": chosen.error_sign < 0,
         "training": training,
+        "settings": _settings(training),
         "loss": spec.loss,
         # The order in which multi-layer chains are laid out.
         "forward_keys": [f"{kind}{layer}" for layer in layers for kind in ("pre", "act")],

@@ -17,8 +17,16 @@ MOST_UNITS_DRAWN = 6
 SHOWN_BEFORE_GAP = 3
 # Edges of a layer are all labelled up to this many; beyond it, only those of its first unit.
 MOST_LABELLED_EDGES = 12
-COLUMN_SPACING = 4.4  # cm
+COLUMN_SPACING = 4.4  # cm, at most: narrower when the layers would not fit the text width
 ROW_SPACING = 1.35  # cm
+# The drawing's columns span at most this (cm), which leaves room for the outer units and captions
+# inside the text block of the documents' geometry (A4 or letter, 2.3 cm margins).
+DRAWING_WIDTH = 13.0
+# A weight label occupies about this box (cm); two labels closer than it in both directions collide.
+LABEL_WIDTH = 0.85
+LABEL_HEIGHT = 0.42
+# Where along an edge a label may sit (fractions from the source), clear of the units at both ends.
+LABEL_POSITIONS = tuple(round(0.2 + 0.05 * step, 2) for step in range(13))
 
 
 @dataclass(frozen=True)
@@ -59,9 +67,10 @@ def network_drawing(sizes: tuple[int, ...], biases: tuple[bool, ...], notation: 
     positions: dict[tuple[int, int], str] = {}
     bias_nodes: dict[int, str] = {}
     tallest = max(len(_shown(units)) for units in sizes)
+    spacing = min(COLUMN_SPACING, DRAWING_WIDTH / max(depth, 1))
     for layer, units in enumerate(sizes):
         shown = _shown(units)
-        x = layer * COLUMN_SPACING
+        x = layer * spacing
         top = (len(shown) - 1) / 2 * ROW_SPACING
         kind = "input" if layer == 0 else "output" if layer == depth else "hidden"
         for row, unit in enumerate(shown):
@@ -78,31 +87,44 @@ def network_drawing(sizes: tuple[int, ...], biases: tuple[bool, ...], notation: 
             nodes.append(Node(name, x, (tallest - 1) / 2 * ROW_SPACING + ROW_SPACING, "1", "bias"))
             bias_nodes[layer + 1] = name
     edges: list[Edge] = []
+    placed: list[tuple[float, float]] = []
+    coordinates = {node.name: (node.x, node.y) for node in nodes}
     for layer in range(1, depth + 1):
         sources = [u for u in _shown(sizes[layer - 1]) if u is not None]
         targets = [u for u in _shown(sizes[layer]) if u is not None]
         count = len(sources) * len(targets) + (len(targets) if layer in bias_nodes else 0)
         label_all = count <= MOST_LABELLED_EDGES
-        # The labels of each source's edges sit at their own distance along the edges, so that labels
-        # of edges fanning out of one unit are apart, and those of different units do not meet.
-        starts = len(sources) + (1 if layer in bias_nodes else 0)
-
-        def along(rank, starts=starts):
-            return 0.22 + 0.5 * rank / max(starts - 1, 1)
-
-        for position, target in enumerate(targets):
-            for rank, source in enumerate(sources):
+        for target in targets:
+            for source in sources:
                 label = printer.doprint(q.weight(layer)[source, target]) if label_all or source == 1 else ""
-                # Only the first unit's edges are labelled in a wide layer: spread those along their edges.
-                at = along(rank) if label_all else 0.2 + 0.5 * position / max(len(targets) - 1, 1)
-                edges.append(Edge(positions[(layer - 1, source)], positions[(layer, target)], label, at))
+                edges.append(_edge(positions[(layer - 1, source)], positions[(layer, target)], label, coordinates,
+                                   placed))
             if layer in bias_nodes:
                 label = printer.doprint(q.bias(layer)[target]) if label_all or target == 1 else ""
-                edges.append(Edge(bias_nodes[layer], positions[(layer, target)], label, along(len(sources))))
+                edges.append(_edge(bias_nodes[layer], positions[(layer, target)], label, coordinates, placed))
     bottom = -((tallest - 1) / 2 * ROW_SPACING) - ROW_SPACING
-    captions = tuple((layer * COLUMN_SPACING, bottom, _caption(layer, depth, sizes[layer]))
+    captions = tuple((layer * spacing, bottom, _caption(layer, depth, sizes[layer]))
                      for layer in range(depth + 1))
     return Drawing(tuple(nodes), tuple(edges), captions)
+
+
+def _edge(source: str, target: str, label: str, coordinates: dict, placed: list) -> Edge:
+    """An edge whose label sits where it is clearest of the labels placed so far; unlabelled when no
+    place along the edge is clear (its weight is then still named in the text, never drawn over)."""
+    if not label:
+        return Edge(source, target, "", 0.5)
+    (x0, y0), (x1, y1) = coordinates[source], coordinates[target]
+
+    def clearance(position: float) -> float:
+        x, y = x0 + position * (x1 - x0), y0 + position * (y1 - y0)
+        return min((max(abs(x - px) / LABEL_WIDTH, abs(y - py) / LABEL_HEIGHT) for px, py in placed), default=2.0)
+
+    # The clearest place, and among equally clear ones (all clear), the one nearest the middle.
+    best = max(LABEL_POSITIONS, key=lambda position: (min(clearance(position), 1.5), -abs(position - 0.5)))
+    if clearance(best) < 1:
+        return Edge(source, target, "", 0.5)
+    placed.append((x0 + best * (x1 - x0), y0 + best * (y1 - y0)))
+    return Edge(source, target, label, best)
 
 
 def _caption(layer: int, depth: int, units: int) -> str:

@@ -18,6 +18,8 @@ from symbp.spec import Spec, load_spec
 
 # Networks up to this many parameters get the expanded form (in checks and in derivations).
 EXPANDED_PARAMETER_LIMIT = 60
+# Significant digits of the numbers in ``gradient_at``.
+PRECISION = 30
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,15 @@ def _shapes(spec: Spec) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _activate(name: str, params, preactivations: list[sp.Expr]) -> list[sp.Expr]:
+def _activate(name: str, params, preactivations: list[sp.Expr], near: list[sp.Expr] | None = None) -> list[sp.Expr]:
+    """The activation of each pre-activation; with ``near`` (their values at a point), each piecewise
+    activation is replaced by its piece there, which has the same derivative at that point and spares
+    SymPy from reasoning about conditions in the unknown."""
     calculus = activation_calculus(name, params)
     if not calculus.rowwise:
-        return [calculus.forward.subs(z, pre) for pre in preactivations]
+        if near is None:
+            return [calculus.forward.subs(z, pre) for pre in preactivations]
+        return [_piece_at(calculus.forward, value).subs(z, pre) for pre, value in zip(preactivations, near)]
     units = len(preactivations)
     outputs = []
     for unit in range(units):
@@ -84,6 +91,13 @@ def _activate(name: str, params, preactivations: list[sp.Expr]) -> list[sp.Expr]
             lambda e: preactivations[int(e.indices[0])],
         ))
     return outputs
+
+
+def _piece_at(forward: sp.Expr, value: sp.Expr) -> sp.Expr:
+    def piece(piecewise: sp.Piecewise) -> sp.Expr:
+        return next(expr for expr, condition in piecewise.args if condition.subs(z, value) == sp.true)
+
+    return forward.replace(lambda e: isinstance(e, sp.Piecewise), piece)
 
 
 def _symbols(prefix: str, column_only: bool = False):
@@ -116,3 +130,42 @@ def expand_network(spec_source) -> ExpandedNetwork:
     sample_loss = sum(loss_expr.subs({yhat: out, y: target}) for out, target in zip(previous, targets))
     return ExpandedNetwork(spec, weights, inputs, targets, tuple(all_pre), tuple(all_act), sample_loss)
 
+
+
+def gradient_at(spec_source, sample_inputs, sample_targets,
+                params: dict[str, sp.Matrix]) -> dict[tuple[str, tuple[int, ...]], sp.Expr]:
+    """d(sample loss)/d(each weight) at one point, by SymPy, expanding lazily.
+
+    The same scalar forward pass as ``expand_network``, but with every number in place except the one
+    weight being differentiated: the expression stays small at any depth, and the derivative is
+    still SymPy's, knowing nothing of deltas. The numbers are carried to ``PRECISION`` digits.
+    Keys are (array name, index) as in ``parameter_symbols``;
+    ``params`` holds "W1" (fan-in x units) and "b1" (1 x units) matrices of exact numbers.
+    """
+    spec = load_spec(spec_source)
+    unknown = sp.Symbol("t", real=True)
+    loss_expr = loss_named(spec.loss.name).expr
+
+    def number(value):
+        # 30 digits rather than exact values: SymPy decides each piece's condition at once.
+        return sp.Float(sp.N(value, PRECISION), PRECISION)
+
+    gradient = {}
+    for name, matrix in params.items():
+        for i in range(matrix.rows):
+            for jj in range(matrix.cols):
+                point = {key: value.applyfunc(number).as_mutable() for key, value in params.items()}
+                point[name][i, jj] = unknown
+                previous: list[sp.Expr] = [number(value) for value in sample_inputs]
+                for index, (fan_in, layer) in enumerate(zip(spec.sizes, spec.layers), start=1):
+                    w = point[f"W{index}"]
+                    pre = [sum(previous[r] * w[r, c] for r in range(fan_in)) for c in range(layer.units)]
+                    if layer.bias:
+                        pre = [pre[c] + point[f"b{index}"][0, c] for c in range(layer.units)]
+                    near = [value.subs(unknown, number(matrix[i, jj])) for value in pre]
+                    previous = _activate(layer.activation, layer.activation_params, pre, near)
+                outputs = zip(previous, sample_targets)
+                sample_loss = sum(loss_expr.subs({yhat: out, y: target}) for out, target in outputs)
+                key = (name, (jj,) if name.startswith("b") else (i, jj))
+                gradient[key] = sp.diff(sample_loss, unknown).subs(unknown, number(matrix[i, jj]))
+    return gradient

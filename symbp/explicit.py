@@ -10,6 +10,7 @@ result is checked, here and now, to equal the delta rule's ``delta_j a_i``.
 
 from __future__ import annotations
 
+import functools
 import random
 from functools import cache
 
@@ -174,6 +175,57 @@ def _one_hot(expr, net):
     return expr.subs(last, 1 - sum(q.targets()[k] for k in range(1, units)))
 
 
+def _simplest_gradient(expr, net):
+    """The shortest of SymPy's derivative and its expansion collected by weights (a - y rather than
+    (1 - y) a - y (1 - a)); for one-hot targets, also using that they sum to one."""
+    expanded = sp.expand(expr)
+    weights = [atom for atom in sorted(expanded.atoms(sp.Indexed), key=sp.default_sort_key)
+               if atom.base in q.ROLES and q.ROLES[atom.base].kind == "weight"]
+    candidates = [expr, _factored_by_weights(expanded, weights)]
+    if loss_named(net.spec.loss.name).target_facts:
+        summed = _with_targets_summing_to_one(expanded, [q.targets()[k] for k in range(1, net.units(net.depth) + 1)])
+        if summed is not None:
+            candidates.append(_factored_by_weights(summed, weights))
+    return min(candidates, key=sp.count_ops)
+
+
+def _with_targets_summing_to_one(expanded, targets):
+    """A gradient linear in one-hot targets, written as simply as their summing to one allows.
+
+    sum_k c_k y_k + c_0 equals sum_k (c_k - c) y_k + c + c_0 for any c when the targets sum to
+    one; c is taken as the terms every c_k shares, so that s a_1 + y_2 a_1 - (1 - a_1) y_1 (with
+    s = 1 - y_1 - y_2) reads a_1 - y_1. None where the gradient is not linear in the targets.
+    """
+    coefficients = [expanded.coeff(target) for target in targets]
+    rest = expanded.xreplace({target: 0 for target in targets})
+    if any(c.has(*targets) for c in coefficients) or sp.expand(
+            expanded - sum(c * t for c, t in zip(coefficients, targets)) - rest) != 0:
+        return None
+    term_sets = [set(sp.Add.make_args(sp.expand(c))) for c in coefficients]
+    common = set.intersection(*term_sets)
+    result = sp.Add(*(sp.Add(*(terms - common)) * target for terms, target in zip(term_sets, targets)))
+    return sp.expand(result + sp.Add(*common) + rest)
+
+
+def _factored_by_weights(expr, weights):
+    """sum_k c_k w_jk with the factor every c_k shares in front: f'(z_j) sum_k (a_k - y_k) w_jk."""
+    groups = sp.collect(expr, weights, evaluate=False)
+    if len(groups) < 2:
+        return sp.factor_terms(expr)
+    try:
+        common = functools.reduce(sp.gcd, groups.values())
+    except sp.PolynomialError:  # a piecewise or transcendental coefficient: no polynomial gcd
+        common = sp.Integer(1)
+    if common.is_Number:
+        return sp.Add(*(key * sp.factor_terms(value) for key, value in groups.items()))
+    # The sign that leaves fewer minus signs in the shared factor: 1 - a^2 rather than a^2 - 1.
+    negatives = sum(term.could_extract_minus_sign() for term in sp.Add.make_args(sp.expand(common)))
+    if 2 * negatives > len(sp.Add.make_args(sp.expand(common))):
+        common = -common
+    inner = sp.Add(*(key * sp.factor_terms(sp.cancel(value / common)) for key, value in groups.items()))
+    return sp.Mul(sp.factor_terms(common), inner)
+
+
 def error_terms(net, sign):
     """delta^(l)_j for every unit, in the layer quantities, by the delta rule (symbp.calculus)."""
     from symbp.calculus import output_calculus
@@ -229,7 +281,7 @@ def explicit_section(net, sign: int):
         return None
     loss, as_output, local = _expanded_loss(net)
     listed = parameters(net)
-    gradients = [_one_hot(_read_back(derivative, as_output, local), net)
+    gradients = [_simplest_gradient(_read_back(derivative, as_output, local), net)
                  for derivative in _derivatives(loss, [parameter for _, parameter, _ in listed])]
     shared, factored = _shared_terms(gradients)
     deltas = error_terms(net, sign)
@@ -251,10 +303,11 @@ def explicit_section(net, sign: int):
         j = parameter.indices[-1]
         rule = sign * deltas[(layer, j)] * source
         expanded = _one_hot(inline_shared(form), net)
-        if not is_zero(expanded - gradient) or not is_zero(_one_hot(gradient - rule, net)):
+        if not is_zero(expanded - _one_hot(gradient, net)) or not is_zero(_one_hot(gradient - rule, net)):
             raise ArithmeticError(f"the expanded gradient for {parameter} does not match the delta rule")
         chains.append(Chain(
             f"explicit.{parameter}", Partial(SAMPLE_LOSS, parameter),
             (step(form, Reason("cse")), step(sign * q.delta(layer)[j] * source, Reason("delta_rule"))),
         ))
-    return Section("explicit", tuple(chains), facts={"shared": shared, "count": len(listed)})
+    one_hot = bool(loss_named(net.spec.loss.name).target_facts)
+    return Section("explicit", tuple(chains), facts={"shared": shared, "count": len(listed), "one_hot": one_hot})

@@ -90,9 +90,15 @@ class NotationPrinter(LatexPrinter):
     def _print_timed(self, expr, when: str):
         parameter = expr.parameter
         role = ROLES.get(getattr(parameter, "base", None))
-        if self.notation.update_style == "arrow" or role is None:
+        if self.notation.update_style == "arrow":
             return self._print(parameter)
         time = self.notation.time(when)
+        if role is None:
+            # An optimizer's own state (m, v, theta): m^{(t+1)} = ... m^{(t)}, never m = m + ...
+            base = self._print(parameter)
+            if self.notation.update_style == "new_old":
+                return rf"{base}(\text{{{time}}})"
+            return rf"{base}^{{({time})}}"
         if role.kind == "weight":
             number = self.notation.weight_number(role.layer, *parameter.indices)
             if number is not None:
@@ -156,6 +162,9 @@ class NotationPrinter(LatexPrinter):
         return super()._print_Derivative(expr)
 
     def _print_Pow(self, expr):
+        # (dL/dtheta)^2, bracketed: a bare exponent on a fraction reads like the derivative of L^2.
+        if isinstance(expr.base, Partial) and expr.exp.is_Integer and expr.exp > 1:
+            return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
         # (a^{(1)}_j)^2: a power of a quantity that already carries a superscript needs brackets.
         if isinstance(expr.base, sp.Indexed) and expr.exp.is_Integer and expr.exp > 0:
             base = self._print(expr.base)
@@ -164,9 +173,10 @@ class NotationPrinter(LatexPrinter):
         return super()._print_Pow(expr)
 
     def _print_KroneckerDelta(self, expr, exp=None):
-        # delta is taken by the error terms; the indicator reads the same and cannot be confused.
+        # delta is taken by the error terms, and a blackboard-bold 1 needs fonts beyond amssymb: the
+        # Iverson bracket [j' = j] (1 when the indices are equal, else 0) reads the same in every text.
         left, right = (self._print(arg) for arg in expr.args)
-        return rf"\mathbb{{1}}_{{{left} = {right}}}"
+        return rf"\left[{left} = {right}\right]"
 
     # -- sums and products laid out as people write them
     def _print_Add(self, expr, order=None):
@@ -190,7 +200,10 @@ class NotationPrinter(LatexPrinter):
         factors = list(expr.args)
         # A product of fractions (a step that splits one fraction in two) keeps its factors apart.
         fractions = [factor for factor in factors if sp.fraction(factor, exact=True)[1] != 1]
-        if len(fractions) >= 2:
+        # Only a split writes a fraction with a numerator of its own; reciprocals alone, as in
+        # (y - a) / (a (a - 1)), are one fraction.
+        split = any(not (factor.is_Pow and factor.exp.is_negative) for factor in fractions)
+        if len(fractions) >= 2 and split:
             return r" \cdot ".join(
                 self._print(factor) if factor in fractions else self.parenthesize(factor, PRECEDENCE["Mul"])
                 for factor in factors

@@ -256,6 +256,9 @@ class SlidesNotation(Notation):
 
 
 _FAUSETT_WEIGHTS = "wvutsr"
+# The lesson's hidden layers, input side first: j as the lesson writes one hidden layer, then letters
+# no other quantity uses (n counts samples, k is the output's).
+_LESSON_HIDDEN_LETTERS = "jlmpqrs"
 _FAUSETT_UNITS = "kjhgfe"
 
 
@@ -329,11 +332,21 @@ class FausettNotation(Notation):
     def bias(self, layer: int, j: str, time: str | None = None) -> str:
         return self.weight(layer, "0", j, time)
 
+    def _unit(self, layer: int, j: str) -> str:
+        """Fausett's name of a unit, Y_k or Z_j (with a superscript when several hidden layers)."""
+        mark = self._hidden_mark(layer) if layer < self.depth else ""
+        return f"{self._unit_letter(layer).upper()}{mark}_{{{j}}}"
+
+    def _error_subscript(self, layer: int, j: str) -> str:
+        # The letter (k or j) tells an output error term from a hidden one; a number cannot, so a
+        # numbered error term names its unit: delta_{Y_1} and delta_{Z_1}, never two delta_1.
+        return j if j == self.letter(layer, "cur") else self._unit(layer, j)
+
     def delta(self, layer: int, j: str) -> str:
-        return rf"\delta_{{{j}}}"
+        return rf"\delta_{{{self._error_subscript(layer, j)}}}"
 
     def incoming(self, layer: int, j: str) -> str | None:
-        return rf"\delta\_in_{{{j}}}"
+        return rf"\delta\_in_{{{self._error_subscript(layer, j)}}}"
 
     def sample_loss(self, n: str | None = None) -> str:
         return "E" if n is None else f"E_{{{n}}}"
@@ -369,7 +382,7 @@ class LessonNotation(Notation):
     """
 
     name: str = "lesson"
-    source: str = "the lesson 'Neural networks I' (house prices)"
+    source: str = "the lesson ``Neural networks I'' (house prices)"  # TeX's opening and closing quotes
     bias_first: bool = True
     weight_first: bool = False
     letters: dict[str, str] = field(default_factory=lambda: {"prev": "i", "cur": "j", "next": "k", "sample": "n"})
@@ -391,9 +404,14 @@ class LessonNotation(Notation):
         return f"the hidden layer~{neuron if '^' not in neuron else '$' + neuron + '$'}"
 
     def letter(self, layer: int, relation: str) -> str:
+        # One letter per layer, so that a sum's index is never another layer's free index.
         if relation == "sample":
             return "n"
-        return "i" if layer == 0 else ("k" if layer == self.depth else "j")
+        if layer == 0:
+            return "i"
+        if layer == self.depth:
+            return "k"
+        return _LESSON_HIDDEN_LETTERS[(layer - 1) % len(_LESSON_HIDDEN_LETTERS)]
 
     def target(self, k: str) -> str:
         return "y" if self.shape and self.shape.sizes[-1] == 1 else f"y_{{{k}}}"

@@ -19,7 +19,7 @@ from symbp import quantities as q
 from symbp import rules
 from symbp.derivation import net_of
 from symbp.exact import exact_descent
-from symbp.expanded import expand_network
+from symbp.expanded import gradient_at
 from symbp.explicit import error_terms, parameters
 from symbp.rules import activation_named, loss_named
 from symbp.spec import LayerSpec, Spec, TrainingSpec, load_spec
@@ -29,6 +29,8 @@ from symbp.worksheet_numbers import draw_hand_numbers, line_problem
 HAND_UNITS = 2
 HAND_INPUTS = 2
 DESCENT_STEPS = 3
+# Digits an irrational value of the hand exercise is carried to (its answer shows four).
+WORKING_DIGITS = 50
 # The lab's exercise (symbp.worksheet_numbers.LAB_LINE) is worked at its learning rate, 1/10.
 LAB_RATE = sp.Rational(1, 10)
 
@@ -112,15 +114,16 @@ def hand_problem(spec: Spec, rng: random.Random, sign: int = 1) -> HandProblem:
         W = params[f"W{layer}"]
         pres = [sum(W[i, j] * previous[i] for i in range(len(previous))) + (params[f"b{layer}"][0, j]
                 if net.has_bias(layer) else 0) for j in range(net.units(layer))]
-        outputs = _activate(net, layer, pres)
+        outputs = [_settled(out) for out in _activate(net, layer, pres)]
         for j, (pre, out) in enumerate(zip(pres, outputs), start=1):
             values[q.pre(layer)[j]] = pre
             values[q.act(layer)[j]] = out
         previous = outputs
     loss_expr = _exact(loss_named(small.loss.name).expr)
-    loss = net.scale * sum(loss_expr.subs({rules.yhat: out, rules.y: target}, simultaneous=True)
-                           for out, target in zip(previous, y))
-    deltas = {q.delta(layer)[j]: _exact(expr).xreplace(values) for (layer, j), expr in error_terms(net, sign).items()}
+    loss = _settled(net.scale * sum(loss_expr.subs({rules.yhat: out, rules.y: target}, simultaneous=True)
+                                    for out, target in zip(previous, y)))
+    deltas = {q.delta(layer)[j]: _settled(_exact(expr).xreplace(values))
+              for (layer, j), expr in error_terms(net, sign).items()}
     gradients, updated = {}, {}
     rate = _hand_rate(small)
     for layer, parameter, source in parameters(net):
@@ -130,6 +133,16 @@ def hand_problem(spec: Spec, rng: random.Random, sign: int = 1) -> HandProblem:
         updated[parameter] = values[parameter] - rate * gradient
     _check_against_expanded(small, x, y, params, gradients)
     return HandProblem(small, x, y, params, rate, values, loss, deltas, gradients, updated, shrunk)
+
+
+def _settled(value: sp.Expr) -> sp.Expr:
+    """A rational as it is; any other value as a float of ``WORKING_DIGITS`` digits.
+
+    Only the decimals of an irrational value are ever printed, and carrying its exact form through the
+    next layers would make expressions that grow with every layer, slow to evaluate for no gain.
+    """
+    value = sp.sympify(value)
+    return value if value.is_Rational else sp.Float(sp.N(value, WORKING_DIGITS), WORKING_DIGITS)
 
 
 def _exact(formula: sp.Expr) -> sp.Expr:
@@ -166,16 +179,11 @@ def _activate(net, layer: int, pres: list) -> list:
 
 
 def _check_against_expanded(spec: Spec, x, y, params, gradients) -> None:
-    """Each delta-rule gradient must equal SymPy's derivative of the fully expanded loss (to 1e-12)."""
-    network = expand_network(spec)
-    symbols = [symbol for _, _, symbol in network.parameter_symbols] + list(network.inputs) + list(network.targets)
-    values = [params[name][index if len(index) == 2 else (0, index[0])] for name, index, _ in
-              network.parameter_symbols] + list(x) + list(y)
-    derivatives = sp.lambdify(symbols, list(network.gradient.values()), "math")(*(float(v) for v in values))
-    for (name, index, _), derivative in zip(network.parameter_symbols, derivatives):
+    """Each delta-rule gradient must equal SymPy's derivative of the expanded loss (to 1e-12)."""
+    for (name, index), derivative in gradient_at(spec, x, y, params).items():
         layer = int(name[1:])
         parameter = q.weight(layer)[index[0] + 1, index[1] + 1] if name[0] == "W" else q.bias(layer)[index[0] + 1]
-        expected = spec.loss.scale * derivative
+        expected = spec.loss.scale * float(sp.N(derivative, 30))
         if abs(float(gradients[parameter]) - expected) > 1e-12 * (1 + abs(expected)):
             raise ArithmeticError(f"worksheet: the gradient of {parameter} disagrees with the expanded loss")
 

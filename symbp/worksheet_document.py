@@ -13,8 +13,11 @@ from symbp.derivation import derive
 from symbp.document import MARKER, Block, Line, Writer, conventions_of, notation_for, rows_of
 from symbp.drawing import network_drawing
 from symbp.spec import load_spec
-from symbp.templating import render
+from symbp.templating import render, tex_text
 from symbp.worksheet import Worksheet, build_worksheet
+
+# An Exercise 1 answer is written out in full up to this many operations; beyond, by its error terms.
+MOST_OPERATIONS_WRITTEN_OUT = 16
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,10 @@ def _entry(writer: Writer, quantity, value: sp.Expr) -> Entry:
     return Entry(writer.math(quantity), exact, decimal_latex(value), approximate, value)
 
 
-def _derive_answer(writer: Writer, derivation, parameter) -> list[str]:
-    """The gradient of one parameter: the delta rule, and SymPy's derivative of the expanded loss."""
+def _derive_answer(writer: Writer, derivation, parameter) -> dict:
+    """The gradient of one parameter: the chain rule, the delta rule's factors, and then either the
+    gradient written out in the network's quantities (when it is short enough to read) or the
+    recursion of error terms that gives it, one layer a line."""
     explicit = derivation.section("explicit")
     shared = explicit.facts["shared"]
     chain = next(c for c in explicit.chains if c.lhs == q.Partial(q.SAMPLE_LOSS, parameter))
@@ -61,14 +66,23 @@ def _derive_answer(writer: Writer, derivation, parameter) -> list[str]:
         expanded = expanded.xreplace(shared)
     # The chain rule as the derivation writes it for this layer, at this parameter's units.
     role = q.ROLES[parameter.base]
-    section = next(s for s in derivation.sections if s.kind in ("output", "hidden") and s.layer == role.layer)
-    general = section.chain(f"layer{role.layer}.{role.kind}")
+    sections = {s.layer: s for s in derivation.sections if s.kind in ("output", "hidden")}
+    general = sections[role.layer].chain(f"layer{role.layer}.{role.kind}")
     units = {q.unit_index(role.layer, "cur"): parameter.indices[-1]}
     if role.kind == "weight":
         units[q.unit_index(role.layer - 1, "prev")] = parameter.indices[0]
     leibniz = general.steps[0].expr.xreplace(units)
-    return [writer.math(chain.lhs), writer.math(leibniz), writer.math(chain.steps[-1].expr),
-            writer.math(expanded)]
+    answer = {"lhs": writer.math(chain.lhs), "leibniz": writer.math(leibniz),
+              "factors": writer.math(chain.steps[-1].expr), "expanded": "", "recursion": []}
+    if sp.count_ops(expanded) <= MOST_OPERATIONS_WRITTEN_OUT:
+        answer["expanded"] = writer.math(expanded)
+        return answer
+    for layer in range(role.layer, max(sections) + 1):
+        delta = sections[layer].chain(f"layer{layer}.delta")
+        at = {q.unit_index(layer, "cur"): parameter.indices[-1]} if layer == role.layer else {}
+        rhs = delta.steps[-1].expr.xreplace(at)
+        answer["recursion"].append((writer.math(delta.lhs.xreplace(at)), writer.math(rhs)))
+    return answer
 
 
 def _in_brief(block: Block) -> Block:
@@ -77,7 +91,8 @@ def _in_brief(block: Block) -> Block:
     return Block(block.key, (Line(first.lhs, first.relation, last.rhs, ""),), block.boxed)
 
 
-def worksheet_context(spec_source, notation: str | None = None, variant: int = 0, solutions: bool = False) -> dict:
+def worksheet_context(spec_source, notation: str | None = None, variant: int = 0, solutions: bool = False,
+                      key_only: bool = False) -> dict:
     spec = load_spec(spec_source)
     chosen = notation_for(spec, notation)
     sheet: Worksheet = build_worksheet(spec, variant, chosen.error_sign)
@@ -111,10 +126,13 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
         "version": __version__,
         "spec": spec,
         "title": spec.title or spec.name,
+        # The name may break after an underscore: a long file name must not run into the margin.
+        "breakable_name": r"\_\allowbreak{}".join(tex_text(part) for part in spec.name.split("_")),
         "notation": chosen,
         "variant": variant,
         "rounding_rule": RULE,
-        "solutions": solutions,
+        "solutions": solutions or key_only,
+        "key_only": key_only,
         "hand": hand,
         "drawing": network_drawing(hand.spec.sizes, tuple(layer.bias for layer in hand.spec.layers), hand_notation),
         "given": given,
@@ -142,6 +160,7 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
     }
 
 
-def worksheet_document(spec_source, notation: str | None = None, variant: int = 0, solutions: bool = False) -> str:
-    """The LaTeX source of a worksheet for a spec; ``solutions`` appends the answer key."""
-    return render("latex/worksheet.tex.j2", **worksheet_context(spec_source, notation, variant, solutions))
+def worksheet_document(spec_source, notation: str | None = None, variant: int = 0, solutions: bool = False,
+                       key_only: bool = False) -> str:
+    """The LaTeX source of a worksheet for a spec; ``solutions`` appends the answer key, ``key_only`` gives it alone."""
+    return render("latex/worksheet.tex.j2", **worksheet_context(spec_source, notation, variant, solutions, key_only))

@@ -47,7 +47,8 @@ X_RANGE = range(-2, 5)
 POINTS = 4
 STARTS = tuple(itertools.product((-1, 0, 1, 2), (-1, 0, 1)))
 SHUFFLE_SEED = 20241
-LINE_RATE = Fraction(1, 10)
+LINE_RATE = 0.1
+SAME = 1e-9
 LINE_STEPS = 3
 
 
@@ -120,7 +121,7 @@ def _float_network(spec: Spec) -> _FloatNetwork:
             pres = sp.symbols(f"z0:{units}", real=True)
             outputs = []
             for unit in range(units):
-                concrete = calculus.numeric_forward.subs({rules.K: units, rules.k: unit}).doit()
+                concrete = calculus.forward.subs({rules.K: units, rules.k: unit}).doit()
                 outputs.append(concrete.replace(lambda e: isinstance(e, sp.Indexed) and e.base == rules.z_vec,
                                                 lambda e, pres=pres: pres[int(e.indices[0])]))
             function = sp.lambdify(pres, outputs, "numpy")
@@ -176,10 +177,14 @@ def hand_degeneracy(spec: Spec, numbers: HandNumbers) -> str:
     return ""
 
 
-def _line_steps(problem: LineProblem) -> list[tuple[Fraction, Fraction]]:
-    """(w, b) at steps 0..LINE_STEPS of batch gradient descent on the mean squared error."""
+def _line_steps(problem: LineProblem) -> list[tuple[float, float]]:
+    """(w, b) at steps 0..LINE_STEPS of batch gradient descent on the mean squared error, in floats.
+
+    Exact values have denominators dividing (2 / (10 N))^-t = 20^t here, so two of them that differ
+    differ by at least 20^-LINE_STEPS, far above float rounding: comparing floats to 1e-9 is exact.
+    """
     ys = [problem.slope * x + problem.intercept for x in problem.xs]
-    w, b = Fraction(problem.start[0]), Fraction(problem.start[1])
+    w, b = float(problem.start[0]), float(problem.start[1])
     history = [(w, b)]
     for _ in range(LINE_STEPS):
         residuals = [w * x + b - y for x, y in zip(problem.xs, ys)]
@@ -192,8 +197,8 @@ def _line_steps(problem: LineProblem) -> list[tuple[Fraction, Fraction]]:
 
 def _admissible(problem: LineProblem) -> bool:
     # Never on the line before the last step: every gradient the student computes is nonzero.
-    line = (problem.slope, problem.intercept)
-    return all(step != line for step in _line_steps(problem)[:-1])
+    return all(abs(w - problem.slope) + abs(b - problem.intercept) > SAME
+               for w, b in _line_steps(problem)[:-1])
 
 
 @cache

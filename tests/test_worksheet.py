@@ -105,3 +105,12 @@ def test_worksheet_command(tmp_path, capsys):
     assert "Answer key" in target.read_text()
     assert main(["worksheet", "xor", "--variant", "-1", "-o", str(target)]) == 2
     assert "--variant" in capsys.readouterr().err
+
+
+def test_key_only_writes_the_answer_key_alone(tmp_path):
+    target = tmp_path / "key.tex"
+    assert main(["worksheet", "xor", "--variant", "2", "--key-only", "-o", str(target)]) == 0
+    key = target.read_text()
+    assert "Answer key" in key and "Exercise 1: the chain rule" not in key and "Name:" not in key
+    full = worksheet_document("xor", variant=2, solutions=True)
+    assert key[key.index(r"\subsection*{Exercise 1}"):] == full[full.index(r"\subsection*{Exercise 1}"):]

@@ -112,3 +112,19 @@ def test_the_xor_variants_that_once_stood_on_the_line_move(variant):
     history = sheet.descent.history
     assert all(before != after for before, after in zip(history, history[1:]))
     assert all(gradient != 0 for gradient in sheet.hand.gradients.values())
+
+
+@pytest.mark.parametrize("name", ["xor", "iris", "house_prices"])
+def test_the_lazy_expansion_agrees_with_the_full_one(name):
+    from symbp.expanded import expand_network, gradient_at
+
+    hand = build_worksheet(name, variant=4).hand
+    network = expand_network(hand.spec)
+    at = {symbol: hand.params[array][index if len(index) == 2 else (0, index[0])]
+          for array, index, symbol in network.parameter_symbols}
+    at.update(zip(network.inputs, hand.x))
+    at.update(zip(network.targets, hand.y))
+    lazy = gradient_at(hand.spec, hand.x, hand.y, hand.params)
+    for array, index, symbol in network.parameter_symbols:
+        full = float(sp.N(network.gradient[symbol].subs(at), 30))
+        assert float(lazy[(array, index)]) == pytest.approx(full, rel=1e-14, abs=1e-15)

@@ -42,6 +42,7 @@ def register(commands) -> None:
                            help="which set of numbers (default 0, the lab's numbers for the line); each N gives "
                            "its own sheet, the same every time")
     worksheet.add_argument("--solutions", action="store_true", help="append the answer key")
+    worksheet.add_argument("--key-only", action="store_true", help="write the answer key alone, without the exercises")
     worksheet.add_argument("--roster", metavar="STUDENTS.csv",
                            help="one worksheet per student (a CSV with an id column), a combined answer key and "
                            "answers.csv, written to the folder -o (default SPEC_roster)")
@@ -92,6 +93,6 @@ def run_worksheet(args) -> int:
     if args.variant < 0:
         raise SymbpError(f"--variant: must be 0 or more, got {args.variant}")
     spec = load_spec(args.spec)
-    text = worksheet_document(spec, notation, args.variant, args.solutions)
-    suffix = "_solutions" if args.solutions else ""
+    text = worksheet_document(spec, notation, args.variant, args.solutions, key_only=args.key_only)
+    suffix = "_key" if args.key_only else "_solutions" if args.solutions else ""
     return _write(args, text, f"{spec.name}_worksheet_{args.variant}{suffix}.tex")
