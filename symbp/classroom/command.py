@@ -66,7 +66,8 @@ def run(args) -> int:
         from symbp.worksheet_document import worksheet_document
 
         for (_label, sheet), path in zip(groups, _outputs(folder, spec, form, students)):
-            text = worksheet_document(spec, args.notation, sheet.variant, args.solutions)
+            text = worksheet_document(spec, args.notation, sheet.variant, args.solutions,
+                                      key_only=getattr(args, "key_only", False))
             written[path] = compile_pdf(text, path.stem) if form == "pdf" else text
     elif form == "moodle":
         from symbp.classroom.moodle import moodle_xml
