@@ -13,6 +13,7 @@ from symbp.tex import PDF_MARKER, compile_pdf, write_pdf
 
 TEX_MARKER = FirstLineMarker(MARKER)
 
+WORKSHEET_FORMATS = ("pdf", "tex", "moodle", "qti", "prairielearn")
 NOTATION_HELP = f"notation preset: {', '.join(NOTATION_NAMES)} (default: the spec's, else lab)"
 
 
@@ -44,6 +45,13 @@ def register(commands) -> None:
                            "its own sheet, the same every time")
     worksheet.add_argument("--solutions", action="store_true", help="append the answer key")
     worksheet.add_argument("--key-only", action="store_true", help="write the answer key alone, without the exercises")
+    worksheet.add_argument("--roster", metavar="STUDENTS.csv",
+                           help="one worksheet per student (a CSV with an id column), a combined answer key and "
+                           "answers.csv, written to the folder -o (default SPEC_roster)")
+    worksheet.add_argument("--format", metavar="NAME",
+                           help="tex (default), pdf (as --pdf), or an export for a learning platform: moodle (XML), "
+                           "qti (QTI 2.1 package and Canvas's QTI 1.2), prairielearn (question folders); exports "
+                           "and --roster write into the folder -o")
     worksheet.set_defaults(run=run_worksheet)
 
 
@@ -85,6 +93,13 @@ def run_derive(args) -> int:
 def run_worksheet(args) -> int:
     from symbp.worksheet_document import worksheet_document
 
+    if args.format is not None and args.format not in WORKSHEET_FORMATS:
+        raise SymbpError(f"--format: no format named {args.format!r}; choose one of {', '.join(WORKSHEET_FORMATS)}")
+    if args.roster or args.format in ("moodle", "qti", "prairielearn"):
+        from symbp.classroom.command import run
+
+        return run(args)
+    args.pdf = args.pdf or args.format == "pdf"
     notation = _notation(args)
     if args.variant < 0:
         raise SymbpError(f"--variant: must be 0 or more, got {args.variant}")

@@ -1,0 +1,1 @@
+"""Worksheets in the classroom: per-student variants, answer tables, platform exports and a grader."""

@@ -1,0 +1,90 @@
+"""Every quantity a worksheet asks for, in the order a student computes it, with a stable column name.
+
+The values are the worksheet's own (exact SymPy numbers, checked against the expanded loss when the
+sheet is built); this module only lists them. Column names are plain ASCII so they survive every
+spreadsheet and platform: ``z1_2`` (pre-activation of unit 2 of layer 1), ``a1_2``, ``loss``,
+``delta2_1``, ``dW2_1_1`` (gradient of the weight from unit 1 below to unit 1 of layer 2), ``db2_1``,
+``W2_1_1_new`` and ``b2_1_new`` (after one update), ``w_step1`` and ``b_step1`` (the line's
+parameters after the first step of gradient descent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from symbp import quantities as q
+from symbp.worksheet import Worksheet
+
+# The part of the sheet each kind of quantity belongs to, in the order the sheet asks for them.
+PARTS = ("forward", "loss", "delta", "gradient", "update", "descent")
+
+
+@dataclass(frozen=True)
+class Answer:
+    name: str  # the column name
+    part: str  # one of PARTS
+    layer: int  # the network layer it belongs to (0 for the loss and the line's descent)
+    quantity: sp.Basic  # what it is, for the notation's printer
+    exact: sp.Expr
+    value: float = field(init=False)  # the exact value as a float, evaluated once
+
+    def __post_init__(self):
+        object.__setattr__(self, "value", float(self.exact))
+
+
+def parameter_name(parameter: sp.Indexed) -> str:
+    role = q.ROLES[parameter.base]
+    if role.kind == "weight":
+        i, j = parameter.indices
+        return f"W{role.layer}_{i}_{j}"
+    return f"b{role.layer}_{parameter.indices[-1]}"
+
+
+def answers_of(sheet: Worksheet) -> list[Answer]:
+    """The sheet's answers: forward pass, loss, error terms (output layer first), gradients, update, descent."""
+    hand = sheet.hand
+    depth = len(hand.spec.layers)
+    found: list[Answer] = []
+    for layer in range(1, depth + 1):
+        for j in range(1, hand.spec.sizes[layer] + 1):
+            found.append(Answer(f"z{layer}_{j}", "forward", layer, q.pre(layer)[j], hand.values[q.pre(layer)[j]]))
+            found.append(Answer(f"a{layer}_{j}", "forward", layer, q.act(layer)[j], hand.values[q.act(layer)[j]]))
+    found.append(Answer("loss", "loss", depth, q.SAMPLE_LOSS, hand.loss))
+    for layer in range(depth, 0, -1):
+        for j in range(1, hand.spec.sizes[layer] + 1):
+            symbol = q.delta(layer)[j]
+            found.append(Answer(f"delta{layer}_{j}", "delta", layer, symbol, hand.deltas[symbol]))
+    by_layer = sorted(hand.gradients, key=lambda p: (-q.ROLES[p.base].layer, q.ROLES[p.base].kind != "weight",
+                                                     tuple(p.indices)))
+    for parameter in by_layer:
+        found.append(Answer("d" + parameter_name(parameter), "gradient", q.ROLES[parameter.base].layer,
+                            q.Partial(q.SAMPLE_LOSS, parameter), hand.gradients[parameter]))
+    for parameter in by_layer:
+        found.append(Answer(parameter_name(parameter) + "_new", "update", q.ROLES[parameter.base].layer,
+                            q.Updated(parameter), hand.updated[parameter]))
+    for step, (w_value, b_value) in enumerate(sheet.descent.history[1:], start=1):
+        found.append(Answer(f"w_step{step}", "descent", 0, sp.Symbol(f"w^{{({step})}}"), w_value))
+        found.append(Answer(f"b_step{step}", "descent", 0, sp.Symbol(f"b^{{({step})}}"), b_value))
+    return found
+
+
+def given_numbers(sheet: Worksheet) -> tuple:
+    """Everything the sheet hands the student: two sheets with the same numbers ask the same questions."""
+    hand, descent = sheet.hand, sheet.descent
+    params = tuple(tuple(matrix) for _, matrix in sorted(hand.params.items()))
+    return (hand.x, hand.y, params, hand.rate, descent.xs, descent.ys, descent.history[0], descent.rate)
+
+
+def degenerate(sheet: Worksheet) -> str | None:
+    """Why a sheet would teach nothing (a zero error term at the output, no gradient, a line already fitted)."""
+    hand = sheet.hand
+    depth = len(hand.spec.layers)
+    if any(hand.deltas[q.delta(depth)[j]] == 0 for j in range(1, hand.spec.sizes[depth] + 1)):
+        return "an output error term is zero"
+    if all(gradient == 0 for gradient in hand.gradients.values()):
+        return "every gradient is zero"
+    if sheet.descent.history[1] == sheet.descent.history[0]:
+        return "the line's first step does not move"
+    return None

@@ -1,0 +1,120 @@
+"""``symbp worksheet SPEC --roster CSV`` and ``--format moodle|qti|prairielearn``: the command-line side.
+
+Every output path is claimed before any sheet is built, so bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from symbp import __version__
+from symbp.classroom import files
+from symbp.classroom.answers import answers_of
+from symbp.classroom.exercises import answer_symbol
+from symbp.classroom.roster import Student, assign_variants, read_roster
+from symbp.classroom.table import answers_table
+from symbp.document import MARKER, Writer, notation_for
+from symbp.errors import SymbpError
+from symbp.spec import load_spec
+from symbp.templating import render
+from symbp.worksheet import build_worksheet
+
+KEY_COLUMNS = 3
+
+
+def answer_key(spec, notation, assigned) -> str:
+    """One LaTeX document with every student's answers, for the teacher."""
+    students = []
+    for entry in assigned:
+        writer = Writer(notation_for(entry.sheet.hand.spec, notation.name))
+        cells = [{"symbol": answer_symbol(writer, answer), "value": f"{answer.value:.6g}"}
+                 for answer in answers_of(entry.sheet)]
+        rows = [cells[start:start + KEY_COLUMNS] for start in range(0, len(cells), KEY_COLUMNS)]
+        students.append({"id": entry.student.id, "name": entry.student.name, "variant": entry.variant,
+                         "rows": rows})
+    return render("classroom/answer_key.tex.j2", marker=MARKER, spec=spec, notation=notation, version=__version__,
+                  title=spec.title or spec.name, students=students)
+
+
+def _folder(args, spec, kind: str) -> Path:
+    return Path(args.output) if args.output else Path(f"{spec.name}_{kind}")
+
+
+def run(args) -> int:
+    """The worksheet command when it writes for a class: a roster, or a platform's format."""
+    from symbp.tex import compile_pdf
+
+    spec = load_spec(args.spec)
+    notation = notation_for(spec, args.notation)
+    form = args.format or ("pdf" if args.pdf else "tex")
+    students = read_roster(args.roster) if args.roster else None
+    folder = _folder(args, spec, "roster" if students else form)
+    if folder.suffix and not folder.is_dir():
+        raise SymbpError(f"-o: {folder} looks like a file name; give a folder for --roster and --format {form}")
+    files.check_folder(folder)
+    outputs = _outputs(folder, spec, form, students)
+    files.claim(outputs, force=args.force)
+
+    if students is not None:
+        assigned = assign_variants(spec, students, notation.error_sign)
+        groups = [(entry.student.id, entry.sheet) for entry in assigned]
+    else:
+        assigned = None
+        groups = [(f"variant {args.variant}", build_worksheet(spec, args.variant, notation.error_sign))]
+    written = {}
+    if form in ("tex", "pdf"):
+        from symbp.worksheet_document import worksheet_document
+
+        for (_label, sheet), path in zip(groups, _outputs(folder, spec, form, students)):
+            text = worksheet_document(spec, args.notation, sheet.variant, args.solutions,
+                                      key_only=getattr(args, "key_only", False))
+            written[path] = compile_pdf(text, path.stem) if form == "pdf" else text
+    elif form == "moodle":
+        from symbp.classroom.moodle import moodle_xml
+
+        written[folder / f"{spec.name}_moodle.xml"] = moodle_xml(spec, notation, groups)
+    elif form == "qti":
+        from symbp.classroom.qti import canvas_package, qti_package
+
+        written[folder / f"{spec.name}_qti21.zip"] = qti_package(spec, notation, groups)
+        written[folder / f"{spec.name}_canvas_qti12.zip"] = canvas_package(spec, notation, groups)
+    elif form == "prairielearn":
+        from symbp.classroom.prairielearn import question_files
+
+        for relative, text in question_files(spec, notation, groups[0][1]).items():
+            written[folder / relative] = text
+    if assigned is not None:
+        key = answer_key(spec, notation, assigned)
+        written[folder / "answer_key.tex"] = key
+        if form == "pdf":
+            written[folder / "answer_key.pdf"] = compile_pdf(key, "answer_key")
+        written[folder / "answers.csv"] = answers_table(assigned)
+
+    files.make_folder(folder)
+    for path, content in written.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            files.write_bytes(path, content)
+        else:
+            files.write_text(path, content)
+    print(f"wrote {len(written)} files to {folder}/")
+    return 0
+
+
+def _outputs(folder: Path, spec, form: str, students: list[Student] | None) -> list[Path]:
+    """Every file the run will write, known before any work."""
+    names: list[str] = []
+    if form in ("tex", "pdf"):
+        extension = ".pdf" if form == "pdf" else ".tex"
+        names += [f"{spec.name}_{student.id}{extension}" for student in students or ()]
+    elif form == "moodle":
+        names.append(f"{spec.name}_moodle.xml")
+    elif form == "qti":
+        names += [f"{spec.name}_qti21.zip", f"{spec.name}_canvas_qti12.zip"]
+    elif form == "prairielearn":
+        from symbp.classroom.prairielearn import question_names
+
+        names += question_names(spec)
+    if students:
+        names += ["answer_key.tex", "answers.csv"] + (["answer_key.pdf"] if form == "pdf" else [])
+    return [folder / name for name in names]

@@ -1,0 +1,97 @@
+"""A worksheet as platform exercises: what each exercise gives, what it asks, in LaTeX for MathJax.
+
+Exporters (Moodle, QTI, PrairieLearn) only lay these out; the numbers are the worksheet's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from symbp import quantities as q
+from symbp.classroom.answers import Answer, answers_of
+from symbp.classroom.grading import ABSOLUTE, RELATIVE
+from symbp.document import Writer, notation_for
+from symbp.worksheet import Worksheet
+
+TITLES = {
+    "forward": "Forward pass and loss",
+    "delta": "Error terms",
+    "gradient": "Gradients",
+    "update": "One step of gradient descent",
+    "descent": "Gradient descent on a line",
+}
+PROMPTS = {
+    "forward": "Compute every pre-activation and output of the network, and the loss.",
+    "delta": "Compute the error term of every unit, from the output layer back.",
+    "gradient": "Compute the gradient of the loss with respect to every parameter.",
+    "update": "Compute every parameter after one step of gradient descent with the learning rate given.",
+    "descent": "Starting from the parameters given, take steps of full-batch gradient descent on the line's "
+               "mean squared error and give the parameters after each step.",
+}
+ACCURACY = (f"Give at least 4 significant digits; answers within {RELATIVE:.1%} of the exact value "
+            f"(at least {ABSOLUTE:g}) are accepted.")
+
+
+@dataclass(frozen=True)
+class Item:
+    symbol: str  # LaTeX
+    answer: Answer
+
+    @property
+    def tolerance(self) -> float:
+        return max(RELATIVE * abs(self.answer.value), ABSOLUTE)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    key: str
+    title: str
+    prompt: str
+    given: tuple[tuple[str, str], ...]  # (LaTeX symbol, LaTeX value)
+    items: tuple[Item, ...]
+
+
+def _given_network(sheet: Worksheet, writer: Writer) -> list[tuple[str, str]]:
+    hand = sheet.hand
+    given = [(writer.math(q.inputs()[i]), writer.math(v)) for i, v in enumerate(hand.x, start=1)]
+    given += [(writer.math(q.targets()[k]), writer.math(v)) for k, v in enumerate(hand.y, start=1)]
+    given += [(writer.math(parameter), writer.math(hand.values[parameter])) for parameter in hand.gradients]
+    given.append((writer.math(q.LEARNING_RATE), writer.math(hand.rate)))
+    return given
+
+
+def _given_line(sheet: Worksheet, writer: Writer) -> list[tuple[str, str]]:
+    descent = sheet.descent
+    w, b = descent.history[0]
+    points = ", ".join(f"({writer.math(x)}, {writer.math(y)})" for x, y in zip(descent.xs, descent.ys))
+    return [(r"(x, y)", points), (r"w^{(0)}", writer.math(w)), (r"b^{(0)}", writer.math(b)),
+            (writer.math(q.LEARNING_RATE), writer.math(descent.rate))]
+
+
+def exercises(sheet: Worksheet, notation_name: str | None = None) -> list[Exercise]:
+    """The sheet's numerical parts, one exercise each, in the order a student works them."""
+    writer = Writer(notation_for(sheet.hand.spec, notation_name))
+    found = []
+    answers = answers_of(sheet)
+    for key in TITLES:
+        parts = ("forward", "loss") if key == "forward" else (key,)
+        items = tuple(Item(answer_symbol(writer, answer), answer) for answer in answers if answer.part in parts)
+        given = _given_line(sheet, writer) if key == "descent" else _given_network(sheet, writer)
+        prompt = PROMPTS[key] if key == "descent" else _network_words(sheet) + " " + PROMPTS[key]
+        found.append(Exercise(key, TITLES[key], prompt, tuple(given), items))
+    return found
+
+
+def _network_words(sheet: Worksheet) -> str:
+    spec = sheet.hand.spec
+    layers = "; ".join(f"layer {number}: {layer.units} unit{'s' if layer.units > 1 else ''}, {layer.activation}"
+                       for number, layer in enumerate(spec.layers, start=1))
+    scale = f" times {spec.loss.scale:g}" if spec.loss.scale != 1 else ""
+    return (f"The network has {spec.inputs} inputs ({layers}) and the loss is the {spec.loss.name.replace('_', ' ')}"
+            f"{scale}, summed over the outputs, for one sample.")
+
+
+def answer_symbol(writer: Writer, answer: Answer) -> str:
+    if answer.part == "update":
+        return "{" + writer.math(answer.quantity.parameter) + r"}^{\text{new}}"
+    return writer.math(answer.quantity)

@@ -1,0 +1,356 @@
+"""Grading a student's own backpropagation: which quantity is first wrong, and what the slip looks like.
+
+Every answer is judged twice: against the sheet's verified value, and against what it should be
+*given the student's own earlier answers* (carried forward). An answer that is wrong only because an
+earlier one was wrong is not a new mistake; the first answer that does not follow from the student's
+own earlier ones is. For that one the grader tries the slips students make: a wrong sign, a missing
+σ′ factor, a transposed product, an off-by-one layer, a wrong or missing learning rate.
+
+Answers agree when ``|given - expected| <= max(RELATIVE * |expected|, ABSOLUTE)``: 4 significant digits,
+as the sheets ask, pass.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from functools import cache
+
+import sympy as sp
+
+from symbp import quantities as q
+from symbp import rules
+from symbp.classroom.answers import Answer, answers_of
+from symbp.derivation import net_of
+from symbp.exact import exact_descent
+from symbp.explicit import error_terms, parameters
+from symbp.rules import loss_named
+from symbp.worksheet import Worksheet
+
+RELATIVE = 5e-3
+ABSOLUTE = 1e-4
+# Learning rates a student may have used instead of the sheet's, tried when an update is off.
+RATE_FACTORS = (10, sp.Rational(1, 10), 2, sp.Rational(1, 2), 100)
+
+
+def agrees(given: float, expected: float) -> bool:
+    return abs(given - expected) <= max(RELATIVE * abs(expected), ABSOLUTE)
+
+
+def describe(name: str) -> str:
+    """What a column holds, in words."""
+    if name == "loss":
+        return "the loss"
+    if name.startswith("delta"):
+        layer, unit = name[5:].split("_")
+        return f"the error term of unit {unit} of layer {layer}"
+    if name.startswith("dW"):
+        layer, i, j = name[2:].split("_")
+        return f"the gradient of the weight from unit {i} to unit {j} of layer {layer}"
+    if name.startswith("db"):
+        layer, j = name[2:].split("_")
+        return f"the gradient of the bias of unit {j} of layer {layer}"
+    if name.endswith("_new"):
+        return f"the updated {describe(name[:-4])[4:] if name.startswith('d') else 'parameter ' + name[:-4]}"
+    if name[0] in "za" and name[1:2].isdigit():
+        layer, unit = name[1:].split("_")
+        word = "pre-activation" if name[0] == "z" else "output"
+        return f"the {word} of unit {unit} of layer {layer}"
+    if name.startswith(("w_step", "b_step")):
+        return f"the line's {name[0]} after step {name[6:]}"
+    return name
+
+
+@cache
+def _elementwise(forward: sp.Expr, derivative: sp.Expr) -> tuple:
+    return sp.lambdify(rules.z, forward, "math"), sp.lambdify(rules.z, derivative, "math")
+
+
+@dataclass(eq=False)
+class Sheet:
+    """The numbers of one worksheet, as floats, and how each answer follows from earlier ones."""
+
+    sheet: Worksheet
+    answers: list[Answer]
+    true: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.true = {answer.name: answer.value for answer in self.answers}
+        hand = self.sheet.hand
+        self.net = net_of(hand.spec)
+        self.depth = len(hand.spec.layers)
+        self.sizes = hand.spec.sizes
+        self.x = [float(v) for v in hand.x]
+        self.y = [float(v) for v in hand.y]
+        self.rate = float(hand.rate)
+        self.W = {layer: hand.params[f"W{layer}"] for layer in range(1, self.depth + 1)}
+        self.b = {layer: hand.params.get(f"b{layer}") for layer in range(1, self.depth + 1)}
+        self.loss = loss_named(hand.spec.loss.name).expr
+        self.scale = self.net.scale
+
+    def error_sign(self) -> int:
+        """The sheet's convention: each gradient is ``sign * delta * source`` (sign -1 where delta is -dL/dz)."""
+        hand = self.sheet.hand
+        for layer, parameter, source in parameters(self.net):
+            delta = hand.deltas[q.delta(layer)[parameter.indices[-1]]]
+            factor = delta * (source.xreplace(hand.values) if source != 1 else 1)
+            value = float(factor)
+            if value != 0:
+                return 1 if float(hand.gradients[parameter]) * value > 0 else -1
+        return 1
+
+    # --- what each answer should be, from the student's earlier answers (``known``) ---
+
+    def _below(self, layer: int, i: int, known: dict[str, float]) -> float:
+        return self.x[i - 1] if layer == 1 else known[f"a{layer - 1}_{i}"]
+
+    def _activation(self, layer: int):
+        calculus = self.net.activation(layer)
+        return None if calculus.rowwise else _elementwise(calculus.forward, calculus.derivative)
+
+    def _pre(self, layer: int, j: int, known, transposed: bool = False, bias: bool = True) -> float | None:
+        W = self.W[layer]
+        if transposed and W.rows != W.cols:
+            return None
+        total = sum(float(W[j - 1, i - 1] if transposed else W[i - 1, j - 1]) * self._below(layer, i, known)
+                    for i in range(1, self.sizes[layer - 1] + 1))
+        if bias and self.b[layer] is not None:
+            total += float(self.b[layer][0, j - 1])
+        return total
+
+    def _output_delta(self, j: int, known) -> float:
+        if not hasattr(self, "_output_terms"):
+            self._output_terms = error_terms(self.net, self.sign_value)
+        expr = self._output_terms[(self.depth, j)]
+        values = {q.act(self.depth)[k]: known[f"a{self.depth}_{k}"] for k in range(1, self.sizes[self.depth] + 1)}
+        values.update({q.pre(self.depth)[k]: known[f"z{self.depth}_{k}"] for k in range(1, self.sizes[self.depth] + 1)})
+        values.update({q.targets()[k]: value for k, value in enumerate(self.y, start=1)})
+        return float(expr.xreplace(values))
+
+    def _hidden_delta(self, layer: int, i: int, known, transposed: bool = False, slope: bool = True):
+        W = self.W[layer + 1]
+        if transposed and W.rows != W.cols:
+            return None
+        total = sum(float(W[j - 1, i - 1] if transposed else W[i - 1, j - 1]) * known[f"delta{layer + 1}_{j}"]
+                    for j in range(1, self.sizes[layer + 1] + 1))
+        if not slope:
+            return total
+        functions = self._activation(layer)
+        return None if functions is None else functions[1](known[f"z{layer}_{i}"]) * total
+
+    def expected(self, name: str, known: dict[str, float]) -> float:
+        """The value ``name`` should have given the student's earlier answers in ``known``."""
+        kind, numbers = _split(name)
+        if kind in ("z", "a"):
+            layer, j = numbers
+            if kind == "z":
+                return self._pre(layer, j, known)
+            functions = self._activation(layer)
+            return self.true[name] if functions is None else functions[0](known[f"z{layer}_{j}"])
+        if kind == "loss":
+            return float(self.scale * sum(self.loss.subs({rules.yhat: known[f"a{self.depth}_{k}"], rules.y: target},
+                                                         simultaneous=True)
+                                          for k, target in enumerate(self.y, start=1)))
+        if kind == "delta":
+            layer, j = numbers
+            if layer == self.depth:
+                return self._output_delta(j, known)
+            value = self._hidden_delta(layer, j, known)
+            return self.true[name] if value is None else value
+        if kind == "dW":
+            layer, i, j = numbers
+            return self.sign_value * known[f"delta{layer}_{j}"] * self._below(layer, i, known)
+        if kind == "db":
+            layer, j = numbers
+            return self.sign_value * known[f"delta{layer}_{j}"]
+        if kind == "new":
+            parameter = name[:-4]
+            return self.parameter_value(parameter) - self.rate * known["d" + parameter]
+        if kind in ("w_step", "b_step"):
+            step = numbers[0]
+            return self.descent_step(step, known)[0 if kind == "w_step" else 1]
+        raise KeyError(name)
+
+    @property
+    def sign_value(self) -> int:
+        if not hasattr(self, "_sign"):
+            self._sign = self.error_sign()
+        return self._sign
+
+    def parameter_value(self, parameter: str) -> float:
+        kind, numbers = _split(parameter)
+        if kind == "W":
+            layer, i, j = numbers
+            return float(self.W[layer][i - 1, j - 1])
+        layer, j = numbers
+        return float(self.b[layer][0, j - 1])
+
+    def descent_previous(self, step: int, known) -> tuple[float, float]:
+        if step == 1:
+            w, b = self.sheet.descent.history[0]
+            return float(w), float(b)
+        return known[f"w_step{step - 1}"], known[f"b_step{step - 1}"]
+
+    def descent_gradient(self, step: int, known) -> tuple[float, float]:
+        return self._line_gradient(*self.descent_previous(step, known))
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019  (a Sheet lives as long as one grading run)
+    def _line_gradient(self, w: float, b: float) -> tuple[float, float]:
+        descent = self.sheet.descent
+        history = exact_descent(descent.spec, [[v] for v in descent.xs], [[v] for v in descent.ys],
+                                {"W1": [[sp.Rational(w)]], "b1": [sp.Rational(b)]}, 1, learning_rate=descent.rate)
+        rate = float(descent.rate)
+        after = history[1]
+        return (w - float(after["W1"][0, 0])) / rate, (b - float(after["b1"][0, 0])) / rate
+
+    def descent_step(self, step: int, known) -> tuple[float, float]:
+        w, b = self.descent_previous(step, known)
+        gw, gb = self.descent_gradient(step, known)
+        rate = float(self.sheet.descent.rate)
+        return w - rate * gw, b - rate * gb
+
+    # --- the slips a wrong answer may show ---
+
+    def slips(self, name: str, known: dict[str, float]) -> list[tuple[str, float]]:
+        """(what went wrong, the value that slip gives) for the slips that fit this quantity."""
+        expected = self.expected(name, known)
+        found = [("a wrong sign", -expected)]
+        kind, numbers = _split(name)
+        if kind == "z":
+            layer, j = numbers
+            found.append(("the weights transposed (w_ji instead of w_ij)", self._pre(layer, j, known, transposed=True)))
+            if self.b[layer] is not None:
+                found.append(("the bias left out", self._pre(layer, j, known, bias=False)))
+        elif kind == "a":
+            layer, j = numbers
+            found.append(("the activation function not applied", known[f"z{layer}_{j}"]))
+        elif kind == "delta":
+            layer, j = numbers
+            functions = self._activation(layer)
+            if functions is not None:
+                slope = functions[1](known[f"z{layer}_{j}"])
+                if slope != 0:
+                    found.append(("a missing σ′ factor", expected / slope))
+            if layer < self.depth:
+                found.append(("the weights transposed in the backward pass",
+                              self._hidden_delta(layer, j, known, transposed=True)))
+                if j <= self.sizes[layer + 1]:
+                    found.append(("an off-by-one layer (the error term of the layer above)",
+                                  known[f"delta{layer + 1}_{j}"]))
+        elif kind == "dW":
+            layer, i, j = numbers
+            delta = known[f"delta{layer}_{j}"]
+            if j <= self.sizes[layer - 1] and i <= self.sizes[layer]:
+                found.append(("a transposed product (δ_i a_j instead of δ_j a_i)",
+                              self.sign_value * known[f"delta{layer}_{i}"] * self._below(layer, j, known)))
+            if i <= self.sizes[layer]:
+                found.append(("an off-by-one layer (this layer's output instead of the layer below's)",
+                              self.sign_value * delta * known[f"a{layer}_{i}"]))
+            for other in (layer - 1, layer + 1):
+                if 1 <= other <= self.depth and j <= self.sizes[other]:
+                    found.append((f"an off-by-one layer (the error term of layer {other})",
+                                  self.sign_value * known[f"delta{other}_{j}"] * self._below(layer, i, known)))
+            found.append(("the input to the weight left out", self.sign_value * delta))
+        elif kind == "db":
+            layer, j = numbers
+            for other in (layer - 1, layer + 1):
+                if 1 <= other <= self.depth and j <= self.sizes[other]:
+                    found.append((f"an off-by-one layer (the error term of layer {other})",
+                                  self.sign_value * known[f"delta{other}_{j}"]))
+        elif kind == "new":
+            parameter = name[:-4]
+            value, gradient = self.parameter_value(parameter), known["d" + parameter]
+            found = [("the gradient added instead of subtracted", value + self.rate * gradient)]
+            found += _rates(value, gradient, self.rate)
+        elif kind in ("w_step", "b_step"):
+            step = numbers[0]
+            previous = self.descent_previous(step, known)[0 if kind == "w_step" else 1]
+            gradient = self.descent_gradient(step, known)[0 if kind == "w_step" else 1]
+            rate = float(self.sheet.descent.rate)
+            found = [("the gradient added instead of subtracted", previous + rate * gradient)]
+            found += _rates(previous, gradient, rate)
+        return [(words, value) for words, value in found if value is not None]
+
+
+def _rates(value: float, gradient: float, rate: float) -> list[tuple[str, float]]:
+    found = [("the learning rate left out", value - gradient)]
+    for factor in RATE_FACTORS:
+        wrong = rate * float(factor)
+        found.append((f"a wrong learning rate ({wrong:g} instead of {rate:g})", value - wrong * gradient))
+    return found
+
+
+def _split(name: str) -> tuple[str, tuple[int, ...]]:
+    if name == "loss":
+        return "loss", ()
+    if name.endswith("_new"):
+        return "new", ()
+    for prefix in ("w_step", "b_step", "delta", "dW", "db", "z", "a", "W", "b"):
+        if name.startswith(prefix):
+            return prefix, tuple(int(part) for part in name[len(prefix):].split("_"))
+    raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str  # the column
+    given: float | None  # None: left blank
+    expected: float  # from the student's own earlier answers
+    correct: float  # the sheet's verified value
+    slips: tuple[str, ...]  # the recognised slips that give the student's value
+
+
+@dataclass(frozen=True)
+class Report:
+    student: str
+    variant: int
+    total: int
+    right: int  # answers equal to the verified values
+    mistakes: tuple[Finding, ...]  # answers that do not follow from the student's own earlier ones
+    carried: int  # wrong answers that follow correctly from an earlier mistake
+
+    @property
+    def first(self) -> Finding | None:
+        return self.mistakes[0] if self.mistakes else None
+
+    def line(self) -> str:
+        head = f"{self.student} (variant {self.variant}): "
+        if self.first is None:
+            return head + f"all {self.total} answers right"
+        first = self.first
+        given = "left blank" if first.given is None else f"{first.given:.6g} given"
+        what = f"first wrong: {first.name}, {describe(first.name)}: {given}, {first.expected:.6g} expected"
+        if first.slips:
+            what += " — " + " or ".join(first.slips)
+        tail = [f"{self.right}/{self.total} right"]
+        if self.carried:
+            tail.append(f"{self.carried} later answers follow correctly from the mistake")
+        if len(self.mistakes) > 1:
+            tail.append("further mistakes in " + ", ".join(f.name for f in self.mistakes[1:]))
+        return head + what + " (" + "; ".join(tail) + ")"
+
+
+def grade(sheet: Worksheet | Sheet, given: dict[str, float | None], student: str = "") -> Report:
+    """Judges one student's answers (by column name; None for a blank) for one worksheet."""
+    model = sheet if isinstance(sheet, Sheet) else Sheet(sheet, answers_of(sheet))
+    sheet = model.sheet
+    known: dict[str, float] = {}
+    mistakes, right, carried = [], 0, 0
+    for answer in model.answers:
+        name, correct = answer.name, model.true[answer.name]
+        value = given.get(name)
+        expected = model.expected(name, {**model.true, **known})
+        if value is None:
+            mistakes.append(Finding(name, None, expected, correct, ()))
+            continue
+        known[name] = value
+        if agrees(value, correct):  # right is right, whatever came before
+            right += 1
+            continue
+        if agrees(value, expected):
+            carried += 1
+            continue
+        context = {**model.true, **known}
+        slips = tuple(words for words, wrong in model.slips(name, context) if agrees(value, wrong))
+        mistakes.append(Finding(name, value, expected, correct, slips))
+    return Report(student, sheet.variant, len(model.answers), right, tuple(mistakes), carried)
