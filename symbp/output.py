@@ -196,6 +196,11 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return status.st_dev, status.st_ino
 
 
+def check_folder_for(path: Path) -> None:
+    """OutputError with one line unless ``path``'s folder exists, is a directory and is writable."""
+    _check_folder(Path(path))
+
+
 def _check_folder(path: Path) -> None:
     folder = path.parent
     try:

@@ -53,7 +53,7 @@ def run(args) -> int:
         raise SymbpError(f"-o: {folder} looks like a file name; give a folder for --roster and --format {form}")
     files.check_folder(folder)
     outputs = _outputs(folder, spec, form, students)
-    files.claim(outputs, force=args.force)
+    files.claim(outputs, inputs=[spec.source, *([args.roster] if args.roster else [])], force=args.force)
 
     if students is not None:
         assigned = assign_variants(spec, students, notation.error_sign)

@@ -63,7 +63,6 @@ def _numerical(quiz: ET.Element, name: str, exercise: Exercise, item: Item) -> N
 def moodle_xml(spec, notation, groups) -> str:
     """The Moodle XML text of every worksheet in ``groups`` ((label, Worksheet) pairs)."""
     quiz = ET.Element("quiz")
-    quiz.append(ET.Comment(f" {MARKER}: backpropagation worksheets for {spec.name} "))
     for label, sheet in groups:
         category = ET.SubElement(quiz, "question", {"type": "category"})
         _text(category, "category", f"$course$/top/symbp/{spec.name}/{label}")
@@ -75,4 +74,5 @@ def moodle_xml(spec, notation, groups) -> str:
             for item in loss:
                 _numerical(quiz, f"{spec.name} {label}: the loss", exercise, item)
     ET.indent(quiz)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="unicode") + "\n"
+    marker = f"<!-- {MARKER}: backpropagation worksheets for {spec.name} -->\n"
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + marker + ET.tostring(quiz, encoding="unicode") + "\n"

@@ -35,7 +35,7 @@ def identifier(*parts: str) -> str:
 
 def _xml(root: ET.Element) -> bytes:
     ET.indent(root)
-    comment = f"<!-- {MARKER} -->\n"
+    comment = f"<!-- {MARKER}: -->\n"
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + comment + ET.tostring(root, encoding="unicode")
             + "\n").encode()
 
