@@ -102,6 +102,13 @@ def catalogue():
 CATALOGUE = catalogue()
 
 
+def pytest_collection_modifyitems(items):
+    # Everything in the typesetting test files compiles catalogue documents; CI selects them with -m.
+    for item in items:
+        if item.path.name.startswith("test_typesetting"):
+            item.add_marker(pytest.mark.typesetting)
+
+
 def pytest_generate_tests(metafunc):
     if "catalogue_spec" in metafunc.fixturenames:
         metafunc.parametrize("catalogue_spec", list(CATALOGUE.values()), ids=list(CATALOGUE))
