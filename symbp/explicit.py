@@ -180,6 +180,10 @@ def _simplest_gradient(expr, net):
     (1 - y) a - y (1 - a)); for one-hot targets, also using that they sum to one."""
     if sp.count_ops(expr) > _SIMPLIFY_OPS_LIMIT:
         return expr
+    one_hot = bool(loss_named(net.spec.loss.name).target_facts)
+    present_targets = expr.atoms(sp.Indexed) & {q.targets()[k] for k in range(1, net.units(net.depth) + 1)}
+    if not one_hot and _target_count(expr, present_targets) <= len(present_targets):
+        return expr  # each target appears once: (a - y) is as simple as it gets
     expanded = sp.expand(expr)
     weights = [atom for atom in sorted(expanded.atoms(sp.Indexed), key=sp.default_sort_key)
                if atom.base in q.ROLES and q.ROLES[atom.base].kind == "weight"]
