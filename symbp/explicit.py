@@ -178,6 +178,12 @@ def _one_hot(expr, net):
 def _simplest_gradient(expr, net):
     """The shortest of SymPy's derivative and its expansion collected by weights (a - y rather than
     (1 - y) a - y (1 - a)); for one-hot targets, also using that they sum to one."""
+    if sp.count_ops(expr) > _SIMPLIFY_OPS_LIMIT:
+        return expr
+    one_hot = bool(loss_named(net.spec.loss.name).target_facts)
+    present_targets = expr.atoms(sp.Indexed) & {q.targets()[k] for k in range(1, net.units(net.depth) + 1)}
+    if not one_hot and _target_count(expr, present_targets) <= len(present_targets):
+        return expr  # each target appears once: (a - y) is as simple as it gets
     expanded = sp.expand(expr)
     weights = [atom for atom in sorted(expanded.atoms(sp.Indexed), key=sp.default_sort_key)
                if atom.base in q.ROLES and q.ROLES[atom.base].kind == "weight"]
@@ -200,21 +206,22 @@ def _target_count(expr, targets) -> int:
     return sum(1 for node in sp.preorder_traversal(expr) if node in targets)
 
 
-def _simplified_gradients(gradients, sources, net) -> list:
+def _simplified_gradients(gradients, listed, net) -> list:
     """Each gradient simplified once per unit: a weight's is its unit's error term times its source
-    (dl/dw_ij = delta_j a_i), so the simplification of delta_j serves every weight into unit j."""
-    done: dict = {}
-    out = []
-    for gradient, source in zip(gradients, sources):
-        core = gradient if source == 1 else sp.Mul(*(factor for factor in sp.Mul.make_args(gradient)
-                                                     if factor != source))
-        if source != 1 and core * source != gradient:
-            out.append(_simplest_gradient(gradient, net))  # the source is not a plain factor here
-            continue
-        if core not in done:
-            done[core] = _simplest_gradient(core, net)
-        out.append(done[core] * source)
-    return out
+    (dl/dw_ij = dl/db_j a_i), so one simplification serves every weight into unit j. The checks in
+    explicit_section compare every result with SymPy's own derivative."""
+    cores: dict = {}
+    for gradient, (layer, parameter, source) in zip(gradients, listed):
+        unit = (layer, parameter.indices[-1])
+        if unit not in cores:
+            # The bias's gradient is the core itself; a weight's, divided by its source, term by term.
+            core = gradient if source == 1 else sp.expand(gradient) / source
+            cores[unit] = _simplest_gradient(sp.factor_terms(core) if source != 1 else core, net)
+    return [cores[(layer, parameter.indices[-1])] * source for layer, parameter, source in listed]
+
+
+# Beyond this many operations a gradient is left as SymPy wrote it: expanding it would take seconds.
+_SIMPLIFY_OPS_LIMIT = 120
 
 
 def _with_targets_summing_to_one(expanded, targets):
@@ -323,7 +330,7 @@ def explicit_section(net, sign: int):
     listed = parameters(net)
     derivatives = _derivatives(loss, [parameter for _, parameter, _ in listed])
     gradients = _simplified_gradients([_read_back(derivative, as_output, local) for derivative in derivatives],
-                                      [source for _, _, source in listed], net)
+                                      listed, net)
     shared, factored = _shared_terms(gradients)
     deltas = error_terms(net, sign)
 
