@@ -10,7 +10,7 @@ from symbp import __version__
 from symbp import quantities as q
 from symbp.decimals import RULE, decimal_latex, rounded
 from symbp.derivation import activation_section, hidden_section, net_of, network_section, output_section
-from symbp.document import MARKER, Block, Line, Writer, conventions_of, notation_for, rows_of
+from symbp.document import MARKER, Block, Line, Writer, check_spec_typesettable, conventions_of, notation_for, rows_of
 from symbp.drawing import network_drawing
 from symbp.spec import SpecSource, load_spec
 from symbp.templating import render, tex_text
@@ -126,6 +126,7 @@ def _in_brief(block: Block) -> Block:
 def worksheet_context(spec_source, notation: str | None = None, variant: int = 0, solutions: bool = False,
                       key_only: bool = False) -> dict:
     spec = load_spec(spec_source)
+    check_spec_typesettable(spec)
     chosen = notation_for(spec, notation)
     sheet: Worksheet = build_worksheet(spec, variant, chosen.error_sign)
     hand = sheet.hand
