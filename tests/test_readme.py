@@ -2,6 +2,7 @@
 
 A fenced block preceded by ``<!-- readme-test: symbp ARGS -->`` shows what ``symbp ARGS`` prints
 (``symbp ARGS && symbp ARGS``: both, run in one folder);
+``<!-- readme-test: excerpt of generated/NAME.py -->`` a verbatim run of lines of that file;
 ``<!-- readme-test: python example -->`` marks the Python example, and the block tagged
 ``<!-- readme-test: output of the python example -->`` what it prints. Times are masked, and so are
 relative errors below 1e-9 (rounding noise that differs between BLAS builds); everything else must
@@ -119,3 +120,13 @@ def update_readme() -> None:
 
 if __name__ == "__main__":
     update_readme()
+
+
+def test_code_excerpts_are_what_the_generated_module_holds():
+    """A block tagged ``excerpt of generated/NAME.py`` is a verbatim run of lines of that file."""
+    excerpts = [match for match in TAGGED.finditer(README.read_text(encoding="utf-8"))
+                if match["what"].startswith("excerpt of ")]
+    assert len(excerpts) >= 2
+    for match in excerpts:
+        source = (ROOT / match["what"].removeprefix("excerpt of ")).read_text(encoding="utf-8")
+        assert match["body"] in source, f"README excerpt of {match['what']} is stale:\n{match['body']}"
