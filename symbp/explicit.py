@@ -106,6 +106,19 @@ def _at_random_points(expr, count: int):
         yield expr.xreplace({symbol: sp.Integer(rng.randint(-_POINT_RANGE, _POINT_RANGE)) for symbol in free})
 
 
+def _clearly_nonzero(expr) -> bool:
+    """Whether expr is far from zero at a small random rational point, evaluated to 30 digits.
+
+    Exact values at huge integers, which decide rational functions, are no test for transcendental
+    ones: SymPy may never finish simplifying cos(sinh(2**61)). Small points keep evaluation quick.
+    """
+    rng = random.Random(2)
+    free = sorted((s for s in expr.free_symbols if not isinstance(s, sp.Dummy)), key=sp.default_sort_key)
+    point = {symbol: sp.Rational(rng.randint(-300, 300), rng.randint(50, 150)) for symbol in free}
+    value = expr.xreplace(point).evalf(30)
+    return bool(value.is_Number and value.is_finite and abs(value) > 1e-12)
+
+
 def _is_rational_function(expr) -> bool:
     """Built from rationals and (indexed) symbols by +, * and integer powers alone."""
     if isinstance(expr, (sp.Rational, sp.Symbol, sp.Indexed)):
@@ -126,14 +139,17 @@ def is_zero(expr) -> bool:
     random rational points on every branch.
     """
     rational = _is_rational_function(expr)
-    vanished = 0
-    for value in _at_random_points(expr, 3 if rational else 1):
-        if value.is_Rational:
-            if value != 0:
-                return False
-            vanished += 1
-    if rational and vanished == 3:
-        return True
+    if rational:
+        vanished = 0
+        for value in _at_random_points(expr, 3):
+            if value.is_Rational:
+                if value != 0:
+                    return False
+                vanished += 1
+        if vanished == 3:
+            return True
+    elif _clearly_nonzero(expr):
+        return False
     if sp.expand(expr) == 0:
         return True
     folded = sp.piecewise_fold(expr)

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -126,6 +127,19 @@ def test_accepted_expression_generates_and_passes_check(tmp_path, case):
     assert generated.returncode == 0, generated.stderr[-2000:]
     checked = run_symbp(tmp_path, "check", "spec.json")
     assert checked.returncode == 0 and "PASS" in checked.stdout, checked.stdout + checked.stderr[-2000:]
+
+
+@pytest.mark.parametrize("expr", ["tanh(exp(-atan(cos(sinh(x)))**2))", "sin(cos(atan(exp(sinh(x)))))"])
+def test_nested_transcendental_activation_derives_quickly(tmp_path, expr):
+    """Deciding whether a gradient term vanishes never asks SymPy for cos(sinh(2**61))."""
+    (tmp_path / "spec.json").write_text(json.dumps(
+        {"name": "net", "inputs": 2, "layers": [{"units": 2, "activation": {"expr": expr}},
+                                                {"units": 1, "activation": "linear"}]}))
+    started = time.perf_counter()
+    derived = run_symbp(tmp_path, "derive", "spec.json", "-o", "net.tex")
+    assert derived.returncode == 0, derived.stderr[-2000:]
+    # A hang guard, not a speed test: the rule is that no input keeps symbp busy for minutes.
+    assert time.perf_counter() - started < 60
 
 
 def test_relu6_computes_relu6():
