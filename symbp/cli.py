@@ -69,9 +69,21 @@ COMMANDS: dict[str, Command] = {
         "write a LaTeX worksheet on backpropagation by hand, with an answer key",
         "Writes exercises on the spec's network: derive named gradients, one forward pass, backward pass and "
         "update by hand on small numbers, and a few steps of gradient descent on a line. --solutions adds "
-        "the answer key in exact arithmetic; --variant N gives another set of numbers, the same every time.",
-        "symbp worksheet linear_regression --solutions\nsymbp worksheet xor --notation slides --variant 7",
+        "the answer key in exact arithmetic; --variant N gives another set of numbers, the same every time. "
+        "--roster writes a sheet per student with one answer key and answers.csv; --format exports the "
+        "exercises to Moodle XML, QTI (and Canvas) or PrairieLearn.",
+        "symbp worksheet linear_regression --solutions\nsymbp worksheet xor --notation slides --variant 7\n"
+        "symbp worksheet xor --roster students.csv -o class\nsymbp worksheet xor --format moodle -o quiz",
         "symbp.commands.latex",
+    ),
+    "grade": Command(
+        "grade students' answers to their worksheets, naming the first slip",
+        "Reads the answers.csv that 'symbp worksheet SPEC --roster' wrote, filled in with the students' own "
+        "numbers, and reports for each student the first answer that does not follow from their own earlier "
+        "answers: which layer's error term, which weight's gradient, and the slip where it is recognisable (a "
+        "wrong sign, a missing derivative factor, a transposed product, a wrong learning rate).",
+        "symbp grade xor class/answers.csv",
+        "symbp.commands.grade",
     ),
     "train": Command(
         "train a spec's network on data; write its parameters, loss curve and drawing",
