@@ -10,7 +10,8 @@ from symbp.cli import COMMANDS, build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-JOBS = ("generate", "check", "derive", "worksheet", "grade", "train", "predict", "diagnose", "reproduce", "demo", "examples")
+JOBS = ("generate", "check", "derive", "worksheet", "grade", "train", "predict", "diagnose", "reproduce", "demo",
+        "examples")
 
 
 def python(*args, cwd=None):
