@@ -12,12 +12,15 @@ from symbp.decimals import RULE, decimal_latex, rounded
 from symbp.derivation import activation_section, hidden_section, net_of, network_section, output_section
 from symbp.document import MARKER, Block, Line, Writer, check_spec_typesettable, conventions_of, notation_for, rows_of
 from symbp.drawing import network_drawing
+from symbp.layout import TEXT_WIDTH_PT, estimated_width
 from symbp.spec import SpecSource, load_spec
 from symbp.templating import render, tex_text
 from symbp.worksheet import Worksheet, build_worksheet
 
-# An Exercise 1 answer is written out in full up to this many operations; beyond, by its error terms.
+# An Exercise 1 answer is written out in full up to this many operations, and only when it fits the
+# line; beyond, by its error terms.
 MOST_OPERATIONS_WRITTEN_OUT = 16
+_RELATION_PT = 20.0  # "&= " and the space around it
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,11 @@ def _derive_answer(writer: Writer, sections: dict, parameter) -> dict:
     answer = {"lhs": writer.math(q.Partial(q.SAMPLE_LOSS, parameter)),
               "leibniz": writer.math(general.steps[0].expr.xreplace(units)),
               "factors": writer.math(factors), "expanded": "", "recursion": [], "written_out": expanded}
-    if sp.count_ops(expanded) <= MOST_OPERATIONS_WRITTEN_OUT:
-        answer["expanded"] = writer.math(expanded)
+    written_out = writer.math(expanded)
+    # The written-out line sits right of the aligned left side; branches (cases) make few operations wide.
+    fits = estimated_width(answer["lhs"]) + _RELATION_PT + estimated_width(written_out) <= TEXT_WIDTH_PT
+    if sp.count_ops(expanded) <= MOST_OPERATIONS_WRITTEN_OUT and fits:
+        answer["expanded"] = written_out
         return answer
     for layer in range(role.layer, max(sections) + 1):
         delta = sections[layer].chain(f"layer{layer}.delta")
