@@ -1,5 +1,6 @@
 """Real TeX: every bundled example's derivation and worksheets compile, and --pdf reports TeX's errors."""
 
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
@@ -60,7 +61,9 @@ def _write_and_compile(name: str) -> tuple[str, str]:
 def compiled() -> dict[str, str]:
     """Every document written and compiled once, in parallel processes: name -> "ok" or TeX's error."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    with ProcessPoolExecutor(max_workers=min(8, cpus)) as pool:
+    # Fresh interpreters, not forks: a fork of a process that has started threads (JAX's, when the array-API
+    # tests ran first in this worker) can deadlock.
+    with ProcessPoolExecutor(max_workers=min(8, cpus), mp_context=multiprocessing.get_context("spawn")) as pool:
         return dict(pool.map(_write_and_compile, DOCUMENTS))
 
 
