@@ -29,9 +29,9 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from workloads import WORKLOADS  # noqa: E402
 
-from symbp.backends.array_api import generate_array_api_module  # noqa: E402
-from symbp.check import load_module_from_source  # noqa: E402
-from symbp.spec import load_spec  # noqa: E402
+from symbp.checks.gradients import load_module_from_source  # noqa: E402
+from symbp.render.code.backends.array_api import generate_array_api_module  # noqa: E402
+from symbp.spec.schema import load_spec  # noqa: E402
 
 
 def _batches(workload, n):

@@ -5,7 +5,7 @@
 Each run trains a small generated network into a state whose condition is known by construction
 (healthy runs of several kinds, a learning rate too high, saturated sigmoid layers, dead ReLUs,
 vanishing gradients in a deep sigmoid net, exploding ones under huge output weights), then asks
-``diagnose`` and ``symbp.diagnostics.hints`` what is wrong. A run's condition is what the hints must
+``diagnose`` and ``symbp.checks.diagnostics.hints`` what is wrong. A run's condition is what the hints must
 name; `also` lists conditions the construction brings with it, which are not counted as false alarms.
 """
 
@@ -20,10 +20,10 @@ import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 
-from symbp.check import load_module_from_source  # noqa: E402
-from symbp.codegen import generate_module  # noqa: E402
-from symbp.datasets import load_builtin  # noqa: E402
-from symbp.diagnostics import hints  # noqa: E402
+from symbp.checks.diagnostics import hints  # noqa: E402
+from symbp.checks.gradients import load_module_from_source  # noqa: E402
+from symbp.data.datasets import load_builtin  # noqa: E402
+from symbp.render.code.numpy_module import generate_module  # noqa: E402
 
 HEALTHY = "healthy"
 CONDITIONS = ("rising loss", "saturation", "dead units", "vanishing gradients", "exploding gradients")

@@ -47,8 +47,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
 
-    from symbp.document import derivation_document
-    from symbp.spec import load_spec
+    from symbp.render.latex.document import derivation_document
+    from symbp.spec.schema import load_spec
 
     header = f"{'network':<24} {'params':>6} {'derive s':>9} {'cpu s':>6}" + (
         f" {'worksheet s':>12} {'cpu s':>6}" if args.worksheets else "")
@@ -59,7 +59,7 @@ def main() -> None:
         wall, cpu = best_time(lambda spec=spec: derivation_document(spec), args.repeat)
         row = f"{name:<24} {spec.parameter_count:>6} {wall:>9.2f} {cpu:>6.2f}"
         if args.worksheets:
-            from symbp.worksheet_document import worksheet_document
+            from symbp.render.latex.worksheet_document import worksheet_document
 
             wall, cpu = best_time(lambda spec=spec: worksheet_document(spec, solutions=True), args.repeat)
             row += f" {wall:>12.2f} {cpu:>6.2f}"

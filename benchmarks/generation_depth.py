@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from symbp.codegen import generate_module
-from symbp.spec import load_spec
+from symbp.render.code.numpy_module import generate_module
+from symbp.spec.schema import load_spec
 
 
 def _spec(layers: list[dict]) -> dict:

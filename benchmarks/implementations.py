@@ -31,8 +31,8 @@ def _batches(workload, n):
 
 
 def symbp(workload, X, Y, params):
-    from symbp.check import load_module_from_source
-    from symbp.codegen import generate_module
+    from symbp.checks.gradients import load_module_from_source
+    from symbp.render.code.numpy_module import generate_module
 
     started = time.perf_counter()
     module = load_module_from_source(generate_module(workload.spec), workload.spec["name"])

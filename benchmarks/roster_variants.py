@@ -12,9 +12,9 @@ import time
 
 from symbp.classroom.roster import Student, assign
 from symbp.examples import bundled_spec_paths
-from symbp.spec import load_spec
-from symbp.worksheet import build_worksheet
-from symbp.worksheet_numbers import line_problems
+from symbp.spec.schema import load_spec
+from symbp.worksheet.exercises import build_worksheet
+from symbp.worksheet.numbers import line_problems
 
 
 def main(count: int) -> None:

@@ -101,10 +101,10 @@ def _flops_per_step(workload) -> float:
 
 _GENERATION_WORKER = """
 import sys, time
-from symbp.codegen import generate_module
-from symbp.document import derivation_document
-from symbp.spec import load_spec
-from symbp.worksheet_document import worksheet_document
+from symbp.render.code.numpy_module import generate_module
+from symbp.render.latex.document import derivation_document
+from symbp.spec.schema import load_spec
+from symbp.render.latex.worksheet_document import worksheet_document
 make = {"module": generate_module, "derivation": derivation_document,
         "worksheet": lambda spec: worksheet_document(spec, solutions=True)}[sys.argv[2]]
 spec = load_spec(sys.argv[1])

@@ -25,8 +25,8 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from workloads import WORKLOADS  # noqa: E402
 
-from symbp.check import load_module_from_source  # noqa: E402
-from symbp.codegen import generate_module  # noqa: E402
+from symbp.checks.gradients import load_module_from_source  # noqa: E402
+from symbp.render.code.numpy_module import generate_module  # noqa: E402
 
 
 def _step_calls(source: str) -> list[str]:

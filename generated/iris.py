@@ -530,7 +530,7 @@ SATURATED_ROWS = 0.9
 
 
 def diagnose(params, X, Y, history=None):
-    """Numbers for the usual ways training goes wrong, as a plain dict; symbp.diagnostics words them.
+    """Numbers for the usual ways training goes wrong, as a plain dict; symbp.checks.diagnostics words them.
 
     For each layer: its gradient norm (all its parameters together); for units with a bounded output
     (sigmoid, tanh) the fraction of units saturated on X; for units whose derivative can be exactly

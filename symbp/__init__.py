@@ -14,14 +14,14 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
 _PUBLIC = {
-    "load_spec": "symbp.spec",
-    "Spec": "symbp.spec",
-    "SpecSource": "symbp.spec",
-    "generate_module": "symbp.codegen",
-    "check_gradients": "symbp.check",
-    "load_module_from_source": "symbp.check",
-    "derivation_document": "symbp.document",
-    "worksheet_document": "symbp.worksheet_document",
+    "load_spec": "symbp.spec.schema",
+    "Spec": "symbp.spec.schema",
+    "SpecSource": "symbp.spec.schema",
+    "generate_module": "symbp.render.code.numpy_module",
+    "check_gradients": "symbp.checks.gradients",
+    "load_module_from_source": "symbp.checks.gradients",
+    "derivation_document": "symbp.render.latex.document",
+    "worksheet_document": "symbp.render.latex.worksheet_document",
     "SymbpError": "symbp.errors",
 }
 
@@ -39,12 +39,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from symbp.check import check_gradients, load_module_from_source
-    from symbp.codegen import generate_module
-    from symbp.document import derivation_document
+    from symbp.checks.gradients import check_gradients, load_module_from_source
     from symbp.errors import SymbpError
-    from symbp.spec import Spec, SpecSource, load_spec
-    from symbp.worksheet_document import worksheet_document
+    from symbp.render.code.numpy_module import generate_module
+    from symbp.render.latex.document import derivation_document
+    from symbp.render.latex.worksheet_document import worksheet_document
+    from symbp.spec.schema import Spec, SpecSource, load_spec
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,5 @@
 import sys
 
-from symbp.console import main
+from symbp.cli.console import main
 
 sys.exit(main())

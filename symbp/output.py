@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from symbp.errors import OutputError
-from symbp.pdfinfo import pdf_creator
+from symbp.render.latex.pdfinfo import pdf_creator
 
 # Generated modules keep their marker right after a docstring of a few short lines; titles are capped.
 _MODULE_HEAD_BYTES = 16 * 1024

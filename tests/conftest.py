@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from symbp.datasets import write_idx
-from symbp.rules import ACTIVATIONS, LOSSES
+from symbp.data.datasets import write_idx
+from symbp.registry.rules import ACTIVATIONS, LOSSES
 
 ELEMENTWISE = [name for name, activation in ACTIVATIONS.items() if not activation.rowwise]
 

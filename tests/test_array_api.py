@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from conftest import CATALOGUE
 
-from symbp.check import load_module_from_source, random_problem
-from symbp.codegen import generate_module
-from symbp.network import build_network
-from symbp.spec import load_spec
+from symbp.checks.gradients import load_module_from_source, random_problem
+from symbp.render.code.numpy_module import generate_module
+from symbp.spec.schema import load_spec
+from symbp.symbolic.network import build_network
 
 pytest.importorskip("array_api_compat")
 
-from symbp.backends.array_api import generate_array_api_module  # noqa: E402
+from symbp.render.code.backends.array_api import generate_array_api_module  # noqa: E402
 
 RELATIVE = 1e-12
 LIBRARIES = ["array_api_strict", "numpy", "torch", "jax"]
@@ -174,7 +174,7 @@ def test_mixed_libraries_and_integer_data_are_refused_naming_the_input():
 
 
 def test_generate_backend_array_api_writes_a_module_beside_the_numpy_one(tmp_path, monkeypatch, capsys):
-    from symbp.cli import main
+    from symbp.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "generated").mkdir()
@@ -198,8 +198,8 @@ def test_generate_backend_array_api_writes_a_module_beside_the_numpy_one(tmp_pat
 def test_a_bad_backend_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypatch, capsys, argument, message):
     import dataclasses
 
-    from symbp.backends import BACKENDS
-    from symbp.cli import main
+    from symbp.cli.main import main
+    from symbp.render.code.backends import BACKENDS
 
     monkeypatch.setitem(BACKENDS, "array-api", dataclasses.replace(BACKENDS["array-api"], requires="no_such_library"))
     target = tmp_path / "net.py"

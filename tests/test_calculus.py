@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbp.calculus import a, a_vec, activation_calculus, g_vec, j, output_calculus
-from symbp.network import build_network
-from symbp.rules import ACTIVATIONS, K, k, y_vec, z
+from symbp.registry.calculus import a, a_vec, activation_calculus, g_vec, j, output_calculus
+from symbp.registry.rules import ACTIVATIONS, K, k, y_vec, z
+from symbp.symbolic.network import build_network
 
 ELEMENTWISE = [name for name, act in ACTIVATIONS.items() if not act.rowwise]
 
@@ -71,7 +71,7 @@ def test_layer_rules_come_from_matrix_calculus():
 
 
 def test_is_zero_decides_identities_exactly():
-    from symbp.explicit import is_zero
+    from symbp.derivation.explicit import is_zero
 
     w, x = sp.IndexedBase("w", real=True), sp.IndexedBase("x", real=True)
     a, b = w[1, 1] * x[1], w[1, 2] * x[2]

@@ -17,9 +17,9 @@ from symbp.classroom.answers import answers_of
 from symbp.classroom.moodle import moodle_xml
 from symbp.classroom.prairielearn import question_files
 from symbp.classroom.qti import QTI, canvas_package, qti_items, qti_package
-from symbp.document import notation_for
-from symbp.spec import load_spec
-from symbp.worksheet import build_worksheet
+from symbp.render.latex.document import notation_for
+from symbp.spec.schema import load_spec
+from symbp.worksheet.exercises import build_worksheet
 
 SPECS = ("xor", "actuarial_keras", "linear_regression")
 # The official QTI 2.1 and IMS Content Packaging 1.1 schemas are not redistributable with symbp; point

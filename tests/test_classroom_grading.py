@@ -6,8 +6,8 @@ import pytest
 from symbp.classroom.answers import answers_of
 from symbp.classroom.grading import Sheet, agrees, grade
 from symbp.examples import bundled_spec_paths
-from symbp.spec import load_spec
-from symbp.worksheet import build_worksheet
+from symbp.spec.schema import load_spec
+from symbp.worksheet.exercises import build_worksheet
 
 CORPUS_SHEETS = (("xor", 1), ("xor", 2), ("actuarial_keras", 3), ("iris", 4), ("fausett", 5), ("house_prices", 6),
                  ("linear_regression", 7))

@@ -12,10 +12,10 @@ from symbp.classroom import roster as roster_module
 from symbp.classroom.answers import degenerate, given_numbers
 from symbp.classroom.command import answer_key
 from symbp.classroom.roster import Student, assign_variants, first_variant, read_roster
-from symbp.document import notation_for
 from symbp.errors import SymbpError
-from symbp.spec import load_spec
-from symbp.tex import compile_pdf, tex_available
+from symbp.render.latex.document import notation_for
+from symbp.render.latex.tex import compile_pdf, tex_available
+from symbp.spec.schema import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,9 +8,9 @@ import pytest
 from symbp.classroom.answers import degenerate, given_numbers
 from symbp.classroom.roster import Student, assign, variant_numbers
 from symbp.examples import bundled_spec_paths
-from symbp.spec import load_spec
-from symbp.worksheet import build_worksheet, hand_spec
-from symbp.worksheet_numbers import HandNumbers, hand_degeneracy
+from symbp.spec.schema import load_spec
+from symbp.worksheet.exercises import build_worksheet, hand_spec
+from symbp.worksheet.numbers import HandNumbers, hand_degeneracy
 
 STUDENTS = [Student(f"s{k:04}", "") for k in range(1000)]
 

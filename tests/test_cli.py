@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from symbp.cli import main
+from symbp.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = """name = "net"

@@ -4,8 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from symbp.cli import main
-from symbp.document import MARKER
+from symbp.cli.main import main
+from symbp.render.latex.document import MARKER
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from symbp import __version__
-from symbp.codegen import generate_module
 from symbp.examples import bundled_spec_paths
-from symbp.spec import load_spec
+from symbp.render.code.numpy_module import generate_module
+from symbp.spec.schema import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"name": "tiny", "inputs": 2, "layers": [{"units": 3, "activation": "relu"},
@@ -17,7 +17,8 @@ SMALL = {"name": "tiny", "inputs": 2, "layers": [{"units": 3, "activation": "rel
 
 
 def test_same_spec_same_bytes_across_processes():
-    script = "from symbp.codegen import generate_module; import sys; sys.stdout.write(generate_module('actuarial'))"
+    script = ("from symbp.render.code.numpy_module import generate_module; import sys; "
+              "sys.stdout.write(generate_module('actuarial'))")
     runs = [
         subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT,
                        env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}).stdout
@@ -61,7 +62,7 @@ def test_params_shapes_and_explicit_initial_values():
 
 
 def test_random_initialisation_is_seeded():
-    from symbp.check import load_module_from_source
+    from symbp.checks.gradients import load_module_from_source
     module = load_module_from_source(generate_module(SMALL), "tiny")
     assert np.array_equal(module.init_params(4)["W1"], module.init_params(4)["W1"])
     assert not np.array_equal(module.init_params(4)["W1"], module.init_params(5)["W1"])

@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from symbp.datasets import BUILTINS, Dataset, load_builtin, load_mnist, read_idx, write_idx
+from symbp.data.datasets import BUILTINS, Dataset, load_builtin, load_mnist, read_idx, write_idx
 from symbp.errors import DataError
 
 EXPECTED_SHAPES = {

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from symbp.document import derivation_document, tex_number
-from symbp.tex import compile_pdf, tex_available
-from symbp.texchars import TYPESETTABLE, check_typesettable
+from symbp.render.latex.document import derivation_document, tex_number
+from symbp.render.latex.tex import compile_pdf, tex_available
+from symbp.render.latex.texchars import TYPESETTABLE, check_typesettable
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,12 +1,12 @@
-"""diagnose() in every generated module, the hints symbp.diagnostics words from it, and `symbp diagnose`."""
+"""diagnose() in every generated module, the hints symbp.checks.diagnostics words from it, and `symbp diagnose`."""
 
 import numpy as np
 import pytest
 
-from symbp.check import load_module_from_source
-from symbp.cli import main
-from symbp.codegen import generate_module
-from symbp.diagnostics import format_report, hints, report_for
+from symbp.checks.diagnostics import format_report, hints, report_for
+from symbp.checks.gradients import load_module_from_source
+from symbp.cli.main import main
+from symbp.render.code.numpy_module import generate_module
 
 
 def _module(layers, loss="squared_error", inputs=2):

@@ -2,12 +2,12 @@
 
 import sympy as sp
 
-from symbp import quantities as q
-from symbp.document import Line, Writer, derivation_document, drawing_scale, fitted, notation_for
-from symbp.drawing import network_drawing
-from symbp.layout import TEXT_WIDTH_PT, estimated_width
-from symbp.numcheck import numerical_check, worst_relative_difference
-from symbp.spec import load_spec
+from symbp.checks.numcheck import numerical_check, worst_relative_difference
+from symbp.render.latex.document import Line, Writer, derivation_document, drawing_scale, fitted, notation_for
+from symbp.render.latex.drawing import network_drawing
+from symbp.render.latex.layout import TEXT_WIDTH_PT, estimated_width
+from symbp.spec.schema import load_spec
+from symbp.symbolic import quantities as q
 
 DEEP = {"name": "deep", "inputs": 3, "layers": [
     {"units": 8, "activation": "sigmoid"}, {"units": 8, "activation": "tanh"},

@@ -3,9 +3,9 @@
 import numpy as np
 import sympy as sp
 
-from symbp.check import load_module_from_source
-from symbp.codegen import generate_module
-from symbp.exact import exact_descent
+from symbp.checks.gradients import load_module_from_source
+from symbp.render.code.numpy_module import generate_module
+from symbp.symbolic.exact import exact_descent
 
 SPEC = {"name": "line", "inputs": 1, "layers": [{"units": 1, "activation": "linear"}],
         "training": {"learning_rate": 0.1}}

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from symbp.check import check_gradients, load_module_from_source
-from symbp.codegen import generate_module
-from symbp.datafiles import load_training_data
+from symbp.checks.gradients import check_gradients, load_module_from_source
+from symbp.data.datafiles import load_training_data
 from symbp.examples import EXAMPLES, bundled_spec_paths
-from symbp.reproduce import REPRODUCTIONS, check_grad_like_scipy, reproduce
-from symbp.spec import load_spec
+from symbp.examples.reproduce import REPRODUCTIONS, check_grad_like_scipy, reproduce
+from symbp.render.code.numpy_module import generate_module
+from symbp.spec.schema import load_spec
 
 SPEC_PATHS = bundled_spec_paths()
 NAMES = [path.stem for path in SPEC_PATHS]

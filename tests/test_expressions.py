@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbp.check import check_gradients, load_module_from_source
-from symbp.cli import main
-from symbp.codegen import generate_module
+from symbp.checks.gradients import check_gradients, load_module_from_source
+from symbp.cli.main import main
 from symbp.errors import SpecError
-from symbp.expressions import MAX_LENGTH
-from symbp.rules import activation_named, custom_activation, custom_loss, loss_named, y, yhat, z
-from symbp.spec import load_spec
+from symbp.registry.rules import activation_named, custom_activation, custom_loss, loss_named, y, yhat, z
+from symbp.render.code.numpy_module import generate_module
+from symbp.spec.expressions import MAX_LENGTH
+from symbp.spec.schema import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,7 +134,7 @@ def test_refusing_runs_nothing(tmp_path):
     corpus.write_text(json.dumps(HOSTILE))
     script = (
         "import json, sys\n"
-        "from symbp.rules import custom_activation, custom_loss\n"
+        "from symbp.registry.rules import custom_activation, custom_loss\n"
         "from symbp.errors import SpecError\n"
         "texts = json.load(open(sys.argv[1]))\n"
         "events = []\n"

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from symbp.cli import COMMANDS, build_parser, main
+from symbp.cli.main import COMMANDS, build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
@@ -37,7 +37,7 @@ def test_python_dash_m_without_a_command_prints_the_help_like_symbp(capsys, monk
 
 def test_version_imports_neither_sympy_nor_numpy():
     probe = ("import json, sys\n"
-             "from symbp.cli import main\n"
+             "from symbp.cli.main import main\n"
              "try:\n    main(['--version'])\nexcept SystemExit as done:\n    code = done.code\n"
              "print(json.dumps([code, sorted(m for m in ('sympy', 'numpy', 'jinja2') if m in sys.modules)]))\n")
     result = python("-c", probe)
@@ -48,8 +48,9 @@ def test_version_imports_neither_sympy_nor_numpy():
 
 
 def test_help_loads_no_command_module():
-    probe = ("import sys\nfrom symbp.cli import main\nmain([])\n"
-             "print(sorted(m for m in sys.modules if m.startswith('symbp.commands.') or m in ('sympy', 'numpy')))\n")
+    probe = ("import sys\nfrom symbp.cli.main import main\nmain([])\n"
+             "print(sorted(m for m in sys.modules\n"
+             "             if m.startswith('symbp.cli.commands.') or m in ('sympy', 'numpy')))\n")
     result = python("-c", probe)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]"
@@ -59,7 +60,7 @@ def test_every_command_has_a_description_and_an_example():
     commands = subcommands(build_parser(every=True))
     assert list(commands) == list(JOBS) or set(commands) == set(JOBS), sorted(commands)
     for name, parser in commands.items():
-        assert name in COMMANDS, f"{name} is missing from symbp.cli.COMMANDS"
+        assert name in COMMANDS, f"{name} is missing from symbp.cli.main.COMMANDS"
         assert parser.get_default("run") is not None, name
         assert len(parser.description.split()) >= 12, name
         heading, example = parser.epilog.split("\n", 1)

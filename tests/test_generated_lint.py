@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from symbp.codegen import generate_module
+from symbp.render.code.numpy_module import generate_module
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = {

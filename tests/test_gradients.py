@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from symbp.check import TOLERANCE, check_gradients, load_module_from_source
-from symbp.codegen import generate_module
-from symbp.expanded import EXPANDED_PARAMETER_LIMIT
-from symbp.spec import load_spec
+from symbp.checks.gradients import TOLERANCE, check_gradients, load_module_from_source
+from symbp.render.code.numpy_module import generate_module
+from symbp.spec.schema import load_spec
+from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT
 
 
 def test_gradient_matches_both_oracles(catalogue_spec):

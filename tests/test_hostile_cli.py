@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symbp.cli import main
-from symbp.codegen import MARKER as MODULE_MARKER_TEXT
-from symbp.document import MARKER as DOCUMENT_MARKER_TEXT
+from symbp.cli.main import main
 from symbp.errors import OutputError
 from symbp.output import NPZ_MARKER, PNG_MARKER, FirstLineMarker, ModuleMarker, Output, claim_outputs
-from symbp.tex import PDF_MARKER
+from symbp.render.code.numpy_module import MARKER as MODULE_MARKER_TEXT
+from symbp.render.latex.document import MARKER as DOCUMENT_MARKER_TEXT
+from symbp.render.latex.tex import PDF_MARKER
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG_GUARD = 10  # seconds: every hostile case must finish, accepted or refused, within this
@@ -325,7 +325,7 @@ def test_pdf_marker_is_read_from_the_information_dictionary(tmp_path):
 
 
 def test_pdf_marker_is_read_from_pdftex_output_with_object_streams(tmp_path):
-    from symbp.tex import compile_pdf, tex_available
+    from symbp.render.latex.tex import compile_pdf, tex_available
 
     if not tex_available():
         pytest.skip("pdflatex is not installed")
@@ -401,12 +401,12 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, delay):
 
 
 def test_an_unexpected_fault_is_one_line_exit_70_and_the_traceback_on_request(tmp_path, monkeypatch, capsys):
-    import symbp.cli
+    import symbp.cli.main
 
     def broken(args):
         raise RuntimeError("a bug\nover two lines")
 
-    monkeypatch.setattr(symbp.cli, "_examples", broken)
+    monkeypatch.setattr(symbp.cli.main, "_examples", broken)
     assert main(["examples"]) == 70
     err = capsys.readouterr().err
     assert err.splitlines() == [
@@ -437,7 +437,7 @@ def test_bad_input_stays_exit_2_under_the_last_resort_handler(tmp_path, capsys):
 # --- LaTeX hardening ----------------------------------------------------------------------------------------
 
 def test_tex_cannot_read_files_outside_its_folder(tmp_path):
-    from symbp.tex import TexError, compile_pdf, tex_available
+    from symbp.render.latex.tex import TexError, compile_pdf, tex_available
 
     if not tex_available():
         pytest.skip("pdflatex is not installed")
@@ -461,7 +461,7 @@ def test_tex_cannot_read_files_outside_its_folder(tmp_path):
 
 
 def test_tex_runs_without_shell_escape(tmp_path):
-    from symbp.tex import TEX_FLAGS, compile_pdf, tex_available
+    from symbp.render.latex.tex import TEX_FLAGS, compile_pdf, tex_available
 
     assert "-no-shell-escape" in TEX_FLAGS
     if not tex_available():

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symbp.check import check_gradients, load_module_from_source
-from symbp.codegen import generate_module
-from symbp.spec import load_spec
+from symbp.checks.gradients import check_gradients, load_module_from_source
+from symbp.render.code.numpy_module import generate_module
+from symbp.spec.schema import load_spec
 
 # A hang guard, far above the 10 s each case is meant to take, for a machine shared with other work.
 HANG_GUARD_S = 120

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from symbp.check import load_module_from_source
-from symbp.codegen import generate_module
-from symbp.datasets import load_builtin
+from symbp.checks.gradients import load_module_from_source
+from symbp.data.datasets import load_builtin
 from symbp.examples import EXAMPLES
+from symbp.render.code.numpy_module import generate_module
 
 
 def test_lab_network_reaches_the_printed_weights():

@@ -5,16 +5,16 @@ import re
 import pytest
 import sympy as sp
 
-from symbp import quantities as q
-from symbp.derivation import Conventions, derive, net_of
-from symbp.document import Writer, derivation_document, notation_for
+from symbp.checks.verify import Oracle, verify
+from symbp.derivation.backprop import Conventions, derive, net_of
+from symbp.derivation.explicit import EXPLICIT_PARAMETER_LIMIT
+from symbp.derivation.steps import Step, present
 from symbp.examples import bundled_spec_paths
-from symbp.explicit import EXPLICIT_PARAMETER_LIMIT
-from symbp.latex import latex_of
-from symbp.notation import NOTATION_NAMES, NotationError, Shape, notation_named
-from symbp.spec import load_spec
-from symbp.steps import Step, present
-from symbp.verify import Oracle, verify
+from symbp.render.latex.document import Writer, derivation_document, notation_for
+from symbp.render.latex.notation import NOTATION_NAMES, NotationError, Shape, notation_named
+from symbp.render.latex.printer import latex_of
+from symbp.spec.schema import load_spec
+from symbp.symbolic import quantities as q
 
 HOUSE = Shape((2, 5, 1), (True, True), ("sigmoid", "sigmoid"))
 PREV, CUR = q.unit_index(1, "prev"), q.unit_index(2, "cur")
@@ -94,7 +94,7 @@ def test_updates_in_each_texts_style():
 
 def test_products_read_as_people_write_them():
     a, y = q.act(2)[CUR], q.targets()[CUR]
-    delta = present(-2 * (a - 1) * (a - y) * a)  # as symbp.calculus finds it
+    delta = present(-2 * (a - 1) * (a - y) * a)  # as symbp.registry.calculus finds it
     assert printed(delta, "lab") == r"2 \left(a^{(2)}_{j} - y_{j}\right) a^{(2)}_{j} \left(1 - a^{(2)}_{j}\right)"
     assert printed(sp.Rational(1, 2) * (a - y) ** 2, "lab") == r"\frac{1}{2} \left(a^{(2)}_{j} - y_{j}\right)^{2}"
 
@@ -230,7 +230,7 @@ def test_house_prices_lists_every_weight_as_the_lesson_does():
 
 
 def test_explicit_gradients_are_checked_against_the_delta_rule(monkeypatch):
-    import symbp.explicit as explicit
+    import symbp.derivation.explicit as explicit
 
     real = explicit.error_terms
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from symbp.check import load_module_from_source
-from symbp.codegen import generate_module
+from symbp.checks.gradients import load_module_from_source
+from symbp.render.code.numpy_module import generate_module
 
 CLASSIFIER = {"name": "three_way", "inputs": 4, "layers": [{"units": 5, "activation": "tanh"},
                                                         {"units": 3, "activation": "softmax"}],

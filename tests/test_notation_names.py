@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-from symbp import quantities as q
-from symbp.document import derivation_document
-from symbp.latex import latex_of
-from symbp.notation import NOTATION_NAMES, Shape, notation_named
+from symbp.render.latex.document import derivation_document
+from symbp.render.latex.notation import NOTATION_NAMES, Shape, notation_named
+from symbp.render.latex.printer import latex_of
+from symbp.symbolic import quantities as q
 
 DEEP = {
     "name": "deep",

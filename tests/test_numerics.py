@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbp.calculus import activation_calculus
-from symbp.check import load_module_from_source
-from symbp.codegen import generate_module
-from symbp.rules import ACTIVATIONS, LOSSES, K, RowMax, k, m, y, yhat, z, z_vec
+from symbp.checks.gradients import load_module_from_source
+from symbp.registry.calculus import activation_calculus
+from symbp.registry.rules import ACTIVATIONS, LOSSES, K, RowMax, k, m, y, yhat, z, z_vec
+from symbp.render.code.numpy_module import generate_module
 
 # Underflow to zero is the exact float answer for exp(-10000); everything else would be a fault.
 STRICT = {"over": "raise", "divide": "raise", "invalid": "raise", "under": "ignore"}

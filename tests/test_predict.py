@@ -5,9 +5,9 @@ import csv
 import numpy as np
 import pytest
 
-from symbp.check import load_module_from_source
-from symbp.cli import main
-from symbp.codegen import generate_module
+from symbp.checks.gradients import load_module_from_source
+from symbp.cli.main import main
+from symbp.render.code.numpy_module import generate_module
 
 IRIS_ROWS = "5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n"
 
@@ -54,8 +54,8 @@ def test_predict_prints_a_short_table_loss_and_accuracy_on_targets(iris_params, 
     assert lines[1].split() == ["row", "output_0", "output_1", "output_2", "class", "target"]
     assert len(lines) == 1 + 1 + 10 + 1 + 2
     assert lines[12] == "... 20 more rows (-o FILE.csv writes them all)"
-    from symbp.datafiles import accuracy, load_training_data
-    from symbp.spec import load_spec
+    from symbp.data.datafiles import accuracy, load_training_data
+    from symbp.spec.schema import load_spec
 
     data = load_training_data(load_spec("iris"))
     params = iris.load_params(iris_params)

@@ -5,11 +5,11 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symbp.calculus import activation_calculus
-from symbp.check import TOLERANCE, check_gradients, load_module_from_source
-from symbp.codegen import generate_module
-from symbp.rules import ACTIVATIONS, LOSSES
-from symbp.spec import load_spec
+from symbp.checks.gradients import TOLERANCE, check_gradients, load_module_from_source
+from symbp.registry.calculus import activation_calculus
+from symbp.registry.rules import ACTIVATIONS, LOSSES
+from symbp.render.code.numpy_module import generate_module
+from symbp.spec.schema import load_spec
 
 ELEMENTWISE = sorted(name for name, activation in ACTIVATIONS.items() if not activation.rowwise)
 CUSTOM_ACTIVATIONS = [

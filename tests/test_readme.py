@@ -95,7 +95,7 @@ def test_the_python_example_prints_what_the_readme_shows(tmp_path):
 
 @pytest.mark.parametrize("name, stated", reproduction_rows())
 def test_the_reproduction_table_states_what_symbp_gets(name, stated):
-    from symbp.reproduce import reproduce
+    from symbp.examples.reproduce import reproduce
 
     assert reproduce(name).obtained == stated
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from symbp.errors import SpecError
-from symbp.spec import LayerSpec, LossSpec, Spec, TrainingSpec, load_spec, parse_spec
+from symbp.spec.schema import LayerSpec, LossSpec, Spec, TrainingSpec, load_spec, parse_spec
 
 BAD_SPECS = Path(__file__).parent / "bad_specs"
 

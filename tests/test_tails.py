@@ -4,8 +4,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from symbp.check import load_module_from_source
-from symbp.codegen import generate_module
+from symbp.checks.gradients import load_module_from_source
+from symbp.render.code.numpy_module import generate_module
 
 STRICT = {"over": "raise", "divide": "raise", "invalid": "raise", "under": "ignore"}
 ARGUMENTS = [-1e4, -745.0, -720.0, -700.0, -100.0, -40.0, -37.0, -36.5, -20.0, -3.0, -0.5, -1e-9, 0.0, 1e-9, 0.5,

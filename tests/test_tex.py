@@ -7,12 +7,12 @@ from functools import cache
 
 import pytest
 
-from symbp.cli import main
-from symbp.document import derivation_document
+from symbp.cli.main import main
 from symbp.examples import bundled_spec_paths
-from symbp.spec import load_spec
-from symbp.tex import TexError, compile_pdf, first_error, tex_available
-from symbp.worksheet_document import worksheet_document
+from symbp.render.latex.document import derivation_document
+from symbp.render.latex.tex import TexError, compile_pdf, first_error, tex_available
+from symbp.render.latex.worksheet_document import worksheet_document
+from symbp.spec.schema import load_spec
 
 
 def require_tex():
@@ -100,8 +100,8 @@ def test_first_error_reads_a_file_line_error_log():
 
 
 def test_missing_tex_is_a_clear_error(monkeypatch):
-    import symbp.tex
+    import symbp.render.latex.tex
 
-    monkeypatch.setattr(symbp.tex, "tex_available", lambda: False)
+    monkeypatch.setattr(symbp.render.latex.tex, "tex_available", lambda: False)
     with pytest.raises(TexError, match="needs pdflatex"):
         compile_pdf("\\documentclass{article}", "x")

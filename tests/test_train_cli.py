@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 
-from symbp.check import load_module_from_source
-from symbp.cli import main
-from symbp.codegen import generate_module
+from symbp.checks.gradients import load_module_from_source
+from symbp.cli.main import main
+from symbp.cli.progress import ProgressBar
 from symbp.output import write_binary_atomically
-from symbp.progress import ProgressBar
+from symbp.render.code.numpy_module import generate_module
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IRIS_LIKE = """name = "flowers"

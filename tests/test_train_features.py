@@ -7,15 +7,15 @@ import re
 import numpy as np
 import pytest
 
-from symbp.check import load_module_from_source
-from symbp.cli import main
-from symbp.codegen import generate_module
-from symbp.commands import train as train_command
-from symbp.datafiles import load_training_data
-from symbp.plots import MAX_LABELLED_EDGES, drawing_plan, loss_curve_png
-from symbp.progress import ProgressBar
-from symbp.spec import OPTIMIZERS, load_spec
-from symbp.splits import validation_split
+from symbp.checks.gradients import load_module_from_source
+from symbp.cli.commands import train as train_command
+from symbp.cli.main import main
+from symbp.cli.plots import MAX_LABELLED_EDGES, drawing_plan, loss_curve_png
+from symbp.cli.progress import ProgressBar
+from symbp.data.datafiles import load_training_data
+from symbp.data.splits import validation_split
+from symbp.render.code.numpy_module import generate_module
+from symbp.spec.schema import OPTIMIZERS, load_spec
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

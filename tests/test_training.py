@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from symbp.check import load_module_from_source
-from symbp.codegen import generate_module
+from symbp.checks.gradients import load_module_from_source
+from symbp.render.code.numpy_module import generate_module
 
 SPEC = {"name": "xorish", "inputs": 2, "layers": [{"units": 4, "activation": "tanh"},
                                                   {"units": 1, "activation": "sigmoid"}],
@@ -255,7 +255,7 @@ ACTUARIAL_DIVERGES = pytest.mark.parametrize("epochs", [1, 2, 3])
 @ACTUARIAL_DIVERGES
 def test_a_last_step_that_diverges_is_not_returned(epochs):
     # The lab's network with a learning rate of 5: its very first step overflows the exponential output.
-    from symbp.datasets import load_builtin
+    from symbp.data.datasets import load_builtin
 
     module = load_module_from_source(generate_module("actuarial"), "actuarial")
     data = load_builtin("actuarial_lab")

@@ -8,11 +8,11 @@ SYMBP_FULL_CATALOGUE=1 (CI) every entry is compiled in all five notations.
 import pytest
 from typesetting_catalogue import FULL, NOTATIONS, inspect_tex, selected
 
-from symbp.derivation import Conventions, derive
-from symbp.document import derivation_document, notation_for
-from symbp.spec import load_spec
-from symbp.tex import tex_available
-from symbp.verify import verify
+from symbp.checks.verify import verify
+from symbp.derivation.backprop import Conventions, derive
+from symbp.render.latex.document import derivation_document, notation_for
+from symbp.render.latex.tex import tex_available
+from symbp.spec.schema import load_spec
 
 
 def _cases():

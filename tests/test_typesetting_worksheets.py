@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from typesetting_catalogue import FULL, NOTATIONS, inspect_tex, selected
 
-from symbp import quantities as q
-from symbp.check import load_module_from_source
-from symbp.codegen import generate_module
-from symbp.worksheet import build_worksheet
-from symbp.worksheet_document import worksheet_document
+from symbp.checks.gradients import load_module_from_source
+from symbp.render.code.numpy_module import generate_module
+from symbp.render.latex.worksheet_document import worksheet_document
+from symbp.symbolic import quantities as q
+from symbp.worksheet.exercises import build_worksheet
 
 needs_tex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex")
 

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbp import quantities as q
-from symbp.check import load_module_from_source
-from symbp.cli import main
-from symbp.codegen import generate_module
+from symbp.checks.gradients import load_module_from_source
+from symbp.checks.verify import Oracle
+from symbp.cli.main import main
 from symbp.examples import bundled_spec_paths
-from symbp.spec import load_spec
-from symbp.verify import Oracle
-from symbp.worksheet import build_worksheet, hand_spec
-from symbp.worksheet_document import worksheet_document
+from symbp.render.code.numpy_module import generate_module
+from symbp.render.latex.worksheet_document import worksheet_document
+from symbp.spec.schema import load_spec
+from symbp.symbolic import quantities as q
+from symbp.worksheet.exercises import build_worksheet, hand_spec
 
 LAB_ANSWERS = [(1, 0), (sp.Rational(9, 2), sp.Rational(6, 5)), (sp.Rational(43, 20), sp.Rational(41, 100)),
                (sp.Rational(93, 25), sp.Rational(953, 1000))]
@@ -91,8 +91,8 @@ def test_hand_answers_match_the_generated_module(spec, sign):
 @pytest.mark.parametrize("name", ["mnist", "fausett", "linear_regression"])
 def test_the_sheets_formulas_are_checked_like_the_derivations(name):
     """The sheet prints its network's loss, activations and chain rule from the derivation of that network."""
-    from symbp.derivation import Conventions, derive
-    from symbp.verify import verify
+    from symbp.checks.verify import verify
+    from symbp.derivation.backprop import Conventions, derive
 
     hand = build_worksheet(name, variant=1, error_sign=-1 if name == "fausett" else 1).hand
     report = verify(derive(hand.spec, Conventions(-1 if name == "fausett" else 1, False)))
@@ -119,7 +119,7 @@ def test_key_only_writes_the_answer_key_alone(tmp_path):
 @pytest.mark.parametrize(("name", "notation"), [("xor", "slides"), ("fausett", "fausett"), ("house_prices", "lesson"),
                                                 ("parity", "lab"), ("iris", "article")])
 def test_exercise_one_answers_evaluate_to_the_sheets_gradients(name, notation):
-    from symbp.worksheet_document import worksheet_context
+    from symbp.render.latex.worksheet_document import worksheet_context
 
     context = worksheet_context(name, notation, variant=2, solutions=True)
     hand = context["hand"]

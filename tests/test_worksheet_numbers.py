@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbp.check import load_module_from_source
-from symbp.codegen import generate_module
-from symbp.decimals import decimal_latex, rounded
+from symbp.checks.gradients import load_module_from_source
 from symbp.examples import bundled_spec_paths
-from symbp.spec import load_spec
-from symbp.worksheet import _rng, build_worksheet, hand_spec
-from symbp.worksheet_document import worksheet_context
-from symbp.worksheet_numbers import draw_hand_numbers, line_problem, line_problems
+from symbp.render.code.numpy_module import generate_module
+from symbp.render.latex.worksheet_document import worksheet_context
+from symbp.spec.schema import load_spec
+from symbp.worksheet.decimals import decimal_latex, rounded
+from symbp.worksheet.exercises import _rng, build_worksheet, hand_spec
+from symbp.worksheet.numbers import draw_hand_numbers, line_problem, line_problems
 
 BUNDLED = [load_spec(path) for path in bundled_spec_paths()]
 VARIANTS = 10_000
@@ -116,7 +116,7 @@ def test_the_xor_variants_that_once_stood_on_the_line_move(variant):
 
 @pytest.mark.parametrize("name", ["xor", "iris", "house_prices"])
 def test_the_lazy_expansion_agrees_with_the_full_one(name):
-    from symbp.expanded import expand_network, gradient_at
+    from symbp.symbolic.expanded import expand_network, gradient_at
 
     hand = build_worksheet(name, variant=4).hand
     network = expand_network(hand.spec)

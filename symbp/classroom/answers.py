@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from symbp import quantities as q
-from symbp.worksheet import Worksheet
+from symbp.symbolic import quantities as q
+from symbp.worksheet.exercises import Worksheet
 
 # The part of the sheet each kind of quantity belongs to, in the order the sheet asks for them.
 PARTS = ("forward", "loss", "delta", "gradient", "update", "descent")

@@ -13,11 +13,11 @@ from symbp.classroom.answers import answers_of
 from symbp.classroom.exercises import answer_symbol
 from symbp.classroom.roster import Student, assign_variants, read_roster
 from symbp.classroom.table import answers_table
-from symbp.document import MARKER, Writer, notation_for
 from symbp.errors import SymbpError
-from symbp.spec import load_spec
-from symbp.templating import render
-from symbp.worksheet import build_worksheet
+from symbp.render.latex.document import MARKER, Writer, notation_for
+from symbp.render.templating import render
+from symbp.spec.schema import load_spec
+from symbp.worksheet.exercises import build_worksheet
 
 KEY_COLUMNS = 3
 
@@ -42,7 +42,7 @@ def _folder(args, spec, kind: str) -> Path:
 
 def run(args) -> int:
     """The worksheet command when it writes for a class: a roster, or a platform's format."""
-    from symbp.tex import compile_pdf
+    from symbp.render.latex.tex import compile_pdf
 
     spec = load_spec(args.spec)
     notation = notation_for(spec, args.notation)
@@ -63,7 +63,7 @@ def run(args) -> int:
         groups = [(f"variant {args.variant}", build_worksheet(spec, args.variant, notation.error_sign))]
     written = {}
     if form in ("tex", "pdf"):
-        from symbp.worksheet_document import worksheet_document
+        from symbp.render.latex.worksheet_document import worksheet_document
 
         for (_label, sheet), path in zip(groups, _outputs(folder, spec, form, students)):
             text = worksheet_document(spec, args.notation, sheet.variant, args.solutions,

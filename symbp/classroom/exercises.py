@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from symbp import quantities as q
 from symbp.classroom.answers import Answer, answers_of
 from symbp.classroom.grading import ABSOLUTE, RELATIVE
-from symbp.document import Writer, notation_for
-from symbp.worksheet import Worksheet
+from symbp.render.latex.document import Writer, notation_for
+from symbp.symbolic import quantities as q
+from symbp.worksheet.exercises import Worksheet
 
 TITLES = {
     "forward": "Forward pass and loss",

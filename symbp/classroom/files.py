@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from symbp.document import MARKER as DOCUMENT_MARKER
 from symbp.errors import OutputError
 from symbp.output import (
     NO_MARKER,
@@ -23,7 +22,8 @@ from symbp.output import (
     write_atomically,
     write_binary_atomically,
 )
-from symbp.tex import PDF_MARKER
+from symbp.render.latex.document import MARKER as DOCUMENT_MARKER
+from symbp.render.latex.tex import PDF_MARKER
 
 # Opens the comment that marks XML, HTML and Python outputs as symbp's.
 MARKER = "symbp-generated"

@@ -18,14 +18,14 @@ from functools import cache
 
 import sympy as sp
 
-from symbp import quantities as q
-from symbp import rules
 from symbp.classroom.answers import Answer, answers_of
-from symbp.derivation import net_of
-from symbp.exact import exact_descent
-from symbp.explicit import error_terms, parameters
-from symbp.rules import loss_named
-from symbp.worksheet import Worksheet
+from symbp.derivation.backprop import net_of
+from symbp.derivation.explicit import error_terms, parameters
+from symbp.registry import rules
+from symbp.registry.rules import loss_named
+from symbp.symbolic import quantities as q
+from symbp.symbolic.exact import exact_descent
+from symbp.worksheet.exercises import Worksheet
 
 RELATIVE = 5e-3
 ABSOLUTE = 1e-4

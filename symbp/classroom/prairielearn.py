@@ -14,16 +14,16 @@ import uuid
 
 import sympy as sp
 
-from symbp import rules
-from symbp import worksheet_numbers as numbers
 from symbp.classroom.answers import answers_of
 from symbp.classroom.exercises import ACCURACY, TITLES, exercises
 from symbp.classroom.files import MARKER
 from symbp.classroom.grading import ABSOLUTE, RELATIVE, Sheet
-from symbp.derivation import net_of
+from symbp.derivation.backprop import net_of
 from symbp.errors import SymbpError
-from symbp.templating import render
-from symbp.worksheet import Worksheet, line_spec
+from symbp.registry import rules
+from symbp.render.templating import render
+from symbp.worksheet import numbers as numbers
+from symbp.worksheet.exercises import Worksheet, line_spec
 
 # uuid5 names: the same spec and part always get the same question uuid.
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://symbp/prairielearn")

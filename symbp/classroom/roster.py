@@ -5,7 +5,7 @@ the same for that student and spec on every machine, never 0 (variant 0 is the l
 Two students must not share numbers, so ids are taken in sorted order and a student whose variant is
 already taken or whose numbers equal an earlier student's moves on to the
 next variant (``+ 1``, wrapping below 2**31). Sorting makes the outcome independent of the roster's row order.
-The numbers themselves are drawn by ``symbp.worksheet_numbers``, which already redraws degenerate exercises.
+The numbers themselves are drawn by ``symbp.worksheet.numbers``, which already redraws degenerate exercises.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from symbp.errors import SymbpError
-from symbp.worksheet import Worksheet, _rng, build_worksheet, hand_spec
-from symbp.worksheet_numbers import draw_hand_numbers, line_problem
+from symbp.worksheet.exercises import Worksheet, _rng, build_worksheet, hand_spec
+from symbp.worksheet.numbers import draw_hand_numbers, line_problem
 
 VARIANTS = 2**31 - 1
 # Ids become file names: letters, digits and . _ - @ + only, not starting with a dot.

@@ -1,7 +1,7 @@
 """Bundled example specs, and what their source texts report, so runs can be compared with them.
 
 Each entry says what the text reports (``reports``, with any printed weights in ``published``) and how
-symbp's run is judged against it (``compared``); ``symbp.reproduce`` runs the comparison.
+symbp's run is judged against it (``compared``); ``symbp.examples.reproduce`` runs the comparison.
 """
 
 from __future__ import annotations

@@ -1,0 +1,207 @@
+"""Numerical proof that a generated module's gradient is right.
+
+Two independent oracles: central finite differences of the module's own loss in float64, and, for
+small networks, SymPy's derivative of the fully expanded loss (``symbp.symbolic.expanded``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from symbp.errors import SymbpError
+from symbp.render.code.numpy_module import generate_module
+from symbp.spec.schema import Spec, SpecSource, load_spec
+from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT, expand_network
+
+TOLERANCE = 1e-7
+MAX_ENTRIES_PER_ARRAY = 64
+
+
+@dataclass
+class ParameterCheck:
+    name: str
+    entries_checked: int
+    finite_difference_error: float
+    expanded_error: float | None = None
+
+
+@dataclass
+class CheckReport:
+    spec: Spec
+    samples: int
+    tolerance: float
+    parameters: list[ParameterCheck] = field(default_factory=list)
+    loss_agreement: float | None = None
+
+    @property
+    def worst(self) -> float:
+        errors = [p.finite_difference_error for p in self.parameters]
+        errors += [p.expanded_error for p in self.parameters if p.expanded_error is not None]
+        if self.loss_agreement is not None:
+            errors.append(self.loss_agreement)
+        return max(errors, default=0.0)
+
+    @property
+    def passed(self) -> bool:
+        return self.worst < self.tolerance
+
+    def table(self) -> str:
+        header = f"{'parameter':<10} {'entries':>8} {'vs finite diff':>15} {'vs expanded':>13}"
+        rows = [header, "-" * len(header)]
+        for p in self.parameters:
+            expanded = "-" if p.expanded_error is None else f"{p.expanded_error:.2e}"
+            rows.append(f"{p.name:<10} {p.entries_checked:>8} {p.finite_difference_error:>15.2e} {expanded:>13}")
+        return "\n".join(rows)
+
+
+def load_module_from_source(source: str, name: str) -> ModuleType:
+    """Imports generated source as a module of its own, as a user's import would."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{name}.py"
+        path.write_text(source, encoding="utf-8")
+        module_spec = importlib.util.spec_from_file_location(f"symbp_checked_{name}", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    sys.modules.pop(module_spec.name, None)
+    return module
+
+
+def random_problem(spec: Spec, samples: int, seed: int):
+    """Random inputs, targets that suit the loss, and parameters away from special values."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(samples, spec.inputs))
+    outputs = spec.outputs
+    if spec.loss.name == "cross_entropy":
+        Y = np.eye(outputs)[rng.integers(0, outputs, samples)]
+    elif spec.loss.name == "binary_cross_entropy":
+        Y = rng.uniform(0.05, 0.95, size=(samples, outputs))
+    else:
+        Y = rng.normal(size=(samples, outputs))
+    return X, Y, rng
+
+
+def _relative_error(got: np.ndarray, want: np.ndarray, resolution: np.ndarray | None = None,
+                    tolerance: float = TOLERANCE) -> float:
+    """Largest entry of |got - want|, relative to the largest entry of the gradient array.
+
+    With ``resolution`` (how far each finite difference may be from the true derivative), an entry is
+    measured against resolution / tolerance where that is larger: a discrepancy that finite differences
+    cannot resolve (a gradient far below the loss's rounding) does not count as an error.
+    """
+    if not got.size:
+        return 0.0
+    scale = max(float(np.max(np.abs(got))), float(np.max(np.abs(want))), 1e-300)
+    if resolution is None:
+        return float(np.max(np.abs(got - want))) / scale
+    return float(np.max(np.abs(got - want) / np.maximum(scale, resolution / tolerance)))
+
+
+# Ridders' extrapolation: each step is the last divided by _SHRINK, for at most _STEPS steps.
+_SHRINK = 1.4
+_STEPS = 10
+_MARGIN = 10
+
+
+def _finite_difference(loss, params, name, index, step) -> tuple[float, float]:
+    """The derivative by Ridders' extrapolation of central differences, and an estimate of its error.
+
+    Central differences at shrinking steps are extrapolated to step zero (Richardson), and the most
+    consistent estimate is kept: no single step has to fit the function's scale, so fast oscillations
+    (a trigonometric activation) and flat stretches are both measured to near rounding.
+    """
+    original = params[name][index]
+    # Rounding in the loss hides any change below a few eps * |loss|: the finest slope a difference
+    # over the starting step can see.
+    floor = 8 * np.finfo(np.float64).eps * abs(loss(params)) / step
+
+    def central(h):
+        params[name][index] = original + h
+        ahead = loss(params)
+        params[name][index] = original - h
+        behind = loss(params)
+        # Differences first: a loss that does not move (a dead unit) then gives exactly zero, not rounding noise.
+        return (ahead - behind) / (2 * h)
+
+    try:
+        table = [[central(step)]]
+        best, error = table[0][0], np.inf
+        for i in range(1, _STEPS):
+            step /= _SHRINK
+            row = [central(step)]
+            factor = _SHRINK**2
+            for j in range(1, i + 1):
+                row.append((row[j - 1] * factor - table[i - 1][j - 1]) / (factor - 1))
+                factor *= _SHRINK**2
+                spread = max(abs(row[j] - row[j - 1]), abs(row[j] - table[i - 1][j - 1]))
+                if spread <= error:
+                    best, error = row[j], spread
+            table.append(row)
+            # Rounding has taken over once the newest extrapolation strays from the previous one.
+            if abs(row[i] - table[i - 1][i - 1]) >= 2 * error:
+                break
+    finally:
+        params[name][index] = original
+    # The spread of the last extrapolations estimates the error but does not bound it: a margin of ten.
+    return best, max(_MARGIN * error, floor)
+
+
+def _derivative(loss, params, name, index) -> tuple[float, float]:
+    """The finite-difference estimate, from two starting steps, whose own error estimate is smaller.
+
+    A function that bends within the larger steps (a steep polynomial, a kink of relu) is caught by a smaller one.
+    """
+    size = 1 + abs(params[name][index])
+    with np.errstate(all="ignore"):
+        best = min((_finite_difference(loss, params, name, index, fraction * size) for fraction in (0.1, 1e-2, 1e-3)),
+                   key=lambda estimate: estimate[1])
+    if not np.isfinite(best[1]):
+        raise SymbpError(f"check: the loss is not finite near the random test point "
+                         f"when {name}{list(index)} moves; the network overflows float64 there, so its gradient "
+                         "cannot be checked; use smaller exponents or fewer layers")
+    return best
+
+
+def check_gradients(spec_source: SpecSource, *, samples: int = 6, seed: int = 0, module: ModuleType | None = None,
+                    expanded: bool | None = None, tolerance: float = TOLERANCE) -> CheckReport:
+    spec = load_spec(spec_source)
+    if module is None:
+        module = load_module_from_source(generate_module(spec), spec.name)
+    X, Y, rng = random_problem(spec, samples, seed)
+    params = module.init_params(seed)
+    for name in module.PARAMS:
+        params[name] = params[name] + rng.normal(scale=0.5, size=params[name].shape)
+    with np.errstate(all="ignore"):
+        value, grads = module.loss_and_grad(params, X, Y)
+    if not (np.isfinite(value) and all(np.isfinite(grads[name]).all() for name in module.PARAMS)):
+        what = f"the loss is {value}" if not np.isfinite(value) else "the gradient is not finite"
+        raise SymbpError(f"check: {what} at the random test point (seed {seed}): the network overflows float64 "
+                         "there, so its gradient cannot be checked; use smaller exponents or fewer layers")
+    report = CheckReport(spec, samples, tolerance)
+    report.loss_agreement = abs(value - module.loss(params, X, Y)) / max(abs(value), 1e-300)
+
+    def loss(p):
+        return module.loss(p, X, Y)
+
+    use_expanded = spec.parameter_count <= EXPANDED_PARAMETER_LIMIT if expanded is None else expanded
+    oracle = expand_network(spec).evaluate(params, X, Y)[1] if use_expanded else None
+    for name in module.PARAMS:
+        grad = grads[name]
+        count = grad.size
+        flat = rng.permutation(count)[:MAX_ENTRIES_PER_ARRAY] if count > MAX_ENTRIES_PER_ARRAY else range(count)
+        indices = [np.unravel_index(i, grad.shape) for i in flat]
+        estimates = [_derivative(loss, params, name, index) for index in indices]
+        numeric = np.array([value for value, _ in estimates])
+        resolution = np.array([error for _, error in estimates])
+        analytic = np.array([grad[index] for index in indices])
+        check = ParameterCheck(name, len(indices), _relative_error(analytic, numeric, resolution, tolerance))
+        if oracle is not None:
+            check.expanded_error = _relative_error(grad, oracle[name])
+        report.parameters.append(check)
+    return report

@@ -1,0 +1,66 @@
+"""A numerical check printed inside a derivation: the generated module's gradient against a central
+difference of its loss, on one concrete draw, for a few parameters of every layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from symbp.checks.gradients import load_module_from_source, random_problem
+from symbp.render.code.numpy_module import generate_module
+
+SAMPLES = 4
+SEED = 0
+STEP = 1e-6
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    layer: int
+    kind: str  # "weight" or "bias"
+    index: tuple[int, ...]  # one-based, as the documents count units: (i, j) for a weight, (j,) for a bias
+    backpropagation: float
+    central_difference: float
+
+    @property
+    def relative_difference(self) -> float:
+        scale = max(abs(self.backpropagation), abs(self.central_difference), 1e-300)
+        return abs(self.backpropagation - self.central_difference) / scale
+
+
+def _chosen(spec) -> list[tuple[int, str, tuple[int, ...]]]:
+    """Per layer: the first weight, and the first bias or else the last weight."""
+    chosen = []
+    for layer, details in enumerate(spec.layers, start=1):
+        chosen.append((layer, "weight", (1, 1)))
+        if details.bias:
+            chosen.append((layer, "bias", (1,)))
+        elif spec.sizes[layer - 1] * spec.sizes[layer] > 1:
+            chosen.append((layer, "weight", (spec.sizes[layer - 1], spec.sizes[layer])))
+    return chosen
+
+
+def numerical_check(spec) -> list[CheckRow]:
+    """The rows of the table: the module's loss_and_grad against (L(p + h) - L(p - h)) / 2h, h = STEP."""
+    module = load_module_from_source(generate_module(spec), spec.name)
+    X, Y, _ = random_problem(spec, SAMPLES, SEED)
+    params = module.init_params(SEED)
+    _, grads = module.loss_and_grad(params, X, Y)
+    rows = []
+    for layer, kind, index in _chosen(spec):
+        name = f"{'W' if kind == 'weight' else 'b'}{layer}"
+        position = tuple(n - 1 for n in index)
+        original = params[name][position]
+        values = []
+        for offset in (STEP, -STEP):
+            params[name][position] = original + offset
+            values.append(module.loss(params, X, Y))
+        params[name][position] = original
+        rows.append(CheckRow(layer, kind, index, float(grads[name][position]), (values[0] - values[1]) / (2 * STEP)))
+    return rows
+
+
+def worst_relative_difference(rows) -> float:
+    return max((row.relative_difference for row in rows), default=0.0)
+
+
+__all__ = ["CheckRow", "numerical_check", "worst_relative_difference", "SAMPLES", "SEED", "STEP"]

@@ -1,0 +1,509 @@
+"""Every formula of a derivation, evaluated on numbers and compared with an independent oracle.
+
+The oracle knows nothing of the derivation: parameter gradients come from the generated NumPy
+module's ``loss_and_grad`` and ``train``, and every other derivative (dl/da, dl/dz, da/dz, hence
+the error terms) from five-point central differences of a plain forward pass. A chain
+``lhs = s_1 = s_2 ...`` passes when every step evaluates to the value of its left-hand side, for
+several samples and several values of each free index.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+import sympy as sp
+from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, OneMatrix, Transpose
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+from symbp.checks.gradients import load_module_from_source, random_problem
+from symbp.derivation.backprop import Chain, Derivation
+from symbp.registry import rules
+from symbp.registry.calculus import activation_calculus
+from symbp.registry.rules import loss_named
+from symbp.render.code.numpy_module import generate_module
+from symbp.spec.schema import Spec
+from symbp.symbolic import quantities as q
+
+TOLERANCE = 1e-6
+VARIABLE_POINTS = (-1.7, -0.35, 0.4, 1.9)
+_NUMPY = {"exp": np.exp, "log": np.log, "tanh": np.tanh, "cosh": np.cosh, "sinh": np.sinh, "sqrt": np.sqrt,
+          "Abs": np.abs, "sign": np.sign, "Max": np.maximum, "Min": np.minimum}
+
+
+@dataclass
+class Mismatch:
+    chain: str
+    step: int
+    where: dict
+    expected: object
+    got: object
+
+    def __str__(self) -> str:
+        return f"{self.chain}, step {self.step}, at {self.where}: got {self.got}, expected {self.expected}"
+
+
+@dataclass
+class Report:
+    checked: int = 0
+    mismatches: list[Mismatch] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.checked > 0 and not self.mismatches
+
+
+@cache
+def _rowwise_function(name: str, params: tuple, units: int):
+    """softmax-like activations as one NumPy function of a row of pre-activations."""
+    calculus = activation_calculus(name, params)
+    variables = sp.symbols(f"v0:{units}", real=True)
+    outputs = []
+    for unit in range(units):
+        expr = calculus.forward.subs({rules.K: units, rules.k: unit}).doit()
+        expr = expr.replace(lambda e: isinstance(e, sp.Indexed), lambda e: variables[int(e.indices[0])])
+        outputs.append(expr)
+    return sp.lambdify(variables, outputs, "numpy")
+
+
+@cache
+def _elementwise_function(name: str, params: tuple):
+    return sp.lambdify(rules.z, activation_calculus(name, params).forward, "numpy")
+
+
+def _fan_in_shrink(value: np.ndarray) -> float:
+    return max(1.0, float(np.sqrt(value.shape[0] / 3))) if value.ndim == 2 else 1.0
+
+
+class Oracle:
+    """A small random problem for a spec, and the values of its quantities."""
+
+    def __init__(self, spec: Spec, samples: int = 3, seed: int = 0, module=None):
+        self.spec = spec
+        self.depth = len(spec.layers)
+        self.module = module or load_module_from_source(generate_module(spec), spec.name)
+        self.X, self.Y, rng = random_problem(spec, samples, seed)
+        initial = self.module.init_params(seed)
+        # Wide layers get weights shrunk by sqrt(fan-in / 3): pre-activations stay of order one, so a softmax
+        # does not saturate to outputs near 1e-6, where a central difference of -y/a loses its digits.
+        self.params = {name: (value + rng.normal(scale=0.5, size=value.shape)) / _fan_in_shrink(value)
+                       for name, value in initial.items()}
+        self.loss, self.gradient = self.module.loss_and_grad(self.params, self.X, self.Y)
+        self.sample_gradients = [self.module.loss_and_grad(self.params, self.X[n:n + 1], self.Y[n:n + 1])[1]
+                                 for n in range(samples)]
+        self._loss_function = sp.lambdify((rules.yhat, rules.y), loss_named(spec.loss.name).expr, "numpy")
+        self._cache: dict = {}
+
+    @property
+    def samples(self) -> int:
+        return self.X.shape[0]
+
+    def activate(self, layer: int, pre: np.ndarray) -> np.ndarray:
+        spec_layer = self.spec.layers[layer - 1]
+        calculus = activation_calculus(spec_layer.activation, spec_layer.activation_params)
+        if calculus.rowwise:
+            # softmax is unchanged by a shift of its row; shifting by the largest entry keeps exp finite.
+            function = _rowwise_function(spec_layer.activation, spec_layer.activation_params, pre.shape[-1])
+            return np.array(function(*(pre - np.max(pre))), dtype=float)
+        return np.array(_elementwise_function(spec_layer.activation, spec_layer.activation_params)(pre),
+                        dtype=float) * np.ones_like(pre)
+
+    def forward(self, n: int, overrides: dict | None = None) -> dict:
+        """Every layer's pre-activations and outputs on sample n; overrides pin (kind, layer, unit) to a value.
+
+        An override of ("W1", 0, (i, j)) or ("b1", 0, (j,)) changes one parameter instead.
+        """
+        overrides = overrides or {}
+        params = self.params
+        changed = [(name, index, value) for (name, _, index), value in overrides.items() if name[0] in "Wb"]
+        if changed:
+            params = {name: value.copy() for name, value in params.items()}
+            for name, index, value in changed:
+                params[name][index] = value
+        values = {("act", 0): np.array(self.X[n], dtype=float)}
+        for (kind, layer, unit), value in overrides.items():
+            if (kind, layer) == ("act", 0):
+                values[("act", 0)][unit] = value
+        previous = values[("act", 0)]
+        for layer in range(1, self.depth + 1):
+            pre = previous @ params[f"W{layer}"] + params.get(f"b{layer}", 0.0)
+            pre = np.array(pre, dtype=float)
+            for (kind, at, unit), value in overrides.items():
+                if (kind, at) == ("pre", layer):
+                    pre[unit] = value
+            out = self.activate(layer, pre)
+            for (kind, at, unit), value in overrides.items():
+                if (kind, at) == ("act", layer):
+                    out[unit] = value
+            values[("pre", layer)], values[("act", layer)] = pre, out
+            previous = out
+        return values
+
+    def sample_loss(self, n: int, overrides: dict | None = None) -> float:
+        prediction = self.forward(n, overrides)[("act", self.depth)]
+        return float(self.spec.loss.scale * np.sum(self._loss_function(prediction, self.Y[n])))
+
+    def quantity(self, kind: str, layer: int, unit, n: int) -> float:
+        if kind[0] in "Wb":
+            return float(self.params[kind][unit])
+        if ("forward", n) not in self._cache:
+            self._cache[("forward", n)] = self.forward(n)
+        return float(self._cache[("forward", n)][(kind, layer)][unit])
+
+    def derivative(self, top: tuple, bottom: tuple, n: int) -> float:
+        """d top / d bottom on sample n by central differences; top is ("loss",) or (kind, layer, unit)."""
+        key = (top, bottom, n)
+        if key not in self._cache:
+            base = self.quantity(*bottom, n)
+            step = 1e-3 * max(abs(base), 1e-2)
+            with np.errstate(all="ignore"):
+                result = self._difference(top, bottom, n, base, step)
+                if not np.isfinite(result) and base != 0:
+                    # A probability near 0 must stay positive inside log(a): a step small beside it.
+                    result = self._difference(top, bottom, n, base, abs(base) / 4)
+            self._cache[key] = result
+        return self._cache[key]
+
+    def _difference(self, top, bottom, n, base, step) -> float:
+        values = []
+        for offset in (-2, -1, 1, 2):
+            overrides = {bottom: base + offset * step}
+            if top == ("loss",):
+                values.append(self.sample_loss(n, overrides))
+            else:
+                values.append(float(self.forward(n, overrides)[top[:2]][top[2]]))
+        return (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * step)
+
+    def error_term(self, layer: int, n: int) -> np.ndarray:
+        return np.array([self.derivative(("loss",), ("pre", layer, unit), n)
+                         for unit in range(self.spec.sizes[layer])])
+
+    def stepped(self) -> dict:
+        """The parameters after one step of the spec's optimizer on the whole problem, by the module."""
+        if "stepped" not in self._cache:
+            training = self.spec.training
+            self._cache["stepped"] = self.module.train(self.params, self.X, self.Y, epochs=1, batch_size=None,
+                                                       learning_rate=training.learning_rate)[0]
+        return self._cache["stepped"]
+
+
+def _parameter_name(indexed) -> tuple[str, tuple]:
+    role = q.ROLES[indexed.base]
+    prefix = "W" if role.kind == "weight" else "b"
+    return f"{prefix}{role.layer}", tuple(int(i) - 1 for i in indexed.indices)
+
+
+class Evaluator:
+    """Turns a derivation's SymPy expressions into numbers on one sample (or on the whole batch)."""
+
+    def __init__(self, oracle: Oracle, sign: int, column: bool, shared: dict):
+        self.oracle = oracle
+        self.sign = sign
+        self.column = column
+        self.shared = shared
+        self.spec = oracle.spec
+
+    # -- named quantities
+    def indexed(self, expr: sp.Indexed, n: int) -> float:
+        role = q.ROLES[expr.base]
+        units = [int(i) - 1 for i in expr.indices]
+        oracle = self.oracle
+        if role.kind == "input":
+            return float(oracle.X[n, units[0]])
+        if role.kind == "target":
+            return float(oracle.Y[n, units[0]])
+        if role.kind == "prediction":
+            return oracle.quantity("act", oracle.depth, units[0], n)
+        if role.kind in ("pre", "act"):
+            return oracle.quantity(role.kind, role.layer, units[0], n)
+        if role.kind in ("weight", "bias"):
+            name, index = _parameter_name(expr)
+            return float(oracle.params[name][index])
+        if role.kind == "delta":
+            return self.sign * oracle.derivative(("loss",), ("pre", role.layer, units[0]), n)
+        if role.kind == "incoming":
+            return self.sign * oracle.derivative(("loss",), ("act", role.layer, units[0]), n)
+        if role.kind == "sample_loss":
+            return oracle.sample_loss(units[0])
+        raise KeyError(role)
+
+    def partial(self, expr: q.Partial, n: int, bound: dict):
+        top, bottom = expr.numerator, expr.denominator
+        oracle = self.oracle
+        if isinstance(bottom, sp.MatrixSymbol):
+            return self._matrix_partial(top, bottom)
+        if top in (q.SAMPLE_LOSS, q.LOSS) or (isinstance(top, sp.Indexed) and q.ROLES[top.base].kind == "sample_loss"):
+            if isinstance(top, sp.Indexed):
+                n = int(top.indices[0]) - 1
+            role = q.ROLES.get(getattr(bottom, "base", None))
+            if role is not None and role.kind in ("weight", "bias"):
+                name, index = _parameter_name(bottom)
+                gradients = oracle.gradient if top == q.LOSS else oracle.sample_gradients[n]
+                return float(gradients[name][index])
+            if top == q.LOSS and bottom == q.PARAMETER:
+                name, index = bound["parameter"]
+                return float(oracle.gradient[name][index])
+            return oracle.derivative(("loss",), self._position(bottom), n)
+        if self._is_quantity(top) and (self._is_quantity(bottom) or self._is_parameter(bottom)):
+            return oracle.derivative(self._position(top), self._position(bottom), n)
+        # An explicit expression: SymPy differentiates it, and the result is evaluated.
+        return self.value(sp.diff(top.doit() if isinstance(top, sp.Sum) else top, bottom), n, bound)
+
+    def _is_quantity(self, expr) -> bool:
+        return isinstance(expr, sp.Indexed) and expr.base in q.ROLES and q.ROLES[expr.base].kind in (
+            "pre", "act", "input")
+
+    def _is_parameter(self, expr) -> bool:
+        return isinstance(expr, sp.Indexed) and expr.base in q.ROLES and q.ROLES[expr.base].kind in ("weight", "bias")
+
+    def _position(self, expr) -> tuple:
+        if self._is_parameter(expr):
+            name, index = _parameter_name(expr)
+            return name, 0, index
+        role = q.ROLES[expr.base]
+        kind = "act" if role.kind == "input" else role.kind
+        return kind, role.layer, int(expr.indices[0]) - 1
+
+    # -- matrices
+    def matrix_symbol(self, symbol: sp.MatrixSymbol, n: int) -> np.ndarray:
+        role = q.MATRIX_ROLES[symbol]
+        oracle = self.oracle
+        rows = [n] if self.column else range(oracle.samples)
+        if role.kind in ("pre", "act"):
+            value = np.array([[oracle.quantity(role.kind, role.layer, unit, r)
+                               for unit in range(self.spec.sizes[role.layer])] for r in rows])
+        elif role.kind == "data":
+            value = oracle.X[list(rows)]
+        elif role.kind == "targets":
+            value = oracle.Y[list(rows)]
+        elif role.kind == "delta":
+            coefficient = 1 if self.column else self._sample_coefficient()
+            value = self.sign * coefficient * np.array([oracle.error_term(role.layer, r) for r in rows])
+        elif role.kind == "weight":
+            value = oracle.params[f"W{role.layer}"]
+            return value.T if self.column else value
+        else:
+            value = oracle.params[f"b{role.layer}"][None, :]
+        return value.T if self.column else value
+
+    def _sample_coefficient(self) -> float:
+        return 1 / self.oracle.samples if self.spec.loss.reduction == "mean" else 1.0
+
+    def _matrix_partial(self, top, bottom: sp.MatrixSymbol) -> np.ndarray:
+        role = q.MATRIX_ROLES[bottom]
+        oracle = self.oracle
+        if role.kind in ("weight", "bias"):
+            name = f"{'W' if role.kind == 'weight' else 'b'}{role.layer}"
+            gradient = oracle.sample_gradients[self._row][name] if self.column else oracle.gradient[name]
+            gradient = gradient if role.kind == "weight" else gradient[None, :]
+            return gradient.T if self.column else gradient
+        if self.column:
+            return np.array([oracle.error_term(role.layer, self._row)]).T
+        return self._sample_coefficient() * np.array([oracle.error_term(role.layer, r) for r in range(oracle.samples)])
+
+    # -- the evaluator itself
+    def value(self, expr, n: int, bound: dict | None = None):
+        bound = bound or {}
+        self._row = n
+        if expr in bound:
+            return bound[expr]
+        if isinstance(expr, sp.Symbol) and expr in self.shared:
+            return self.value(self.shared[expr], n, bound)
+        if expr.is_Number:
+            return float(expr)
+        if expr is sp.true or expr is sp.false:
+            return bool(expr)
+        if isinstance(expr, sp.Indexed):
+            return self.indexed(expr, n)
+        if isinstance(expr, sp.Symbol):
+            return self._scalar(expr, bound)
+        if isinstance(expr, q.Partial):
+            return self.partial(expr, n, bound)
+        if isinstance(expr, q.AtSample):
+            return self.value(expr.expr, int(self.value(expr.sample, n, bound)) - 1, bound)
+        if isinstance(expr, (q.Current, q.Updated)):
+            return self._timed(expr, bound)
+        if isinstance(expr, sp.Sum):
+            (index, low, high), = expr.limits
+            low, high = int(self.value(low, n, bound)), int(self.value(high, n, bound))
+            return sum(self.value(expr.function.xreplace({index: sp.Integer(v)}), n, bound)
+                       for v in range(low, high + 1))
+        if expr.is_Add or isinstance(expr, MatAdd):
+            return sum(self.value(arg, n, bound) for arg in expr.args)
+        if expr.is_Mul or isinstance(expr, (MatMul, HadamardProduct)):
+            result = 1.0
+            for arg in expr.args:
+                factor = self.value(arg, n, bound)
+                matrix_product = isinstance(expr, MatMul) and np.ndim(result) == 2 and np.ndim(factor) == 2
+                result = result @ factor if matrix_product else result * factor
+            return result
+        if expr.is_Pow or isinstance(expr, HadamardPower):
+            return self.value(expr.base, n, bound) ** self.value(expr.exp, n, bound)
+        if isinstance(expr, sp.MatrixSymbol):
+            return self.matrix_symbol(expr, n)
+        if isinstance(expr, Transpose):
+            return np.transpose(self.value(expr.arg, n, bound))
+        if isinstance(expr, OneMatrix):
+            rows, cols = (int(self.value(size, n, bound)) for size in expr.shape)
+            return np.ones((rows, cols))
+        if isinstance(expr, ElementwiseApplyFunction):
+            variable = expr.function.variables[0]
+            return self.value(expr.function.expr, n, {**bound, variable: self.value(expr.expr, n, bound)})
+        if isinstance(expr, sp.KroneckerDelta):
+            return float(self.value(expr.args[0], n, bound) == self.value(expr.args[1], n, bound))
+        if isinstance(expr, sp.Piecewise):
+            result = None
+            for piece, condition in reversed(expr.args):
+                taken = self.value(condition, n, bound)
+                result = np.where(taken, self.value(piece, n, bound), result if result is not None else np.nan)
+            return result if np.ndim(result) else float(result)
+        if isinstance(expr, sp.Rel):
+            compare = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}[expr.rel_op]
+            return compare(self.value(expr.lhs, n, bound), self.value(expr.rhs, n, bound))
+        if isinstance(expr, sp.Derivative):
+            return self._activation_derivative(expr, n, bound)
+        if isinstance(expr, sp.Function):
+            return self._function(expr, n, bound)
+        raise TypeError(f"cannot evaluate {expr!r}")
+
+    def _scalar(self, symbol, bound):
+        training = self.spec.training
+        values = {
+            q.SAMPLE_LOSS: lambda: self.oracle.sample_loss(self._row),
+            q.LOSS: lambda: self.oracle.loss,
+            q.LEARNING_RATE: lambda: training.learning_rate,
+            q.N_SAMPLES: lambda: self.oracle.samples,
+            q.MOMENTUM: lambda: training.momentum,
+            q.BETA1: lambda: training.beta1,
+            q.BETA2: lambda: training.beta2,
+            q.EPSILON: lambda: training.epsilon,
+            q.STEP: lambda: 1,
+        }
+        if symbol in values:
+            return float(values[symbol]())
+        raise KeyError(symbol)
+
+    def _timed(self, expr, bound):
+        parameter = expr.parameter
+        if isinstance(expr, q.Current):
+            if parameter in (q.VELOCITY, q.MOMENT):
+                return 0.0  # every optimizer's state starts at zero
+            if parameter == q.PARAMETER:
+                name, index = bound["parameter"]
+                return float(self.oracle.params[name][index])
+            return self.value(parameter, self._row, bound)
+        if parameter in bound:
+            return bound[parameter]
+        name, index = bound["parameter"] if parameter == q.PARAMETER else _parameter_name(parameter)
+        return float(self.oracle.stepped()[name][index])
+
+    def _activation(self, function):
+        """The spec's layer that uses this activation (for its parameters, e.g. leaky relu's alpha)."""
+        name = q.activation_name(function)
+        return next(layer for layer in self.spec.layers if layer.activation == name)
+
+    def _function(self, expr, n, bound):
+        arguments = [self.value(arg, n, bound) for arg in expr.args]
+        if q.activation_name(expr.func) is not None:
+            layer = self._activation(expr.func)
+            return _elementwise_function(layer.activation, layer.activation_params)(*arguments) \
+                * np.ones_like(arguments[0])
+        function = _NUMPY.get(expr.func.__name__)
+        if function is None:
+            function = np.vectorize(lambda *values: float(expr.func(*(sp.Float(v) for v in values))))
+        return function(*arguments)
+
+    def _activation_derivative(self, expr, n, bound):
+        """phi'(u) by central differences of phi, the activation as the registry defines it."""
+        function = expr.expr
+        if q.activation_name(function.func) is None:
+            return self.value(expr.doit(), n, bound)
+        layer = self._activation(function.func)
+        forward = _elementwise_function(layer.activation, layer.activation_params)
+        at = self.value(function.args[0], n, bound)
+        step = 1e-3 * (1 + np.abs(at))
+        values = [forward(at + offset * step) for offset in (-2, -1, 1, 2)]
+        return (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * step)
+
+
+def _close(got, expected) -> bool:
+    got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    if got.shape != expected.shape and got.size != expected.size:
+        return False
+    scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
+    return bool(np.all(np.abs(got.reshape(expected.shape) - expected) <= TOLERANCE * scale))
+
+
+def _index_values(chain: Chain, spec: Spec) -> list[dict]:
+    """A few values for each free unit index of a chain: the first unit, one in the middle, the last."""
+    symbols = sorted((s for s in chain.lhs.free_symbols | set().union(*(st.expr.free_symbols for st in chain.steps))
+                      if s in q.INDEX_ROLES and q.INDEX_ROLES[s].relation != "sample"), key=str)
+    options = []
+    for symbol in symbols:
+        units = spec.sizes[q.INDEX_ROLES[symbol].layer]
+        options.append(sorted({1, (units + 1) // 2, units}))
+    return [dict(zip(symbols, combination)) for combination in itertools.product(*options)]
+
+
+def _parameters_to_try(spec: Spec) -> list[tuple[str, tuple]]:
+    out = []
+    for layer in range(1, len(spec.layers) + 1):
+        out.append((f"W{layer}", (0, 0)))
+        if spec.layers[layer - 1].bias:
+            out.append((f"b{layer}", (spec.sizes[layer] - 1,)))
+    return out
+
+
+# An optimizer's state updates feed its parameter update; they are checked through it.
+_STATE_CHAINS = ("update.moment", "update.velocity")
+
+
+def verify(derivation: Derivation, oracle: Oracle | None = None) -> Report:
+    """Evaluates every step of every chain and compares it with the chain's left-hand side."""
+    spec = derivation.spec
+    oracle = oracle or Oracle(spec)
+    explicit = derivation.section("explicit")
+    shared = dict(explicit.facts["shared"]) if explicit else {}
+    evaluator = Evaluator(oracle, derivation.conventions.error_sign, derivation.conventions.column_vectors, shared)
+    states = [chain for chain in derivation.chains() if chain.key in _STATE_CHAINS]
+    report = Report()
+    for chain in derivation.chains():
+        if chain.key in _STATE_CHAINS:
+            continue
+        for where in _index_values(chain, spec):
+            for n, bound in _contexts(chain, oracle):
+                if chain.key == "update.parameter":
+                    # The new moment and velocity, from their own update rules, as the step uses them.
+                    for state in states:
+                        bound[state.lhs] = evaluator.value(state.result, n, bound)
+                _check_chain(chain, evaluator, n, bound, where, report)
+    return report
+
+
+def _contexts(chain: Chain, oracle: Oracle):
+    """(sample, bound symbols) pairs to evaluate a chain at, by what the chain is a function of."""
+    if chain.scope == "function":
+        for point in VARIABLE_POINTS:
+            yield 0, {q.VARIABLE: point}
+    elif chain.scope in ("batch", "update"):
+        if chain.lhs.has(q.PARAMETER) or any(step.expr.has(q.PARAMETER) for step in chain.steps):
+            for parameter in _parameters_to_try(oracle.spec):
+                yield 0, {"parameter": parameter}
+        else:
+            yield 0, {}
+    else:
+        for n in range(oracle.samples):
+            yield n, {}
+
+
+def _check_chain(chain, evaluator, n, bound, where, report):
+    substitute = {symbol: sp.Integer(value) for symbol, value in where.items()}
+    values = [evaluator.value(expr.xreplace(substitute), n, bound)
+              for expr in [chain.lhs] + [step.expr for step in chain.steps]]
+    for position, got in enumerate(values[1:], start=1):
+        report.checked += 1
+        if not _close(got, values[0]):
+            where_text = {**{str(symbol): value for symbol, value in where.items()}, "sample": n}
+            report.mismatches.append(Mismatch(chain.key, position, where_text, values[0], got))

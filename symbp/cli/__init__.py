@@ -1,0 +1,3 @@
+"""The command line: argument parsing, one module per command under commands, the progress bar, the training pictures,
+and the entry point.
+"""

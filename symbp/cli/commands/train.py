@@ -1,0 +1,282 @@
+"""symbp train: generate a spec's trainer, train it on data, and write the parameters, history and pictures.
+
+Every figure printed, plotted or written is the spec's loss on the whole training set (and, with a
+validation set, on the whole validation set): ``history["loss"]`` and ``history["val_loss"]`` of the
+generated ``train()``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+# What the spec parser gives an "sgd" spec without a batch size; the same holds for --optimizer sgd.
+DEFAULT_SGD_BATCH = 32
+OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
+# A data folder (MNIST's IDX files) is read file by file; outputs must not land on any of them.
+MAX_DATA_FOLDER_ENTRIES = 1000
+EXIT_FAILED = 1
+
+
+def register(commands) -> None:
+    train = commands.add_parser("train", help="train a spec's network on data")
+    train.add_argument("spec", help="a .toml or .json spec, or a bundled example's name")
+    train.add_argument("--data", metavar="PATH",
+                       help="a .csv file (inputs then targets, or a class label last), an .npz file with arrays "
+                       "X and Y (optionally X_test and Y_test), or a folder of MNIST IDX files")
+    train.add_argument("--epochs", type=int, metavar="N", help="epochs to train (default: the spec's)")
+    train.add_argument("--learning-rate", type=float, metavar="RATE", help="step size (default: the spec's)")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer (default: the spec's)")
+    train.add_argument("--batch-size", type=int, metavar="N", help="mini-batch size (default: the spec's)")
+    train.add_argument("--seed", type=int,
+                       help="seed for the initial weights, the shuffling and the validation split "
+                       "(default: the spec's)")
+    train.add_argument("--validation", type=float, metavar="FRACTION",
+                       help="hold out this fraction of the training data (e.g. 0.2) to measure the validation loss; "
+                       "classes keep their proportions")
+    train.add_argument("--validation-data", metavar="PATH",
+                       help="a separate validation set, in any format --data accepts")
+    train.add_argument("--patience", type=int, metavar="N",
+                       help="stop when the validation loss has not improved for N epochs and restore the best "
+                       "parameters (needs --validation or --validation-data)")
+    train.add_argument("-o", "--output", metavar="PARAMS.npz", help="where to write the parameters (default NAME.npz)")
+    train.add_argument("--history", metavar="FILE.csv", help="also write the loss per epoch (epoch, loss, val_loss)")
+    train.add_argument("--plot", metavar="LOSS.png", help="also draw the loss curves as a PNG (needs matplotlib)")
+    train.add_argument("--draw", metavar="NET.png",
+                       help="also draw the trained network, weights as the width and colour of its edges "
+                       "(needs matplotlib)")
+    train.add_argument("--force", action="store_true", help="overwrite files that symbp did not write")
+    train.add_argument("--diagnose", action="store_true",
+                       help="after training, report saturated or dead units, vanishing or exploding gradients")
+    train.add_argument("--quiet", action="store_true", help="print only the final loss and accuracy")
+    train.add_argument("--progress", action="store_true",
+                       help="show the progress bar even when stderr is not a terminal")
+    train.set_defaults(run=run)
+
+
+def _overrides(args, spec) -> dict:
+    """The train() keyword arguments the command line changes, checked as the spec parser checks them."""
+    from symbp.cli.options import training_values
+
+    chosen = training_values({
+        "epochs": ("--epochs", args.epochs),
+        "learning_rate": ("--learning-rate", args.learning_rate),
+        "batch_size": ("--batch-size", args.batch_size),
+        "seed": ("--seed", args.seed),
+    })
+    if args.optimizer is not None:
+        chosen["optimizer"] = args.optimizer
+        if args.optimizer == "sgd" and "batch_size" not in chosen and spec.training.batch_size is None:
+            chosen["batch_size"] = DEFAULT_SGD_BATCH
+    return chosen
+
+
+def _check_validation_options(args) -> None:
+    from symbp.errors import SymbpError
+
+    if args.validation is not None and args.validation_data is not None:
+        raise SymbpError("--validation: give a fraction to hold out or --validation-data PATH, not both")
+    if args.validation is not None and not 0 < args.validation < 1:
+        raise SymbpError(f"--validation: must be a fraction between 0 and 1 (e.g. 0.2), got {args.validation:g}")
+    if args.patience is not None:
+        if args.patience < 1:
+            raise SymbpError(f"--patience: must be at least 1 epoch, got {args.patience}")
+        if args.validation is None and args.validation_data is None:
+            raise SymbpError("--patience: early stopping watches a validation loss; add --validation 0.2 "
+                             "or --validation-data PATH")
+
+
+def _settings(spec, chosen: dict) -> str:
+    training = spec.training
+    optimizer = chosen.get("optimizer", training.optimizer)
+    rate = chosen.get("learning_rate", training.learning_rate)
+    batch = chosen.get("batch_size", training.batch_size)
+    return f"{optimizer}, learning rate {rate:g}" + (f", batches of {batch}" if batch else ", full batch")
+
+
+def history_csv(history: dict) -> str:
+    """One row per epoch: epoch (from 1), loss and, with a validation set, val_loss; full precision."""
+    validation = history.get("val_loss")
+    lines = ["epoch,loss" + (",val_loss" if validation is not None else "")]
+    for epoch, loss in enumerate(history["loss"], start=1):
+        cells = [str(epoch), repr(float(loss))]
+        if validation is not None:
+            cells.append(repr(float(validation[epoch - 1])))
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def _which(part: str, spec, rows: int) -> str:
+    """The set a loss was measured on; for a loss summed over samples, how many it sums."""
+    return f"{part}; summed over {rows} samples" if spec.loss.reduction == "sum" else part
+
+
+def loss_label(spec) -> str:
+    """The spec's loss in words, for an axis: e.g. '0.5 x squared_error, summed over samples'."""
+    scale = "" if spec.loss.scale == 1 else f"{spec.loss.scale:g} x "
+    return f"{scale}{spec.loss.name}, {'summed' if spec.loss.reduction == 'sum' else 'mean'} over samples"
+
+
+def _stopped(history: dict, patience: int | None) -> str | None:
+    """A sentence on why training ended before its last epoch, or None when it ran them all."""
+    reason = history.get("stopped", "epochs")
+    if reason == "early_stopping":
+        best = history.get("best_epoch")
+        restored = f"; the parameters of epoch {best + 1} restored" if best is not None else ""
+        return f"stopped early: no better validation loss in {patience} epochs{restored}"
+    if reason == "tolerance":
+        return "stopped early: the loss changed by less than the spec's tolerance"
+    if reason == "callback":
+        return "stopped early by the callback"
+    return None
+
+
+def _inputs(spec, *data: str | None) -> list[Path]:
+    """The files this run reads: the spec, and each data file or the files of each data folder."""
+    paths = [Path(spec.source)]
+    named = [(path, False) for path in data if path is not None]
+    if data[0] is None and dict(spec.data).get("path") is not None:
+        named.append((str(dict(spec.data)["path"]), True))
+    for name, from_spec in named:
+        path = Path(name)
+        if from_spec and not path.is_absolute():
+            path = Path(spec.source).parent / path
+        paths.append(path)
+        if path.is_dir():
+            try:
+                with os.scandir(path) as entries:
+                    paths += [Path(entry.path) for entry, _ in zip(entries, range(MAX_DATA_FOLDER_ENTRIES))]
+            except OSError:
+                pass  # an unreadable folder is reported by the data loader, with its fix
+    return paths
+
+
+def run(args) -> int:
+    from symbp.checks.gradients import load_module_from_source
+    from symbp.cli.plots import drawing_plan, loss_curve_png, network_png, require_matplotlib
+    from symbp.cli.progress import ProgressBar
+    from symbp.data.datafiles import load_training_data
+    from symbp.data.splits import is_classification, validation_split
+    from symbp.errors import SymbpError
+    from symbp.output import NO_MARKER, NPZ_MARKER, PNG_MARKER, Output, claim_outputs, write_binary_atomically
+    from symbp.render.code.numpy_module import generate_module
+    from symbp.spec.schema import load_spec
+
+    spec = load_spec(args.spec)
+    chosen = _overrides(args, spec)
+    _check_validation_options(args)
+    # Every output is checked before training, so a long run never ends in an unwritable path.
+    params_path = Path(args.output) if args.output else Path(f"{spec.name}.npz")
+    history_path = Path(args.history) if args.history else None
+    pictures = [Path(path) for path in (args.plot, args.draw) if path]
+    # A CSV carries no marker: an existing one is replaced only with --force.
+    outputs = [Output(params_path, NPZ_MARKER), *([Output(history_path, NO_MARKER)] if history_path else []),
+               *(Output(path, PNG_MARKER) for path in pictures)]
+    claim_outputs(outputs, inputs=_inputs(spec, args.data, args.validation_data), force=args.force)
+    if pictures:
+        require_matplotlib()
+    # Decided before training: how much of the network a drawing can label (it never refuses one).
+    plan = drawing_plan(spec) if args.draw else None
+    data = load_training_data(spec, args.data)
+    seed = chosen.get("seed", spec.training.seed)
+    X, Y = data.X, data.Y
+    validation = None
+    if args.validation is not None:
+        X, Y, X_val, Y_val = validation_split(X, Y, args.validation, seed=seed)
+        validation = (X_val, Y_val)
+    elif args.validation_data is not None:
+        held_out = load_training_data(spec, args.validation_data)
+        validation = (held_out.X, held_out.Y)
+    module = load_module_from_source(generate_module(spec), spec.name)
+
+    epochs = chosen.get("epochs", spec.training.epochs)
+    bar = ProgressBar(epochs, enabled=False if args.quiet else (True if args.progress else None))
+
+    def show_progress(epoch, logs, params):
+        bar.update(epoch, logs["loss"], logs.get("val_loss"))
+        return False
+
+    extra = {}
+    if validation is not None:
+        extra["validation"] = validation
+    if args.patience is not None:
+        extra["patience"] = args.patience
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            params, history = module.train(module.init_params(seed), X, Y, callback=show_progress, **chosen, **extra)
+        except ValueError as error:
+            # The module refuses to start from a loss that is not finite, or from data of the wrong shape.
+            raise SymbpError(f"{spec.name}: training cannot start: {error}") from None
+        finally:
+            bar.close()
+    seconds = time.perf_counter() - started
+    if history.get("stopped") != "diverged":
+        for warning in caught:
+            print(f"symbp: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+    if history.get("stopped") == "diverged":
+        # A failure like any other: one line, and no parameters whose loss is not finite are written.
+        cause = " ".join(str(caught[-1].message).split()) if caught else "the loss stopped being finite"
+        print(f"symbp: error: {spec.name}: training diverged: {cause}; nothing written", file=sys.stderr)
+        return EXIT_FAILED
+
+    force = args.force
+    write_binary_atomically(params_path, lambda stream: module.save_params(stream, params),
+                            marker=NPZ_MARKER, force=force)
+    if history_path:
+        text = history_csv(history)
+        write_binary_atomically(history_path, lambda stream: stream.write(text.encode("utf-8")), force=force)
+    if args.plot:
+        counts = (len(X), None if validation is None else len(validation[0]))
+        write_binary_atomically(Path(args.plot), lambda stream: loss_curve_png(history, stream, spec.name,
+                                                                               loss_label(spec), counts),
+                                marker=PNG_MARKER, force=force)
+    if args.draw:
+        write_binary_atomically(Path(args.draw), lambda stream: network_png(spec, params, stream, plan),
+                                marker=PNG_MARKER, force=force)
+
+    epochs_run = len(history["loss"])
+    if not args.quiet:
+        on = f"{len(X)} samples" + (f" (validation: {len(validation[0])})" if validation is not None else "")
+        count = f"{epochs_run} epoch{'' if epochs_run == 1 else 's'}"
+        print(f"{spec.name}: {count} of {_settings(spec, chosen)} on {on} in {seconds:.1f} s")
+        stopped = _stopped(history, args.patience)
+        if stopped:
+            print(stopped)
+    print(f"final loss {module.loss(params, X, Y):.6g} ({_which('training set', spec, len(X))})")
+    if validation is not None:
+        print(f"validation loss {module.loss(params, *validation):.6g} "
+              f"({_which('validation set', spec, len(validation[0]))})")
+    if data.X_test is not None:
+        print(f"test loss {module.loss(params, data.X_test, data.Y_test):.6g} "
+              f"({_which('test set', spec, len(data.X_test))})")
+    if is_classification(spec, Y):
+        _print_accuracy(module, params, (X, Y), validation, data)
+    if args.diagnose:
+        from symbp.checks.diagnostics import report_for
+
+        print(report_for(module, params, X, Y, history))
+    if not args.quiet:
+        for path in (params_path, *([history_path] if history_path else []), *pictures):
+            print(f"wrote {path}")
+    if plan is not None and plan.note and not args.quiet:
+        print(f"note: {args.draw}: {plan.note}")
+    return 0
+
+
+def _print_accuracy(module, params, training, validation, data) -> None:
+    from symbp.data.datafiles import accuracy
+
+    if data.X_test is not None:
+        X, Y, which = data.X_test, data.Y_test, "test"
+    elif validation is not None:
+        (X, Y), which = validation, "validation"
+    else:
+        (X, Y), which = training, "training"
+    score = accuracy(module.predict(params, X), Y)
+    print(f"{which} accuracy {score:.4f} ({round(score * len(Y))}/{len(Y)})")
+

@@ -1,0 +1,377 @@
+"""The gradient of every scalar weight of a small network, from SymPy's derivative of the expanded loss.
+
+The per-sample loss is written out with every weight its own symbol and every activation an
+undefined function of its unit's pre-activation, so that SymPy's derivative keeps the shape a
+person would write: ``f'(alpha_O1) w17 f'(alpha_H1)``. Each ``f'`` is then replaced by the
+activation's derivative in its output (``beta (1 - beta)``, from ``symbp.registry.calculus``), SymPy's
+common-subexpression elimination factors out the error terms that the gradients share, and each
+result is checked, here and now, to equal the delta rule's ``delta_j a_i``.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from functools import cache
+
+import sympy as sp
+from sympy.logic.boolalg import Boolean
+
+from symbp.derivation.backprop import in_layer
+from symbp.derivation.steps import Reason, present
+from symbp.registry import rules
+from symbp.registry.rules import loss_named
+from symbp.symbolic import quantities as q
+from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT
+from symbp.symbolic.quantities import SAMPLE_LOSS, Partial
+
+# Networks with at most this many parameters get the explicit gradient of every weight.
+EXPLICIT_PARAMETER_LIMIT = EXPANDED_PARAMETER_LIMIT
+
+
+def parameters(net) -> list[tuple[int, sp.Indexed, sp.Indexed]]:
+    """(layer, parameter, the activation it multiplies) in the lesson's order: each layer's biases, then rows."""
+    out = []
+    for layer in range(1, net.depth + 1):
+        units = range(1, net.units(layer) + 1)
+        if net.has_bias(layer):
+            out += [(layer, q.bias(layer)[j], sp.Integer(1)) for j in units]
+        for i in range(1, net.units(layer - 1) + 1):
+            out += [(layer, q.weight(layer)[i, j], q.act(layer - 1)[i]) for j in units]
+    return out
+
+
+def _activation_function(name: str, arity: int):
+    """An undefined activation whose partial derivatives are undefined functions of the same arguments.
+
+    SymPy then differentiates f(alpha) into f'(alpha) * dalpha/dw directly, rather than into
+    Subs(Derivative(f(xi), xi), xi, alpha), whose hashing prints the expression: many times faster.
+    """
+    partials = [sp.Function(f"d{name}_{m}", real=True) for m in range(1, arity + 1)]
+
+    def fdiff(self, argindex=1):
+        return partials[argindex - 1](*self.args)
+
+    return type(name, (sp.Function,), {"fdiff": fdiff, "is_real": True, "nargs": arity}), partials
+
+
+def _expanded_loss(net):
+    """The per-sample loss in weights and inputs, and how to read its f(...), f'(...) back as layer quantities."""
+    previous = [q.inputs()[i] for i in range(1, net.units(0) + 1)]
+    as_output, local = {}, {}
+    for layer in range(1, net.depth + 1):
+        units = net.units(layer)
+        pres = []
+        for j in range(1, units + 1):
+            total = sum(q.weight(layer)[i, j] * previous[i - 1] for i in range(1, len(previous) + 1))
+            pres.append(total + q.bias(layer)[j] if net.has_bias(layer) else total)
+        calculus = net.activation(layer)
+        outputs = []
+        for j in range(1, units + 1):
+            if calculus.rowwise:
+                function, partials = _activation_function(f"phi{layer}_{j}", units)
+                applied = function(*pres)
+                for m, partial in enumerate(partials, start=1):
+                    local[partial(*pres)] = in_layer(calculus.derivative, net, layer, m, j)
+            else:
+                function, (partial,) = _activation_function(f"phi{layer}", 1)
+                applied = function(pres[j - 1])
+                local[partial(pres[j - 1])] = _in_outputs(net, layer, j)
+            as_output[applied] = q.act(layer)[j]
+            outputs.append(applied)
+        previous = outputs
+    loss = loss_named(net.spec.loss.name).expr
+    total = net.scale * sum(
+        loss.subs({rules.yhat: output, rules.y: q.targets()[k]}, simultaneous=True)
+        for k, output in enumerate(previous, start=1)
+    )
+    return total, as_output, local
+
+
+def _in_outputs(net, layer, j):
+    from symbp.derivation.backprop import local_derivative
+
+    return local_derivative(net, layer, j)
+
+
+# Coordinates of the random points: integers drawn uniformly from a set this large.
+_POINT_RANGE = 2**61
+
+
+def _at_random_points(expr, count: int):
+    """expr evaluated exactly at `count` random integer points (a bound variable of a sum is left alone)."""
+    rng = random.Random(1)
+    free = sorted((s for s in expr.free_symbols if not isinstance(s, sp.Dummy)), key=sp.default_sort_key)
+    for _ in range(count):
+        yield expr.xreplace({symbol: sp.Integer(rng.randint(-_POINT_RANGE, _POINT_RANGE)) for symbol in free})
+
+
+def _clearly_nonzero(expr) -> bool:
+    """Whether expr is far from zero at a small random rational point, evaluated to 30 digits.
+
+    Exact values at huge integers, which decide rational functions, are no test for transcendental
+    ones: SymPy may never finish simplifying cos(sinh(2**61)). Small points keep evaluation quick.
+    """
+    rng = random.Random(2)
+    free = sorted((s for s in expr.free_symbols if not isinstance(s, sp.Dummy)), key=sp.default_sort_key)
+    point = {symbol: sp.Rational(rng.randint(-300, 300), rng.randint(50, 150)) for symbol in free}
+    value = expr.xreplace(point).evalf(30)
+    return bool(value.is_Number and value.is_finite and abs(value) > 1e-12)
+
+
+def _is_rational_function(expr) -> bool:
+    """Built from rationals and (indexed) symbols by +, * and integer powers alone."""
+    if isinstance(expr, (sp.Rational, sp.Symbol, sp.Indexed)):
+        return True
+    if expr.is_Pow:
+        return expr.exp.is_Integer and _is_rational_function(expr.base)
+    return isinstance(expr, (sp.Add, sp.Mul)) and all(_is_rational_function(arg) for arg in expr.args)
+
+
+def is_zero(expr) -> bool:
+    """Whether an expression vanishes identically, decided in exact arithmetic.
+
+    First at three random integer points: a nonzero value settles it, and a rational function
+    (every gradient here without exp, log or branches) that vanishes at all three is zero but for
+    a chance below (d / 2**62)**3 for degree d, since a nonzero polynomial of degree d vanishes at
+    a uniformly random point of S^n with chance at most d/|S| (Schwartz-Zippel). Otherwise SymPy's
+    expand decides, and for a piecewise expression whose branches SymPy cannot match up, many
+    random rational points on every branch.
+    """
+    rational = _is_rational_function(expr)
+    if rational:
+        vanished = 0
+        for value in _at_random_points(expr, 3):
+            if value.is_Rational:
+                if value != 0:
+                    return False
+                vanished += 1
+        if vanished == 3:
+            return True
+    elif _clearly_nonzero(expr):
+        return False
+    if sp.expand(expr) == 0:
+        return True
+    folded = sp.piecewise_fold(expr)
+    if not folded.has(sp.Piecewise):
+        return sp.expand(folded) == 0
+    if isinstance(folded, sp.Piecewise) and all(sp.expand(piece) == 0 for piece, _ in folded.args):
+        return True
+    rng = random.Random(0)
+    symbols = sorted(folded.atoms(sp.Indexed, sp.Symbol) - folded.atoms(sp.Dummy), key=str)
+    for _ in range(40):
+        point = {symbol: sp.Rational(rng.randint(-300, 300), rng.randint(50, 150)) for symbol in symbols}
+        # Floats written in a spec (0.5) make the arithmetic inexact, so zero means zero to 1e-12.
+        if abs(sp.N(folded.xreplace(point))) > 1e-12:
+            return False
+    return True
+
+
+def _derivatives(expr, wrt: list) -> list:
+    """SymPy's derivative of expr by each of wrt, taken with its indexed symbols (w[1, 2]) renamed
+    to plain ones: the same result, without the cost of an Indexed's free_symbols at every node."""
+    plain = {atom: sp.Dummy(real=True) for atom in sorted(expr.atoms(sp.Indexed), key=sp.default_sort_key)}
+    back = {dummy: atom for atom, dummy in plain.items()}
+    renamed = expr.xreplace(plain)
+    return [sp.diff(renamed, plain[variable]).xreplace(back) if variable in plain else sp.Integer(0)
+            for variable in wrt]
+
+
+def _read_back(derivative, as_output, local):
+    """Replaces f'(pre-activation) by the activation's derivative, and f(...) by the unit's output."""
+    return derivative.xreplace(local).xreplace(as_output)
+
+
+def _one_hot(expr, net):
+    """Uses that one-hot targets sum to one, where the loss relies on it (cross-entropy)."""
+    if not loss_named(net.spec.loss.name).target_facts:
+        return expr
+    units = net.units(net.depth)
+    last = q.targets()[units]
+    return expr.subs(last, 1 - sum(q.targets()[k] for k in range(1, units)))
+
+
+def _simplest_gradient(expr, net):
+    """The shortest of SymPy's derivative and its expansion collected by weights (a - y rather than
+    (1 - y) a - y (1 - a)); for one-hot targets, also using that they sum to one."""
+    if sp.count_ops(expr) > _SIMPLIFY_OPS_LIMIT:
+        return expr
+    one_hot = bool(loss_named(net.spec.loss.name).target_facts)
+    present_targets = expr.atoms(sp.Indexed) & {q.targets()[k] for k in range(1, net.units(net.depth) + 1)}
+    if not one_hot and _target_count(expr, present_targets) <= len(present_targets):
+        return expr  # each target appears once: (a - y) is as simple as it gets
+    expanded = sp.expand(expr)
+    weights = [atom for atom in sorted(expanded.atoms(sp.Indexed), key=sp.default_sort_key)
+               if atom.base in q.ROLES and q.ROLES[atom.base].kind == "weight"]
+    targets = [q.targets()[k] for k in range(1, net.units(net.depth) + 1)]
+    candidates = [_factored_by_weights(expanded, weights)]
+    if loss_named(net.spec.loss.name).target_facts:
+        summed = _with_targets_summing_to_one(expanded, targets)
+        if summed is not None:
+            candidates.append(_factored_by_weights(summed, weights))
+    # Only a form in which the targets appear fewer times (or as often, in fewer operations) is simpler;
+    # otherwise SymPy's own product (2 (a - y) a (1 - a) w ...) stays, the shape the error terms share.
+    before = (_target_count(expr, targets), sp.count_ops(expr))
+    simpler = [form for form in candidates
+               if _target_count(form, targets) < before[0]
+               or (_target_count(form, targets) == before[0] and sp.count_ops(form) < before[1])]
+    return min(simpler, key=sp.count_ops) if simpler else expr
+
+
+def _target_count(expr, targets) -> int:
+    return sum(1 for node in sp.preorder_traversal(expr) if node in targets)
+
+
+def _simplified_gradients(gradients, listed, net) -> list:
+    """Each gradient simplified once per unit: a weight's is its unit's error term times its source
+    (dl/dw_ij = dl/db_j a_i), so one simplification serves every weight into unit j. The checks in
+    explicit_section compare every result with SymPy's own derivative."""
+    cores: dict = {}
+    for gradient, (layer, parameter, source) in zip(gradients, listed):
+        unit = (layer, parameter.indices[-1])
+        if unit not in cores:
+            # The bias's gradient is the core itself; a weight's, divided by its source, term by term.
+            core = gradient if source == 1 else sp.expand(gradient) / source
+            cores[unit] = _simplest_gradient(sp.factor_terms(core) if source != 1 else core, net)
+    return [cores[(layer, parameter.indices[-1])] * source for layer, parameter, source in listed]
+
+
+# Beyond this many operations a gradient is left as SymPy wrote it: expanding it would take seconds.
+_SIMPLIFY_OPS_LIMIT = 120
+
+
+def _with_targets_summing_to_one(expanded, targets):
+    """A gradient linear in one-hot targets, written as simply as their summing to one allows.
+
+    sum_k c_k y_k + c_0 equals sum_k (c_k - c) y_k + c + c_0 for any c when the targets sum to
+    one; c is taken as the terms every c_k shares, so that s a_1 + y_2 a_1 - (1 - a_1) y_1 (with
+    s = 1 - y_1 - y_2) reads a_1 - y_1. None where the gradient is not linear in the targets.
+    """
+    coefficients = [expanded.coeff(target) for target in targets]
+    rest = expanded.xreplace({target: 0 for target in targets})
+    if any(c.has(*targets) for c in coefficients) or sp.expand(
+            expanded - sum(c * t for c, t in zip(coefficients, targets)) - rest) != 0:
+        return None
+    term_sets = [set(sp.Add.make_args(sp.expand(c))) for c in coefficients]
+    common = set.intersection(*term_sets)
+    result = sp.Add(*(sp.Add(*(terms - common)) * target for terms, target in zip(term_sets, targets)))
+    return sp.expand(result + sp.Add(*common) + rest)
+
+
+def _factored_by_weights(expr, weights):
+    """sum_k c_k w_jk with the factor every c_k shares in front: f'(z_j) sum_k (a_k - y_k) w_jk."""
+    groups = sp.collect(expr, weights, evaluate=False)
+    if len(groups) < 2:
+        return sp.factor_terms(expr)
+    try:
+        common = functools.reduce(sp.gcd, groups.values())
+    except sp.PolynomialError:  # a piecewise or transcendental coefficient: no polynomial gcd
+        common = sp.Integer(1)
+    if common.is_Number:
+        return sp.Add(*(key * sp.factor_terms(value) for key, value in groups.items()))
+    # The sign that leaves fewer minus signs in the shared factor: 1 - a^2 rather than a^2 - 1.
+    negatives = sum(term.could_extract_minus_sign() for term in sp.Add.make_args(sp.expand(common)))
+    if 2 * negatives > len(sp.Add.make_args(sp.expand(common))):
+        common = -common
+    inner = sp.Add(*(key * sp.factor_terms(sp.cancel(value / common)) for key, value in groups.items()))
+    return sp.Mul(sp.factor_terms(common), inner)
+
+
+def error_terms(net, sign):
+    """delta^(l)_j for every unit, in the layer quantities, by the delta rule (symbp.registry.calculus)."""
+    from symbp.registry.calculus import output_calculus
+
+    last = net.depth
+    out = output_calculus(net.spec.loss.name, net.activation(last).name, net.spec.layers[-1].activation_params)
+    deltas = {(last, j): sign * net.scale * in_layer(out.delta, net, last, j).doit()
+              for j in range(1, net.units(last) + 1)}
+    for layer in range(last - 1, 0, -1):
+        for j in range(1, net.units(layer) + 1):
+            above = range(1, net.units(layer + 1) + 1)
+            received = sum(deltas[(layer + 1, k)] * q.weight(layer + 1)[j, k] for k in above)
+            deltas[(layer, j)] = received * _in_outputs(net, layer, j)
+    return deltas
+
+
+def _shared_terms(gradients: list[sp.Expr]):
+    """SymPy's cse, keeping only the subexpressions that at least half of the gradients share."""
+    replacements, reduced = sp.cse(gradients, order="none")
+    definitions = dict(replacements)
+
+    def used_by(expr) -> frozenset:
+        """The shared subexpressions that expr refers to, directly or through another one."""
+        direct = expr.free_symbols & definitions.keys()
+        return frozenset(direct).union(*(uses(inner) for inner in direct))
+
+    uses = cache(lambda symbol: used_by(definitions[symbol]))
+
+    closures = [used_by(expr) for expr in reduced]
+    counts = {symbol: sum(symbol in closure for closure in closures) for symbol in definitions}
+    # Conditions of a piecewise loss are shared too, but they are not error terms.
+    kept = [symbol for symbol, value in replacements
+            if counts[symbol] >= 2 and counts[symbol] > len(gradients) / 2 and not isinstance(value, Boolean)]
+    # A factor that is minus another (y - a beside a - y) is written with the other's name: -s_1.
+    def fully(expr):
+        while expr.free_symbols & definitions.keys():
+            expr = expr.xreplace(definitions)
+        return expr
+
+    for symbol in list(kept):
+        for other in kept:
+            if kept.index(other) < kept.index(symbol) and sp.expand(fully(symbol) + fully(other)) == 0:
+                definitions[symbol] = -other
+                kept.remove(symbol)
+                break
+
+    def inline(expr):
+        while True:
+            expanded = expr.xreplace({s: definitions[s] for s in definitions if s not in kept})
+            if expanded == expr:
+                return expanded
+            expr = expanded
+
+    names = [sp.Symbol("s", real=True)] if len(kept) == 1 else [sp.Symbol(f"s_{n}", real=True)
+                                                                   for n in range(1, len(kept) + 1)]
+    rename = dict(zip(kept, names))
+    shared = {rename[s]: present(inline(definitions[s]).xreplace(rename)) for s in kept}
+    return shared, [present(inline(expr).xreplace(rename)) for expr in reduced]
+
+
+def explicit_section(net, sign: int):
+    from symbp.derivation.backprop import Chain, Section, step
+
+    if net.spec.parameter_count > EXPLICIT_PARAMETER_LIMIT:
+        return None
+    loss, as_output, local = _expanded_loss(net)
+    listed = parameters(net)
+    derivatives = _derivatives(loss, [parameter for _, parameter, _ in listed])
+    gradients = _simplified_gradients([_read_back(derivative, as_output, local) for derivative in derivatives],
+                                      listed, net)
+    shared, factored = _shared_terms(gradients)
+    deltas = error_terms(net, sign)
+
+    def inline_shared(expr):
+        while expr.has(*shared):
+            expr = expr.xreplace(shared)
+        return expr
+
+    chains = []
+    for symbol, value in shared.items():
+        steps = [step(value, Reason("cse"))]
+        for (layer, j), delta in deltas.items():
+            for factor in (1, -1):
+                if is_zero(_one_hot(inline_shared(value) - factor * delta, net)):
+                    steps.append(step(factor * q.delta(layer)[j], Reason("delta_rule")))
+        chains.append(Chain(f"explicit.{symbol.name}", symbol, tuple(steps[:2]), "sample", ":="))
+    for (layer, parameter, source), gradient, form in zip(listed, gradients, factored):
+        j = parameter.indices[-1]
+        rule = sign * deltas[(layer, j)] * source
+        expanded = _one_hot(inline_shared(form), net)
+        if not is_zero(expanded - _one_hot(gradient, net)) or not is_zero(_one_hot(gradient - rule, net)):
+            raise ArithmeticError(f"the expanded gradient for {parameter} does not match the delta rule")
+        chains.append(Chain(
+            f"explicit.{parameter}", Partial(SAMPLE_LOSS, parameter),
+            (step(form, Reason("cse")), step(sign * q.delta(layer)[j] * source, Reason("delta_rule"))),
+        ))
+    one_hot = bool(loss_named(net.spec.loss.name).target_facts)
+    return Section("explicit", tuple(chains), facts={"shared": shared, "count": len(listed), "one_hot": one_hot})

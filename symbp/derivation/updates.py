@@ -1,0 +1,78 @@
+"""The update rule of the spec's optimizer, for the gradients the derivation found."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from symbp.derivation.steps import Reason
+from symbp.symbolic import quantities as q
+from symbp.symbolic.quantities import (
+    BETA1,
+    BETA2,
+    EPSILON,
+    LEARNING_RATE,
+    LOSS,
+    MOMENT,
+    MOMENTUM,
+    PARAMETER,
+    STEP,
+    VELOCITY,
+    AtSample,
+    Current,
+    Partial,
+    Updated,
+    unit_index,
+)
+
+
+def _parameters(net):
+    """(kind, layer, indexed parameter, its per-sample gradient in delta form) for each layer."""
+    for layer in range(1, net.depth + 1):
+        j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
+        yield "weight", layer, q.weight(layer)[i, j], q.delta(layer)[j] * q.act(layer - 1)[i]
+        if net.has_bias(layer):
+            yield "bias", layer, q.bias(layer)[j], q.delta(layer)[j]
+
+
+def update_section(net, sign: int):
+    from symbp.derivation.backprop import Chain, Section, step
+
+    n = q.sample_index()
+    coefficient = net.sample_coefficient
+    optimizer = net.spec.training.optimizer
+    chains = []
+    for kind, layer, parameter, delta_form in _parameters(net):
+        per_sample = sp.Sum(Partial(q.sample_losses()[n], parameter), (n, 1, q.N_SAMPLES))
+        in_deltas = sp.Sum(AtSample(delta_form, n), (n, 1, q.N_SAMPLES))
+        chains.append(Chain(
+            f"update.gradient.{kind}{layer}", Partial(LOSS, parameter),
+            (step(coefficient * per_sample, Reason("sum_over_samples")),
+             step(sign * coefficient * in_deltas, Reason("delta_rule"))),
+            "batch",
+        ))
+        if optimizer in ("gd", "sgd"):
+            descent = Current(parameter) - LEARNING_RATE * Partial(LOSS, parameter)
+            steps = [step(descent)]
+            if sign < 0:
+                steps.append(step(Current(parameter) + LEARNING_RATE * coefficient * in_deltas, Reason("delta_rule")))
+            chains.append(Chain(f"update.{kind}{layer}", Updated(parameter), tuple(steps), "update", "update", True))
+    if optimizer == "momentum":
+        chains += [
+            Chain("update.velocity", Updated(VELOCITY),
+                  (step(MOMENTUM * Current(VELOCITY) - LEARNING_RATE * Partial(LOSS, PARAMETER)),), "update", "update"),
+            Chain("update.parameter", Updated(PARAMETER),
+                  (step(Current(PARAMETER) + Updated(VELOCITY)),), "update", "update", True),
+        ]
+    elif optimizer == "adam":
+        gradient = Partial(LOSS, PARAMETER)
+        rate = LEARNING_RATE * sp.sqrt(1 - BETA2**STEP) / (1 - BETA1**STEP)
+        chains += [
+            Chain("update.moment", Updated(MOMENT),
+                  (step(Current(MOMENT) + (1 - BETA1) * (gradient - Current(MOMENT))),), "update", "update"),
+            Chain("update.velocity", Updated(VELOCITY),
+                  (step(Current(VELOCITY) + (1 - BETA2) * (gradient**2 - Current(VELOCITY))),), "update", "update"),
+            Chain("update.parameter", Updated(PARAMETER),
+                  (step(Current(PARAMETER) - rate * Updated(MOMENT) / (sp.sqrt(Updated(VELOCITY)) + EPSILON)),),
+                  "update", "update", True),
+        ]
+    return Section("update", tuple(chains), facts={"optimizer": optimizer})

@@ -1,0 +1,483 @@
+"""Turns the symbolic network into the plain data the NumPy module template lays out."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import textwrap
+from dataclasses import dataclass, field
+
+import sympy as sp
+from sympy import MatrixSymbol
+
+from symbp import __version__
+from symbp.registry.calculus import ActivationCalculus, a_vec, g_vec
+from symbp.registry.rules import RowMax, RowSum, y, y_vec, yhat, z, z_vec
+from symbp.render.code.inplace import InPlacePrinter, Workspace
+from symbp.render.code.printing import numpy_code
+from symbp.render.templating import render
+from symbp.spec.expressions import NotFinite, evaluate_everywhere
+from symbp.spec.schema import SpecSource
+from symbp.symbolic.network import Layer, Network, build_network, n_samples
+
+MARKER = "# symbp-generated-module"
+# Networks no wider than this train with a sample per column: a few long rows beat many short ones.
+# Measured: full batches gain 10-40% at every width up to 64, but gathering a mini-batch's columns
+# costs a random access per value, and from 16 units wide that loses 10% (2x at 64 inputs).
+SAMPLES_AS_COLUMNS_UP_TO = 8
+
+
+@dataclass(frozen=True)
+class Line:
+    target: str
+    code: str
+    comment: str = ""
+    expr: object = None  # the SymPy expression the code computes, for the in-place step
+
+
+@dataclass(frozen=True)
+class StepLine:
+    """One assignment of the in-place training step: what it computes and the ufunc calls that do it."""
+
+    target: str
+    reads_as: str
+    calls: list[str]
+
+
+@dataclass(frozen=True)
+class WorkArray:
+    """An array of the in-place step's workspace: the NumPy function that allocates it, and its shape."""
+
+    allocate: str
+    shape: str
+
+
+@dataclass(frozen=True)
+class DiagnosedLayer:
+    """What diagnose() measures for one layer, with the code that measures it."""
+
+    index: int
+    activation: str
+    units: int
+    params: tuple[str, ...]
+    output: str
+    extremes: tuple[float, float] | None  # the output's limits at -inf and +inf, when both are finite
+    derivative: str | None  # code for phi'(Z), when it can be exactly zero (a unit can die)
+
+
+@dataclass(frozen=True)
+class ParamView:
+    name: str
+    shape: tuple[int, ...]
+    kind: str  # "weight" or "bias"
+    fan_in: int
+    fan_out: int
+    explicit: list | None
+
+
+def spec_digest(network: Network) -> str:
+    canonical = json.dumps(network.spec.canonical(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _code(expr, bindings: dict | None = None, arrays=()) -> str:
+    return numpy_code(expr, bindings, names={"N": "n"}, arrays=arrays)
+
+
+def _activation_code(layer: Layer) -> str:
+    calculus = layer.calculus
+    if calculus.rowwise:
+        return _code(calculus.numeric_forward, {z_vec: layer.preactivation_symbol})
+    return _code(calculus.numeric_forward, {z: layer.preactivation_symbol})
+
+
+def _incoming_first(vjp: sp.Expr) -> sp.Expr:
+    """Writes g[j] * phi' with the incoming gradient first, the way backprop is read aloud."""
+    local, incoming = vjp.as_independent(g_vec)
+    if local == 1 or not isinstance(vjp, sp.Mul):
+        return vjp
+    return sp.Mul(incoming, *sp.Mul.make_args(local), evaluate=False)
+
+
+def _layer_bindings(layer: Layer) -> dict:
+    return {a_vec: layer.output, z_vec: layer.preactivation_symbol}
+
+
+def _hidden_lines(network: Network) -> list[Line]:
+    lines = []
+    for layer in network.layers:
+        lines.append(Line(layer.preactivation_symbol.name, _code(layer.preactivation)))
+        if layer is network.layers[-1]:
+            break
+        lines.append(Line(layer.output.name, _activation_code(layer), _activation_comment(layer)))
+    return lines
+
+
+def _activation_comment(layer: Layer) -> str:
+    calculus = layer.calculus
+    rewritten = calculus.numeric_forward != calculus.forward
+    return f"{calculus.short_name}, in an equivalent form that cannot overflow" if rewritten else ""
+
+
+@dataclass(frozen=True)
+class OutputBlock:
+    """The output layer's activation, loss terms and error term, sharing their common subexpressions."""
+
+    lines: list[Line]
+    loss_terms: str | None
+    delta: str | None
+    terms_expr: object = None
+    delta_expr: object = None
+    bindings: dict = field(default_factory=dict)
+    temporaries: list = field(default_factory=list)
+
+
+def _index_free(expr: sp.Expr, arrays: dict) -> sp.Expr:
+    """A row-wise expression without indices: every unit of a sample's row is computed at once."""
+    expr = expr.replace(lambda e: isinstance(e, sp.Sum), lambda e: RowSum(e.function))
+    expr = expr.replace(lambda e: isinstance(e, sp.Indexed), lambda e: arrays[e.base])
+    return expr.replace(lambda e: isinstance(e, RowMax), lambda e: RowMax(arrays[e.args[0]]))
+
+
+def _output_block(network: Network, *, with_loss: bool, with_delta: bool) -> OutputBlock:
+    last = network.layers[-1]
+    # Stand-ins that print as the arrays they are bound to; symbols, so that cse can work on them.
+    # Real, as what they stand for is: otherwise SymPy asks whether tanh(tanh(...)) of them is real, at a
+    # cost that grows exponentially with the nesting. The temporaries are real too, so that products
+    # keep the order of their factors.
+    output, target, pre = sp.symbols("__output__ __target__ __preactivation__", real=True)
+    arrays = {a_vec: output, y_vec: target, z_vec: pre}
+    scalars = {z: pre, yhat: output, y: target}
+    bindings = {output: last.output, target: network.targets, pre: last.preactivation_symbol}
+
+    def row_form(expr):
+        return _index_free(expr, arrays).xreplace(scalars)
+
+    activation = row_form(last.calculus.numeric_forward)
+    loss = network.output.loss
+    terms = row_form(loss.expr if loss.stable_expr is None else loss.stable_expr)
+    delta = row_form(network.loss_coefficient * network.output.delta)
+    need_activation = with_delta or not with_loss or terms.has(output)
+    wanted = [activation if need_activation else None, terms if with_loss else None, delta if with_delta else None]
+    names = (sp.Symbol(f"t{i}", real=True) for i in itertools.count())
+    shared, reduced = sp.cse([e for e in wanted if e is not None], symbols=names, optimizations=None, order="none")
+    # Temporaries that need the prediction come after its line; the others before it.
+    after: set[sp.Symbol] = set()
+    for name, value in shared:
+        if value.has(output) or value.free_symbols & after:
+            after.add(name)
+    temporaries = [name for name, _ in shared]
+
+    def temporary_lines(names_wanted):
+        chosen = [(name, value) for name, value in shared if name in names_wanted]
+        return [Line(str(name), _code(value, bindings, temporaries), "" if i else "shared by the lines below", value)
+                for i, (name, value) in enumerate(chosen)]
+
+    reduced_iter = iter(reduced)
+    exprs = [next(reduced_iter) if expr is not None else None for expr in wanted]
+    results = [_code(expr, bindings, temporaries) if expr is not None else None for expr in exprs]
+    lines = temporary_lines(set(temporaries) - after)
+    if results[0] is not None:
+        lines.append(Line(last.output.name, results[0], _activation_comment(last), exprs[0]))
+    lines += temporary_lines(after)
+    return OutputBlock(lines, results[1], results[2], exprs[1], exprs[2], bindings, temporaries)
+
+
+def _loss_comment(network: Network) -> str:
+    loss = network.output.loss
+    if loss.stable_expr is None:
+        return ""
+    return (f"{loss.short_name} from Z{network.layers[-1].index} directly, never the log of a probability "
+            "that rounded to zero")
+
+
+def _backward_lines(network: Network, output_delta: str) -> list[Line]:
+    lines = []
+    last = network.layers[-1]
+    lines.append(
+        Line(
+            last.delta.name,
+            output_delta,
+            f"dL/dZ{last.index}: {network.output.loss.short_name} through {last.calculus.short_name}",
+        )
+    )
+    for layer in reversed(network.layers):
+        lines.append(Line(f"grad_{layer.weight.name}", _code(layer.weight_gradient), f"dL/d{layer.weight.name}"))
+        if layer.bias_gradient is not None:
+            lines.append(Line(f"grad_{layer.bias_row.name}", _code(layer.bias_gradient), f"dL/d{layer.bias_row.name}"))
+        if layer.index == 1:
+            break
+        previous = network.layers[layer.index - 2]
+        hidden_delta = _incoming_first(previous.calculus.vjp)
+        lines.append(
+            Line(
+                previous.delta.name,
+                _code(hidden_delta, {**_layer_bindings(previous), g_vec: layer.input_gradient}),
+                f"dL/dZ{previous.index} = (dL/dA{previous.index}) * {previous.calculus.short_name}'",
+            )
+        )
+    return lines
+
+
+def _sum_of_squares(block: OutputBlock) -> str | None:
+    """np.vdot(t, t) for loss terms that are the square of a temporary array t: one call, no temporary."""
+    terms = block.terms_expr
+    if terms is not None and terms.is_Pow and terms.exp == 2 and terms.base in block.temporaries:
+        return f"np.vdot({terms.base}, {terms.base})"
+    return None
+
+
+def _shape_code(shape: tuple) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _transposed_symbols(network: Network) -> dict:
+    """Each (N, k) matrix symbol as the transpose of a (k, N) symbol of the same name."""
+    batch_wide = [network.data, network.targets]
+    for layer in network.layers:
+        batch_wide += [layer.preactivation_symbol, layer.output, layer.delta]
+    return {m: MatrixSymbol(m.name, m.shape[1], m.shape[0]).T for m in batch_wide}
+
+
+def _inplace_step(network: Network, block: OutputBlock,
+                  samples_as_columns: bool) -> tuple[list[StepLine], str, dict]:
+    """The training step as ufunc calls into a workspace: lines, the loss value's code, the arrays.
+
+    With samples_as_columns, every array that runs over the batch holds a sample per column, so
+    that a narrow layer's arrays are a few long contiguous rows: each expression is then
+    transposed (Z = X W becomes Z^T = W^T X^T) before it is printed.
+    """
+    workspace = Workspace()
+    steps: list[StepLine] = []
+    known: dict = {}
+    columns = _transposed_symbols(network) if samples_as_columns else {}
+
+    def arranged(expr, transpose=True):
+        """expr over the arrays the step holds: transposed whole when it runs over the batch (or is a
+        bias's gradient, kept as a column); a weight's gradient keeps its shape."""
+        if not samples_as_columns:
+            return expr
+        moved = expr.xreplace(columns)
+        return sp.transpose(moved) if transpose else moved.doit()
+
+    def printer_for(bindings):
+        bindings = {name: arranged(value) for name, value in (bindings or {}).items()}
+        return InPlacePrinter(bindings, known, workspace, names={"N": "n"}, samples_as_columns=samples_as_columns)
+
+    def write(target, expr, units_or_shape, bindings=None):
+        printer = printer_for(bindings)
+        shape = printer.batch_shape(units_or_shape) if isinstance(units_or_shape, int) else units_or_shape
+        steps.append(StepLine(target, printer.doprint(expr), printer.assign(target, expr, shape)))
+        return shape
+
+    stand_in = sp.Symbol("__stand_in__", real=True)
+    last = network.layers[-1]
+    for layer in network.layers:
+        write(layer.preactivation_symbol.name, arranged(layer.preactivation), layer.units)
+        if layer is last:
+            break
+        write(layer.output.name, layer.calculus.numeric_forward.xreplace({z: stand_in}), layer.units,
+              {stand_in: layer.preactivation_symbol})
+    for line in block.lines:
+        shape = printer_for(block.bindings).shape_of(line.expr) or last.units
+        shape = write(line.target, line.expr, shape, block.bindings)
+        if line.target != last.output.name:
+            known[sp.Symbol(line.target, real=True)] = shape
+    terms = block.terms_expr
+    total = _sum_of_squares(block)
+    if total is None:
+        write("loss_terms", terms, printer_for(block.bindings).shape_of(terms) or last.units, block.bindings)
+        total = "np.sum(loss_terms)"
+    # Every gradient is linear in the output's error term, so scaling it scales them all: train()
+    # passes its learning rate, and no pass over any gradient is spent multiplying by it.
+    write(last.delta.name, block.delta_expr * sp.Symbol("scale", positive=True), last.units, block.bindings)
+    for layer in reversed(network.layers):
+        write(f"grad_{layer.weight.name}", arranged(layer.weight_gradient, transpose=False),
+              (layer.fan_in, layer.units))
+        if layer.bias_gradient is not None:
+            write(f"grad_{layer.bias_row.name}", arranged(layer.bias_gradient), (layer.units,))
+        if layer.index == 1:
+            break
+        previous = network.layers[layer.index - 2]
+        incoming, output, pre = sp.symbols("__incoming__ __output__ __pre__", real=True)
+        vjp = _index_free(_incoming_first(previous.calculus.vjp), {g_vec: incoming, a_vec: output, z_vec: pre})
+        bindings = {incoming: layer.input_gradient, output: previous.output, pre: previous.preactivation_symbol}
+        write(previous.delta.name, vjp, previous.units, bindings)
+    arrays = {name: WorkArray("ones" if name in workspace.filled_with_ones else "empty", _shape_code(shape))
+              for name, shape in workspace.shapes.items()}
+    return steps, total, arrays
+
+
+def _params(network: Network) -> list[ParamView]:
+    views = []
+    for layer, layer_spec in zip(network.layers, network.spec.layers):
+        views.append(
+            ParamView(
+                layer.weight.name,
+                (layer.fan_in, layer.units),
+                "weight",
+                layer.fan_in,
+                layer.units,
+                [list(row) for row in layer_spec.weights] if layer_spec.weights else None,
+            )
+        )
+        if layer.bias_row is not None:
+            views.append(
+                ParamView(
+                    layer.bias_row.name,
+                    (layer.units,),
+                    "bias",
+                    layer.fan_in,
+                    layer.units,
+                    list(layer_spec.biases) if layer_spec.biases else None,
+                )
+            )
+    return views
+
+
+def _architecture(network: Network) -> str:
+    parts = [str(network.spec.inputs)]
+    for layer in network.layers:
+        parts.append(f"{layer.units} ({layer.calculus.short_name}{'' if layer.bias else ', no bias'})")
+    return " -> ".join(parts)
+
+
+def _value_at(calculus: ActivationCalculus, point: float) -> float | None:
+    try:
+        return evaluate_everywhere(calculus.forward, {z: point})
+    except (NotFinite, TypeError):
+        return None
+
+
+def _extremes(calculus: ActivationCalculus) -> tuple[float, float] | None:
+    """The activation's limits at -inf and +inf when both are finite (it can saturate), else None."""
+    if calculus.rowwise:
+        return None
+    limits = []
+    for far, farther in ((-30.0, -60.0), (30.0, 60.0)):
+        near, beyond = _value_at(calculus, far), _value_at(calculus, farther)
+        if near is None or beyond is None or abs(near - beyond) > 1e-9:
+            return None
+        limits.append(round(beyond, 9) + 0.0)
+    return tuple(limits) if limits[0] != limits[1] else None
+
+
+def _can_die(calculus: ActivationCalculus) -> bool:
+    """True when phi' is zero on a whole branch (relu): a unit whose input stays there gets no gradient."""
+    derivative = calculus.derivative
+    return not calculus.rowwise and isinstance(derivative, sp.Piecewise) and any(
+        branch == 0 for branch, _ in derivative.args
+    )
+
+
+def _diagnosed_layers(network: Network) -> list[DiagnosedLayer]:
+    views = []
+    for layer in network.layers:
+        calculus = layer.calculus
+        derivative = _code(calculus.derivative, {z: layer.preactivation_symbol}) if _can_die(calculus) else None
+        views.append(DiagnosedLayer(
+            layer.index, calculus.short_name, layer.units, tuple(p.name for p in layer.parameters),
+            layer.output.name, _extremes(calculus), derivative,
+        ))
+    return views
+
+
+def _grows_fast(calculus: ActivationCalculus) -> bool:
+    if calculus.rowwise:
+        return False
+    value = _value_at(calculus, 50.0)
+    return value is None or abs(value) > 1e15
+
+
+def _likely_causes(network: Network) -> list[str]:
+    """Besides the learning rate, why this network's loss may stop being finite: for train()'s message."""
+    causes = []
+    for layer in network.layers:
+        if not _grows_fast(layer.calculus):
+            continue
+        name = layer.calculus.short_name
+        where = "output layer" if layer is network.layers[-1] else f"layer {layer.index}"
+        if name == "exponential":
+            causes.append(f"the exponential {where} overflows once its pre-activation passes about 709 "
+                          "(88 in float32): scale the targets down or start from smaller weights")
+        else:
+            causes.append(f"the {name} activation of the {where} grows very fast and can overflow for large "
+                          "pre-activations: start from smaller weights")
+    return causes
+
+
+def _lines_for_diagnose(forward_lines: list[Line], layers: list[DiagnosedLayer]) -> list[Line]:
+    """The forward lines up to the last array diagnose() reads: a layer's output where it can saturate,
+    its pre-activation where its units can die. Each line feeds the next, so none before it is spare."""
+    read = {layer.output for layer in layers if layer.extremes} | {
+        f"Z{layer.index}" for layer in layers if layer.derivative}
+    last = max((i for i, line in enumerate(forward_lines) if line.target in read), default=-1)
+    return forward_lines[: last + 1]
+
+
+def _wrapped(text: str, width: int = 96) -> list[str]:
+    """text cut into pieces of at most width characters that join back into it exactly."""
+    return textwrap.wrap(text, width, drop_whitespace=False, break_on_hyphens=False) or [text]
+
+
+def module_context(network: Network, samples_as_columns: bool | None = None) -> dict:
+    """The template's data. samples_as_columns forces the training step's layout; by default
+    narrow networks (no layer wider than SAMPLES_AS_COLUMNS_UP_TO) get a sample per column."""
+    spec = network.spec
+    hidden = _hidden_lines(network)
+    prediction = _output_block(network, with_loss=False, with_delta=False)
+    for_loss = _output_block(network, with_loss=True, with_delta=False)
+    for_gradient = _output_block(network, with_loss=True, with_delta=True)
+    if samples_as_columns is None:
+        samples_as_columns = max(spec.sizes) <= SAMPLES_AS_COLUMNS_UP_TO
+    step_lines, step_total, workspace = _inplace_step(network, for_gradient, samples_as_columns)
+    training = spec.training
+    diagnosed_layers = _diagnosed_layers(network)
+    params = _params(network)
+    diagnose_lines = _lines_for_diagnose(hidden + prediction.lines, diagnosed_layers)
+    computed = {line.target for line in diagnose_lines}
+    return {
+        "spec": spec,
+        "marker": MARKER,
+        "version": __version__,
+        "digest": spec_digest(network),
+        "architecture": _architecture(network),
+        "params": params,
+        # init_params needs its random generator only when some weight is drawn rather than given.
+        "draws": training.init != "zeros" and any(p.explicit is None and p.kind != "bias" for p in params),
+        "title": textwrap.fill(f"{spec.title or spec.name}: a NumPy trainer for the network in spec '{spec.name}'.",
+                               96),
+        "layers": network.layers,
+        "forward_lines": hidden + prediction.lines,
+        "loss_lines": hidden + for_loss.lines,
+        "gradient_forward_lines": hidden + for_gradient.lines,
+        "step_lines": step_lines,
+        "widest": max(spec.sizes),
+        "samples_as_columns": samples_as_columns,
+        "sample_axis": 1 if samples_as_columns else 0,
+        "step_total": step_total,
+        "workspace": workspace,
+        "backward_lines": _backward_lines(network, for_gradient.delta),
+        "loss_terms": for_loss.loss_terms,
+        "gradient_loss_total": _sum_of_squares(for_gradient) or f"np.sum({for_gradient.loss_terms})",
+        "prediction": network.prediction.name,
+        "loss_coefficient": _code(network.loss_coefficient),
+        "loss_coefficient_is_one": network.loss_coefficient == 1,
+        "loss_uses_n": network.loss_coefficient.has(n_samples),
+        "loss_name": network.output.loss.short_name,
+        "loss_comment": _loss_comment(network),
+        "training": training,
+        "likely_causes": [_wrapped(cause) for cause in _likely_causes(network)],
+        "diagnosed_layers": diagnosed_layers,
+        "diagnose_lines": diagnose_lines,
+        "diagnose_params": [p for p in params if p.name in {
+            name for layer in network.layers if layer.preactivation_symbol.name in computed
+            for name in (q.name for q in layer.parameters)}],
+    }
+
+
+def generate_module(spec_source: SpecSource | Network, samples_as_columns: bool | None = None) -> str:
+    """The source text of the standalone NumPy module for a spec (see module_context for the layout)."""
+    network = spec_source if isinstance(spec_source, Network) else build_network(spec_source)
+    return render("numpy/module.py.j2", **module_context(network, samples_as_columns))

@@ -1,0 +1,471 @@
+"""View-models for the LaTeX documents: a derivation's chains printed in a notation, ready to lay out.
+
+Templates under ``templates/latex/`` only loop over what is built here and place it on the page.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import sympy as sp
+
+from symbp import __version__
+from symbp.derivation.backprop import Chain, Conventions, Derivation, derive
+from symbp.derivation.steps import Reason
+from symbp.render.latex.layout import TEXT_WIDTH_PT, estimated_width
+from symbp.render.latex.notation import DEFAULT_NOTATION, Notation, Shape, notation_named
+from symbp.render.latex.printer import NotationPrinter
+from symbp.render.latex.texchars import check_typesettable
+from symbp.render.templating import render
+from symbp.spec.schema import Spec, SpecSource, load_spec
+from symbp.symbolic import quantities as q
+
+MARKER = "% symbp-generated-document"
+
+# The words each kind of reason is given on the page.
+REASON_WORDS = {
+    "definition": "definition",
+    "chain_rule": "chain rule",
+    "total_derivative": "total derivative",
+    "sum_rule": "sum rule",
+    "constant_factor": "constant factor",
+    "product_rule": "product rule",
+    "power_rule": "power rule",
+    "constant": "",
+    "only_term": "only one term of the sum depends on it",
+    "simplify": "simplify",
+    "in_terms_of_output": "in terms of the output",
+    "substitute": "substitute",
+    "fact": "",
+    "delta": "definition of the error term",
+    "cse": "SymPy's common subexpressions",
+    "delta_rule": "delta rule",
+    "sum_over_samples": "sum over the samples",
+    "matrix_calculus": "SymPy's matrix calculus",
+    "elementwise": "the index form, entry by entry",
+    "split": "split the fraction",
+    "update": "",
+}
+
+
+# SymPy functions whose name is not how a text writes them: printed applied, |z| or sign(z).
+_WRITTEN_AS_APPLIED = {"Abs", "sign", "Heaviside", "Max", "Min", "re", "im"}
+
+
+@dataclass(frozen=True)
+class Line:
+    lhs: str
+    relation: str
+    rhs: str
+    reason: str
+    # Set by ``fitted``: the justification goes on a row of its own under the step, in a box this wide (pt).
+    reason_below: bool = False
+    reason_width: float = 0.0
+
+
+# Widths, in points, that a display adds around its printed parts: the relation and the space before
+# a justification (align* puts 2em between column pairs).
+_RELATION_PT = 16.0
+_REASON_GAP_PT = 24.0
+
+
+def fitted(lines) -> list[Line]:
+    """The lines of one display, with every justification moved under its step when the columns
+    (widest left side, widest right side, widest justification) would not fit the text block."""
+    lines = list(lines)
+    reasons = [estimated_width(line.reason) for line in lines if line.reason]
+    if not reasons:
+        return lines
+    left = max(estimated_width(line.lhs) for line in lines)
+    right = max(estimated_width(line.rhs) for line in lines)
+    if left + _RELATION_PT + right + _REASON_GAP_PT + max(reasons) <= TEXT_WIDTH_PT:
+        return [replace(line, reason_below=False) for line in lines]
+    # The box starts a \qquad into the right-hand column.
+    room = TEXT_WIDTH_PT - left - _RELATION_PT - 22.0 - 12.0
+    width = max(140.0, min(room, max(reasons) + 12.0))
+    return [replace(line, reason_below=bool(line.reason), reason_width=round(width)) for line in lines]
+
+
+@dataclass(frozen=True)
+class Block:
+    key: str
+    lines: tuple[Line, ...]
+    boxed: bool
+
+
+@dataclass(frozen=True)
+class Row:
+    """A line of an align* environment; ``gap`` opens a little space above it (a new chain begins)."""
+
+    line: Line
+    gap: bool
+
+
+
+
+def rows_of(blocks) -> list[Row]:
+    """The lines of several chains, for one align* environment, fitted to the text block together."""
+    rows = []
+    for block in blocks:
+        rows += [Row(line, gap=bool(rows) and position == 0) for position, line in enumerate(block.lines)]
+    lines = fitted(row.line for row in rows)
+    return [Row(line, row.gap) for row, line in zip(rows, lines)]
+
+
+def notation_for(spec: Spec, name: str | None = None) -> Notation:
+    """The preset asked for, else the spec's own, else the lab's; bound to the spec's network."""
+    chosen = name or getattr(spec, "notation", "") or DEFAULT_NOTATION
+    layers = spec.layers
+    shape = Shape(spec.sizes, tuple(layer.bias for layer in layers), tuple(layer.activation for layer in layers))
+    return notation_named(chosen).for_network(shape)
+
+
+def conventions_of(notation: Notation) -> Conventions:
+    return Conventions(notation.error_sign, notation.column_vectors)
+
+
+class Writer:
+    """Prints derivation data in one notation: expressions, reasons, chains."""
+
+    def __init__(self, notation: Notation):
+        self.notation = notation
+        # Thin spaces between factors: s w a, not sw a.
+        self.printer = NotationPrinter(notation, {"mul_symbol": r"\,"})
+
+    def math(self, expr) -> str:
+        return self.printer.doprint(expr)
+
+    def reason(self, reason: Reason) -> str:
+        facts = [self.math(fact) for fact in reason.facts]
+        if reason.kind == "derivative_of" and reason.about is not None:
+            function = reason.about.func if not isinstance(reason.about, sp.Piecewise) else None
+            words = "derivative of each piece" if function is None else "derivative of $" + self.function_name(
+                reason.about) + "$"
+        elif reason.kind == "delta" and facts:
+            return r"\text{since }" + ", ".join(facts)
+        else:
+            words = REASON_WORDS[reason.kind]
+        if facts:
+            since = r"\text{since }" + r",\ \allowbreak ".join(facts)
+            return since if not words else rf"\text{{{words}; }}{since}"
+        return rf"\text{{{words}}}" if words else ""
+
+    def function_name(self, applied) -> str:
+        name = q.activation_name(applied.func)
+        if name is not None:
+            return self.notation.activation(name)
+        name = applied.func.__name__
+        if name == "exp":
+            return r"\exp"
+        if name in _WRITTEN_AS_APPLIED:
+            return self.math(applied)  # |z|, not "Abs"
+        return self.printer._hprint_Function(name)
+
+    def reasons(self, reasons: tuple[Reason, ...]) -> str:
+        texts = [self.reason(reason) for reason in reasons]
+        # A justification set under its step may wrap between its reasons, never inside one.
+        return r";\ \allowbreak ".join(text for text in texts if text)
+
+    def block(self, chain: Chain, breaks: bool = True) -> Block:
+        """A chain's lines; with ``breaks``, a right side too wide for the page continues on further rows."""
+        relation = {"=": "=", ":=": r"\coloneqq", "update": self.update_relation}[chain.relation]
+        lhs = self.math(chain.lhs)
+        room = TEXT_WIDTH_PT - estimated_width(lhs) - _RELATION_PT - 4.0
+        lines, previous, last_broken = [], lhs, False
+        for step in chain.steps:
+            rhs = self.math(step.expr)
+            if rhs == previous:
+                continue  # the notation writes both the same way
+            rows = self.rows_within(step.expr, room) if breaks and estimated_width(rhs) > room else [rhs]
+            lines.append(Line(lhs if not lines else "", relation if not lines else "=", rows[0],
+                              self.reasons(step.reasons)))
+            lines += [Line("", "", r"\quad " + row, "") for row in rows[1:]]
+            previous, last_broken = rhs, len(rows) > 1
+        if chain.boxed and lines and not last_broken:
+            last = lines[-1]
+            lines[-1] = replace(last, rhs=rf"\boxed{{{last.rhs}}}")
+        return Block(chain.key, tuple(fitted(lines)), chain.boxed)
+
+    def rows_within(self, expr, room: float) -> list[str]:
+        """The printed expression over as few rows as keep each within ``room`` points (the first row
+        set flush, the others indented by a quad)."""
+        rows: list[str] = []
+        for piece in self.printer.pieces(expr):
+            limit = room - (11.0 if rows else 0.0)
+            if rows and estimated_width(rows[-1] + " " + piece) <= limit:
+                rows[-1] += " " + piece
+            else:
+                rows.append(piece)
+        return rows
+
+    @property
+    def update_relation(self) -> str:
+        return {"time": "=", "arrow": r"\leftarrow", "new_old": "="}[self.notation.update_style]
+
+
+# --------------------------------------------------------------------------- the derivation document
+
+SECTION_TITLES = {
+    "network": "The network",
+    "activations": "Derivatives of the activations",
+    "output": "The output layer",
+    "hidden": "A hidden layer",
+    "matrix": "The matrix form",
+    "explicit": "The gradient of every weight",
+    "update": "The update rule",
+}
+
+
+@dataclass
+class SectionView:
+    kind: str
+    title: str
+    layer: int | None
+    blocks: dict[str, Block]
+    symbols: dict[str, str]
+    facts: dict
+    groups: dict[str, list[Block]] = field(default_factory=dict)
+
+    def rows(self, keys) -> list[Row]:
+        """The lines of the named chains that this section has, for one align* environment."""
+        return rows_of(self.blocks[key] for key in keys if key in self.blocks)
+
+
+def legend(writer: Writer, spec: Spec) -> list[dict]:
+    """One row per layer: how the notation names its units, weights, biases and error terms."""
+    rows = []
+    for layer in range(1, len(spec.layers) + 1):
+        j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
+        bias = writer.math(q.bias(layer)[j]) if spec.layers[layer - 1].bias else None
+        rows.append({
+            "layer": writer.notation.layer_name(layer),
+            "units": spec.sizes[layer],
+            "activation": writer.notation.activation(spec.layers[layer - 1].activation),
+            "pre": writer.math(q.pre(layer)[j]),
+            "act": writer.math(q.act(layer)[j]),
+            "weight": writer.math(q.weight(layer)[i, j]),
+            "bias": bias,
+            "delta": writer.math(q.delta(layer)[j]),
+        })
+    return rows
+
+
+def _symbols(writer: Writer, layer: int | None, spec: Spec) -> dict[str, str]:
+    out = {
+        "sample_loss": writer.math(q.SAMPLE_LOSS),
+        "loss": writer.math(q.LOSS),
+        "rate": writer.math(q.LEARNING_RATE),
+        "input": writer.math(q.inputs()[q.unit_index(0, "prev")]),
+        "target": writer.math(q.targets()[q.unit_index(len(spec.layers), "cur")]),
+        "target_index": writer.math(q.unit_index(len(spec.layers), "cur")),
+        "last_act": writer.math(q.act(len(spec.layers))[q.unit_index(len(spec.layers), "cur")]),
+        "prediction": writer.math(q.predictions()[q.unit_index(len(spec.layers), "cur")]),
+        "samples": writer.math(q.N_SAMPLES),
+        "sample": writer.math(q.sample_index()),
+        "sample_loss_n": writer.math(q.sample_losses()[q.sample_index()]),
+    }
+    if layer is not None:
+        j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
+        out.update({
+            "layer": writer.notation.layer_name(layer),
+            "j": writer.math(j),
+            "i": writer.math(i),
+            "pre": writer.math(q.pre(layer)[j]),
+            "act": writer.math(q.act(layer)[j]),
+            "prev_act": writer.math(q.act(layer - 1)[i]),
+            "weight": writer.math(q.weight(layer)[i, j]),
+            "bias": writer.math(q.bias(layer)[j]),
+            "delta": writer.math(q.delta(layer)[j]),
+            "activation": writer.notation.activation(spec.layers[layer - 1].activation),
+        })
+        if layer < len(spec.layers):
+            k = q.unit_index(layer + 1, "next")
+            out.update({"k": writer.math(k), "next_layer": writer.notation.layer_name(layer + 1),
+                        "next_pre": writer.math(q.pre(layer + 1)[k]), "next_delta": writer.math(q.delta(layer + 1)[k]),
+                        "incoming": writer.math(q.incoming(layer)[j])})
+    return out
+
+
+def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
+    # Keys lose their section's prefix ("layer2.delta" is "delta" in its section).
+    blocks = {chain.key.split(".", 1)[1]: writer.block(chain) for chain in section.chains}
+    blocks = {key: block for key, block in blocks.items() if block.lines}
+    title = SECTION_TITLES[section.kind]
+    if section.layer is not None:
+        name = writer.notation.layer_name(section.layer).replace("~", " ")
+        # "The hidden layer H" names itself; "layer 2" needs the section's own title in front.
+        title = name[0].upper() + name[1:] if name.startswith("the ") else f"{title}: {name}"
+    facts = dict(section.facts)
+    # Where an Iverson bracket first appears, the text says what it means.
+    facts["indicator"] = any(step.expr.has(sp.KroneckerDelta) for chain in section.chains for step in chain.steps)
+    view = SectionView(section.kind, title, section.layer, blocks, _symbols(writer, section.layer, spec), facts)
+    if section.kind == "explicit":
+        shared = {symbol.name for symbol in section.facts["shared"]}
+        gradients = [block for key, block in blocks.items() if key not in shared]
+        view.groups = {"shared": [block for key, block in blocks.items() if key in shared], "gradients": gradients}
+        # Side by side (SymPy's form, then the delta rule's) where both fit the line, else one under the other.
+        widths = [max((estimated_width(block.lines[n].rhs) for block in gradients if len(block.lines) > n), default=0)
+                  for n in (0, 1)]
+        left = max((estimated_width(block.lines[0].lhs) for block in gradients), default=0)
+        view.facts["stacked"] = any(len(block.lines) > 2 for block in gradients) or \
+            left + _RELATION_PT + widths[0] + 2 * _REASON_GAP_PT + widths[1] > TEXT_WIDTH_PT
+        view.groups["gradient_rows"] = rows_of(gradients) if view.facts["stacked"] else []
+    return view
+
+
+def check_spec_typesettable(spec: Spec) -> None:
+    """The spec's text that goes on the page, checked before any work (see symbp.render.latex.texchars)."""
+    check_typesettable(spec.title or "", "title")
+    check_typesettable(spec.name, "name")
+
+
+def tex_number(value, digits: int = 12) -> str:
+    """A number as a textbook writes it, to ``digits`` significant digits: 0.05, 0.999, 10^{-7},
+    2.5 \\cdot 10^{-8}."""
+    value = float(value)
+    if value == 0 or 1e-4 <= abs(value) < 1e6:
+        return format(value, f".{digits}g")
+    exponent = math.floor(math.log10(abs(value)))
+    mantissa = float(format(value / 10**exponent, f".{digits}g"))
+    if abs(mantissa) >= 10:  # rounding carried into the next power
+        mantissa, exponent = mantissa / 10, exponent + 1
+    power = f"10^{{{exponent}}}"
+    if mantissa == 1:
+        return power
+    return f"{mantissa:.{digits}g} \\cdot {power}"
+
+
+def _settings(training) -> dict[str, str]:
+    names = ("learning_rate", "momentum", "beta1", "beta2", "epsilon")
+    return {name: tex_number(getattr(training, name)) for name in names if getattr(training, name, None) is not None}
+
+
+# The text block is 16.4 cm wide (A4, 2.3 cm margins); TikZ scales coordinates, not the 1 cm units
+# nor the captions under the outermost layers (about 2 cm wide).
+_TEXT_WIDTH_CM = 16.4
+_EDGE_CM = 2.4
+
+
+def drawing_scale(drawing) -> float:
+    """The largest scale (at most 1) at which the drawing, units and captions included, fits the text block."""
+    xs = [node.x for node in drawing.nodes] + [x for x, _, _ in drawing.captions]
+    span = max(xs) - min(xs) if xs else 0.0
+    if span <= 0:
+        return 1.0
+    return min(1.0, round((_TEXT_WIDTH_CM - _EDGE_CM) / span, 3))
+
+
+def _last(derivation: Derivation, kind: str, layer: int | None, key: str):
+    section = derivation.section(kind, layer)
+    found = section.chain(key) if section else None
+    return found.steps[-1].expr if found else None
+
+
+def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> list[dict]:
+    """Fausett's training algorithm as the post numbers it: feedforward, error terms with delta_in,
+    corrections Delta w = alpha delta z, and the update w(new) = w(old) + Delta w; one entry per step."""
+    from symbp.derivation.backprop import local_derivative, net_of
+
+    net = net_of(spec)
+    depth = len(spec.layers)
+    math = writer.math
+
+    def rows(*pairs) -> list[Row]:
+        lines = tuple(Line(lhs, "=", rhs, "") for lhs, rhs in pairs)
+        return rows_of([Block("fausett", lines, False)])
+
+    steps = []
+    for layer in range(1, depth + 1):
+        j = q.unit_index(layer, "cur")
+        network = derivation.section("network")
+        pre = network.chain(f"network.pre{layer}").steps[-1].expr
+        act = network.chain(f"network.act{layer}").steps[0].expr
+        steps.append({"kind": "forward", "layer": writer.notation.layer_name(layer),
+                      "rows": rows((math(q.pre(layer)[j]), math(pre)), (math(q.act(layer)[j]), math(act)))})
+    for layer in range(depth, 0, -1):
+        j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
+        pairs = []
+        if layer == depth:
+            pairs.append((math(q.delta(layer)[j]), math(_last(derivation, "output", layer, f"layer{layer}.delta"))))
+        else:
+            k = q.unit_index(layer + 1, "next")
+            received = sp.Sum(q.delta(layer + 1)[k] * q.weight(layer + 1)[j, k], (k, 1, spec.sizes[layer + 1]))
+            pairs.append((math(q.incoming(layer)[j]), math(received)))
+            pairs.append((math(q.delta(layer)[j]), math(q.incoming(layer)[j] * local_derivative(net, layer, j))))
+        change = q.LEARNING_RATE * q.delta(layer)[j]
+        pairs.append((r"\Delta " + math(q.weight(layer)[i, j]), math(change * q.act(layer - 1)[i])))
+        if spec.layers[layer - 1].bias:
+            pairs.append((r"\Delta " + math(q.bias(layer)[j]), math(change)))
+        steps.append({"kind": "error", "layer": writer.notation.layer_name(layer), "rows": rows(*pairs)})
+    updates = []
+    for layer in range(1, depth + 1):
+        j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
+        for parameter in [q.weight(layer)[i, j]] + ([q.bias(layer)[j]] if spec.layers[layer - 1].bias else []):
+            updates.append((math(q.Updated(parameter)), math(q.Current(parameter)) + r" + \Delta " + math(parameter)))
+    steps.append({"kind": "update", "layer": "", "rows": rows(*updates)})
+    return steps
+
+
+def numerical_check_rows(writer: Writer, spec: Spec) -> list[dict[str, str]]:
+    """The numerical check's table (symbp.checks.numcheck), each parameter named in the document's notation."""
+    from symbp.checks.numcheck import numerical_check
+
+    rows = []
+    for row in numerical_check(spec):
+        quantity = q.weight(row.layer)[row.index] if row.kind == "weight" else q.bias(row.layer)[row.index[0]]
+        rows.append({
+            "parameter": writer.math(quantity),
+            "backpropagation": tex_number(row.backpropagation, 10),
+            "central_difference": tex_number(row.central_difference, 10),
+            "relative_difference": tex_number(row.relative_difference, 2),
+        })
+    return rows
+
+
+def derivation_context(spec_source, notation: str | None = None) -> dict:
+    from symbp.checks import numcheck
+    from symbp.derivation.explicit import EXPLICIT_PARAMETER_LIMIT
+    from symbp.render.latex.drawing import network_drawing
+
+    spec = load_spec(spec_source)
+    check_spec_typesettable(spec)
+    chosen = notation_for(spec, notation)
+    derivation: Derivation = derive(spec, conventions_of(chosen))
+    writer = Writer(chosen)
+    sections = [_section_view(writer, section, spec) for section in derivation.sections]
+    training = spec.training
+    layers = range(1, len(spec.layers) + 1)
+    drawing = network_drawing(spec.sizes, tuple(layer.bias for layer in spec.layers), chosen)
+    return {
+        "marker": MARKER,
+        "version": __version__,
+        "spec": spec,
+        "title": spec.title or spec.name,
+        "notation": chosen,
+        "legend": legend(writer, spec),
+        "drawing": drawing,
+        "drawing_scale": drawing_scale(drawing),
+        "sections": sections,
+        "symbols": _symbols(writer, None, spec),
+        "explicit_limit": EXPLICIT_PARAMETER_LIMIT,
+        "parameter_count": spec.parameter_count,
+        "fausett_sign": chosen.error_sign < 0,
+        "training": training,
+        "settings": _settings(training),
+        "numerical_check": numerical_check_rows(writer, spec),
+        "fausett_steps": fausett_algorithm(writer, derivation, spec) if chosen.name == "fausett" else [],
+        "check": {"samples": numcheck.SAMPLES, "seed": numcheck.SEED, "step": tex_number(numcheck.STEP)},
+        "loss": spec.loss,
+        # The order in which multi-layer chains are laid out.
+        "forward_keys": [f"{kind}{layer}" for layer in layers for kind in ("pre", "act")],
+        "backward_keys": [f"delta{layer}" for layer in reversed(layers)],
+        "gradient_keys": [f"{kind}{layer}" for layer in reversed(layers) for kind in ("weight", "bias")],
+        "update_gradient_keys": [f"gradient.{kind}{layer}" for layer in layers for kind in ("weight", "bias")],
+        "update_keys": [f"{kind}{layer}" for layer in layers for kind in ("weight", "bias")],
+    }
+
+
+def derivation_document(spec_source: SpecSource, notation: str | None = None) -> str:
+    """The LaTeX source of the derivation of backpropagation for a spec."""
+    return render("latex/derivation.tex.j2", **derivation_context(spec_source, notation))

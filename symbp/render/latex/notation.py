@@ -1,0 +1,481 @@
+"""Notation presets: how each reference text names the quantities of backpropagation.
+
+A preset is a small object that turns a quantity and its already-printed indices into LaTeX
+(``weight(2, "i", "j")`` is ``w^{(2)}_{i,j}`` in the lab's notation and ``w_{jk}`` in Fausett's).
+It also carries the few conventions that change the mathematics on the page: Fausett's error
+term is the negative gradient, and the update is written ``w(new) = w(old) + Delta w``. The
+printer (``symbp.render.latex.printer``) asks the preset; the derivation never does.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, replace
+
+from symbp.errors import SymbpError
+from symbp.registry.rules import activation_named
+
+DEFAULT_NOTATION = "lab"
+
+
+class NotationError(SymbpError, ValueError):
+    """An unknown notation name, or a network the notation cannot name."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a notation needs to know about a network to name its parts."""
+
+    sizes: tuple[int, ...]  # inputs first
+    biases: tuple[bool, ...]
+    activations: tuple[str, ...]
+
+    @property
+    def depth(self) -> int:
+        return len(self.sizes) - 1
+
+
+def pair(first: str, second: str) -> str:
+    """Two indices side by side, w_{jk}; with a comma once either is longer than a letter, w_{3,10}."""
+    short = all(len(index.rstrip("'")) == 1 for index in (first, second))
+    return f"{first}{second}" if short else f"{first},{second}"
+
+
+def _operator(label: str) -> str:
+    return r"\operatorname{" + label.replace("_", r"\_") + "}"
+
+
+@dataclass(frozen=True)
+class Notation:
+    """The actuarial lab's notation; the other presets override what differs."""
+
+    name: str = "lab"
+    source: str = "the actuarial lab (ACTL3143)"
+    shape: Shape | None = None
+    letters: dict[str, str] = field(default_factory=lambda: {"prev": "i", "cur": "j", "next": "l", "sample": "n"})
+    # +1: delta is dL/dz; -1: delta is -dL/dz (Fausett's error information term).
+    error_sign: int = 1
+    learning_rate_symbol: str = r"\eta"
+    generic_activation: str | None = None  # one letter for every activation when a network uses only one
+    sigmoid_symbol: str = "S"
+    column_vectors: bool = False  # matrix form as W a + b per sample (True) or as A W + 1 b over a batch
+    transpose_mark: str = r"^{\top}"
+    update_style: str = "time"  # "time": w^(t+1); "arrow": w -> w - ...; "new_old": w(new) = w(old) + ...
+    # How a pre-activation is written: sum_i w_ij a_i + b_j (lab), or v_0j + sum_i x_i v_ij (Fausett).
+    bias_first: bool = False
+    weight_first: bool = True
+
+    def for_network(self, shape: Shape) -> Notation:
+        return replace(self, shape=shape)
+
+    # -- layers and indices
+    @property
+    def depth(self) -> int:
+        return self.shape.depth if self.shape else 2
+
+    def layer_mark(self, layer: int) -> str:
+        return f"^{{({layer})}}"
+
+    def layer_name(self, layer: int) -> str:
+        """How prose refers to a layer, e.g. 'layer 2' or 'the hidden layer H'."""
+        return f"layer~{layer}"
+
+    def index(self, layer: int, relation: str) -> str:
+        """The letter for a unit index; a primed relation ("cur'") is a second index over the same layer."""
+        base = relation.rstrip("'")
+        return self.letter(layer, base) + "'" * (len(relation) - len(base))
+
+    def letter(self, layer: int, relation: str) -> str:
+        return self.letters[relation]
+
+    # -- per-unit quantities; i, j are printed indices
+    def input(self, i: str) -> str:
+        return f"x_{{{i}}}"
+
+    def target(self, k: str) -> str:
+        return f"y_{{{k}}}"
+
+    def prediction(self, k: str) -> str:
+        return rf"\hat{{y}}_{{{k}}}"
+
+    def pre(self, layer: int, j: str) -> str:
+        return f"z{self.layer_mark(layer)}_{{{j}}}"
+
+    def act(self, layer: int, j: str) -> str:
+        return self.input(j) if layer == 0 else f"a{self.layer_mark(layer)}_{{{j}}}"
+
+    def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
+        mark = f"^{{({time}, {layer})}}" if time else self.layer_mark(layer)
+        return f"w{mark}_{{{i},{j}}}"
+
+    def weight_number(self, layer: int, i, j):
+        """The number of a weight, as a SymPy expression in its indices, where the text numbers weights."""
+        return None
+
+    def bias_number(self, layer: int, j):
+        return None
+
+    def numbered_weight(self, number: str, time: str | None = None) -> str:
+        raise NotImplementedError(f"the {self.name} notation does not number its weights")
+
+    def bias(self, layer: int, j: str, time: str | None = None) -> str:
+        mark = f"^{{({time}, {layer})}}" if time else self.layer_mark(layer)
+        return f"b{mark}_{{{j}}}"
+
+    def delta(self, layer: int, j: str) -> str:
+        return rf"\delta{self.layer_mark(layer)}_{{{j}}}"
+
+    def incoming(self, layer: int, j: str) -> str | None:
+        """A name for sum_k delta_k w_jk, where the text gives it one."""
+        return None
+
+    # -- losses and scalars
+    def sample_loss(self, n: str | None = None) -> str:
+        return r"\ell" if n is None else rf"\ell_{{{n}}}"
+
+    def loss(self) -> str:
+        return r"\mathcal{L}(\mathcal{D}, \boldsymbol{\theta})"
+
+    def learning_rate(self) -> str:
+        return self.learning_rate_symbol
+
+    def samples(self) -> str:
+        return "N"
+
+    # -- activations
+    def activation(self, name: str) -> str:
+        if self.generic_activation and self.shape and len(set(self.shape.activations)) == 1:
+            return self.generic_activation
+        if name == "sigmoid":
+            return self.sigmoid_symbol
+        entry = activation_named(name)
+        return entry.display or _operator(entry.short_name)
+
+    def derivative_of(self, function: str) -> str:
+        return f"{function}'"
+
+    # -- matrices (the matrix form of the backward pass)
+    def matrix(self, kind: str, layer: int) -> str:
+        mark = self.layer_mark(layer)
+        return {
+            "data": r"\mathbf{X}",
+            "targets": r"\mathbf{Y}",
+            "pre": rf"\mathbf{{Z}}{mark}",
+            "act": r"\mathbf{X}" if layer == 0 else rf"\mathbf{{A}}{mark}",
+            "weight": rf"\mathbf{{W}}{mark}",
+            "bias": rf"\mathbf{{b}}{mark}",
+            "delta": rf"\boldsymbol{{\Delta}}{mark}",
+        }[kind]
+
+    def time(self, when: str) -> str:
+        return {"now": "t", "next": "t+1"}[when]
+
+
+@dataclass(frozen=True)
+class ArticleNotation(Notation):
+    """Tashfeen's backward-pass article: the input is layer 1, W^(l) a^(l-1) + b^(l), E, sigma."""
+
+    name: str = "article"
+    source: str = "Tashfeen's article on the backward pass"
+    letters: dict[str, str] = field(default_factory=lambda: {"prev": "k", "cur": "j", "next": "i", "sample": "n"})
+    sigmoid_symbol: str = r"\sigma"
+    column_vectors: bool = True
+    transpose_mark: str = "^{T}"
+    update_style: str = "arrow"
+
+    def layer_mark(self, layer: int) -> str:
+        return f"^{{({layer + 1})}}"
+
+    def layer_name(self, layer: int) -> str:
+        return f"layer~{layer + 1}"
+
+    def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
+        return f"W{self.layer_mark(layer)}_{{{pair(j, i)}}}"
+
+    def bias(self, layer: int, j: str, time: str | None = None) -> str:
+        return f"b{self.layer_mark(layer)}_{{{j}}}"
+
+    def sample_loss(self, n: str | None = None) -> str:
+        return "E" if n is None else rf"E(\mathcal{{W}}, \mathbf{{b}}, \vec{{x}}_{{{n}}})"
+
+    def loss(self) -> str:
+        return r"\bar{E}"
+
+    def matrix(self, kind: str, layer: int) -> str:
+        mark = self.layer_mark(layer)
+        return {
+            "data": r"\vec{x}",
+            "targets": r"\vec{y}",
+            "pre": rf"\vec{{z}}{mark}",
+            "act": r"\vec{x}" if layer == 0 else rf"\vec{{a}}{mark}",
+            "weight": f"W{mark}",
+            "bias": rf"\vec{{b}}{mark}",
+            "delta": rf"\delta{mark}",
+        }[kind]
+
+
+@dataclass(frozen=True)
+class SlidesNotation(Notation):
+    """The lecture slides: w^l_jk from unit k of layer l-1 to unit j of layer l, cost C."""
+
+    name: str = "slides"
+    source: str = "the lecture slides on backpropagation"
+    letters: dict[str, str] = field(default_factory=lambda: {"prev": "k", "cur": "j", "next": "k'", "sample": "i"})
+    sigmoid_symbol: str = r"\sigma"
+    column_vectors: bool = True
+    update_style: str = "arrow"
+
+    def layer_mark(self, layer: int) -> str:
+        return f"^{{{layer}}}"
+
+    def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
+        return f"w^{{{layer}}}_{{{pair(j, i)}}}"
+
+    def bias(self, layer: int, j: str, time: str | None = None) -> str:
+        return f"b^{{{layer}}}_{{{j}}}"
+
+    def prediction(self, k: str) -> str:
+        return self.act(self.depth, k)
+
+    def sample_loss(self, n: str | None = None) -> str:
+        return "C_{x}" if n is None else f"C_{{x_{{{n}}}}}"
+
+    def loss(self) -> str:
+        return "C"
+
+    def matrix(self, kind: str, layer: int) -> str:
+        return {
+            "data": r"\mathbf{x}",
+            "targets": r"\mathbf{y}",
+            "pre": f"\\mathbf{{z}}^{{{layer}}}",
+            "act": r"\mathbf{x}" if layer == 0 else f"\\mathbf{{a}}^{{{layer}}}",
+            "weight": f"\\mathbf{{w}}^{{{layer}}}",
+            "bias": f"\\mathbf{{b}}^{{{layer}}}",
+            "delta": f"\\boldsymbol{{\\delta}}^{{{layer}}}",
+        }[kind]
+
+
+_FAUSETT_WEIGHTS = "wvutsr"
+# The lesson's hidden layers, input side first: j as the lesson writes one hidden layer, then letters
+# no other quantity uses (n counts samples, k is the output's).
+_LESSON_HIDDEN_LETTERS = "jlmpqrs"
+_FAUSETT_UNITS = "kjhgfe"
+
+
+@dataclass(frozen=True)
+class FausettNotation(Notation):
+    """Fausett's: x_i -> z_j (weights v_ij, bias v_0j) -> y_k (weights w_jk), z_in_j, y_in_k, alpha.
+
+    Fausett's error information term is delta_k = (t_k - y_k) f'(y_in_k), the negative of dE/dy_in_k,
+    and weights are updated by w(new) = w(old) + alpha delta_k z_j.
+    """
+
+    name: str = "fausett"
+    source: str = "Fausett's Fundamentals of Neural Networks, as in the backpropagation blog post"
+    bias_first: bool = True
+    weight_first: bool = False
+    error_sign: int = -1
+    learning_rate_symbol: str = r"\alpha"
+    generic_activation: str | None = "f"
+    sigmoid_symbol: str = "f"
+    update_style: str = "new_old"
+
+    def _from_output(self, layer: int) -> int:
+        return self.depth - layer
+
+    def letter(self, layer: int, relation: str) -> str:
+        if relation == "sample":
+            return "p"
+        if layer == 0:
+            return "i"
+        if self.depth == 1:
+            return "j"
+        return _FAUSETT_UNITS[self._from_output(layer)]
+
+    def layer_mark(self, layer: int) -> str:
+        return ""
+
+    def _hidden_mark(self, layer: int) -> str:
+        # One hidden layer is simply z; several are told apart by a superscript.
+        return "" if self.depth <= 2 else f"^{{({layer})}}"
+
+    def layer_name(self, layer: int) -> str:
+        if layer == self.depth:
+            return "the output layer"
+        return "the hidden layer" if self.depth == 2 else f"hidden layer~{layer}"
+
+    def target(self, k: str) -> str:
+        return f"t_{{{k}}}"
+
+    def prediction(self, k: str) -> str:
+        return f"y_{{{k}}}"
+
+    def _unit_letter(self, layer: int) -> str:
+        return "y" if layer == self.depth else "z"
+
+    def pre(self, layer: int, j: str) -> str:
+        return rf"{self._unit_letter(layer)}\_in{self._hidden_mark(layer) if layer < self.depth else ''}_{{{j}}}"
+
+    def act(self, layer: int, j: str) -> str:
+        if layer == 0:
+            return self.input(j)
+        mark = self._hidden_mark(layer) if layer < self.depth else ""
+        return f"{self._unit_letter(layer)}{mark}_{{{j}}}"
+
+    def _weight_letter(self, layer: int) -> str:
+        return _FAUSETT_WEIGHTS[self._from_output(layer)]
+
+    def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
+        when = rf"(\text{{{time}}})" if time else ""
+        return f"{self._weight_letter(layer)}_{{{pair(i, j)}}}{when}"
+
+    def bias(self, layer: int, j: str, time: str | None = None) -> str:
+        return self.weight(layer, "0", j, time)
+
+    def _unit(self, layer: int, j: str) -> str:
+        """Fausett's name of a unit, Y_k or Z_j (with a superscript when several hidden layers)."""
+        mark = self._hidden_mark(layer) if layer < self.depth else ""
+        return f"{self._unit_letter(layer).upper()}{mark}_{{{j}}}"
+
+    def _error_subscript(self, layer: int, j: str) -> str:
+        # The letter (k or j) tells an output error term from a hidden one; a number cannot, so a
+        # numbered error term names its unit: delta_{Y_1} and delta_{Z_1}, never two delta_1.
+        return j if j == self.letter(layer, "cur") else self._unit(layer, j)
+
+    def delta(self, layer: int, j: str) -> str:
+        return rf"\delta_{{{self._error_subscript(layer, j)}}}"
+
+    def incoming(self, layer: int, j: str) -> str | None:
+        return rf"\delta\_in_{{{self._error_subscript(layer, j)}}}"
+
+    def sample_loss(self, n: str | None = None) -> str:
+        return "E" if n is None else f"E_{{{n}}}"
+
+    def loss(self) -> str:
+        return r"E_{\mathrm{total}}"
+
+    def matrix(self, kind: str, layer: int) -> str:
+        if kind in ("data", "targets") or (kind == "act" and layer == 0):
+            return {"data": r"\mathbf{X}", "targets": r"\mathbf{T}", "act": r"\mathbf{X}"}[kind]
+        unit = self._unit_letter(layer).upper()
+        mark = self._hidden_mark(layer) if layer < self.depth else ""
+        letter = self._weight_letter(layer)
+        return {
+            "pre": rf"\mathbf{{{unit}}}_{{\mathrm{{in}}}}{mark}",
+            "act": rf"\mathbf{{{unit}}}{mark}",
+            "weight": rf"\mathbf{{{letter.upper()}}}",
+            "bias": rf"\mathbf{{{letter}}}_{{0}}",
+            "delta": rf"\boldsymbol{{\delta}}_{{{unit}}}{mark}",
+        }[kind]
+
+    def time(self, when: str) -> str:
+        return {"now": "old", "next": "new"}[when]
+
+
+@dataclass(frozen=True)
+class LessonNotation(Notation):
+    """'Neural networks I': neurons H1.., O1 with net input alpha and output beta, weights w_1..w_n.
+
+    Weights are numbered layer by layer, the biases of a layer first, then the weights from each
+    input in turn, as the lesson numbers w1..w5 (hidden biases), w6..w10 (from x1), w11..w15 (from
+    x2), w16 (output bias), w17..w21 (from the hidden units).
+    """
+
+    name: str = "lesson"
+    source: str = "the lesson ``Neural networks I'' (house prices)"  # TeX's opening and closing quotes
+    bias_first: bool = True
+    weight_first: bool = False
+    letters: dict[str, str] = field(default_factory=lambda: {"prev": "i", "cur": "j", "next": "k", "sample": "n"})
+    generic_activation: str | None = "f"
+    update_style: str = "time"
+
+    def _neuron(self, layer: int) -> str:
+        if layer == self.depth:
+            return "O"
+        return "H" if self.depth <= 2 else f"H^{{{layer}}}"
+
+    def layer_mark(self, layer: int) -> str:
+        return ""
+
+    def layer_name(self, layer: int) -> str:
+        if layer == self.depth:
+            return "the output layer"
+        neuron = self._neuron(layer)
+        return f"the hidden layer~{neuron if '^' not in neuron else '$' + neuron + '$'}"
+
+    def letter(self, layer: int, relation: str) -> str:
+        # One letter per layer, so that a sum's index is never another layer's free index.
+        if relation == "sample":
+            return "n"
+        if layer == 0:
+            return "i"
+        if layer == self.depth:
+            return "k"
+        return _LESSON_HIDDEN_LETTERS[(layer - 1) % len(_LESSON_HIDDEN_LETTERS)]
+
+    def target(self, k: str) -> str:
+        return "y" if self.shape and self.shape.sizes[-1] == 1 else f"y_{{{k}}}"
+
+    def prediction(self, k: str) -> str:
+        return self.act(self.depth, k)
+
+    def pre(self, layer: int, j: str) -> str:
+        return rf"\alpha_{{{self._neuron(layer)}{j}}}"
+
+    def act(self, layer: int, j: str) -> str:
+        return self.input(j) if layer == 0 else rf"\beta_{{{self._neuron(layer)}{j}}}"
+
+    def _offset(self, layer: int) -> int:
+        sizes, biases = self.shape.sizes, self.shape.biases
+        return sum((sizes[below - 1] + int(biases[below - 1])) * sizes[below] for below in range(1, layer))
+
+    def weight_number(self, layer: int, i, j):
+        if self.shape is None:
+            raise NotationError("the lesson's notation numbers weights, so it needs the network's shape")
+        units = self.shape.sizes[layer]
+        row = i if self.shape.biases[layer - 1] else i - 1
+        return self._offset(layer) + units * row + j
+
+    def bias_number(self, layer: int, j):
+        return self._offset(layer) + j
+
+    def numbered_weight(self, number: str, time: str | None = None) -> str:
+        when = f"^{{({time})}}" if time else ""
+        return f"w_{{{number}}}{when}"
+
+    def delta(self, layer: int, j: str) -> str:
+        return rf"\delta_{{{self._neuron(layer)}{j}}}"
+
+    def sample_loss(self, n: str | None = None) -> str:
+        return "E" if n is None else f"E_{{{n}}}"
+
+    def loss(self) -> str:
+        return "E"
+
+    def matrix(self, kind: str, layer: int) -> str:
+        neuron = self._neuron(layer)
+        return {
+            "data": r"\mathbf{x}",
+            "targets": r"\mathbf{y}",
+            "pre": rf"\boldsymbol{{\alpha}}_{{{neuron}}}",
+            "act": r"\mathbf{x}" if layer == 0 else rf"\boldsymbol{{\beta}}_{{{neuron}}}",
+            "weight": rf"\mathbf{{W}}_{{{neuron}}}",
+            "bias": rf"\mathbf{{b}}_{{{neuron}}}",
+            "delta": rf"\boldsymbol{{\delta}}_{{{neuron}}}",
+        }[kind]
+
+
+PRESETS: dict[str, Notation] = {
+    preset.name: preset
+    for preset in (Notation(), ArticleNotation(), LessonNotation(), SlidesNotation(), FausettNotation())
+}
+NOTATION_NAMES = tuple(PRESETS)
+
+
+def notation_named(name: str) -> Notation:
+    """The preset called ``name``; a NotationError with a suggestion otherwise."""
+    if name in PRESETS:
+        return PRESETS[name]
+    close = difflib.get_close_matches(str(name), NOTATION_NAMES, n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else f"choose one of {', '.join(NOTATION_NAMES)}"
+    raise NotationError(f"unknown notation '{name}'; {hint}")

@@ -1,0 +1,233 @@
+"""The worksheet's view-model: exercises and answers printed in a notation, for templates/latex/worksheet.tex.j2."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import sympy as sp
+
+from symbp import __version__
+from symbp.derivation.backprop import activation_section, hidden_section, net_of, network_section, output_section
+from symbp.render.latex.document import (
+    MARKER,
+    Block,
+    Line,
+    Writer,
+    check_spec_typesettable,
+    conventions_of,
+    notation_for,
+    rows_of,
+)
+from symbp.render.latex.drawing import network_drawing
+from symbp.render.latex.layout import TEXT_WIDTH_PT, estimated_width
+from symbp.render.templating import render, tex_text
+from symbp.spec.schema import SpecSource, load_spec
+from symbp.symbolic import quantities as q
+from symbp.worksheet.decimals import RULE, decimal_latex, rounded
+from symbp.worksheet.exercises import Worksheet, build_worksheet
+
+# An Exercise 1 answer is written out in full up to this many operations, and only when it fits the
+# line; beyond, by its error terms.
+MOST_OPERATIONS_WRITTEN_OUT = 16
+_RELATION_PT = 20.0  # "&= " and the space around it
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One quantity of an exercise: its symbol, its exact value (when rational) and a decimal.
+
+    ``exact`` is empty unless the value is a rational reached by rational arithmetic; ``decimal`` is
+    empty when it would add nothing (an integer), and ``approximate`` says whether it is rounded
+    (by ``symbp.worksheet.decimals``' rule). ``value`` is the number itself.
+    """
+
+    symbol: str
+    exact: str
+    decimal: str
+    approximate: bool = True
+    value: sp.Expr | None = None
+
+
+def _decimal(value: sp.Expr) -> str:
+    return "" if value.is_Integer else decimal_latex(value)
+
+
+def _relation(value: sp.Expr) -> str:
+    """= before a decimal that is the value itself, approximately-equal before a rounded one."""
+    return "=" if _is_exact(value) and sp.Rational(str(rounded(value))) == value else r"\approx"
+
+
+def _is_exact(value: sp.Expr) -> bool:
+    """A rational that is not a float in disguise: only those are printed as fractions."""
+    return value.is_Rational and not value.has(sp.Float)
+
+
+def _entry(writer: Writer, quantity, value: sp.Expr) -> Entry:
+    value = sp.sympify(value)
+    if value.is_Integer:
+        return Entry(writer.math(quantity), writer.math(value), "", False, value)
+    exact = writer.math(value) if _is_exact(value) else ""
+    approximate = not _is_exact(value) or sp.Rational(str(rounded(value))) != value
+    return Entry(writer.math(quantity), exact, decimal_latex(value), approximate, value)
+
+
+def _derive_answer(writer: Writer, sections: dict, parameter) -> dict:
+    """The gradient of one parameter: the chain rule, the delta rule's factors, and then either the
+    gradient written out in the network's quantities (when it is short enough to read) or the
+    recursion of error terms that gives it, one layer a line.
+
+    ``sections`` are the derivation's output and hidden sections by layer; the written-out form
+    substitutes each layer's error term, as derived there, into the one below and expands the sums.
+    """
+    role = q.ROLES[parameter.base]
+    general = sections[role.layer].chain(f"layer{role.layer}.{role.kind}")
+    units = {q.unit_index(role.layer, "cur"): parameter.indices[-1]}
+    if role.kind == "weight":
+        units[q.unit_index(role.layer - 1, "prev")] = parameter.indices[0]
+    factors = general.steps[-1].expr.xreplace(units)
+    expanded = factors
+    for layer in range(role.layer, max(sections) + 1):
+        delta = sections[layer].chain(f"layer{layer}.delta")
+        current, rhs = q.unit_index(layer, "cur"), delta.steps[-1].expr
+        expanded = expanded.replace(lambda e, base=delta.lhs.base: isinstance(e, sp.Indexed) and e.base == base,
+                                    lambda e, rhs=rhs, current=current: rhs.xreplace({current: e.indices[0]}))
+        expanded = expanded.replace(lambda e: isinstance(e, sp.Sum), lambda e: e.doit())
+    answer = {"lhs": writer.math(q.Partial(q.SAMPLE_LOSS, parameter)),
+              "leibniz": writer.math(general.steps[0].expr.xreplace(units)),
+              "factors": writer.math(factors), "expanded": "", "recursion": [], "written_out": expanded}
+    written_out = writer.math(expanded)
+    # The written-out line sits right of the aligned left side; branches (cases) make few operations wide.
+    fits = estimated_width(answer["lhs"]) + _RELATION_PT + estimated_width(written_out) <= TEXT_WIDTH_PT
+    if sp.count_ops(expanded) <= MOST_OPERATIONS_WRITTEN_OUT and fits:
+        answer["expanded"] = written_out
+        return answer
+    for layer in range(role.layer, max(sections) + 1):
+        delta = sections[layer].chain(f"layer{layer}.delta")
+        at = {q.unit_index(layer, "cur"): parameter.indices[-1]} if layer == role.layer else {}
+        rhs = delta.steps[-1].expr.xreplace(at)
+        answer["recursion"].append((writer.math(delta.lhs.xreplace(at)), writer.math(rhs)))
+    return answer
+
+
+LINE_VARIABLE = sp.Symbol("x")
+
+
+def _line(slope: sp.Expr, intercept: sp.Expr, variable: sp.Expr = LINE_VARIABLE) -> sp.Expr:
+    """slope x + intercept, the slope's term first where the printer allows (y = 4x - 2, y = -x - 1)."""
+    term = slope * variable
+    return term if intercept == 0 else sp.Add(term, intercept, evaluate=False)
+
+
+def _line_symbols(sheet: Worksheet, notation_name: str) -> dict | None:
+    """The line exercise's symbols in the sheet's notation; None for the lab's, which writes it with
+    theta = (w, b) and y-hat as the lab does."""
+    if notation_name == "lab":
+        return None
+    line_writer = Writer(notation_for(sheet.descent.spec, notation_name))
+    weight, bias, source = q.weight(1)[1, 1], q.bias(1)[1], q.inputs()[1]
+    return {"x": line_writer.math(source), "output": line_writer.math(q.act(1)[1]),
+            "target": line_writer.math(q.targets()[1]), "weight": line_writer.math(weight),
+            "bias": line_writer.math(bias), "model": line_writer.math(weight * source + bias),
+            "loss": line_writer.math(q.LOSS), "rate": line_writer.math(q.LEARNING_RATE),
+            "formula": line_writer.math(_line(sheet.descent.slope, sheet.descent.intercept, source))}
+
+
+def _in_brief(block: Block) -> Block:
+    """A derivation's first and last line only: the sheet gives the result, the derivation has the steps."""
+    first, last = block.lines[0], block.lines[-1]
+    return Block(block.key, (Line(first.lhs, first.relation, last.rhs, ""),), block.boxed)
+
+
+def worksheet_context(spec_source, notation: str | None = None, variant: int = 0, solutions: bool = False,
+                      key_only: bool = False) -> dict:
+    spec = load_spec(spec_source)
+    check_spec_typesettable(spec)
+    chosen = notation_for(spec, notation)
+    sheet: Worksheet = build_worksheet(spec, variant, chosen.error_sign)
+    hand = sheet.hand
+    hand_notation = notation_for(hand.spec, chosen.name)
+    writer = Writer(hand_notation)
+    # The sections the sheet prints from, derived for the hand network (not the whole derivation:
+    # the sheet needs no matrix form, update rules or every weight's simplified gradient).
+    net = net_of(hand.spec)
+    sign = conventions_of(hand_notation).error_sign
+    network, activations = network_section(net), activation_section(net)
+    layer_sections = {net.depth: output_section(net, sign)}
+    layer_sections.update({layer: hidden_section(net, layer, sign) for layer in range(net.depth - 1, 0, -1)})
+    depth = len(hand.spec.layers)
+
+    given = [_entry(writer, q.inputs()[i], value) for i, value in enumerate(hand.x, start=1)]
+    given += [_entry(writer, q.targets()[k], value) for k, value in enumerate(hand.y, start=1)]
+    parameters = [parameter for parameter in hand.gradients]
+    given += [_entry(writer, parameter, hand.values[parameter]) for parameter in parameters]
+    forward = []
+    for layer in range(1, depth + 1):
+        for j in range(1, hand.spec.sizes[layer] + 1):
+            forward.append(_entry(writer, q.pre(layer)[j], hand.values[q.pre(layer)[j]]))
+            forward.append(_entry(writer, q.act(layer)[j], hand.values[q.act(layer)[j]]))
+    forward.append(_entry(writer, q.SAMPLE_LOSS, hand.loss))
+    deltas = [_entry(writer, symbol, value) for symbol, value in hand.deltas.items()]
+    deltas.sort(key=lambda entry: entry.symbol)
+    gradients = [_entry(writer, q.Partial(q.SAMPLE_LOSS, parameter), value)
+                 for parameter, value in hand.gradients.items()]
+    # A notation that writes a parameter after the step as before it (w -> w - ...) would give the answers
+    # the old symbols: those answers are labelled "new" instead.
+    first = parameters[0]
+    updated_named = writer.math(q.Updated(first)) != writer.math(first)
+    updated = [_entry(writer, q.Updated(parameter) if updated_named else parameter, value)
+               for parameter, value in hand.updated.items()]
+    updated = [replace(entry, symbol=entry.symbol if updated_named else rf"\text{{new }}{entry.symbol}")
+               for entry in updated]
+    descent = sheet.descent
+    history = [{"step": t, "w": writer.math(w), "b": writer.math(b),
+                "w_decimal": _decimal(w), "b_decimal": _decimal(b), "w_value": w, "b_value": b,
+                "w_relation": _relation(w), "b_relation": _relation(b)}
+               for t, (w, b) in enumerate(descent.history)]
+    return {
+        "marker": MARKER,
+        "version": __version__,
+        "spec": spec,
+        "title": spec.title or spec.name,
+        # The name may break after an underscore: a long file name must not run into the margin.
+        "breakable_name": r"\_\allowbreak{}".join(tex_text(part) for part in spec.name.split("_")),
+        "notation": chosen,
+        "variant": variant,
+        "rounding_rule": RULE,
+        "solutions": solutions or key_only,
+        "key_only": key_only,
+        "hand": hand,
+        "drawing": network_drawing(hand.spec.sizes, tuple(layer.bias for layer in hand.spec.layers), hand_notation),
+        "given": given,
+        "forward": forward,
+        "deltas": deltas,
+        "gradients": gradients,
+        "updated": updated,
+        "rate": writer.math(hand.rate),
+        "rate_symbol": writer.math(q.LEARNING_RATE),
+        "loss_symbol": writer.math(q.SAMPLE_LOSS),
+        "loss_formula": writer.block(network.chain("network.sample_loss")),
+        "to_derive": [writer.math(q.Partial(q.SAMPLE_LOSS, parameter)) for parameter in sheet.to_derive],
+        "derived": [_derive_answer(writer, layer_sections, parameter) for parameter in sheet.to_derive],
+        "activations": sorted({hand_notation.activation(layer.activation) for layer in hand.spec.layers}),
+        "activation_rows": rows_of(_in_brief(writer.block(chain))
+                                   for chain in activations.chains),
+        "descent_rate": writer.math(sheet.descent.rate),
+        "line": _line_symbols(sheet, chosen.name),
+        "descent": descent,
+        # Printed by SymPy, so a slope of -1 reads "- x - 1", never "-1 x - 1".
+        "line_formula": writer.math(_line(descent.slope, descent.intercept)),
+        "descent_rows": list(zip(descent.xs, descent.ys)),
+        "history": history,
+        "steps": len(descent.history) - 1,
+        "delta_symbol": writer.math(q.delta(depth)[1]),
+        "error_sign": chosen.error_sign,
+        "time_next": writer.math(q.Updated(first)),
+        "time_now": writer.math(first),
+        "updated_named": updated_named,
+    }
+
+
+def worksheet_document(spec_source: SpecSource, notation: str | None = None, variant: int = 0,
+                       solutions: bool = False, key_only: bool = False) -> str:
+    """The LaTeX source of a worksheet for a spec; ``solutions`` appends the answer key, ``key_only`` gives it alone."""
+    return render("latex/worksheet.tex.j2", **worksheet_context(spec_source, notation, variant, solutions, key_only))

@@ -1,0 +1,246 @@
+"""A worksheet for a spec: exercises on small numbers and their answers, in exact arithmetic.
+
+``build_worksheet(spec, variant)`` draws the numbers from a generator seeded by the variant and the
+spec's name, so a variant always gives the same sheet and different variants give different ones.
+The forward pass is SymPy arithmetic on the drawn rationals; the error terms are the delta rule's
+(``symbp.derivation.explicit``), the gradients ``delta a``; and every gradient is checked, while the sheet is
+made, against SymPy's derivative of the fully expanded loss (``symbp.symbolic.exact``).
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from dataclasses import astuple, dataclass, replace
+
+import sympy as sp
+
+from symbp.derivation.backprop import net_of
+from symbp.derivation.explicit import error_terms, parameters
+from symbp.registry import rules
+from symbp.registry.rules import activation_named, loss_named
+from symbp.spec.schema import LayerSpec, Spec, TrainingSpec, load_spec
+from symbp.symbolic import quantities as q
+from symbp.symbolic.exact import exact_descent
+from symbp.symbolic.expanded import gradient_at
+from symbp.worksheet.numbers import draw_hand_numbers, line_problem
+
+# The hand-worked network has at most this many units in a layer (outputs keep 2 for softmax).
+HAND_UNITS = 2
+HAND_INPUTS = 2
+# A network with one hidden layer this small is worked as it is (the lesson's 2-5-1 has 21 parameters).
+MOST_HAND_PARAMETERS = 24
+MOST_HAND_UNITS = 5
+MOST_HAND_INPUTS = 3
+DESCENT_STEPS = 3
+# Digits an irrational value of the hand exercise is carried to (its answer shows four).
+WORKING_DIGITS = 50
+# The lab's exercise (symbp.worksheet.numbers.LAB_LINE) is worked at its learning rate, 1/10.
+LAB_RATE = sp.Rational(1, 10)
+
+
+@dataclass(frozen=True)
+class HandProblem:
+    """One forward pass, one backward pass and one update of a small network, worked exactly."""
+
+    spec: Spec
+    x: tuple[sp.Expr, ...]
+    y: tuple[sp.Expr, ...]
+    params: dict[str, sp.Matrix]
+    rate: sp.Expr
+    values: dict[sp.Basic, sp.Expr]  # every pre-activation and output, by its quantity
+    loss: sp.Expr
+    deltas: dict[sp.Basic, sp.Expr]
+    gradients: dict[sp.Basic, sp.Expr]  # per parameter quantity
+    updated: dict[sp.Basic, sp.Expr]
+    shrunk: bool  # whether the spec's network was made smaller for the exercise
+
+
+@dataclass(frozen=True)
+class DescentProblem:
+    """k steps of batch gradient descent on a line, the lab's linear-regression exercise."""
+
+    spec: Spec
+    xs: tuple[sp.Expr, ...]
+    ys: tuple[sp.Expr, ...]
+    slope: sp.Expr
+    intercept: sp.Expr
+    rate: sp.Expr
+    history: tuple[tuple[sp.Expr, sp.Expr], ...]  # (w, b) at steps 0..k
+
+
+@dataclass(frozen=True)
+class Worksheet:
+    spec: Spec
+    variant: int
+    hand: HandProblem
+    descent: DescentProblem
+    to_derive: tuple[sp.Indexed, ...]  # parameters whose gradient the student derives
+
+
+def _rng(spec: Spec, variant: int) -> random.Random:
+    # crc32 rather than hash(): the same sheet in every process.
+    return random.Random(zlib.crc32(f"{spec.name}/{variant}".encode()))
+
+
+def hand_spec(spec: Spec) -> tuple[Spec, bool]:
+    """The spec's network, or one as deep with the same activations and loss but at most 2 units a layer.
+
+    A network small enough to work by hand is kept as it is, so that a notation that numbers its
+    weights (the lesson's w1 ... w21) means by each name the weight it means in the reader's text.
+    """
+    small = spec.inputs <= HAND_INPUTS and all(layer.units <= HAND_UNITS for layer in spec.layers)
+    by_hand = (spec.inputs <= MOST_HAND_INPUTS and spec.parameter_count <= MOST_HAND_PARAMETERS
+               and len(spec.layers) <= 2 and all(layer.units <= MOST_HAND_UNITS for layer in spec.layers))
+    if small or by_hand:
+        return spec, False
+    layers = []
+    for layer in spec.layers:
+        units = min(layer.units, HAND_UNITS)
+        if activation_named(layer.activation).rowwise:
+            units = 2
+        layers.append(LayerSpec(units, layer.activation, layer.activation_params, layer.bias))
+    shrunk = replace(spec, name=f"{spec.name}_small", inputs=min(spec.inputs, HAND_INPUTS), layers=tuple(layers),
+                     training=TrainingSpec(optimizer="gd", learning_rate=spec.training.learning_rate))
+    return shrunk, True
+
+
+def _hand_rate(spec: Spec) -> sp.Expr:
+    rate = sp.nsimplify(spec.training.learning_rate, rational=True)
+    return rate if rate >= sp.Rational(1, 100) else sp.Rational(1, 10)
+
+
+def hand_problem(spec: Spec, rng: random.Random, sign: int = 1) -> HandProblem:
+    small, shrunk = hand_spec(spec)
+    net = net_of(small)
+    numbers = draw_hand_numbers(small, rng)
+    x, y = tuple(map(sp.Rational, numbers.x)), tuple(map(sp.Rational, numbers.y))
+    params = {name: sp.Matrix(rows).applyfunc(sp.Rational) for name, rows in numbers.params.items()}
+    values = _parameter_values(params)
+    values.update({q.inputs()[i + 1]: value for i, value in enumerate(x)})
+    values.update({q.targets()[k + 1]: value for k, value in enumerate(y)})
+    previous = list(x)
+    for layer in range(1, net.depth + 1):
+        W = params[f"W{layer}"]
+        pres = [sum(W[i, j] * previous[i] for i in range(len(previous))) + (params[f"b{layer}"][0, j]
+                if net.has_bias(layer) else 0) for j in range(net.units(layer))]
+        outputs = [_settled(out) for out in _activate(net, layer, pres)]
+        for j, (pre, out) in enumerate(zip(pres, outputs), start=1):
+            values[q.pre(layer)[j]] = pre
+            values[q.act(layer)[j]] = out
+        previous = outputs
+    loss_expr = _exact(loss_named(small.loss.name).expr)
+    loss = _settled(net.scale * sum(loss_expr.subs({rules.yhat: out, rules.y: target}, simultaneous=True)
+                                    for out, target in zip(previous, y)))
+    deltas = {q.delta(layer)[j]: _settled(_exact(expr).xreplace(values))
+              for (layer, j), expr in error_terms(net, sign).items()}
+    gradients, updated = {}, {}
+    rate = _hand_rate(small)
+    for layer, parameter, source in parameters(net):
+        j = parameter.indices[-1]
+        gradient = sign * deltas[q.delta(layer)[j]] * (source.xreplace(values) if source != 1 else 1)
+        gradients[parameter] = gradient
+        updated[parameter] = values[parameter] - rate * gradient
+    _check_against_expanded(small, x, y, params, gradients)
+    return HandProblem(small, x, y, params, rate, values, loss, deltas, gradients, updated, shrunk)
+
+
+def _settled(value: sp.Expr) -> sp.Expr:
+    """A rational as it is; any other value as a float of ``WORKING_DIGITS`` digits.
+
+    Only the decimals of an irrational value are ever printed, and carrying its exact form through the
+    next layers would make expressions that grow with every layer, slow to evaluate for no gain.
+    """
+    value = sp.sympify(value)
+    return value if value.is_Rational else sp.Float(sp.N(value, WORKING_DIGITS), WORKING_DIGITS)
+
+
+def _exact(formula: sp.Expr) -> sp.Expr:
+    """A formula's constants given as decimals (a leaky ReLU's slope 0.01) read as the rationals they denote.
+
+    Applied to formulas before numbers go in, so that all the arithmetic is exact and a value is a
+    fraction exactly when it is rational; a float computed from a transcendental is never made a fraction.
+    """
+    return sp.sympify(formula).replace(lambda e: isinstance(e, sp.Float), lambda e: sp.Rational(str(e)))
+
+
+def _parameter_values(params: dict[str, sp.Matrix]) -> dict:
+    values = {}
+    for name, matrix in params.items():
+        layer = int(name[1:])
+        for (i, j), value in zip(((i, j) for i in range(matrix.rows) for j in range(matrix.cols)), matrix):
+            key = q.weight(layer)[i + 1, j + 1] if name[0] == "W" else q.bias(layer)[j + 1]
+            values[key] = value
+    return values
+
+
+def _activate(net, layer: int, pres: list) -> list:
+    calculus = net.activation(layer)
+    forward = _exact(calculus.forward)
+    if not calculus.rowwise:
+        return [forward.subs(rules.z, pre) for pre in pres]
+    units = len(pres)
+    outputs = []
+    for unit in range(units):
+        concrete = forward.subs({rules.K: units, rules.k: unit}).doit()
+        outputs.append(concrete.replace(lambda e: isinstance(e, sp.Indexed) and e.base == rules.z_vec,
+                                        lambda e: pres[int(e.indices[0])]))
+    return outputs
+
+
+def _check_against_expanded(spec: Spec, x, y, params, gradients) -> None:
+    """Each delta-rule gradient must equal SymPy's derivative of the expanded loss (to 1e-12)."""
+    for (name, index), derivative in gradient_at(spec, x, y, params).items():
+        layer = int(name[1:])
+        parameter = q.weight(layer)[index[0] + 1, index[1] + 1] if name[0] == "W" else q.bias(layer)[index[0] + 1]
+        expected = spec.loss.scale * float(sp.N(derivative, 30))
+        if abs(float(gradients[parameter]) - expected) > 1e-12 * (1 + abs(expected)):
+            raise ArithmeticError(f"worksheet: the gradient of {parameter} disagrees with the expanded loss")
+
+
+def _is_line(spec: Spec) -> bool:
+    layer = spec.layers[0]
+    return (spec.inputs == 1 and len(spec.layers) == 1 and layer.units == 1 and layer.activation == "linear"
+            and layer.bias and spec.loss.name == "squared_error")
+
+
+def line_spec(spec: Spec) -> Spec:
+    """The spec itself when it is a linear regression, else the lab's: y = w x + b, mean squared error."""
+    if _is_line(spec):
+        return spec
+    return load_spec({"name": "line", "inputs": 1, "layers": [{"units": 1, "activation": "linear"}],
+                      "loss": {"name": "squared_error", "reduction": "mean"},
+                      "training": {"learning_rate": float(LAB_RATE)}})
+
+
+def descent_problem(spec: Spec, variant: int) -> DescentProblem:
+    line = line_spec(spec)
+    rate = sp.nsimplify(line.training.learning_rate, rational=True)
+    slope, intercept, xs, start = astuple(line_problem(variant))
+    xs = tuple(sp.Integer(v) for v in xs)
+    ys = tuple(slope * v + intercept for v in xs)
+    history = exact_descent(line, [[v] for v in xs], [[v] for v in ys], {"W1": [[start[0]]], "b1": [start[1]]},
+                            DESCENT_STEPS, learning_rate=rate)
+    steps = tuple((theta["W1"][0, 0], theta["b1"][0, 0]) for theta in history)
+    return DescentProblem(line, xs, ys, sp.Integer(slope), sp.Integer(intercept), rate, steps)
+
+
+def build_worksheet(spec_source, variant: int = 0, error_sign: int = 1) -> Worksheet:
+    spec = load_spec(spec_source)
+    if variant < 0:
+        raise ValueError("variant must be 0 or more")
+    rng = _rng(spec, variant)
+    hand = hand_problem(spec, rng, error_sign)
+    net = net_of(hand.spec)
+    listed = [parameter for _, parameter, _ in parameters(net)]
+    # One weight of the output layer and one of the first layer, and a bias where there is one.
+    top = [p for p in listed if q.ROLES[p.base].layer == net.depth and q.ROLES[p.base].kind == "weight"]
+    bottom = [p for p in listed if q.ROLES[p.base].layer == 1 and q.ROLES[p.base].kind == "weight"]
+    biases = [p for p in listed if q.ROLES[p.base].kind == "bias"]
+    chosen = [rng.choice(top)]
+    if net.depth > 1:
+        chosen.append(rng.choice(bottom))
+    if biases:
+        chosen.append(rng.choice(biases))
+    descent = descent_problem(spec, variant)
+    return Worksheet(spec, variant, hand, descent, tuple(chosen))
