@@ -16,6 +16,7 @@ from types import ModuleType
 import numpy as np
 
 from symbp.errors import SymbpError
+from symbp.registry.rules import loss_named
 from symbp.render.code.numpy_module import generate_module
 from symbp.spec.schema import Spec, SpecSource, load_spec
 from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT, expand_network
@@ -77,13 +78,7 @@ def random_problem(spec: Spec, samples: int, seed: int):
     """Random inputs, targets that suit the loss, and parameters away from special values."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(samples, spec.inputs))
-    outputs = spec.outputs
-    if spec.loss.name == "cross_entropy":
-        Y = np.eye(outputs)[rng.integers(0, outputs, samples)]
-    elif spec.loss.name == "binary_cross_entropy":
-        Y = rng.uniform(0.05, 0.95, size=(samples, outputs))
-    else:
-        Y = rng.normal(size=(samples, outputs))
+    Y = loss_named(spec.loss.name).targets.random(rng, samples, spec.outputs)
     return X, Y, rng
 
 

@@ -21,6 +21,7 @@ from symbp.classroom.grading import ABSOLUTE, RELATIVE, Sheet
 from symbp.derivation.backprop import net_of
 from symbp.errors import SymbpError
 from symbp.registry import rules
+from symbp.registry.targets import IN_UNIT_INTERVAL
 from symbp.render.templating import render
 from symbp.worksheet import numbers as numbers
 from symbp.worksheet.exercises import Worksheet, line_spec
@@ -45,7 +46,8 @@ def _code(expr: sp.Expr) -> str:
 
 def _targets(sheet: Worksheet) -> tuple[float, ...]:
     spec = sheet.hand.spec
-    if spec.layers[-1].activation == "sigmoid" or spec.loss.name == "binary_cross_entropy":
+    if rules.targets_for(rules.loss_named(spec.loss.name), rules.activation_named(spec.layers[-1].activation)) \
+            is IN_UNIT_INTERVAL:
         return (0.0, 1.0)
     return tuple(float(v) for v in numbers.TARGET_CHOICES)
 

@@ -24,10 +24,8 @@ from symbp.data.datasets import (
     open_regular,
 )
 from symbp.errors import DataError
+from symbp.registry.rules import loss_named
 from symbp.spec.schema import Spec
-
-# How far a target row of a softmax/cross-entropy network may sum away from 1 (rounding in a CSV).
-ROW_SUM_SLACK = 1e-6
 
 
 def load_training_data(spec: Spec, data: str | Path | None = None) -> Dataset:
@@ -272,17 +270,9 @@ def check_fits(spec: Spec, data: Dataset) -> None:
 
 
 def _check_targets(spec: Spec, Y: np.ndarray, name: str) -> None:
-    loss = spec.loss.name
-    if loss in ("cross_entropy", "binary_cross_entropy") and ((Y < 0).any() or (Y > 1).any()):
-        row = int(np.argwhere((Y < 0) | (Y > 1))[0][0])
-        raise DataError(f"{name} row {row} has a target outside [0, 1]; {loss} needs targets between 0 and 1")
-    if loss == "cross_entropy":
-        sums = Y.sum(axis=1)
-        off = np.flatnonzero(np.abs(sums - 1.0) > ROW_SUM_SLACK)
-        if off.size:
-            row = int(off[0])
-            raise DataError(f"{name} row {row} sums to {sums[row]:.6g}; cross_entropy after softmax needs each "
-                            "target row to be one-hot (or probabilities summing to 1)")
+    problem = loss_named(spec.loss.name).target_problem(Y, name)
+    if problem:
+        raise DataError(problem)
 
 
 # --- what kind of targets -----------------------------------------------------------------------

@@ -6,18 +6,18 @@ import numpy as np
 
 from symbp.data.datafiles import target_kind
 from symbp.errors import SymbpError
+from symbp.registry.rules import activation_named, loss_named
 from symbp.spec.schema import Spec
-
-CLASSIFIER_LOSSES = ("cross_entropy", "binary_cross_entropy")
 
 
 def is_classification(spec: Spec, Y: np.ndarray | None) -> bool:
-    """A classifier's loss, targets that are classes, or (without targets) several softmax or sigmoid outputs."""
-    if spec.loss.name in CLASSIFIER_LOSSES:
+    """A classifier's loss, targets that are classes, or (without targets) several outputs that suit classes
+    (softmax or sigmoid)."""
+    if loss_named(spec.loss.name).classifier:
         return True
     if Y is not None:
         return target_kind(Y) is not None
-    return spec.outputs > 1 and spec.layers[-1].activation in ("softmax", "sigmoid")
+    return spec.outputs > 1 and activation_named(spec.layers[-1].activation).natural_targets.classes
 
 
 def class_labels(Y: np.ndarray) -> np.ndarray | None:

@@ -12,6 +12,10 @@ and the registry tests check that both forms agree.
 
 Custom entries come from a spec's ``expr``: their registry name is ``custom:<label>:<expression>``,
 which is all it takes to rebuild them, so specs stay plain data and caches can key on the name.
+
+Everything the rest of symbp needs to know about one activation or loss is an attribute of its entry
+(what targets it takes, how its outputs are read, what a notation calls it, why it may overflow), so
+no module outside the registry tests an entry's name. Custom entries take the defaults.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import sympy as sp
 from sympy.codegen.numpy_nodes import logaddexp
 
 from symbp.errors import SpecError
+from symbp.registry.targets import IN_UNIT_INTERVAL, ONE_HOT, REAL, TargetKind
 from symbp.spec.expressions import NotFinite, evaluate_everywhere, normalise, parse_expression
 
 z = sp.Symbol("z", real=True)
@@ -64,10 +69,30 @@ class Activation:
     stable_expr: sp.Expr | None = None
     title: str = ""  # a custom entry's label
     source: str = ""  # a custom entry's expression, as parsed
+    # The targets its outputs can match: one-hot rows after softmax, values in [0, 1] after sigmoid.
+    natural_targets: TargetKind = REAL
+    # What one of its output units is called in a table of predictions ("probability_0", "output_0").
+    output_name: str = "output"
+    # The attribute of a LaTeX notation preset that holds the letter a text uses for this function
+    # (e.g. S or sigma for the logistic function); empty when every notation writes ``display``.
+    notation_slot: str = ""
+    # Why its values may overflow in training, and what helps, when that is more specific than
+    # "it grows fast": completes "the <name> <layer> ...".
+    overflow_advice: str = ""
 
     @property
     def label(self) -> str:
         return self.display or self.name
+
+    @property
+    def identity(self) -> bool:
+        """True for the identity map, a = z: the output layer of a linear regression."""
+        return self.expr == z and not self.rowwise
+
+    @property
+    def kinked(self) -> bool:
+        """True when it has a corner (relu's at zero, a custom abs or max): its derivative jumps there."""
+        return self.expr.has(sp.Piecewise, sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign)
 
     @property
     def short_name(self) -> str:
@@ -88,10 +113,38 @@ class Loss:
     stable_expr: sp.Expr | None = None
     title: str = ""
     source: str = ""
+    # What its targets must be; data files are checked against it and gradient checks draw from it.
+    targets: TargetKind = REAL
+    # What a single output is called in a table of predictions ("probability" or "prediction").
+    prediction_name: str = "prediction"
 
     @property
     def short_name(self) -> str:
         return self.title or self.name
+
+    @property
+    def classifier(self) -> bool:
+        """True when its targets are classes: a row's class is its largest output, one output's is above 1/2."""
+        return self.targets.classes
+
+    @property
+    def least_squares(self) -> bool:
+        """True when it is the plain squared error (yhat - y)^2."""
+        return sp.expand(self.expr - (yhat - y) ** 2) == 0
+
+    @property
+    def requirement(self) -> str:
+        """How messages name what needs the targets: the loss, with the output it requires."""
+        return f"{self.short_name} after {self.requires_output}" if self.requires_output else self.short_name
+
+    def target_problem(self, Y, array: str = "Y") -> str | None:
+        """One line naming the first row of the targets ``Y`` that this loss cannot take, or None."""
+        return self.targets.problem(Y, array, self.requirement)
+
+
+def targets_for(loss: Loss, output: Activation) -> TargetKind:
+    """The targets that suit a network: what its loss requires, else what its output layer's values can match."""
+    return loss.targets if loss.targets is not REAL else output.natural_targets
 
 
 def _row_sum(expr: sp.Expr) -> sp.Sum:
@@ -104,10 +157,13 @@ ACTIVATIONS: dict[str, Activation] = {
         # exp(min(z, 0)) / (1 + exp(-|z|)): 1 / (1 + exp(-z)) above zero, exp(z) / (1 + exp(z)) below, both
         # to a few ulps (the tanh form loses the lower tail) and no exp of a positive number, so no overflow.
         Activation("sigmoid", 1 / (1 + sp.exp(-z)), display=r"\sigma",
-                   stable_expr=sp.exp(sp.Min(z, 0)) / (1 + sp.exp(-sp.Abs(z)))),
+                   stable_expr=sp.exp(sp.Min(z, 0)) / (1 + sp.exp(-sp.Abs(z))),
+                   natural_targets=IN_UNIT_INTERVAL, notation_slot="sigmoid_symbol"),
         Activation("tanh", sp.tanh(z), display=r"\tanh"),
         Activation("relu", sp.Piecewise((z, z > 0), (0, True)), display=r"\operatorname{ReLU}"),
-        Activation("exponential", sp.exp(z), display=r"\exp"),
+        Activation("exponential", sp.exp(z), display=r"\exp",
+                   overflow_advice="overflows once its pre-activation passes about 709 (88 in float32): "
+                                   "scale the targets down or start from smaller weights"),
         Activation("linear", z, display=r"\operatorname{id}"),
         Activation(
             "softplus", sp.log(1 + sp.exp(z)), display=r"\operatorname{softplus}", stable_expr=logaddexp(0, z)
@@ -124,6 +180,8 @@ ACTIVATIONS: dict[str, Activation] = {
             rowwise=True,
             display=r"\operatorname{softmax}",
             stable_expr=sp.exp(z_vec[k] - RowMax(z_vec)) / _row_sum(sp.exp(z_vec[m] - RowMax(z_vec))),
+            natural_targets=ONE_HOT,
+            output_name="probability",
         ),
     )
 }
@@ -141,6 +199,8 @@ LOSSES: dict[str, Loss] = {
             requires_output="softmax",
             # log softmax through log-sum-exp.
             stable_expr=-y * (z_vec[k] - RowMax(z_vec) - sp.log(_row_sum(sp.exp(z_vec[m] - RowMax(z_vec))))),
+            targets=ONE_HOT,
+            prediction_name="probability",
         ),
         Loss(
             "binary_cross_entropy",
@@ -149,6 +209,8 @@ LOSSES: dict[str, Loss] = {
             # The logits form: y log(1 + exp(-z)) + (1 - y) log(1 + exp(z)), each term accurate on its own,
             # so a confident right prediction's small loss keeps its digits (log(1 + exp(z)) - y z cancels).
             stable_expr=y * logaddexp(0, -z) + (1 - y) * logaddexp(0, z),
+            targets=IN_UNIT_INTERVAL,
+            prediction_name="probability",
         ),
     )
 }

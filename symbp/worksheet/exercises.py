@@ -200,8 +200,8 @@ def _check_against_expanded(spec: Spec, x, y, params, gradients) -> None:
 
 def _is_line(spec: Spec) -> bool:
     layer = spec.layers[0]
-    return (spec.inputs == 1 and len(spec.layers) == 1 and layer.units == 1 and layer.activation == "linear"
-            and layer.bias and spec.loss.name == "squared_error")
+    return (spec.inputs == 1 and len(spec.layers) == 1 and layer.units == 1
+            and activation_named(layer.activation).identity and layer.bias and loss_named(spec.loss.name).least_squares)
 
 
 def line_spec(spec: Spec) -> Spec:

@@ -25,7 +25,7 @@ import sympy as sp
 from symbp.errors import SymbpError
 from symbp.registry import rules
 from symbp.registry.calculus import activation_calculus
-from symbp.registry.rules import activation_named, loss_named
+from symbp.registry.rules import activation_named, loss_named, targets_for
 from symbp.spec.schema import Spec
 
 # Values a hand exercise draws from: small, and halves at most, so every step can be done on paper.
@@ -71,10 +71,11 @@ class LineProblem:
 
 def _targets(spec: Spec, rng: random.Random) -> tuple[Fraction, ...]:
     last = spec.layers[-1]
-    if activation_named(last.activation).rowwise or spec.loss.name == "cross_entropy":
+    kind = targets_for(loss_named(spec.loss.name), activation_named(last.activation))
+    if kind.rows_sum_to_one:
         hot = rng.randrange(last.units)
         return tuple(Fraction(int(k == hot)) for k in range(last.units))
-    if last.activation == "sigmoid" or spec.loss.name == "binary_cross_entropy":
+    if kind.bounded:
         return tuple(Fraction(rng.choice((0, 1))) for _ in range(last.units))
     return tuple(rng.choice(TARGET_CHOICES) for _ in range(last.units))
 
@@ -115,7 +116,7 @@ def _float_network(spec: Spec) -> _FloatNetwork:
     layers, kinked = [], []
     for layer_spec in spec.layers:
         calculus = activation_calculus(layer_spec.activation, layer_spec.activation_params)
-        kinked.append(calculus.forward.has(sp.Piecewise, sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign))
+        kinked.append(calculus.activation.kinked)
         units = layer_spec.units
         if calculus.rowwise:
             pres = sp.symbols(f"z0:{units}", real=True)

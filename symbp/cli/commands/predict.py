@@ -109,9 +109,11 @@ def _inputs(spec, data: str | None) -> Inputs:
 
 
 def _columns(spec) -> list[str]:
+    from symbp.registry.rules import activation_named, loss_named
+
     if spec.outputs == 1:
-        return ["probability" if spec.loss.name == "binary_cross_entropy" else "prediction"]
-    prefix = "probability" if spec.layers[-1].activation == "softmax" else "output"
+        return [loss_named(spec.loss.name).prediction_name]
+    prefix = activation_named(spec.layers[-1].activation).output_name
     return [f"{prefix}_{k}" for k in range(spec.outputs)]
 
 

@@ -398,9 +398,8 @@ def _likely_causes(network: Network) -> list[str]:
             continue
         name = layer.calculus.short_name
         where = "output layer" if layer is network.layers[-1] else f"layer {layer.index}"
-        if name == "exponential":
-            causes.append(f"the exponential {where} overflows once its pre-activation passes about 709 "
-                          "(88 in float32): scale the targets down or start from smaller weights")
+        if layer.calculus.activation.overflow_advice:
+            causes.append(f"the {name} {where} {layer.calculus.activation.overflow_advice}")
         else:
             causes.append(f"the {name} activation of the {where} grows very fast and can overflow for large "
                           "pre-activations: start from smaller weights")

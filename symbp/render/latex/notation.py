@@ -146,9 +146,9 @@ class Notation:
     def activation(self, name: str) -> str:
         if self.generic_activation and self.shape and len(set(self.shape.activations)) == 1:
             return self.generic_activation
-        if name == "sigmoid":
-            return self.sigmoid_symbol
         entry = activation_named(name)
+        if entry.notation_slot:
+            return getattr(self, entry.notation_slot)
         return entry.display or _operator(entry.short_name)
 
     def derivative_of(self, function: str) -> str:
