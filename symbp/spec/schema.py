@@ -33,7 +33,6 @@ from symbp.registry.rules import (
     custom_loss,
     loss_named,
 )
-from symbp.render.latex.notation import NOTATION_NAMES
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 REDUCTIONS = ("mean", "sum")
@@ -45,6 +44,9 @@ MAX_TITLE_LENGTH = 200
 MAX_FILE_BYTES = 64 * 2**20
 # Deriving and printing cost time per layer; far deeper than any network symbp's documents explain.
 MAX_LAYERS = 100
+# The LaTeX notation presets a spec may choose (symbp.render.latex.notation defines each; a test keeps the
+# two lists equal), named here so that reading a spec needs nothing from the renderers.
+NOTATION_NAMES = ("lab", "article", "lesson", "slides", "fausett")
 
 
 @dataclass(frozen=True)
