@@ -1,8 +1,18 @@
 """symbp: backpropagation derived by SymPy, rendered as LaTeX and as standalone NumPy trainers.
 
-The public API, importable from here: ``load_spec``, ``generate_module``, ``check_gradients``,
-``load_module_from_source``, ``derivation_document`` and ``worksheet_document``. Each is imported on
-first use, so ``import symbp`` (and ``symbp --version``) stays free of SymPy and NumPy.
+One function for each job, importable from here::
+
+    load_spec(source)                 a spec from a dict, a .toml/.json file or a bundled example's name
+    derivation_document(spec)         the LaTeX derivation of backpropagation for it
+    worksheet_document(spec)          a LaTeX worksheet on it (``solutions=True`` adds the answer key)
+    generate_module(spec)             the source of its standalone NumPy module
+    load_module(spec)                 that module, imported
+    check_gradients(spec)             the module's gradient against finite differences (and SymPy)
+    train(spec, X, Y)                 trained parameters and the loss history
+
+``load_module_from_source`` imports saved module text; ``Spec``, ``CheckReport`` and ``SymbpError``
+are the types these use. Each name is imported on first use, so ``import symbp`` (and
+``symbp --version``) stays free of SymPy and NumPy.
 """
 
 from __future__ import annotations
@@ -17,15 +27,19 @@ _PUBLIC = {
     "load_spec": "symbp.spec.schema",
     "Spec": "symbp.spec.schema",
     "SpecSource": "symbp.spec.schema",
-    "generate_module": "symbp.render.code.numpy_module",
-    "check_gradients": "symbp.checks.gradients",
-    "load_module_from_source": "symbp.checks.gradients",
     "derivation_document": "symbp.render.latex.document",
     "worksheet_document": "symbp.render.latex.worksheet_document",
+    "generate_module": "symbp.render.code.numpy_module",
+    "load_module": "symbp.api",
+    "load_module_from_source": "symbp.checks.gradients",
+    "check_gradients": "symbp.checks.gradients",
+    "CheckReport": "symbp.checks.gradients",
+    "train": "symbp.api",
     "SymbpError": "symbp.errors",
 }
 
 __all__ = [
+    "CheckReport",
     "Spec",
     "SpecSource",
     "SymbpError",
@@ -33,13 +47,16 @@ __all__ = [
     "check_gradients",
     "derivation_document",
     "generate_module",
+    "load_module",
     "load_module_from_source",
     "load_spec",
+    "train",
     "worksheet_document",
 ]
 
 if TYPE_CHECKING:
-    from symbp.checks.gradients import check_gradients, load_module_from_source
+    from symbp.api import load_module, train
+    from symbp.checks.gradients import CheckReport, check_gradients, load_module_from_source
     from symbp.errors import SymbpError
     from symbp.render.code.numpy_module import generate_module
     from symbp.render.latex.document import derivation_document

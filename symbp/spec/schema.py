@@ -83,6 +83,11 @@ class TrainingSpec:
 
 @dataclass(frozen=True)
 class Spec:
+    """A network's spec, every field checked: its inputs, layers (units and activation each), loss and training.
+
+    Activation and loss names are the registry's (``symbp.registry.rules``); ask the entry for what they mean.
+    """
+
     name: str
     inputs: int
     layers: tuple[LayerSpec, ...]

@@ -1,0 +1,37 @@
+"""The public functions that join the stages: a spec's generated module, imported, and training with it.
+
+The other public functions live in their stage (``load_spec`` in the spec, ``generate_module`` in the
+code renderer, ...); ``symbp/__init__.py`` offers them all under one name each.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+
+from symbp.checks.gradients import load_module_from_source
+from symbp.render.code.numpy_module import generate_module
+from symbp.spec.schema import SpecSource, load_spec
+
+
+def load_module(spec: SpecSource) -> ModuleType:
+    """The spec's generated NumPy module, imported: ``init_params``, ``forward``, ``predict``, ``loss``,
+    ``loss_and_grad``, ``train`` and the rest, exactly as ``symbp generate`` writes them to a file."""
+    loaded = load_spec(spec)
+    return load_module_from_source(generate_module(loaded), loaded.name)
+
+
+def train(spec: SpecSource, X: np.ndarray, Y: np.ndarray, *, params: dict[str, np.ndarray] | None = None,
+          seed: int = 0, **options) -> tuple[dict[str, np.ndarray], dict]:
+    """Trains the spec's network on inputs ``X`` (rows of samples) and targets ``Y``; returns ``(params, history)``.
+
+    Starts from ``params`` when given, else from the module's ``init_params(seed)``. ``options`` are the
+    generated ``train``'s keywords (``epochs``, ``learning_rate``, ``batch_size``, ``optimizer``,
+    ``validation``, ``patience``, ``callback``, ...), each defaulting to the spec's [training] table.
+    ``history["loss"]`` holds the training loss after each epoch and ``history["stopped"]`` why it ended.
+    Each call generates the module anew; to train repeatedly, ``load_module`` once and call its ``train``.
+    """
+    module = load_module(spec)
+    start = module.init_params(seed) if params is None else params
+    return module.train(start, X, Y, **options)
