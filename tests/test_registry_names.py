@@ -1,8 +1,9 @@
 """What the rest of symbp knows about an activation or a loss, it asks the registry entry.
 
 No module outside ``symbp/registry/`` and no template compares anything with an activation's or a
-loss's name: such a test belongs on the entry (``Activation``/``Loss`` in ``symbp/registry/rules.py``)
-as an attribute, so adding an entry is one place and custom entries behave like built-in ones.
+loss's name, or keeps a list of such names: such a test belongs on the entry (``Activation``/``Loss``
+in ``symbp/registry/rules.py``) as an attribute, so adding an entry is one place and custom entries
+behave like built-in ones.
 The names checked are the registry's own; aliases never reach a consumer (the spec reader resolves them).
 """
 
@@ -32,18 +33,27 @@ def _strings(node: ast.AST) -> list[str]:
     return []
 
 
+def _names_only(texts: list[str]) -> list[str]:
+    return texts if texts and all(text in NAMES for text in texts) else []
+
+
 def name_tests_in_python(source: str) -> list[tuple[int, str]]:
-    """(line, name) for each comparison or match case against a registry name in Python source."""
+    """(line, name) for each comparison or match case against a registry name in Python source, and for each
+    list of registry names kept outside the registry (a tuple to test membership in, a dict keyed by names)."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Compare):
-            operands = [node.left, *node.comparators]
+            names = [text for operand in (node.left, *node.comparators) for text in _strings(operand) if text in NAMES]
         elif isinstance(node, ast.MatchValue):
-            operands = [node.value]
+            names = [text for text in _strings(node.value) if text in NAMES]
+        elif isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            names = _names_only(_strings(node))
+        elif isinstance(node, ast.Dict):
+            names = _names_only([text for key in node.keys if key is not None for text in _strings(key)])
         else:
             continue
-        found += [(node.lineno, text) for operand in operands for text in _strings(operand) if text in NAMES]
-    return found
+        found += [(node.lineno, name) for name in names]
+    return sorted(set(found))
 
 
 def name_tests_in_template(source: str) -> list[tuple[int, str]]:
@@ -60,9 +70,12 @@ def name_tests_in_template(source: str) -> list[tuple[int, str]]:
 
 def test_the_checks_find_name_tests():
     python = 'if spec.loss.name == "cross_entropy" or last.activation in ("softmax", "sigmoid"):\n    pass\n'
-    assert name_tests_in_python(python) == [(1, "cross_entropy"), (1, "softmax"), (1, "sigmoid")]
+    assert name_tests_in_python(python) == [(1, "cross_entropy"), (1, "sigmoid"), (1, "softmax")]
     assert name_tests_in_python('match name:\n    case "relu":\n        pass\n') == [(2, "relu")]
-    assert name_tests_in_python('load({"activation": "linear"})\nif kind == "one-hot":\n    pass\n') == []
+    assert name_tests_in_python('CLASSIFIERS = ["cross_entropy"]\nSYMBOLS = {"sigmoid": "S"}\n') == [
+        (1, "cross_entropy"), (2, "sigmoid")]
+    harmless = 'load({"activation": "linear"})\nif kind == "one-hot":\n    pass\nF = {"tanh": 1, "exp": 2}\n'
+    assert name_tests_in_python(harmless) == []
     template = '{% if spec.loss.name == "binary_cross_entropy" %}x{% endif %}\n{{ a if b in ["tanh"] }}'
     assert name_tests_in_template(template) == [(1, "binary_cross_entropy"), (2, "tanh")]
 
