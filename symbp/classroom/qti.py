@@ -2,7 +2,7 @@
 
 QTI 2.1: one ``assessmentItem`` per exercise, a ``textEntryInteraction`` (base type float) per
 quantity, scored by ``equal`` with an absolute tolerance per answer (the grader's rule), and an
-``imsmanifest.xml`` (IMS Content Packaging 1.1) listing the items, zipped.
+``imsmanifest.xml`` listing the items in QTI 2.1's profile of IMS Content Packaging 1.2, zipped.
 
 Canvas (Settings > Import course content > QTI .zip file) reads QTI 1.2: one ``numerical_question``
 per quantity, accepted between ``value - tolerance`` and ``value + tolerance``, one section per exercise.
@@ -23,7 +23,10 @@ QTI = "http://www.imsglobal.org/xsd/imsqti_v2p1"
 CP = "http://www.imsglobal.org/xsd/imscp_v1p1"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 QTI_LOCATION = f"{QTI} http://www.imsglobal.org/xsd/qti/qtiv2p1/imsqti_v2p1.xsd"
-CP_LOCATION = f"{CP} http://www.imsglobal.org/xsd/imscp_v1p1.xsd"
+# A QTI 2.1 package follows QTI 2.1's profile of Content Packaging 1.2, which names its manifests'
+# schema and version; Canvas reads the Content Packaging 1.1 manifests its own exports write.
+QTI_PACKAGE = (f"{CP} http://www.imsglobal.org/xsd/qti/qtiv2p1/qtiv2p1_imscpv1p2_v1p0.xsd", "QTIv2.1 Package", "1.0.0")
+CANVAS_PACKAGE = (f"{CP} http://www.imsglobal.org/xsd/imscp_v1p1.xsd", "IMS Content", "1.1")
 # Zip entries get a fixed time so the same spec gives the same bytes.
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
@@ -89,15 +92,16 @@ def assessment_item(spec, label: str, exercise: Exercise) -> tuple[str, bytes]:
     return ident, _xml(item)
 
 
-def manifest(spec, resources: list[tuple[str, str, str]]) -> bytes:
-    """imsmanifest.xml for (identifier, resource type, file) entries."""
+def manifest(spec, resources: list[tuple[str, str, str]], package: tuple[str, str, str] = QTI_PACKAGE) -> bytes:
+    """imsmanifest.xml for (identifier, resource type, file) entries, in a package's (location, schema, version)."""
+    location, schema, version = package
     ET.register_namespace("", CP)
     ET.register_namespace("xsi", XSI)
     root = ET.Element(f"{{{CP}}}manifest", {"identifier": identifier(spec.name, "manifest"),
-                                            f"{{{XSI}}}schemaLocation": CP_LOCATION})
+                                            f"{{{XSI}}}schemaLocation": location})
     metadata = ET.SubElement(root, f"{{{CP}}}metadata")
-    ET.SubElement(metadata, f"{{{CP}}}schema").text = "IMS Content"
-    ET.SubElement(metadata, f"{{{CP}}}schemaversion").text = "1.1"
+    ET.SubElement(metadata, f"{{{CP}}}schema").text = schema
+    ET.SubElement(metadata, f"{{{CP}}}schemaversion").text = version
     ET.SubElement(root, f"{{{CP}}}organizations")
     listed = ET.SubElement(root, f"{{{CP}}}resources")
     for ident, kind, href in resources:
@@ -174,5 +178,5 @@ def canvas_assessment(spec, notation, groups) -> bytes:
 def canvas_package(spec, notation, groups) -> bytes:
     href = f"{identifier(spec.name, 'canvas')}.xml"
     return _zip({"imsmanifest.xml": manifest(spec, [(identifier(spec.name, "canvas", "resource"),
-                                                     "imsqti_xmlv1p2", href)]),
+                                                     "imsqti_xmlv1p2", href)], CANVAS_PACKAGE),
                  href: canvas_assessment(spec, notation, groups)})
