@@ -160,6 +160,21 @@ def test_canvas_qti12_validates_against_the_official_dtd(name):
     assert _errors(_schema(QTI12_DTD), archive.read(assessment)) == []
 
 
+def test_qti_keeps_students_whose_ids_differ_only_in_punctuation_apart():
+    spec, notation, groups = _groups("xor", (1, 2, 3, 4))
+    ids = ("j.smith@uni.edu", "j_smith@uni.edu", "j.smith+uni.edu", "j-smith@uni.edu")
+    roster = [(student, sheet) for student, (_, sheet) in zip(ids, groups)]
+    files = qti_items(spec, notation, roster)
+    assert len(files) == 1 + 5 * len(ids)  # no student's item overwrites another's
+    for path, data in files.items():
+        schema = _schema(QTI_PACKAGE_XSD if path == "imsmanifest.xml" else QTI_ITEM_XSD)
+        assert _errors(schema, data) == [], path  # the manifest's identifiers are xs:ID: unique
+    archive = zipfile.ZipFile(io.BytesIO(canvas_package(spec, notation, roster)))
+    canvas = ET.fromstring(archive.read(next(n for n in archive.namelist() if n != "imsmanifest.xml")))
+    idents = [element.get("ident") for element in canvas.iter() if element.tag in ("section", "item")]
+    assert len(idents) == len(set(idents)) == 5 * len(ids) + sum(len(answers_of(s)) for _, s in roster)
+
+
 def _without(data, tag, attribute):
     """The document with one attribute removed from the first element of a tag."""
     root = ET.fromstring(data)

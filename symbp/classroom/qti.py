@@ -12,7 +12,6 @@ Math is written ``\\( ... \\)``, which both render with MathJax.
 from __future__ import annotations
 
 import io
-import re
 import xml.etree.ElementTree as ET
 import zipfile
 
@@ -31,9 +30,18 @@ CANVAS_PACKAGE = (f"{CP} http://www.imsglobal.org/xsd/imscp_v1p1.xsd", "IMS Cont
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
 
+def _escaped(part: str) -> str:
+    """A label in NCName characters, one to one: letters, digits and '_' stay, any other character is '.HEX.'."""
+    return "".join(c if c.isascii() and (c.isalnum() or c == "_") else f".{ord(c):x}." for c in part)
+
+
 def identifier(*parts: str) -> str:
-    """An XML identifier (NCName) built from labels: letters, digits, '-' and '_' only, starting with a letter."""
-    return "I-" + "-".join(re.sub(r"[^A-Za-z0-9_-]", "_", part) for part in parts)
+    """An XML identifier (NCName) built from labels, starting with a letter.
+
+    Different labels give different identifiers (students 'j.smith' and 'j_smith' must not share
+    an item): the escape is one to one and no escaped part holds the '-' that joins them.
+    """
+    return "I-" + "-".join(_escaped(part) for part in parts)
 
 
 def _xml(root: ET.Element) -> bytes:
