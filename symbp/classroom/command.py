@@ -46,7 +46,11 @@ def run(args) -> int:
 
     spec = load_spec(args.spec)
     notation = notation_for(spec, args.notation)
-    form = args.format or ("pdf" if args.pdf else "tex")
+    form = args.format or ("html" if getattr(args, "html", False) else "pdf" if args.pdf else "tex")
+    if form == "html":
+        from symbp.render.html.mathml import require_html_support
+
+        require_html_support()  # before any work
     students = read_roster(args.roster) if args.roster else None
     folder = _folder(args, spec, "roster" if students else form)
     if folder.suffix and not folder.is_dir():
@@ -62,7 +66,13 @@ def run(args) -> int:
         assigned = None
         groups = [(f"variant {args.variant}", build_worksheet(spec, args.variant, notation.error_sign))]
     written = {}
-    if form in ("tex", "pdf"):
+    if form == "html":
+        from symbp.render.html.page import worksheet_page
+
+        for (_label, sheet), path in zip(groups, _outputs(folder, spec, form, students)):
+            written[path] = worksheet_page(spec, args.notation, sheet.variant, args.solutions,
+                                           key_only=getattr(args, "key_only", False))
+    elif form in ("tex", "pdf"):
         from symbp.render.latex.worksheet_document import worksheet_document
 
         for (_label, sheet), path in zip(groups, _outputs(folder, spec, form, students)):
@@ -104,8 +114,8 @@ def run(args) -> int:
 def _outputs(folder: Path, spec, form: str, students: list[Student] | None) -> list[Path]:
     """Every file the run will write, known before any work."""
     names: list[str] = []
-    if form in ("tex", "pdf"):
-        extension = ".pdf" if form == "pdf" else ".tex"
+    if form in ("tex", "pdf", "html"):
+        extension = {"pdf": ".pdf", "tex": ".tex", "html": ".html"}[form]
         names += [f"{spec.name}_{student.id}{extension}" for student in students or ()]
     elif form == "moodle":
         names.append(f"{spec.name}_moodle.xml")
