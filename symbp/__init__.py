@@ -1,7 +1,8 @@
 """symbp: backpropagation derived by SymPy, rendered as LaTeX and as standalone NumPy trainers.
 
 The public API, importable from here: ``load_spec``, ``generate_module``, ``check_gradients``,
-``load_module_from_source``, ``derivation_document`` and ``worksheet_document``. Each is imported on
+``load_module_from_source``, ``derivation_document``, ``worksheet_document`` and ``History`` (a training
+history that draws its loss curve in a notebook). Each is imported on
 first use, so ``import symbp`` (and ``symbp --version``) stays free of SymPy and NumPy.
 """
 
@@ -23,9 +24,11 @@ _PUBLIC = {
     "derivation_document": "symbp.render.latex.document",
     "worksheet_document": "symbp.render.latex.worksheet_document",
     "SymbpError": "symbp.errors",
+    "History": "symbp.render.html.history",
 }
 
 __all__ = [
+    "History",
     "Spec",
     "SpecSource",
     "SymbpError",
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
     from symbp.checks.gradients import check_gradients, load_module_from_source
     from symbp.errors import SymbpError
     from symbp.render.code.numpy_module import generate_module
+    from symbp.render.html.history import History
     from symbp.render.latex.document import derivation_document
     from symbp.render.latex.worksheet_document import worksheet_document
     from symbp.spec.schema import Spec, SpecSource, load_spec

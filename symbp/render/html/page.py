@@ -63,6 +63,19 @@ def worksheet_html(context: dict, fragment: bool = False) -> str:
     return _wrap(body, context, kind, f"Backpropagation by hand: {context['title']}", fragment)
 
 
+def network_html(spec_source: SpecSource, notation: str | None = None) -> str:
+    """A spec's network drawn, with a sentence on its layers: a notebook's display of a spec."""
+    from symbp.render.latex.document import notation_for
+    from symbp.render.latex.drawing import network_drawing
+    from symbp.spec.schema import load_spec
+
+    spec = load_spec(spec_source)
+    chosen = notation_for(spec, notation)
+    drawing = network_drawing(spec.sizes, tuple(layer.bias for layer in spec.layers), chosen)
+    body = _render("html/network.html.j2", spec=spec, notation=chosen, svg=svg_drawing(drawing))
+    return _render("html/fragment.html.j2", body=Markup(body))
+
+
 def derivation_page(spec_source: SpecSource, notation: str | None = None) -> str:
     """The derivation of backpropagation for a spec, as one self-contained HTML page."""
     from symbp.render.latex.document import derivation_context
