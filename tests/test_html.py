@@ -132,12 +132,20 @@ def test_worksheet_format_html(tmp_path, monkeypatch):
 
 def test_roster_of_pages(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "class.csv").write_text("id,name\nz1,Ann\nz2,Bob\n")
+    (tmp_path / "class.csv").write_text("id,name\nz1,Ann <b>\nz2,Bob\n")
     assert main(["worksheet", "xor", "--roster", "class.csv", "--html", "-o", "out"]) == 0
     pages = sorted((tmp_path / "out").glob("*.html"))
-    assert [page.name for page in pages] == ["xor_z1.html", "xor_z2.html"]
+    assert [page.name for page in pages] == ["answer_key.html", "xor_z1.html", "xor_z2.html"]
     assert all(PAGE_MARKER.is_on(page) for page in pages)
-    assert pages[0].read_text() != pages[1].read_text()  # each student their own numbers
+    assert pages[1].read_text() != pages[2].read_text()  # each student their own numbers
+    assert (tmp_path / "out" / "answers.csv").exists() and not (tmp_path / "out" / "answer_key.tex").exists()
+    key = pages[0].read_text()
+    assert "z1 (Ann &lt;b&gt;)" in key and "z2 (Bob)" in key
+    assert raw_tex_in(read_page(key).text) == []
+    # The folder's writer knows the pages for symbp's own: a second run replaces them (the CSV needs --force).
+    from symbp.classroom.files import marker_for
+
+    assert all(marker_for(page).is_on(page) for page in pages)
 
 
 def test_missing_latex2mathml_is_one_line(tmp_path, capsys, monkeypatch):

@@ -76,6 +76,12 @@ def network_html(spec_source: SpecSource, notation: str | None = None) -> str:
     return _render("html/fragment.html.j2", body=Markup(body))
 
 
+def answer_key_page(context: dict) -> str:
+    """The roster's answer key (``symbp.classroom.command.answer_key_context``) as one page."""
+    body = _render("html/answer_key.html.j2", **context)
+    return _wrap(body, context, "answer key", f"Answer key: {context['title']}", fragment=False)
+
+
 def derivation_page(spec_source: SpecSource, notation: str | None = None) -> str:
     """The derivation of backpropagation for a spec, as one self-contained HTML page."""
     from symbp.render.latex.document import derivation_context
