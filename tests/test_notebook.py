@@ -80,3 +80,14 @@ def test_history_stays_a_dict():
     assert "(log scale)" in History({"loss": [100.0, 1.0, 1e-4], "stopped": "epochs"})._repr_svg_()
     assert "no epoch completed" in History({"loss": [], "stopped": "diverged"})._repr_svg_()
     assert History(raw)._repr_svg_() == svg  # deterministic
+
+
+def test_a_document_pickles_as_its_source():
+    import pickle
+
+    from symbp.render.html.notebook import LatexDocument
+
+    document = LatexDocument("% symbp-generated-document\n", lambda: "<p>page</p>")
+    assert document._repr_html_() == "<p>page</p>"
+    copied = pickle.loads(pickle.dumps(document))
+    assert copied == document and type(copied) is str

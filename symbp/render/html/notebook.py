@@ -23,6 +23,10 @@ class LatexDocument(str):
         document._shown: str | None = None
         return document
 
+    def __reduce__(self):
+        # Pickled (sent to another process, copied) as the plain source: the display is rebuilt from the spec.
+        return str, (str(self),)
+
     def _repr_html_(self) -> str | None:
         from symbp.render.html.mathml import MissingHtmlSupport
 
