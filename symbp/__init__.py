@@ -11,8 +11,9 @@ One function for each job, importable from here::
     train(spec, X, Y)                 trained parameters and the loss history
 
 ``load_module_from_source`` imports saved module text; ``Spec``, ``CheckReport`` and ``SymbpError``
-are the types these use. Each name is imported on first use, so ``import symbp`` (and
-``symbp --version``) stays free of SymPy and NumPy.
+are the types these use; ``History`` wraps a training history so that a notebook draws its loss curve.
+Each name is imported on first use, so ``import symbp`` (and ``symbp --version``) stays free of SymPy
+and NumPy.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ _PUBLIC = {
     "CheckReport": "symbp.checks.gradients",
     "train": "symbp.api",
     "SymbpError": "symbp.errors",
+    "History": "symbp.render.html.history",
 }
 
 __all__ = [
     "CheckReport",
+    "History",
     "Spec",
     "SpecSource",
     "SymbpError",
@@ -59,6 +62,7 @@ if TYPE_CHECKING:
     from symbp.checks.gradients import CheckReport, check_gradients, load_module_from_source
     from symbp.errors import SymbpError
     from symbp.render.code.numpy_module import generate_module
+    from symbp.render.html.history import History
     from symbp.render.latex.document import derivation_document
     from symbp.render.latex.worksheet_document import worksheet_document
     from symbp.spec.schema import Spec, SpecSource, load_spec

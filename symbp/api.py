@@ -12,6 +12,7 @@ import numpy as np
 
 from symbp.checks.gradients import load_module_from_source
 from symbp.render.code.numpy_module import generate_module
+from symbp.render.html.history import History
 from symbp.spec.schema import SpecSource, load_spec
 
 
@@ -23,15 +24,17 @@ def load_module(spec: SpecSource) -> ModuleType:
 
 
 def train(spec: SpecSource, X: np.ndarray, Y: np.ndarray, *, params: dict[str, np.ndarray] | None = None,
-          seed: int = 0, **options) -> tuple[dict[str, np.ndarray], dict]:
+          seed: int = 0, **options) -> tuple[dict[str, np.ndarray], History]:
     """Trains the spec's network on inputs ``X`` (rows of samples) and targets ``Y``; returns ``(params, history)``.
 
     Starts from ``params`` when given, else from the module's ``init_params(seed)``. ``options`` are the
     generated ``train``'s keywords (``epochs``, ``learning_rate``, ``batch_size``, ``optimizer``,
     ``validation``, ``patience``, ``callback``, ...), each defaulting to the spec's [training] table.
-    ``history["loss"]`` holds the training loss after each epoch and ``history["stopped"]`` why it ended.
-    Each call generates the module anew; to train repeatedly, ``load_module`` once and call its ``train``.
+    ``history["loss"]`` holds the training loss after each epoch and ``history["stopped"]`` why it ended;
+    it is a ``History``, a dict that a notebook shows as its loss curve. Each call generates the module
+    anew; to train repeatedly, ``load_module`` once and call its ``train``.
     """
     module = load_module(spec)
     start = module.init_params(seed) if params is None else params
-    return module.train(start, X, Y, **options)
+    trained, history = module.train(start, X, Y, **options)
+    return trained, History(history)

@@ -21,6 +21,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import BinaryIO
 
@@ -143,6 +144,45 @@ class PngSoftwareMarker(Marker):
                 chunks.append(data[position:end])
             position = end
         return _PNG_SIGNATURE + chunks[0] + self._chunk() + b"".join(chunks[1:])
+
+
+class _HeadReader(HTMLParser):
+    """Reads the first element inside <head> and stops there."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.in_head = False
+        self.first: tuple[str, dict[str, str]] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if self.first is not None:
+            return
+        if self.in_head:
+            self.first = (tag, {name: value or "" for name, value in attrs})
+        elif tag == "head":
+            self.in_head = True
+        elif tag != "html":
+            self.first = ("", {})  # content before <head>: not symbp's layout
+
+    handle_startendtag = handle_starttag
+
+
+@dataclass(frozen=True)
+class HtmlGeneratorMarker(Marker):
+    """An HTML page whose first element in <head> is ``<meta name="generator">`` with the marker opening its content."""
+
+    text: str
+
+    def is_on(self, path: Path) -> bool:
+        with path.open("rb") as stream:
+            head = stream.read(_FIRST_LINE_BYTES).decode("utf-8", errors="replace")
+        reader = _HeadReader()
+        reader.feed(head)
+        if reader.first is None:
+            return False
+        tag, attributes = reader.first
+        return (tag == "meta" and attributes.get("name", "").lower() == "generator"
+                and _starts_with_word(attributes.get("content", ""), self.text))
 
 
 @dataclass(frozen=True)

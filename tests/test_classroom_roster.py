@@ -101,7 +101,7 @@ def test_roster_run_writes_sheets_key_and_answers_then_grades_them(tmp_path):
     (("worksheet", "xor", "--roster", "r.csv"), {"r.csv": b"id\nx\nx\n"}, "repeats row 2"),
     (("worksheet", "xor", "--roster", "r.csv"), {"r.csv": b"id,name\nx,X\n,Y\n"}, "row 3: empty id"),
     (("worksheet", "xor", "--roster", "r.csv"), {"r.csv": b"id\n\xff\xfe\n"}, "not UTF-8"),
-    (("worksheet", "xor", "--format", "html"), {}, "--format: no format named 'html'"),
+    (("worksheet", "xor", "--format", "docx"), {}, "--format: no format named 'docx'"),
     (("worksheet", "xor", "--format", "moodle", "-o", "a/b"), {}, "a: directory does not exist"),
     (("worksheet", "xor", "--roster", "r.csv", "-o", "r"), {"r.csv": b"id\na\n", "r": b"x"}, "r: is not a folder"),
     (("worksheet", "xor", "--format", "docx", "--roster", "r.csv"), {"r.csv": b"id\na\n"}, "no format named"),

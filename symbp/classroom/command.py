@@ -22,8 +22,8 @@ from symbp.worksheet.exercises import build_worksheet
 KEY_COLUMNS = 3
 
 
-def answer_key(spec, notation, assigned) -> str:
-    """One LaTeX document with every student's answers, for the teacher."""
+def answer_key_context(spec, notation, assigned) -> dict:
+    """Every student's answers, for the teacher: the view-model of the answer key (LaTeX or HTML)."""
     students = []
     for entry in assigned:
         writer = Writer(notation_for(entry.sheet.hand.spec, notation.name))
@@ -32,8 +32,13 @@ def answer_key(spec, notation, assigned) -> str:
         rows = [cells[start:start + KEY_COLUMNS] for start in range(0, len(cells), KEY_COLUMNS)]
         students.append({"id": entry.student.id, "name": entry.student.name, "variant": entry.variant,
                          "rows": rows})
-    return render("classroom/answer_key.tex.j2", marker=MARKER, spec=spec, notation=notation, version=__version__,
-                  title=spec.title or spec.name, students=students)
+    return {"marker": MARKER, "spec": spec, "notation": notation, "version": __version__,
+            "title": spec.title or spec.name, "students": students}
+
+
+def answer_key(spec, notation, assigned) -> str:
+    """One LaTeX document with every student's answers, for the teacher."""
+    return render("classroom/answer_key.tex.j2", **answer_key_context(spec, notation, assigned))
 
 
 def _folder(args, spec, kind: str) -> Path:
@@ -46,7 +51,11 @@ def run(args) -> int:
 
     spec = load_spec(args.spec)
     notation = notation_for(spec, args.notation)
-    form = args.format or ("pdf" if args.pdf else "tex")
+    form = args.format or ("html" if getattr(args, "html", False) else "pdf" if args.pdf else "tex")
+    if form == "html":
+        from symbp.render.html.mathml import require_html_support
+
+        require_html_support()  # before any work
     students = read_roster(args.roster) if args.roster else None
     folder = _folder(args, spec, "roster" if students else form)
     if folder.suffix and not folder.is_dir():
@@ -62,7 +71,13 @@ def run(args) -> int:
         assigned = None
         groups = [(f"variant {args.variant}", build_worksheet(spec, args.variant, notation.error_sign))]
     written = {}
-    if form in ("tex", "pdf"):
+    if form == "html":
+        from symbp.render.html.page import worksheet_page
+
+        for (_label, sheet), path in zip(groups, _outputs(folder, spec, form, students)):
+            written[path] = worksheet_page(spec, args.notation, sheet.variant, args.solutions,
+                                           key_only=getattr(args, "key_only", False))
+    elif form in ("tex", "pdf"):
         from symbp.render.latex.worksheet_document import worksheet_document
 
         for (_label, sheet), path in zip(groups, _outputs(folder, spec, form, students)):
@@ -84,10 +99,15 @@ def run(args) -> int:
         for relative, text in question_files(spec, notation, groups[0][1]).items():
             written[folder / relative] = text
     if assigned is not None:
-        key = answer_key(spec, notation, assigned)
-        written[folder / "answer_key.tex"] = key
-        if form == "pdf":
-            written[folder / "answer_key.pdf"] = compile_pdf(key, "answer_key")
+        if form == "html":
+            from symbp.render.html.page import answer_key_page
+
+            written[folder / "answer_key.html"] = answer_key_page(answer_key_context(spec, notation, assigned))
+        else:
+            key = answer_key(spec, notation, assigned)
+            written[folder / "answer_key.tex"] = key
+            if form == "pdf":
+                written[folder / "answer_key.pdf"] = compile_pdf(key, "answer_key")
         written[folder / "answers.csv"] = answers_table(assigned)
 
     files.make_folder(folder)
@@ -104,8 +124,8 @@ def run(args) -> int:
 def _outputs(folder: Path, spec, form: str, students: list[Student] | None) -> list[Path]:
     """Every file the run will write, known before any work."""
     names: list[str] = []
-    if form in ("tex", "pdf"):
-        extension = ".pdf" if form == "pdf" else ".tex"
+    if form in ("tex", "pdf", "html"):
+        extension = {"pdf": ".pdf", "tex": ".tex", "html": ".html"}[form]
         names += [f"{spec.name}_{student.id}{extension}" for student in students or ()]
     elif form == "moodle":
         names.append(f"{spec.name}_moodle.xml")
@@ -116,5 +136,6 @@ def _outputs(folder: Path, spec, form: str, students: list[Student] | None) -> l
 
         names += question_names(spec)
     if students:
-        names += ["answer_key.tex", "answers.csv"] + (["answer_key.pdf"] if form == "pdf" else [])
+        key = "answer_key.html" if form == "html" else "answer_key.tex"
+        names += [key, "answers.csv"] + (["answer_key.pdf"] if form == "pdf" else [])
     return [folder / name for name in names]

@@ -14,6 +14,7 @@ from symbp.errors import OutputError
 from symbp.output import (
     NO_MARKER,
     FirstLineMarker,
+    HtmlGeneratorMarker,
     Marker,
     Output,
     ZipCommentMarker,
@@ -43,12 +44,22 @@ class XmlCommentMarker(Marker):
         return declaration.startswith(b"<?xml") and comment.decode("utf-8", "replace").startswith(self.text)
 
 
+@dataclass(frozen=True)
+class EitherMarker(Marker):
+    """A file that carries any one of the markers (PrairieLearn's question.html or a worksheet's page)."""
+
+    markers: tuple[Marker, ...]
+
+    def is_on(self, path: Path) -> bool:
+        return any(marker.is_on(path) for marker in self.markers)
+
+
 _MARKERS: dict[str, Marker] = {
     ".tex": FirstLineMarker(DOCUMENT_MARKER),
     ".pdf": PDF_MARKER,
     ".zip": ZipCommentMarker(b"symbp package"),
     ".xml": XmlCommentMarker(f"<!-- {MARKER}:"),
-    ".html": FirstLineMarker(f"<!-- {MARKER}:"),
+    ".html": EitherMarker((FirstLineMarker(f"<!-- {MARKER}:"), HtmlGeneratorMarker("symbp-generated-page"))),
     ".py": FirstLineMarker(f"# {MARKER}:"),
 }
 

@@ -61,8 +61,10 @@ COMMANDS: dict[str, Command] = {
     "derive": Command(
         "write the step-by-step LaTeX derivation of backpropagation",
         "Writes a LaTeX document deriving every gradient of the spec's network step by step, in the "
-        "notation of one of the reference texts (--notation). With --pdf it is also compiled (needs TeX Live).",
-        "symbp derive house_prices --pdf\nsymbp derive my_net.toml --notation slides -o my_net.tex",
+        "notation of one of the reference texts (--notation). With --pdf it is also compiled (needs TeX Live); "
+        "--html writes a self-contained web page instead (MathML, readable without TeX).",
+        "symbp derive house_prices --pdf\nsymbp derive my_net.toml --notation slides -o my_net.tex\n"
+        "symbp derive actuarial --html",
         "symbp.cli.commands.latex",
     ),
     "worksheet": Command(
@@ -71,9 +73,10 @@ COMMANDS: dict[str, Command] = {
         "update by hand on small numbers, and a few steps of gradient descent on a line. --solutions adds "
         "the answer key in exact arithmetic; --variant N gives another set of numbers, the same every time. "
         "--roster writes a sheet per student with one answer key and answers.csv; --format exports the "
-        "exercises to Moodle XML, QTI (and Canvas) or PrairieLearn.",
+        "exercises to Moodle XML, QTI (and Canvas) or PrairieLearn; --html (--format html) writes web pages.",
         "symbp worksheet linear_regression --solutions\nsymbp worksheet xor --notation slides --variant 7\n"
-        "symbp worksheet xor --roster students.csv -o class\nsymbp worksheet xor --format moodle -o quiz",
+        "symbp worksheet xor --roster students.csv -o class\nsymbp worksheet xor --format moodle -o quiz\n"
+        "symbp worksheet xor --html --solutions",
         "symbp.cli.commands.latex",
     ),
     "grade": Command(

@@ -1,19 +1,21 @@
-"""symbp derive and symbp worksheet: LaTeX documents for a spec, and their PDFs with --pdf."""
+"""symbp derive and symbp worksheet: LaTeX documents for a spec, their PDFs with --pdf, or HTML pages with --html."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from symbp.errors import SymbpError
-from symbp.output import FirstLineMarker, Output, claim_outputs, write_atomically
+from symbp.output import FirstLineMarker, HtmlGeneratorMarker, Output, claim_outputs, write_atomically
 from symbp.render.latex.document import MARKER, derivation_document
 from symbp.render.latex.notation import NOTATION_NAMES, notation_named
 from symbp.render.latex.tex import PDF_MARKER, compile_pdf, write_pdf
 from symbp.spec.schema import load_spec
 
 TEX_MARKER = FirstLineMarker(MARKER)
+# symbp.render.html.page.MARKER; spelled here so that the command's import stays light.
+HTML_MARKER = HtmlGeneratorMarker("symbp-generated-page")
 
-WORKSHEET_FORMATS = ("pdf", "tex", "moodle", "qti", "prairielearn")
+WORKSHEET_FORMATS = ("pdf", "tex", "html", "moodle", "qti", "prairielearn")
 NOTATION_HELP = f"notation preset: {', '.join(NOTATION_NAMES)} (default: the spec's, else lab)"
 
 
@@ -22,6 +24,8 @@ def _common(parser) -> None:
     parser.add_argument("-o", "--output", metavar="FILE.tex", help="where to write the LaTeX (default in this folder)")
     parser.add_argument("--notation", metavar="NAME", help=NOTATION_HELP)
     parser.add_argument("--pdf", action="store_true", help="also compile it to FILE.pdf (needs pdflatex or latexmk)")
+    parser.add_argument("--html", action="store_true",
+                        help="write one self-contained HTML page instead (MathML, no TeX needed; -o FILE.html)")
     parser.add_argument("--force", action="store_true", help="overwrite files that symbp did not write")
 
 
@@ -49,8 +53,9 @@ def register(commands) -> None:
                            help="one worksheet per student (a CSV with an id column), a combined answer key and "
                            "answers.csv, written to the folder -o (default SPEC_roster)")
     worksheet.add_argument("--format", metavar="NAME",
-                           help="tex (default), pdf (as --pdf), or an export for a learning platform: moodle (XML), "
-                           "qti (QTI 2.1 package and Canvas's QTI 1.2), prairielearn (question folders); exports "
+                           help="tex (default), pdf (as --pdf), html (as --html), or an export for a learning "
+                           "platform: moodle (XML), qti (QTI 2.1 package and Canvas's QTI 1.2), prairielearn (question "
+                           "folders); exports "
                            "and --roster write into the folder -o")
     worksheet.set_defaults(run=run_worksheet)
 
@@ -65,6 +70,26 @@ def _target(args, default: str, spec) -> Path:
         outputs.append(Output(target.with_suffix(".pdf"), PDF_MARKER))
     claim_outputs(outputs, inputs=[spec.source], force=args.force)
     return target
+
+
+def _html_target(args, default: str, spec) -> Path:
+    """The page's path, claimed before anything is rendered; HTML support checked first."""
+    from symbp.render.html.mathml import require_html_support
+
+    if args.pdf:
+        raise SymbpError("--pdf: a page has no PDF; give --html or --pdf, not both")
+    target = Path(args.output) if args.output else Path(default)
+    if target.suffix != ".html":
+        raise SymbpError(f"{target}: give a file name ending in .html")
+    require_html_support()
+    claim_outputs([Output(target, HTML_MARKER)], inputs=[spec.source], force=args.force)
+    return target
+
+
+def _write_html(args, text: str, target: Path) -> int:
+    write_atomically(target, text, marker=HTML_MARKER, force=args.force)
+    print(f"wrote {target}")
+    return 0
 
 
 def _write(args, text: str, target: Path) -> int:
@@ -86,6 +111,11 @@ def _notation(args) -> str | None:
 def run_derive(args) -> int:
     notation = _notation(args)
     spec = load_spec(args.spec)
+    if args.html:
+        from symbp.render.html.page import derivation_page
+
+        target = _html_target(args, f"{spec.name}_derivation.html", spec)
+        return _write_html(args, derivation_page(spec, notation), target)
     target = _target(args, f"{spec.name}_derivation.tex", spec)
     return _write(args, derivation_document(spec, notation), target)
 
@@ -95,6 +125,9 @@ def run_worksheet(args) -> int:
 
     if args.format is not None and args.format not in WORKSHEET_FORMATS:
         raise SymbpError(f"--format: no format named {args.format!r}; choose one of {', '.join(WORKSHEET_FORMATS)}")
+    if args.html and args.format not in (None, "html"):
+        raise SymbpError(f"--html: asks for a page, but --format asks for {args.format}; give one of them")
+    args.html = args.html or args.format == "html"
     if args.roster or args.format in ("moodle", "qti", "prairielearn"):
         from symbp.classroom.command import run
 
@@ -105,6 +138,12 @@ def run_worksheet(args) -> int:
         raise SymbpError(f"--variant: must be 0 or more, got {args.variant}")
     spec = load_spec(args.spec)
     suffix = "_key" if args.key_only else "_solutions" if args.solutions else ""
+    if args.html:
+        from symbp.render.html.page import worksheet_page
+
+        target = _html_target(args, f"{spec.name}_worksheet_{args.variant}{suffix}.html", spec)
+        page = worksheet_page(spec, notation, args.variant, args.solutions, key_only=args.key_only)
+        return _write_html(args, page, target)
     target = _target(args, f"{spec.name}_worksheet_{args.variant}{suffix}.tex", spec)
     text = worksheet_document(spec, notation, args.variant, args.solutions, key_only=args.key_only)
     return _write(args, text, target)

@@ -136,16 +136,24 @@ class Writer:
     def math(self, expr) -> str:
         return self.printer.doprint(expr)
 
-    def reason(self, reason: Reason) -> str:
+    def reason_parts(self, reason: Reason) -> tuple[str, str, list[str]]:
+        """What a justification says, for any renderer: its words, the printed name of a function that
+        ends them ("derivative of" sigma), and the printed facts it cites."""
         facts = [self.math(fact) for fact in reason.facts]
         if reason.kind == "derivative_of" and reason.about is not None:
-            function = reason.about.func if not isinstance(reason.about, sp.Piecewise) else None
-            words = "derivative of each piece" if function is None else "derivative of $" + self.function_name(
-                reason.about) + "$"
-        elif reason.kind == "delta" and facts:
+            if isinstance(reason.about, sp.Piecewise):
+                return "derivative of each piece", "", facts
+            return "derivative of ", self.function_name(reason.about), facts
+        if reason.kind == "delta" and facts:
+            return "", "", facts
+        return REASON_WORDS[reason.kind], "", facts
+
+    def reason(self, reason: Reason) -> str:
+        words, function, facts = self.reason_parts(reason)
+        if reason.kind == "delta" and facts:
             return r"\text{since }" + ", ".join(facts)
-        else:
-            words = REASON_WORDS[reason.kind]
+        if function:
+            words += "$" + function + "$"
         if facts:
             since = r"\text{since }" + r",\ \allowbreak ".join(facts)
             return since if not words else rf"\text{{{words}; }}{since}"
@@ -423,7 +431,8 @@ def numerical_check_rows(writer: Writer, spec: Spec) -> list[dict[str, str]]:
     return rows
 
 
-def derivation_context(spec_source, notation: str | None = None) -> dict:
+def derivation_context(spec_source, notation: str | None = None, writer_class: type[Writer] = Writer) -> dict:
+    """The derivation's view-model; ``writer_class`` prints its justifications (symbp.render.html gives its own)."""
     from symbp.checks import numcheck
     from symbp.derivation.explicit import EXPLICIT_PARAMETER_LIMIT
     from symbp.render.latex.drawing import network_drawing
@@ -432,7 +441,7 @@ def derivation_context(spec_source, notation: str | None = None) -> dict:
     check_spec_typesettable(spec)
     chosen = notation_for(spec, notation)
     derivation: Derivation = derive(spec, conventions_of(chosen))
-    writer = Writer(chosen)
+    writer = writer_class(chosen)
     sections = [_section_view(writer, section, spec) for section in derivation.sections]
     training = spec.training
     layers = range(1, len(spec.layers) + 1)
@@ -467,5 +476,8 @@ def derivation_context(spec_source, notation: str | None = None) -> dict:
 
 
 def derivation_document(spec_source: SpecSource, notation: str | None = None) -> str:
-    """The LaTeX source of the derivation of backpropagation for a spec."""
-    return render("latex/derivation.tex.j2", **derivation_context(spec_source, notation))
+    """The LaTeX source of the derivation of backpropagation for a spec (in a notebook, it displays as a page)."""
+    from symbp.render.html.notebook import LatexDocument, derivation_fragment
+
+    text = render("latex/derivation.tex.j2", **derivation_context(spec_source, notation))
+    return LatexDocument(text, lambda: derivation_fragment(spec_source, notation))

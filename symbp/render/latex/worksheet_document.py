@@ -139,14 +139,14 @@ def _in_brief(block: Block) -> Block:
 
 
 def worksheet_context(spec_source, notation: str | None = None, variant: int = 0, solutions: bool = False,
-                      key_only: bool = False) -> dict:
+                      key_only: bool = False, writer_class: type[Writer] = Writer) -> dict:
     spec = load_spec(spec_source)
     check_spec_typesettable(spec)
     chosen = notation_for(spec, notation)
     sheet: Worksheet = build_worksheet(spec, variant, chosen.error_sign)
     hand = sheet.hand
     hand_notation = notation_for(hand.spec, chosen.name)
-    writer = Writer(hand_notation)
+    writer = writer_class(hand_notation)
     # The sections the sheet prints from, derived for the hand network (not the whole derivation:
     # the sheet needs no matrix form, update rules or every weight's simplified gradient).
     net = net_of(hand.spec)
@@ -229,5 +229,9 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
 
 def worksheet_document(spec_source: SpecSource, notation: str | None = None, variant: int = 0,
                        solutions: bool = False, key_only: bool = False) -> str:
-    """The LaTeX source of a worksheet for a spec; ``solutions`` appends the answer key, ``key_only`` gives it alone."""
-    return render("latex/worksheet.tex.j2", **worksheet_context(spec_source, notation, variant, solutions, key_only))
+    """The LaTeX source of a worksheet for a spec; ``solutions`` appends the answer key, ``key_only`` gives it alone.
+    In a notebook it displays as a page."""
+    from symbp.render.html.notebook import LatexDocument, worksheet_fragment
+
+    text = render("latex/worksheet.tex.j2", **worksheet_context(spec_source, notation, variant, solutions, key_only))
+    return LatexDocument(text, lambda: worksheet_fragment(spec_source, notation, variant, solutions, key_only))
