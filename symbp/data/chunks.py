@@ -26,9 +26,11 @@ import numpy as np
 from symbp.errors import DataError
 from symbp.spec.schema import Spec
 
-# Chunks of about this many bytes (in float64) when --chunk-rows is not given: small enough that a
-# few per thread fit in memory, large enough that Dask's bookkeeping per task is no cost.
+# A task's working memory when --chunk-rows is not given: small enough that one per thread fits in
+# memory, large enough that Dask's bookkeeping per task costs nothing next to its arithmetic.
 DEFAULT_CHUNK_BYTES = 64 * 2**20
+# What a task holds per row besides the row itself: for each unit its pre-activation, its output and its error term.
+ARRAYS_PER_UNIT = 3
 CHUNK_FILE = re.compile(r"([XY])_(.+)\.npy")
 ZIP_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then (skipped) up to the name and extra lengths
 NUMERIC_KINDS = "biuf"
@@ -93,7 +95,9 @@ def require_dask():
 
 
 def default_chunk_rows(spec: Spec) -> int:
-    return max(1, DEFAULT_CHUNK_BYTES // (8 * (spec.inputs + spec.outputs)))
+    """Rows per chunk so that a task's float64 arrays (its rows, and each layer's) take about DEFAULT_CHUNK_BYTES."""
+    per_row = spec.inputs + spec.outputs + ARRAYS_PER_UNIT * sum(layer.units for layer in spec.layers)
+    return max(1, DEFAULT_CHUNK_BYTES // (8 * per_row))
 
 
 def load_chunked_data(spec: Spec, data: str | Path | None, targets: str | Path | None = None, *,

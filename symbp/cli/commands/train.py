@@ -60,10 +60,8 @@ def register(commands) -> None:
                        help="show the progress bar even when stderr is not a terminal")
     out_of_memory = train.add_argument_group(
         "data larger than memory (Dask)",
-        "--dask trains the array-API module on Dask arrays: each full-batch gradient is computed chunk by chunk "
-        "and summed by Dask, and mini-batches are gathered from the chunks. --data is X.npy with --targets Y.npy, "
-        "an .npz written by numpy.savez (arrays X and Y), or a folder of chunk files X_000.npy, Y_000.npy, ...; "
-        "each chunk's rows are memory-mapped when a task reads them, never the whole file")
+        "--dask reads --data a chunk at a time: X.npy with --targets Y.npy, an .npz written by numpy.savez, "
+        "or a folder of chunk files X_000.npy, Y_000.npy, ...")
     out_of_memory.add_argument("--backend", choices=BACKEND_NAMES,
                                help="the generated module that trains: numpy (the default) or array-api "
                                "(the default with --dask)")
@@ -76,8 +74,9 @@ def register(commands) -> None:
                                help=f"how long to wait for the scheduler and a worker (default {DEFAULT_TIMEOUT_S:g})")
     out_of_memory.add_argument("--targets", metavar="Y.npy", help="the targets, when --data is an inputs' .npy file")
     out_of_memory.add_argument("--chunk-rows", type=int, metavar="N",
-                               help="rows per chunk (default: about 64 MiB of float64 per chunk; a folder's "
-                               "files are split no further than into chunks of N rows)")
+                               help="rows per chunk (default: as many as make about 64 MiB of float64 for a task: "
+                               "its rows and each layer's arrays); each file of a folder is a chunk, or several "
+                               "when it is longer")
     train.set_defaults(run=run)
 
 
