@@ -304,3 +304,39 @@ def test_a_label_outside_the_classes_is_refused(tmp_path, capsys):
 def test_a_diverging_run_fails_and_writes_nothing(tmp_path, capsys):
     _refused(tmp_path, capsys, ["actuarial", "--data", str(_folder(tmp_path)), "--dask", "--learning-rate", "1e6",
                                 "--epochs", "5"], "training diverged", status=1)
+
+
+def test_a_validation_set_read_in_chunks_stops_training_early_as_the_numpy_module_does(tmp_path, capsys):
+    X, Y = _lab_data()
+    rng = np.random.default_rng(7)
+    X_val = rng.normal(size=(120, 3))
+    Y_val = np.exp(1 / (1 + np.exp(-X_val[:, :2])) @ np.array([[2.0], [3.0]])) + rng.normal(size=(120, 1))
+    data = _write("npz", tmp_path, X, Y)
+    np.savez(tmp_path / "held_out.npz", X=X_val, Y=Y_val)
+    settings = {"epochs": 30, "learning_rate": 0.002}
+    assert main(["train", "actuarial", *data, "--dask", "--validation-data", str(tmp_path / "held_out.npz"),
+                 "--patience", "2", "--epochs", "30", "--learning-rate", "0.002", "-o", str(tmp_path / "p.npz"),
+                 "--history", str(tmp_path / "h.csv")]) == 0
+    out = capsys.readouterr().out
+    module = _numpy_module("actuarial")
+    want, history = module.train(module.init_params(), X, Y, validation=(X_val, Y_val), patience=2, **settings)
+    assert history["stopped"] == "early_stopping"  # the case this test is about
+    assert f"stopped early: no better validation loss in 2 epochs; the parameters of epoch " \
+           f"{history['best_epoch'] + 1} restored" in out
+    got = module.load_params(tmp_path / "p.npz")
+    for name in module.PARAMS:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-12, err_msg=name)
+    rows = [line.split(",") for line in (tmp_path / "h.csv").read_text().splitlines()]
+    assert rows[0] == ["epoch", "loss", "val_loss"]
+    np.testing.assert_allclose([float(row[2]) for row in rows[1:]], history["val_loss"], rtol=1e-10)
+
+
+def test_pictures_and_the_progress_bar_come_from_a_dask_run_too(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    data = _write("folder", tmp_path, *_lab_data())
+    assert main(["train", "actuarial", *data, "--dask", "--epochs", "3", "--progress", "-o", str(tmp_path / "p.npz"),
+                 "--plot", str(tmp_path / "loss.png"), "--draw", str(tmp_path / "net.png")]) == 0
+    captured = capsys.readouterr()
+    assert "3/3" in captured.err
+    for picture in ("loss.png", "net.png"):
+        assert (tmp_path / picture).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
