@@ -15,7 +15,9 @@ before it imports anything:
   many as fit in a sixteenth of the limit: the two must end at the same loss (1e-10 relative).
 
 Rows per second count every row of every step (a step is one pass over the data for the gradient;
-the loss of each epoch comes with it). Checking the data (finite values, one pass) is timed apart.
+the loss of each epoch comes with it); CPU s / s is the run's processor time per second of it (at
+most the number of threads; well below 1 when it waits on the disk). Checking the data (finite
+values, one pass) is timed apart.
 """
 
 from __future__ import annotations
@@ -87,6 +89,11 @@ def _limit(limit_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _peak_mib() -> float:
     """This process's largest resident set (VmHWM: unlike ru_maxrss, not inherited from the parent)."""
     with open("/proc/self/status") as status:
@@ -110,11 +117,12 @@ def child_dask(X_path: str, Y_path: str, chunk_rows: int, steps: int, threads: i
         checked = time.perf_counter() - started
         X, Y = data.X, data.Y
         start = {name: da.from_array(value) for name, value in module.init_params(0).items()}
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds()
         _, history = module.train(start, X, Y, epochs=steps)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     return {"rows": int(X.shape[0]), "chunks": int(X.numblocks[0]), "chunk_rows": int(max(X.chunks[0])),
-            "seconds": seconds, "check_seconds": checked, "loss": history["loss"][-1], "peak_mib": _peak_mib()}
+            "seconds": seconds, "cpu": cpu, "check_seconds": checked, "loss": history["loss"][-1],
+            "peak_mib": _peak_mib()}
 
 
 def child_numpy(X_path: str, Y_path: str, steps: int) -> dict:
@@ -129,10 +137,10 @@ def child_numpy(X_path: str, Y_path: str, steps: int) -> dict:
         X, Y = np.load(X_path), np.load(Y_path)
     except MemoryError as error:
         return {"failed": f"MemoryError ({str(error).split(' for an array')[0]})", "peak_mib": _peak_mib()}
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     _, history = module.train(module.init_params(0), X, Y, epochs=steps)
-    seconds = time.perf_counter() - started
-    return {"rows": len(X), "seconds": seconds, "loss": history["loss"][-1], "peak_mib": _peak_mib()}
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    return {"rows": len(X), "seconds": seconds, "cpu": cpu, "loss": history["loss"][-1], "peak_mib": _peak_mib()}
 
 
 def _run_child(kind: str, limit_bytes: int, *arguments) -> dict:
@@ -199,16 +207,17 @@ def main(argv=None) -> int:
           f"starting gradient, one per step, the final loss); {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, {args.threads} Dask threads")
     print()
-    print("| run | rows | chunk rows | memory limit | rows/s | data MiB/s | final loss | peak resident |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| run | rows | chunk rows | memory limit | rows/s | data MiB/s | CPU s / s | final loss | peak resident |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 
     def row(name, report, chunk):
         rate = report["rows"] * args.steps / report["seconds"]
         print(f"| {name} | {report['rows']:,} | {chunk} | {_mib(limit)} | {rate:,.0f} | "
-              f"{rate * ROW_BYTES / 2**20:,.0f} | {report['loss']:.10g} | {report['peak_mib']:,.0f} MiB |")
+              f"{rate * ROW_BYTES / 2**20:,.0f} | {report['cpu'] / report['seconds']:.2f} | {report['loss']:.10g} | "
+              f"{report['peak_mib']:,.0f} MiB |")
 
     row(f"array-API module on Dask, all rows ({_mib(data_bytes)})", big, f"{big['chunk_rows']:,}")
-    print(f"| NumPy module, all rows | {rows:,} | - | {_mib(limit)} | does not fit: {whole['failed']} | - | - | "
+    print(f"| NumPy module, all rows | {rows:,} | - | {_mib(limit)} | does not fit: {whole['failed']} | - | - | - | "
           f"{whole['peak_mib']:,.0f} MiB |")
     row("NumPy module, first rows", small_numpy, "-")
     row("array-API module on Dask, first rows", small_dask, f"{small_dask['chunk_rows']:,}")

@@ -184,6 +184,7 @@ def test_dask_without_the_array_api_backend_is_refused(tmp_path, capsys):
     (["--dask", "--diagnose"], "--diagnose: diagnoses the NumPy module's training"),
     (["--dask", "--chunk-rows", "0"], "--chunk-rows: must be at least 1, got 0"),
     (["--dask", "--scheduler-timeout", "0"], "--scheduler-timeout: must be a positive number"),
+    (["--dask", "--scheduler-timeout", "nan"], "--scheduler-timeout: must be a positive number"),
 ])
 def test_options_that_do_not_fit_together_are_refused(tmp_path, capsys, options, fragment):
     _refused(tmp_path, capsys, ["actuarial", "--data", str(_folder(tmp_path)), *options], fragment)
@@ -285,6 +286,9 @@ def test_bad_npy_and_npz_files_are_refused_in_one_line(tmp_path, capsys):
     np.savez(tmp_path / "half.npz", X=X)
     _refused(tmp_path, capsys, ["actuarial", "--data", str(tmp_path / "half.npz"), "--dask"],
              "half.npz: needs arrays named X and Y; missing Y (found: X)")
+    (tmp_path / "T.npy").mkdir()
+    _refused(tmp_path, capsys, ["actuarial", "--data", str(tmp_path / "X.npy"), "--targets", str(tmp_path / "T.npy"),
+                                "--dask"], "T.npy: not a regular file")
     with zipfile.ZipFile(tmp_path / "half.npz", "a") as archive:
         archive.writestr("Y.npy", b"not an array")
     _refused(tmp_path, capsys, ["actuarial", "--data", str(tmp_path / "half.npz"), "--dask"],
@@ -340,3 +344,15 @@ def test_pictures_and_the_progress_bar_come_from_a_dask_run_too(tmp_path, capsys
     assert "3/3" in captured.err
     for picture in ("loss.png", "net.png"):
         assert (tmp_path / picture).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_a_test_set_in_the_npz_is_read_in_chunks_too(tmp_path, capsys):
+    X, Y = _lab_data()
+    np.savez(tmp_path / "data.npz", X=X[:300], Y=Y[:300], X_test=X[300:], Y_test=Y[300:])
+    assert main(["train", "actuarial", "--data", str(tmp_path / "data.npz"), "--dask", "--chunk-rows", "30",
+                 "--epochs", "4", "-o", str(tmp_path / "p.npz")]) == 0
+    out = capsys.readouterr().out
+    module = _numpy_module("actuarial")
+    want, _ = module.train(module.init_params(), X[:300], Y[:300], epochs=4)
+    assert "on 300 samples in 10 chunks" in out
+    assert f"test loss {module.loss(want, X[300:], Y[300:]):.6g} (test set)" in out

@@ -7,8 +7,9 @@ Three layouts, each read where it lies:
   optionally ``X_test`` and ``Y_test``), read in place inside the archive;
 - a folder of chunk files ``X_000.npy``, ``Y_000.npy``, ``X_001.npy``, ...: each pair one chunk.
 
-A Dask task memory-maps just its chunk's rows, converts them to float64 and lets the map go, so
-no array is ever held whole (not even in the address space). Every file is checked before any
+A Dask task memory-maps just its chunk's rows (handing on the map itself when the file holds
+float64, so that a mini-batch reads only its own rows' pages; else a float64 copy), so no array is
+ever held whole, not even in the address space. Every file is checked before any
 training: its header (dtype, shape, byte order, length) at once, its values (finite, targets the
 loss can take) in one pass of Dask reductions.
 """
@@ -41,7 +42,8 @@ class StoredRows:
     """Where an array's rows lie in a file: what a Dask task needs to read some of them.
 
     Indexing with a pair of slices (what dask.array.from_array does) memory-maps just those rows
-    and returns them as a float64 array; a 1-D array reads as one column.
+    and returns them as float64: the map itself when the file holds native float64, else a copy
+    converted from the file's dtype. A 1-D array reads as one column.
     """
 
     path: str
@@ -67,6 +69,10 @@ class StoredRows:
         stored = np.dtype(self.stored)
         first = self.offset + start * self.columns * stored.itemsize
         mapped = np.memmap(self.path, dtype=stored, mode="r", offset=first, shape=(count, self.columns))
+        if stored == np.float64 and stored.isnative:
+            # The map itself: the tasks that use these rows read them from the page cache, and a
+            # mini-batch's take touches only its own rows' pages. Dropped with the task's result.
+            return mapped[::step, columns]
         try:
             return np.array(mapped[::step, columns], dtype=np.float64)
         finally:
@@ -211,8 +217,10 @@ def _rows_at(path: Path, offset: int, header, where: str) -> StoredRows:
 
 def _npy_rows(path: Path, where: str | None = None) -> StoredRows:
     where = where or path.name
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file; give a .npy file written by numpy.save")
     if path.suffix.lower() != ".npy":
         raise DataError(f"{path}: --targets takes a .npy file (written by numpy.save)")
     try:

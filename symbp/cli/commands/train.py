@@ -193,7 +193,7 @@ def _uses_dask(args) -> bool:
         if args.validation is not None:
             raise SymbpError("--validation: a held-out fraction is not drawn from data read a chunk at a time; "
                              "give a separate validation set with --validation-data PATH")
-        if args.scheduler_timeout <= 0:
+        if not 0 < args.scheduler_timeout < float("inf"):
             raise SymbpError(f"--scheduler-timeout: must be a positive number of seconds, got "
                              f"{args.scheduler_timeout:g}")
     if args.diagnose and (args.dask or args.backend == "array-api"):
