@@ -356,3 +356,18 @@ def test_a_test_set_in_the_npz_is_read_in_chunks_too(tmp_path, capsys):
     want, _ = module.train(module.init_params(), X[:300], Y[:300], epochs=4)
     assert "on 300 samples in 10 chunks" in out
     assert f"test loss {module.loss(want, X[300:], Y[300:]):.6g} (test set)" in out
+
+
+def test_a_chunk_that_cannot_be_read_during_training_is_one_line(tmp_path, capsys, monkeypatch):
+    from symbp.data import chunks
+
+    folder = _folder(tmp_path)
+
+    def gone(self, index):
+        raise FileNotFoundError(2, "No such file or directory", self.path)
+
+    # As if the files vanished, or a worker cannot see them, after they were checked.
+    monkeypatch.setattr(chunks, "_check_values", lambda *args: None)
+    monkeypatch.setattr(chunks.StoredRows, "__getitem__", gone)
+    _refused(tmp_path, capsys, ["actuarial", "--data", str(folder), "--dask", "--epochs", "2"],
+             "--data: a chunk could not be read during training ([Errno 2] No such file or directory:")

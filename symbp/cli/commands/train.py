@@ -230,9 +230,22 @@ def _on_host(params: dict) -> dict:
 
 
 def run(args) -> int:
+    from symbp.errors import SymbpError
+
     # Dask's scheduler (a client of a distributed one) is held from training to the last figure printed.
     with contextlib.ExitStack() as scope:
-        return _run(args, scope)
+        try:
+            return _run(args, scope)
+        except SymbpError:
+            raise
+        except OSError as error:
+            if not args.dask:
+                raise
+            # A task reads its chunk when it runs, on whichever worker runs it: the files were there when checked.
+            reason = " ".join(str(error).split())[:160] or type(error).__name__
+            raise SymbpError(f"--data: a chunk could not be read during training ({reason}); the files must stay "
+                             "in place while symbp trains, and with --scheduler every worker must see them at the "
+                             "same paths") from None
 
 
 def _run(args, scope: contextlib.ExitStack) -> int:
