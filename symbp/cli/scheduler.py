@@ -7,7 +7,7 @@ import logging
 
 from symbp.errors import SymbpError
 
-DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_TIMEOUT_S = 3.0  # a wrong address is reported soon; --scheduler-timeout gives slow links longer
 DISTRIBUTED_EXTRA = 'pip install "symbp[dask]"'
 
 
