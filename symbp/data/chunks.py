@@ -121,9 +121,8 @@ def load_chunked_data(spec: Spec, data: str | Path | None, targets: str | Path |
     if targets is not None and path.suffix.lower() != ".npy":
         raise DataError(f"--targets: goes with --data X.npy (the inputs); {path} holds both, so leave --targets out")
     if path.is_dir():
-        parts = _chunk_files(path)
-        sources = {"X": parts["X"], "Y": parts["Y"]}
-        description = f"{path.name}: {len(parts['X'])} chunk files"
+        sources = _chunk_files(path)
+        description = f"{path.name}: {len(sources['X'])} chunk files"
     elif not path.exists():
         raise DataError(f"{path}: no such file or folder")
     elif path.suffix.lower() == ".npy":
@@ -137,18 +136,16 @@ def load_chunked_data(spec: Spec, data: str | Path | None, targets: str | Path |
     else:
         raise DataError(f"{path}: --dask reads .npy files: give X.npy with --targets Y.npy, an .npz written by "
                         "numpy.savez, or a folder of chunk files X_000.npy, Y_000.npy, ...")
-    arrays = {}
     for name, pieces in sources.items():
         for piece in pieces:
             _check_columns(spec, name, piece)
-        arrays[name] = pieces
     for x_name, y_name in (("X", "Y"), ("X_test", "Y_test")):
-        if x_name in arrays:
-            _check_rows(arrays[x_name], arrays[y_name])
+        if x_name in sources:
+            _check_rows(sources[x_name], sources[y_name])
     chunked = {name: da.concatenate([da.from_array(piece, chunks=(rows_per_chunk, -1), name=_token(piece),
                                                    asarray=False) for piece in pieces])
-               for name, pieces in arrays.items()}
-    _check_values(spec, chunked, arrays)
+               for name, pieces in sources.items()}
+    _check_values(spec, chunked, sources)
     for name in [name for name in chunked if name.startswith("Y")]:
         if chunked[name].shape[1] != spec.outputs:  # class labels, checked above: one-hot rows from here on
             chunked[name] = chunked[name].map_blocks(_one_hot, spec.outputs, chunks=(chunked[name].chunks[0],
