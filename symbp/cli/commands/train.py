@@ -199,6 +199,14 @@ def _uses_dask(args) -> bool:
     if args.diagnose and (args.dask or args.backend == "array-api"):
         raise SymbpError("--diagnose: diagnoses the NumPy module's training; leave out --dask and --backend "
                          "array-api (or run symbp diagnose on the parameters this run writes)")
+    if args.dask:
+        from symbp.data.chunks import require_dask
+
+        require_dask()  # names the extra that installs Dask and array-api-compat alike
+    if args.dask or args.backend == "array-api":
+        from symbp.render.code.backends import backend
+
+        backend("array-api")  # one line naming the extra when array-api-compat is missing, before any data is read
     return args.dask
 
 
@@ -207,9 +215,6 @@ def _trainer(spec, array_api: bool):
     from symbp.checks.gradients import load_module_from_source
 
     if array_api:
-        from symbp.render.code.backends import backend
-
-        backend("array-api")  # one line naming the extra when array-api-compat is missing
         from symbp.render.code.backends.array_api import generate_array_api_module
 
         return load_module_from_source(generate_array_api_module(spec), spec.name)
@@ -262,9 +267,7 @@ def _run(args, scope: contextlib.ExitStack) -> int:
     _check_validation_options(args)
     use_dask = _uses_dask(args)
     if use_dask:
-        from symbp.data.chunks import load_chunked_data, require_dask
-
-        require_dask()
+        from symbp.data.chunks import load_chunked_data
     # Every output is checked before training, so a long run never ends in an unwritable path.
     params_path = Path(args.output) if args.output else Path(f"{spec.name}.npz")
     history_path = Path(args.history) if args.history else None
