@@ -93,9 +93,11 @@ COMMANDS: dict[str, Command] = {
         "Generates the spec's NumPy trainer and trains it on the spec's bundled data or on --data (CSV, NPZ "
         "or an MNIST folder). The progress bar, the history, the plot and the final loss all show the "
         "spec's loss on the whole training set. --validation holds out a fraction (or --validation-data a "
-        "file) whose loss is shown beside it; --patience stops early and restores the best parameters.",
+        "file) whose loss is shown beside it; --patience stops early and restores the best parameters. "
+        "--dask trains on data larger than memory, read a chunk at a time.",
         "symbp train iris --validation 0.2 --patience 20 --history history.csv --plot loss.png\n"
-        "symbp train my_net.toml --data points.csv --epochs 500 -o my_net.npz --draw net.png",
+        "symbp train my_net.toml --data points.csv --epochs 500 -o my_net.npz --draw net.png\n"
+        "symbp train my_net.toml --dask --data X.npy --targets Y.npy -o my_net.npz",
         "symbp.cli.commands.train",
     ),
     "predict": Command(

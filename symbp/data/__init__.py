@@ -1,3 +1,3 @@
-"""Training data: bundled data sets, CSV, NPZ and MNIST IDX files read and validated for a spec, and reproducible
-validation splits.
+"""Training data: bundled data sets, CSV, NPZ and MNIST IDX files read and validated for a spec, reproducible
+validation splits, and .npy files read a chunk at a time as Dask arrays for data larger than memory.
 """

@@ -7,15 +7,19 @@ generated ``train()``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
+from symbp.cli.scheduler import DEFAULT_TIMEOUT_S
+
 # What the spec parser gives an "sgd" spec without a batch size; the same holds for --optimizer sgd.
 DEFAULT_SGD_BATCH = 32
 OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
+BACKEND_NAMES = ("numpy", "array-api")
 # A data folder (MNIST's IDX files) is read file by file; outputs must not land on any of them.
 MAX_DATA_FOLDER_ENTRIES = 1000
 EXIT_FAILED = 1
@@ -54,6 +58,25 @@ def register(commands) -> None:
     train.add_argument("--quiet", action="store_true", help="print only the final loss and accuracy")
     train.add_argument("--progress", action="store_true",
                        help="show the progress bar even when stderr is not a terminal")
+    out_of_memory = train.add_argument_group(
+        "data larger than memory (Dask)",
+        "--dask reads --data a chunk at a time: X.npy with --targets Y.npy, an .npz written by numpy.savez, "
+        "or a folder of chunk files X_000.npy, Y_000.npy, ...")
+    out_of_memory.add_argument("--backend", choices=BACKEND_NAMES,
+                               help="the generated module that trains: numpy (the default) or array-api "
+                               "(the default with --dask)")
+    out_of_memory.add_argument("--dask", action="store_true", help="train on Dask arrays read a chunk at a time")
+    out_of_memory.add_argument("--scheduler", metavar="ADDRESS",
+                               help="run Dask's tasks on the dask.distributed scheduler at ADDRESS (e.g. "
+                               "tcp://10.0.0.5:8786; its workers must see the data files at the same paths); "
+                               "default: threads of this process")
+    out_of_memory.add_argument("--scheduler-timeout", type=float, metavar="SECONDS", default=DEFAULT_TIMEOUT_S,
+                               help=f"how long to wait for the scheduler and a worker (default {DEFAULT_TIMEOUT_S:g})")
+    out_of_memory.add_argument("--targets", metavar="Y.npy", help="the targets, when --data is an inputs' .npy file")
+    out_of_memory.add_argument("--chunk-rows", type=int, metavar="N",
+                               help="rows per chunk (default: as many as make about 64 MiB of float64 for a task: "
+                               "its rows and each layer's arrays); each file of a folder is a chunk, or several "
+                               "when it is longer")
     train.set_defaults(run=run)
 
 
@@ -154,20 +177,97 @@ def _inputs(spec, *data: str | None) -> list[Path]:
     return paths
 
 
-def run(args) -> int:
+def _uses_dask(args) -> bool:
+    """Whether this run trains on Dask arrays, after checking that the options fit together."""
+    from symbp.errors import SymbpError
+
+    if not args.dask:
+        for option, value in (("--scheduler", args.scheduler), ("--targets", args.targets),
+                              ("--chunk-rows", args.chunk_rows)):
+            if value is not None:
+                raise SymbpError(f"{option}: reads data for Dask; add --dask")
+    else:
+        if args.backend == "numpy":
+            raise SymbpError("--dask: trains the array-API module (the NumPy module steps in place, on arrays in "
+                             "memory); use --backend array-api, or leave --backend out")
+        if args.validation is not None:
+            raise SymbpError("--validation: a held-out fraction is not drawn from data read a chunk at a time; "
+                             "give a separate validation set with --validation-data PATH")
+        if not 0 < args.scheduler_timeout < float("inf"):
+            raise SymbpError(f"--scheduler-timeout: must be a positive number of seconds, got "
+                             f"{args.scheduler_timeout:g}")
+    if args.diagnose and (args.dask or args.backend == "array-api"):
+        raise SymbpError("--diagnose: diagnoses the NumPy module's training; leave out --dask and --backend "
+                         "array-api (or run symbp diagnose on the parameters this run writes)")
+    if args.dask:
+        from symbp.data.chunks import require_dask
+
+        require_dask()  # names the extra that installs Dask and array-api-compat alike
+    if args.dask or args.backend == "array-api":
+        from symbp.render.code.backends import backend
+
+        backend("array-api")  # one line naming the extra when array-api-compat is missing, before any data is read
+    return args.dask
+
+
+def _trainer(spec, array_api: bool):
+    """The spec's generated module that trains: the NumPy module, or the array-API module."""
     from symbp.checks.gradients import load_module_from_source
+
+    if array_api:
+        from symbp.render.code.backends.array_api import generate_array_api_module
+
+        return load_module_from_source(generate_array_api_module(spec), spec.name)
+    from symbp.render.code.numpy_module import generate_module
+
+    return load_module_from_source(generate_module(spec), spec.name)
+
+
+def _on_host(params: dict) -> dict:
+    """Parameters as NumPy arrays (Dask's computed), for writing and drawing."""
+    import numpy as np
+
+    if any(hasattr(value, "dask") for value in params.values()):
+        import dask
+
+        params = dict(zip(params, dask.compute(*params.values()), strict=True))
+    return {name: np.asarray(value) for name, value in params.items()}
+
+
+def run(args) -> int:
+    from symbp.errors import SymbpError
+
+    # Dask's scheduler (a client of a distributed one) is held from training to the last figure printed.
+    with contextlib.ExitStack() as scope:
+        try:
+            return _run(args, scope)
+        except SymbpError:
+            raise
+        except OSError as error:
+            if not args.dask:
+                raise
+            # A task reads its chunk when it runs, on whichever worker runs it: the files were there when checked.
+            reason = " ".join(str(error).split())[:160] or type(error).__name__
+            raise SymbpError(f"--data: a chunk could not be read during training ({reason}); the files must stay "
+                             "in place while symbp trains, and with --scheduler every worker must see them at the "
+                             "same paths") from None
+
+
+def _run(args, scope: contextlib.ExitStack) -> int:
     from symbp.cli.plots import drawing_plan, loss_curve_png, network_png, require_matplotlib
     from symbp.cli.progress import ProgressBar
     from symbp.data.datafiles import load_training_data
     from symbp.data.splits import is_classification, validation_split
     from symbp.errors import SymbpError
     from symbp.output import NO_MARKER, NPZ_MARKER, PNG_MARKER, Output, claim_outputs, write_binary_atomically
-    from symbp.render.code.numpy_module import generate_module
     from symbp.spec.schema import load_spec
 
     spec = load_spec(args.spec)
     chosen = _overrides(args, spec)
     _check_validation_options(args)
+    use_dask = _uses_dask(args)
+    if use_dask:
+        from symbp.data.chunks import load_chunked_data
     # Every output is checked before training, so a long run never ends in an unwritable path.
     params_path = Path(args.output) if args.output else Path(f"{spec.name}.npz")
     history_path = Path(args.history) if args.history else None
@@ -175,12 +275,15 @@ def run(args) -> int:
     # A CSV carries no marker: an existing one is replaced only with --force.
     outputs = [Output(params_path, NPZ_MARKER), *([Output(history_path, NO_MARKER)] if history_path else []),
                *(Output(path, PNG_MARKER) for path in pictures)]
-    claim_outputs(outputs, inputs=_inputs(spec, args.data, args.validation_data), force=args.force)
+    claim_outputs(outputs, inputs=_inputs(spec, args.data, args.validation_data, args.targets), force=args.force)
     if pictures:
         require_matplotlib()
     # Decided before training: how much of the network a drawing can label (it never refuses one).
     plan = drawing_plan(spec) if args.draw else None
-    data = load_training_data(spec, args.data)
+    if use_dask:
+        data = load_chunked_data(spec, args.data, args.targets, chunk_rows=args.chunk_rows)
+    else:
+        data = load_training_data(spec, args.data)
     seed = chosen.get("seed", spec.training.seed)
     X, Y = data.X, data.Y
     validation = None
@@ -188,9 +291,18 @@ def run(args) -> int:
         X, Y, X_val, Y_val = validation_split(X, Y, args.validation, seed=seed)
         validation = (X_val, Y_val)
     elif args.validation_data is not None:
-        held_out = load_training_data(spec, args.validation_data)
+        held_out = (load_chunked_data(spec, args.validation_data, chunk_rows=args.chunk_rows) if use_dask
+                    else load_training_data(spec, args.validation_data))
         validation = (held_out.X, held_out.Y)
-    module = load_module_from_source(generate_module(spec), spec.name)
+    module = _trainer(spec, use_dask or args.backend == "array-api")
+    start = module.init_params(seed)
+    if use_dask:
+        import dask.array as da
+
+        from symbp.cli.scheduler import dask_scheduler
+
+        start = {name: da.from_array(value) for name, value in start.items()}
+        where = scope.enter_context(dask_scheduler(args.scheduler, args.scheduler_timeout))
 
     epochs = chosen.get("epochs", spec.training.epochs)
     bar = ProgressBar(epochs, enabled=False if args.quiet else (True if args.progress else None))
@@ -208,7 +320,7 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         try:
-            params, history = module.train(module.init_params(seed), X, Y, callback=show_progress, **chosen, **extra)
+            params, history = module.train(start, X, Y, callback=show_progress, **chosen, **extra)
         except ValueError as error:
             # The module refuses to start from a loss that is not finite, or from data of the wrong shape.
             raise SymbpError(f"{spec.name}: training cannot start: {error}") from None
@@ -225,7 +337,8 @@ def run(args) -> int:
         return EXIT_FAILED
 
     force = args.force
-    write_binary_atomically(params_path, lambda stream: module.save_params(stream, params),
+    found = _on_host(params)
+    write_binary_atomically(params_path, lambda stream: module.save_params(stream, found),
                             marker=NPZ_MARKER, force=force)
     if history_path:
         text = history_csv(history)
@@ -236,25 +349,28 @@ def run(args) -> int:
                                                                                loss_label(spec), counts),
                                 marker=PNG_MARKER, force=force)
     if args.draw:
-        write_binary_atomically(Path(args.draw), lambda stream: network_png(spec, params, stream, plan),
+        write_binary_atomically(Path(args.draw), lambda stream: network_png(spec, found, stream, plan),
                                 marker=PNG_MARKER, force=force)
 
     epochs_run = len(history["loss"])
     if not args.quiet:
         on = f"{len(X)} samples" + (f" (validation: {len(validation[0])})" if validation is not None else "")
+        if use_dask:
+            on += f" in {X.numblocks[0]} chunks on {where}"
         count = f"{epochs_run} epoch{'' if epochs_run == 1 else 's'}"
         print(f"{spec.name}: {count} of {_settings(spec, chosen)} on {on} in {seconds:.1f} s")
         stopped = _stopped(history, args.patience)
         if stopped:
             print(stopped)
-    print(f"final loss {module.loss(params, X, Y):.6g} ({_which('training set', spec, len(X))})")
+    print(f"final loss {float(module.loss(params, X, Y)):.6g} ({_which('training set', spec, len(X))})")
     if validation is not None:
-        print(f"validation loss {module.loss(params, *validation):.6g} "
+        print(f"validation loss {float(module.loss(params, *validation)):.6g} "
               f"({_which('validation set', spec, len(validation[0]))})")
     if data.X_test is not None:
-        print(f"test loss {module.loss(params, data.X_test, data.Y_test):.6g} "
+        print(f"test loss {float(module.loss(params, data.X_test, data.Y_test)):.6g} "
               f"({_which('test set', spec, len(data.X_test))})")
-    if is_classification(spec, Y):
+    # Telling class targets from others takes a pass over the data: with Dask, the spec's loss and outputs say.
+    if is_classification(spec, None if use_dask else Y):
         _print_accuracy(module, params, (X, Y), validation, data)
     if args.diagnose:
         from symbp.checks.diagnostics import report_for
