@@ -17,7 +17,7 @@ from types import ModuleType
 
 import numpy as np
 
-from symbp.checks.oracle import expanded_gradient, plan_expanded
+from symbp.checks.oracle import plan_expanded
 from symbp.errors import SymbpError
 from symbp.render.code.numpy_module import generate_module
 from symbp.spec.schema import Spec, SpecSource, load_spec
@@ -200,7 +200,7 @@ def check_gradients(spec_source: SpecSource, *, samples: int = 6, seed: int = 0,
     oracle = None
     if plan.samples:
         # The oracle's samples are the first ones; the module's gradient is taken on the same.
-        oracle = expanded_gradient(spec, params, X[:plan.samples], Y[:plan.samples])
+        oracle = plan.gradient()
         with np.errstate(all="ignore"):
             oracle_grads = grads if plan.samples == samples else module.loss_and_grad(
                 params, X[:plan.samples], Y[:plan.samples])[1]

@@ -2,25 +2,28 @@
 
 The same oracle as ``ExpandedNetwork.gradient`` (the per-sample loss written out in scalars and
 differentiated by SymPy, knowing nothing of deltas or layers), evaluated where the check needs it.
-For each sample and each unit, every quantity is a ``PRECISION``-digit number except the unit's
-pre-activation, written ``c*t + d``: ``t`` is one of the unit's incoming weights (or its bias), ``c``
-what that weight multiplies, ``d`` the rest of the sum. SymPy differentiates the loss in ``t`` once
-per unit; each of the unit's weights then puts its own numbers in for ``c``, ``d`` and ``t``.
-Everything that does not depend on ``t`` is a number, so the expression grows with the layers after
-the unit, not with the whole network; each piecewise activation (and loss) is replaced by its piece
-at the point, which has the same derivative there and spares SymPy conditions in the unknown.
+For each unit, the loss is written with the unit's pre-activation ``c*t + d``: ``t`` stands for one of
+the unit's incoming weights (or its bias), ``c`` for what that weight multiplies, ``d`` for the rest
+of the sum. The other units of its layer and the targets are symbols too, standing for a sample's
+numbers; every later weight is a ``PRECISION``-digit number, so the expression grows with the
+layers after the unit, not with the whole network. Each piecewise activation (and loss) is replaced
+by its piece at the point, which has the same derivative there and spares SymPy conditions in the
+unknown. SymPy differentiates that loss in ``t`` once per unit and choice of pieces, the derivative is
+lambdified for mpmath, and each weight of each sample puts its own numbers in, to ``PRECISION`` digits.
 
-Its cost grows as samples x parameters x (operations in a first-layer unit's loss + ``FIXED_OPERATIONS``).
-``plan_expanded`` measures that before the work and runs the oracle on as many samples as fit
-``EXPANDED_COST_LIMIT``; where not even one fits, the oracle is skipped. Either way the check's
-report says so, with the figures.
+Its cost is the number of differentiations (units x the distinct choices of pieces among the samples)
+x (operations in a first-layer unit's loss + ``FIXED_OPERATIONS``). ``plan_expanded`` measures that
+before the work and runs the oracle on as many samples as fit ``EXPANDED_COST_LIMIT``; where not even
+one fits, the oracle is skipped. Either way the check's report says so, with the figures.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
+import mpmath
 import numpy as np
 import sympy as sp
 
@@ -29,10 +32,10 @@ from symbp.registry.rules import K, k, loss_named, y, yhat, z, z_vec
 from symbp.spec.schema import Spec
 from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT, PRECISION, _piece_at
 
-# The most work the oracle takes on, in samples x parameters x (operations + FIXED_OPERATIONS): at the
-# 20 to 100 microseconds each measured by benchmarks/check_time.py, one to six seconds.
-EXPANDED_COST_LIMIT = 60_000
-# What one weight costs however small its loss: a differentiation shared by its unit and a substitution.
+# The most work the oracle takes on, in differentiations x (operations + FIXED_OPERATIONS) (see the
+# module's docstring): a few seconds, at the speeds benchmarks/check_time.py measures.
+EXPANDED_COST_LIMIT = 20_000
+# What one differentiation costs however small its loss: building, differentiating and lambdifying it.
 FIXED_OPERATIONS = 100
 
 _weight = sp.Dummy("t", real=True)
@@ -42,6 +45,12 @@ _rest = sp.Dummy("d", real=True)
 
 def _number(value) -> sp.Float:
     return sp.Float(value, PRECISION)
+
+
+@cache
+def _stand_ins(prefix: str, count: int) -> tuple[sp.Dummy, ...]:
+    """Symbols for a sample's numbers: the other units of a layer ("o"), the targets ("y")."""
+    return tuple(sp.Dummy(f"{prefix}{position}", real=True) for position in range(count))
 
 
 @dataclass(frozen=True)
@@ -82,20 +91,6 @@ def _activate(layer, pre: list[sp.Expr], near: list[sp.Float]) -> list[sp.Expr]:
     return [_piece_at(calculus.forward, at).xreplace({z: value}) for value, at in zip(pre, near)]
 
 
-def _loss_terms(spec: Spec, outputs: list[sp.Expr], point: Point) -> sp.Expr:
-    """The sample's loss, summed over outputs, with a ``where`` loss's piece chosen at the point."""
-    loss = loss_named(spec.loss.name).expr
-    terms = []
-    for out, near, target in zip(outputs, point.activations[-1], point.targets):
-        values = {yhat: near, y: target}
-
-        def piece(piecewise: sp.Piecewise, values=values) -> sp.Expr:
-            return next(expr for expr, condition in piecewise.args if condition.subs(values) == sp.true)
-
-        terms.append(loss.replace(lambda e: isinstance(e, sp.Piecewise), piece).xreplace({yhat: out, y: target}))
-    return sp.Add(*terms)
-
-
 def point_at(spec: Spec, params: dict[str, np.ndarray], x_row, y_row) -> Point:
     weights = {name: np.atleast_2d(np.asarray(array, dtype=np.float64)).tolist() for name, array in params.items()}
     weights = {name: [[_number(value) for value in row] for row in rows] for name, rows in weights.items()}
@@ -113,17 +108,49 @@ def point_at(spec: Spec, params: dict[str, np.ndarray], x_row, y_row) -> Point:
     return Point(spec, weights, inputs, [_number(value) for value in y_row], pres, acts)
 
 
-def unit_loss(point: Point, layer_number: int, unit: int) -> sp.Expr:
-    """One sample's loss with the unit's pre-activation written ``c*t + d`` and every other quantity a number."""
+def _loss_pieces(spec: Spec, point: Point) -> list[sp.Expr]:
+    """The loss of each output with a ``where`` loss's piece chosen at the point."""
+    loss = loss_named(spec.loss.name).expr
+    pieces = []
+    for near, target in zip(point.activations[-1], point.targets):
+        values = {yhat: near, y: target}
+
+        def piece(piecewise: sp.Piecewise, values=values) -> sp.Expr:
+            return next(expr for expr, condition in piecewise.args if condition.subs(values) == sp.true)
+
+        pieces.append(loss.replace(lambda e: isinstance(e, sp.Piecewise), piece))
+    return pieces
+
+
+def _choices(point: Point, layer_number: int, unit: int) -> tuple[sp.Expr, ...]:
+    """The piece of every function the unit's loss goes through, at the point: samples that agree share a loss."""
     spec = point.spec
-    pre = list(point.preactivations[layer_number - 1])
-    pre[unit] = _multiplier * _weight + _rest
+    chosen = []
+    for index in range(layer_number, len(spec.layers) + 1):
+        layer = spec.layers[index - 1]
+        calculus = activation_calculus(layer.activation, layer.activation_params)
+        if not calculus.rowwise:
+            units = [unit] if index == layer_number else range(layer.units)
+            chosen.extend(_piece_at(calculus.forward, point.preactivations[index - 1][c]) for c in units)
+    return (*chosen, *_loss_pieces(spec, point))
+
+
+def unit_loss(point: Point, layer_number: int, unit: int) -> tuple[sp.Expr, list[sp.Symbol]]:
+    """One sample's loss in the unit's pre-activation ``c*t + d``, and the symbols it takes, in order:
+    t, c, d, the other units of the layer (their activations; their pre-activations for softmax), the targets.
+    Every later weight is a number, and every piecewise function takes its piece at the point."""
+    spec = point.spec
     layer = spec.layers[layer_number - 1]
-    activated = _activate(layer, pre, point.preactivations[layer_number - 1])
+    others = _stand_ins("o", layer.units)
+    targets = _stand_ins("y", spec.outputs)
+    own = _multiplier * _weight + _rest
     calculus = activation_calculus(layer.activation, layer.activation_params)
-    if not calculus.rowwise:  # the other units of an elementwise layer do not see t
-        activated = [value if c == unit else point.activations[layer_number - 1][c]
-                     for c, value in enumerate(activated)]
+    if calculus.rowwise:
+        pre = [own if c == unit else others[c] for c in range(layer.units)]
+        activated = _activate(layer, pre, point.preactivations[layer_number - 1])
+    else:
+        piece = _piece_at(calculus.forward, point.preactivations[layer_number - 1][unit])
+        activated = [piece.xreplace({z: own}) if c == unit else others[c] for c in range(layer.units)]
     for index in range(layer_number + 1, len(spec.layers) + 1):
         layer = spec.layers[index - 1]
         w = point.weights[f"W{index}"]
@@ -131,26 +158,82 @@ def unit_loss(point: Point, layer_number: int, unit: int) -> sp.Expr:
         if layer.bias:
             pre = [pre[c] + point.weights[f"b{index}"][0][c] for c in range(layer.units)]
         activated = _activate(layer, pre, point.preactivations[index - 1])
-    return _loss_terms(spec, activated, point)
+    loss = sp.Add(*(piece.xreplace({yhat: out, y: target})
+                    for piece, out, target in zip(_loss_pieces(spec, point), activated, targets)))
+    return loss, [_weight, _multiplier, _rest, *others, *targets]
 
 
-def unit_gradient(point: Point, layer_number: int, unit: int) -> dict[tuple[str, tuple[int, ...]], sp.Float]:
-    """d(sample loss)/d(each weight into the unit, and its bias), by SymPy, at the point."""
-    derivative = sp.diff(unit_loss(point, layer_number, unit), _weight)
-    fan_in = point.spec.sizes[layer_number - 1]
+def _derivative(point: Point, layer_number: int, unit: int) -> Callable:
+    """SymPy's derivative of the unit's loss in ``t``, lambdified for mpmath."""
+    loss, arguments = unit_loss(point, layer_number, unit)
+    return sp.lambdify(arguments, sp.diff(loss, _weight), modules="mpmath", cse=True)
+
+
+def _mp(value) -> mpmath.mpf:
+    return mpmath.mpf(_number(value)._mpf_)
+
+
+def _unit_numbers(point: Point, layer_number: int, unit: int) -> tuple[list, list[mpmath.mpf]]:
+    """For each weight into the unit: its key, and its t, c, d; then the sample's numbers for the other symbols."""
+    spec = point.spec
+    layer = spec.layers[layer_number - 1]
     inputs = point.layer_inputs(layer_number)
     w = point.weights[f"W{layer_number}"]
-    bias = point.weights.get(f"b{layer_number}") if point.spec.layers[layer_number - 1].bias else None
-    terms = [inputs[r] * w[r][unit] for r in range(fan_in)] + ([bias[0][unit]] if bias else [])
-    weights = [((f"W{layer_number}", (r, unit)), inputs[r], w[r][unit]) for r in range(fan_in)]
-    if bias:
-        weights.append(((f"b{layer_number}", (unit,)), sp.Integer(1), bias[0][unit]))
-    gradient = {}
-    for position, (key, multiplier, value) in enumerate(weights):
-        rest = sp.Add(*(term for other, term in enumerate(terms) if other != position))
-        at = derivative.xreplace({_multiplier: multiplier, _rest: rest, _weight: value})
-        gradient[key] = at.evalf(PRECISION)
-    return gradient
+    terms = [inputs[r] * w[r][unit] for r in range(spec.sizes[layer_number - 1])]
+    weights = [((f"W{layer_number}", (r, unit)), w[r][unit], inputs[r]) for r in range(len(terms))]
+    if layer.bias:
+        bias = point.weights[f"b{layer_number}"][0][unit]
+        terms.append(bias)
+        weights.append(((f"b{layer_number}", (unit,)), bias, 1))
+    per_weight = [(key, _mp(value), _mp(multiplier), _mp(sp.Add(*(t for o, t in enumerate(terms) if o != position))))
+                  for position, (key, value, multiplier) in enumerate(weights)]
+    calculus = activation_calculus(layer.activation, layer.activation_params)
+    neighbours = point.preactivations if calculus.rowwise else point.activations
+    return per_weight, [_mp(value) for value in (*neighbours[layer_number - 1], *point.targets)]
+
+
+class ExpandedOracle:
+    """The oracle at the check's parameters and samples: its cost for the first samples, and its gradient."""
+
+    def __init__(self, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray):
+        self.spec, self.params = spec, params
+        self.points = [point_at(spec, params, x_row, y_row) for x_row, y_row in zip(X.tolist(), Y.tolist())]
+        self.units = [(layer_number, unit) for layer_number, layer in enumerate(spec.layers, start=1)
+                      for unit in range(layer.units)]
+        self.keys = [{(layer_number, unit): _choices(point, layer_number, unit) for layer_number, unit in self.units}
+                     for point in self.points]
+
+    def differentiations(self, samples: int) -> int:
+        """How many losses SymPy differentiates for the first ``samples`` samples."""
+        return len({(where, keys[where]) for keys in self.keys[:samples] for where in self.units})
+
+    def operations(self) -> int:
+        """Operations in one sample's loss of the first unit: a first-layer unit's loss is the largest."""
+        return max(int(sp.count_ops(unit_loss(self.points[0], 1, 0)[0])), 1)
+
+    def gradient(self, samples: int) -> dict[str, np.ndarray]:
+        """SymPy's derivative of the expanded loss over the first ``samples`` samples, scaled as the spec says."""
+        totals = {name: np.zeros(np.shape(array), dtype=object) for name, array in self.params.items()}
+        derivatives: dict[tuple, Callable] = {}
+        with mpmath.workdps(PRECISION):
+            for array in totals.values():
+                array.fill(mpmath.mpf(0))
+            for point, keys in zip(self.points[:samples], self.keys):
+                for where in self.units:
+                    if (where, keys[where]) not in derivatives:
+                        derivatives[where, keys[where]] = _derivative(point, *where)
+                    derivative = derivatives[where, keys[where]]
+                    per_weight, numbers = _unit_numbers(point, *where)
+                    for (name, index), value, multiplier, rest in per_weight:
+                        totals[name][index] += derivative(value, multiplier, rest, *numbers)
+        spec = self.spec
+        coefficient = spec.loss.scale / samples if spec.loss.reduction == "mean" else spec.loss.scale
+        return {name: coefficient * np.vectorize(float, otypes=[np.float64])(array) for name, array in totals.items()}
+
+
+def expanded_gradient(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]:
+    """SymPy's derivative of the expanded loss at ``params`` over the samples ``X``, ``Y``, scaled as the spec says."""
+    return ExpandedOracle(spec, params, X, Y).gradient(X.shape[0])
 
 
 @dataclass(frozen=True)
@@ -158,32 +241,39 @@ class ExpandedPlan:
     """How much of the check's data the oracle takes on, and why not more."""
 
     parameters: int
-    operations: int  # in one sample's loss with a first-layer unit's pre-activation unknown; 0 if not measured
     requested: int  # samples the check uses
     samples: int  # samples the oracle uses: 0 when it is skipped
+    operations: int = 0  # in a first-layer unit's loss; 0 when not measured
+    differentiations: tuple[int, ...] = ()  # for the first 1, 2, ... requested samples
     asked: bool = True  # False when the caller turned the oracle off
+    oracle: ExpandedOracle | None = None
 
-    @property
-    def cost(self) -> int:
-        """The work per sample, in the units of ``EXPANDED_COST_LIMIT``."""
-        return self.parameters * (self.operations + FIXED_OPERATIONS)
+    def cost(self, samples: int) -> int:
+        """The work for the first ``samples`` samples, in the units of ``EXPANDED_COST_LIMIT``."""
+        return self.differentiations[samples - 1] * (self.operations + FIXED_OPERATIONS)
+
+    def _rule(self, samples: int) -> str:
+        return (f"{self.differentiations[samples - 1]} differentiations x ({self.operations} operations in a "
+                f"first-layer unit's loss + {FIXED_OPERATIONS}) = {self.cost(samples):,}, over the limit of "
+                f"{EXPANDED_COST_LIMIT:,}")
 
     @property
     def note(self) -> str | None:
         """What the report must say: nothing when the oracle runs on every sample."""
         if not self.asked:
             return "expanded oracle not run: turned off by the caller"
-        if self.operations == 0 and self.samples == 0:
+        if not self.operations:
             return (f"expanded oracle skipped: {self.parameters} parameters, over the {EXPANDED_PARAMETER_LIMIT} "
                     "the loss is written out for")
-        per_sample = (f"{self.parameters} parameters x ({self.operations} operations in a first-layer unit's "
-                      f"loss + {FIXED_OPERATIONS}) = {self.cost:,}")
         if self.samples == 0:
-            return f"expanded oracle skipped: one sample costs {per_sample}, over the limit of {EXPANDED_COST_LIMIT:,}"
+            return f"expanded oracle skipped: one sample needs {self._rule(1)}"
         if self.samples < self.requested:
-            return (f"expanded oracle on {self.samples} of {self.requested} samples: each costs {per_sample}, "
-                    f"and the limit is {EXPANDED_COST_LIMIT:,}")
+            return (f"expanded oracle on {self.samples} of {self.requested} samples: all of them need "
+                    f"{self._rule(self.requested)}")
         return None
+
+    def gradient(self) -> dict[str, np.ndarray]:
+        return self.oracle.gradient(self.samples)
 
 
 def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray,
@@ -192,30 +282,15 @@ def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: n
 
     ``expanded`` True takes every sample whatever the size, False turns the oracle off, None applies the limits.
     """
-    parameters = spec.parameter_count
-    requested = X.shape[0]
+    parameters, requested = spec.parameter_count, X.shape[0]
     if expanded is False:
-        return ExpandedPlan(parameters, 0, requested, 0, asked=False)
+        return ExpandedPlan(parameters, requested, 0, asked=False)
     if expanded is None and parameters > EXPANDED_PARAMETER_LIMIT:
-        return ExpandedPlan(parameters, 0, requested, 0)
-    operations = max(sp.count_ops(unit_loss(point_at(spec, params, X[0], Y[0]), 1, 0)), 1)
-    plan = ExpandedPlan(parameters, operations, requested, requested)
+        return ExpandedPlan(parameters, requested, 0)
+    oracle = ExpandedOracle(spec, params, X, Y)
+    counts = tuple(oracle.differentiations(samples) for samples in range(1, requested + 1))
+    plan = ExpandedPlan(parameters, requested, requested, oracle.operations(), counts, oracle=oracle)
     if expanded:
         return plan
-    return ExpandedPlan(parameters, operations, requested, min(requested, EXPANDED_COST_LIMIT // plan.cost))
-
-
-def expanded_gradient(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]:
-    """SymPy's derivative of the expanded loss at ``params`` over the samples ``X``, ``Y``, scaled as the spec says."""
-    totals = {name: np.zeros(np.shape(array), dtype=object) for name, array in params.items()}
-    for array in totals.values():
-        array.fill(sp.Integer(0))
-    for x_row, y_row in zip(X.tolist(), Y.tolist()):
-        point = point_at(spec, params, x_row, y_row)
-        for layer_number, layer in enumerate(spec.layers, start=1):
-            for unit in range(layer.units):
-                for (name, index), value in unit_gradient(point, layer_number, unit).items():
-                    totals[name][index] += value
-    count = X.shape[0]
-    coefficient = spec.loss.scale / count if spec.loss.reduction == "mean" else spec.loss.scale
-    return {name: coefficient * np.vectorize(float, otypes=[np.float64])(array) for name, array in totals.items()}
+    fits = sum(1 for samples in range(1, requested + 1) if plan.cost(samples) <= EXPANDED_COST_LIMIT)
+    return ExpandedPlan(parameters, requested, fits, plan.operations, counts, oracle=oracle)
