@@ -155,3 +155,15 @@ def test_symbp_check_runs_the_oracle_on_the_slow_networks_of_old(tmp_path, raw):
     assert "PASS" in result.stdout
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith(("W", "b"))]
     assert rows and all(row[-1] != "-" for row in rows), result.stdout
+
+
+def test_a_loss_that_grows_exponentially_with_depth_is_skipped_before_it_is_built(tmp_path):
+    # x*sin(x) + cos(x) uses x three times: through twelve layers a first-layer weight's loss has 3**12 copies.
+    wavy = {"expr": "x*sin(x) + cos(x)", "name": "wavy"}
+    (tmp_path / "spec.json").write_text(json.dumps({"name": "wavy", "inputs": 1,
+                                                    "layers": [{"units": 1, "activation": wavy}] * 12}))
+    result = subprocess.run([sys.executable, "-m", "symbp", "check", "spec.json"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=HANG_GUARD_S)
+    assert "Traceback" not in result.stderr
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("expanded oracle skipped")]
+    assert len(skipped) == 1 and "over the limit of" in skipped[0], result.stdout

@@ -169,6 +169,11 @@ def _derivative(point: Point, layer_number: int, unit: int) -> Callable:
     return sp.lambdify(arguments, sp.diff(loss, _weight), modules="mpmath", cse=True)
 
 
+@cache
+def _operations(expr: sp.Expr) -> int:
+    return int(sp.count_ops(expr))
+
+
 def _mp(value) -> mpmath.mpf:
     return mpmath.mpf(_number(value)._mpf_)
 
@@ -208,8 +213,28 @@ class ExpandedOracle:
         return len({(where, keys[where]) for keys in self.keys[:samples] for where in self.units})
 
     def operations(self) -> int:
-        """Operations in one sample's loss of the first unit: a first-layer unit's loss is the largest."""
-        return max(int(sp.count_ops(unit_loss(self.points[0], 1, 0)[0])), 1)
+        """Operations in the first sample's loss of the first unit (a first-layer unit's loss is the largest),
+        counted from the sizes of its parts before any of it is built: it can grow as fast as the product of
+        the layers' widths and of the times each activation uses its argument."""
+        point, spec = self.points[0], self.spec
+        sizes: list[int] = []
+        for index, layer in enumerate(spec.layers, start=1):
+            calculus = activation_calculus(layer.activation, layer.activation_params)
+            if index == 1:  # c*t + d in the first unit; the other units are symbols
+                pre = [2] + [0] * (layer.units - 1)
+            else:  # each unit sums every unit before it, times its weight, and its bias
+                pre = [sum(size + 1 for size in sizes) + len(sizes) - 1 + layer.bias] * layer.units
+            if calculus.rowwise:
+                inputs, forms = _rowwise_forms(layer.activation, layer.activation_params, layer.units)
+                sizes = [_operations(form) + sum(form.count(symbol) * size for symbol, size in zip(inputs, pre))
+                         for form in forms]
+            else:
+                near = point.preactivations[index - 1]
+                sizes = [_operations(piece) + piece.count(z) * size if size else 0
+                         for piece, size in ((_piece_at(calculus.forward, at), size) for at, size in zip(near, pre))]
+        losses = _loss_pieces(spec, point)
+        return max(sum(_operations(loss) + loss.count(yhat) * size for loss, size in zip(losses, sizes))
+                   + len(sizes) - 1, 1)
 
     def gradient(self, samples: int) -> dict[str, np.ndarray]:
         """SymPy's derivative of the expanded loss over the first ``samples`` samples, scaled as the spec says."""
