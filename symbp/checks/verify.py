@@ -19,7 +19,7 @@ from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, OneMatrix, Tra
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symbp.checks.gradients import load_module_from_source, random_problem
-from symbp.derivation.backprop import Chain, Derivation
+from symbp.derivation.model import Chain, Derivation
 from symbp.registry import rules
 from symbp.registry.calculus import activation_calculus
 from symbp.registry.rules import loss_named

@@ -17,9 +17,11 @@ from functools import cache
 import sympy as sp
 from sympy.logic.boolalg import Boolean
 
-from symbp.derivation.backprop import in_layer
-from symbp.derivation.steps import Reason, present
+from symbp.derivation.indexform import Net, in_layer, local_derivative
+from symbp.derivation.model import Chain, Reason, Section, step
+from symbp.derivation.steps import present
 from symbp.registry import rules
+from symbp.registry.calculus import output_calculus
 from symbp.registry.rules import loss_named
 from symbp.symbolic import quantities as q
 from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT
@@ -29,7 +31,7 @@ from symbp.symbolic.quantities import SAMPLE_LOSS, Partial
 EXPLICIT_PARAMETER_LIMIT = EXPANDED_PARAMETER_LIMIT
 
 
-def parameters(net) -> list[tuple[int, sp.Indexed, sp.Indexed]]:
+def parameters(net: Net) -> list[tuple[int, sp.Indexed, sp.Indexed]]:
     """(layer, parameter, the activation it multiplies) in the lesson's order: each layer's biases, then rows."""
     out = []
     for layer in range(1, net.depth + 1):
@@ -55,7 +57,7 @@ def _activation_function(name: str, arity: int):
     return type(name, (sp.Function,), {"fdiff": fdiff, "is_real": True, "nargs": arity}), partials
 
 
-def _expanded_loss(net):
+def _expanded_loss(net: Net):
     """The per-sample loss in weights and inputs, and how to read its f(...), f'(...) back as layer quantities."""
     previous = [q.inputs()[i] for i in range(1, net.units(0) + 1)]
     as_output, local = {}, {}
@@ -76,7 +78,7 @@ def _expanded_loss(net):
             else:
                 function, (partial,) = _activation_function(f"phi{layer}", 1)
                 applied = function(pres[j - 1])
-                local[partial(pres[j - 1])] = _in_outputs(net, layer, j)
+                local[partial(pres[j - 1])] = local_derivative(net, layer, j)
             as_output[applied] = q.act(layer)[j]
             outputs.append(applied)
         previous = outputs
@@ -86,12 +88,6 @@ def _expanded_loss(net):
         for k, output in enumerate(previous, start=1)
     )
     return total, as_output, local
-
-
-def _in_outputs(net, layer, j):
-    from symbp.derivation.backprop import local_derivative
-
-    return local_derivative(net, layer, j)
 
 
 # Coordinates of the random points: integers drawn uniformly from a set this large.
@@ -182,7 +178,7 @@ def _read_back(derivative, as_output, local):
     return derivative.xreplace(local).xreplace(as_output)
 
 
-def _one_hot(expr, net):
+def _one_hot(expr, net: Net):
     """Uses that one-hot targets sum to one, where the loss relies on it (cross-entropy)."""
     if not loss_named(net.spec.loss.name).target_facts:
         return expr
@@ -191,7 +187,7 @@ def _one_hot(expr, net):
     return expr.subs(last, 1 - sum(q.targets()[k] for k in range(1, units)))
 
 
-def _simplest_gradient(expr, net):
+def _simplest_gradient(expr, net: Net):
     """The shortest of SymPy's derivative and its expansion collected by weights (a - y rather than
     (1 - y) a - y (1 - a)); for one-hot targets, also using that they sum to one."""
     if sp.count_ops(expr) > _SIMPLIFY_OPS_LIMIT:
@@ -222,7 +218,7 @@ def _target_count(expr, targets) -> int:
     return sum(1 for node in sp.preorder_traversal(expr) if node in targets)
 
 
-def _simplified_gradients(gradients, listed, net) -> list:
+def _simplified_gradients(gradients, listed, net: Net) -> list:
     """Each gradient simplified once per unit: a weight's is its unit's error term times its source
     (dl/dw_ij = dl/db_j a_i), so one simplification serves every weight into unit j. The checks in
     explicit_section compare every result with SymPy's own derivative."""
@@ -277,10 +273,8 @@ def _factored_by_weights(expr, weights):
     return sp.Mul(sp.factor_terms(common), inner)
 
 
-def error_terms(net, sign):
+def error_terms(net: Net, sign: int) -> dict:
     """delta^(l)_j for every unit, in the layer quantities, by the delta rule (symbp.registry.calculus)."""
-    from symbp.registry.calculus import output_calculus
-
     last = net.depth
     out = output_calculus(net.spec.loss.name, net.activation(last).name, net.spec.layers[-1].activation_params)
     deltas = {(last, j): sign * net.scale * in_layer(out.delta, net, last, j).doit()
@@ -289,7 +283,7 @@ def error_terms(net, sign):
         for j in range(1, net.units(layer) + 1):
             above = range(1, net.units(layer + 1) + 1)
             received = sum(deltas[(layer + 1, k)] * q.weight(layer + 1)[j, k] for k in above)
-            deltas[(layer, j)] = received * _in_outputs(net, layer, j)
+            deltas[(layer, j)] = received * local_derivative(net, layer, j)
     return deltas
 
 
@@ -337,9 +331,7 @@ def _shared_terms(gradients: list[sp.Expr]):
     return shared, [present(inline(expr).xreplace(rename)) for expr in reduced]
 
 
-def explicit_section(net, sign: int):
-    from symbp.derivation.backprop import Chain, Section, step
-
+def explicit_section(net: Net, sign: int) -> Section | None:
     if net.spec.parameter_count > EXPLICIT_PARAMETER_LIMIT:
         return None
     loss, as_output, local = _expanded_loss(net)

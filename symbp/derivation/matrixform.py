@@ -12,7 +12,9 @@ import sympy as sp
 from sympy import HadamardPower, HadamardProduct, MatAdd, OneMatrix
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-from symbp.derivation.steps import Reason, present
+from symbp.derivation.indexform import Net, in_layer, local_derivative
+from symbp.derivation.model import Chain, Conventions, Reason, Section, step
+from symbp.derivation.steps import present
 from symbp.registry.calculus import output_calculus
 from symbp.symbolic import quantities as q
 from symbp.symbolic.network import build_network, n_samples
@@ -91,9 +93,7 @@ def elementwise(name: str, matrix) -> ElementwiseApplyFunction:
     return ElementwiseApplyFunction(sp.Lambda(variable, q.activation_function(name)(variable)), matrix)
 
 
-def matrix_section(net, conventions):
-    from symbp.derivation.backprop import Chain, Section, in_layer, local_derivative, step
-
+def matrix_section(net: Net, conventions: Conventions) -> Section:
     network = build_network(net.spec)
     column = conventions.column_vectors
     sign = conventions.error_sign

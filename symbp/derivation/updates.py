@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symbp.derivation.steps import Reason
+from symbp.derivation.indexform import Net
+from symbp.derivation.model import Chain, Reason, Section, step
 from symbp.symbolic import quantities as q
 from symbp.symbolic.quantities import (
     BETA1,
@@ -25,7 +26,7 @@ from symbp.symbolic.quantities import (
 )
 
 
-def _parameters(net):
+def _parameters(net: Net):
     """(kind, layer, indexed parameter, its per-sample gradient in delta form) for each layer."""
     for layer in range(1, net.depth + 1):
         j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
@@ -34,9 +35,7 @@ def _parameters(net):
             yield "bias", layer, q.bias(layer)[j], q.delta(layer)[j]
 
 
-def update_section(net, sign: int):
-    from symbp.derivation.backprop import Chain, Section, step
-
+def update_section(net: Net, sign: int) -> Section:
     n = q.sample_index()
     coefficient = net.sample_coefficient
     optimizer = net.spec.training.optimizer

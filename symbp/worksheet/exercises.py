@@ -15,8 +15,8 @@ from dataclasses import astuple, dataclass, replace
 
 import sympy as sp
 
-from symbp.derivation.backprop import net_of
 from symbp.derivation.explicit import error_terms, parameters
+from symbp.derivation.indexform import net_of
 from symbp.registry import rules
 from symbp.registry.rules import activation_named, loss_named
 from symbp.spec.schema import LayerSpec, Spec, TrainingSpec, load_spec

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, replace
 import sympy as sp
 
 from symbp import __version__
-from symbp.derivation.backprop import Chain, Conventions, Derivation, derive
-from symbp.derivation.steps import Reason
+from symbp.derivation.backprop import derive
+from symbp.derivation.model import Chain, Conventions, Derivation, Reason
 from symbp.render.latex.layout import TEXT_WIDTH_PT, estimated_width
 from symbp.render.latex.notation import DEFAULT_NOTATION, Notation, Shape, notation_named
 from symbp.render.latex.printer import NotationPrinter
@@ -365,7 +365,7 @@ def _last(derivation: Derivation, kind: str, layer: int | None, key: str):
 def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> list[dict]:
     """Fausett's training algorithm as the post numbers it: feedforward, error terms with delta_in,
     corrections Delta w = alpha delta z, and the update w(new) = w(old) + Delta w; one entry per step."""
-    from symbp.derivation.backprop import local_derivative, net_of
+    from symbp.derivation.indexform import local_derivative, net_of
 
     net = net_of(spec)
     depth = len(spec.layers)
