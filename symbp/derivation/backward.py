@@ -7,20 +7,21 @@ from __future__ import annotations
 import sympy as sp
 
 from symbp.derivation.forward import SPELL_OUT_UNITS
-from symbp.derivation.indexform import Net, activation_formula, in_layer, local_derivative, loss_term, preactivation
+from symbp.derivation.indexform import activation_formula, in_layer, local_derivative, loss_term, preactivation
 from symbp.derivation.model import Chain, Reason, Section, chain, fact, product, step
 from symbp.derivation.steps import differentiate, present
 from symbp.registry import rules
 from symbp.registry.calculus import output_calculus
 from symbp.symbolic import quantities as q
+from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import SAMPLE_LOSS, VARIABLE, Partial, unit_index
 
 
-def _derivative_of_activation(net: Net, layer: int) -> Reason:
+def _derivative_of_activation(net: Network, layer: int) -> Reason:
     return Reason("derivative_of", about=q.activation_function(net.activation(layer).name)(VARIABLE))
 
 
-def _affine_chains(net: Net, layer: int) -> list[Chain]:
+def _affine_chains(net: Network, layer: int) -> list[Chain]:
     """dz_j/dw_ij = a_i and dz_j/db_j = 1, from the pre-activation's definition."""
     j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
     other = unit_index(layer - 1, "prev'")
@@ -40,7 +41,7 @@ def _affine_chains(net: Net, layer: int) -> list[Chain]:
     return chains
 
 
-def _local_chain(net: Net, layer: int) -> Chain:
+def _local_chain(net: Network, layer: int) -> Chain:
     j = unit_index(layer, "cur")
     function = q.activation_function(net.activation(layer).name)
     return chain(
@@ -54,7 +55,7 @@ def delta_reason(layer: int, j, sign: int) -> Reason:
     return Reason("delta", (fact(q.delta(layer)[j], sign * Partial(SAMPLE_LOSS, q.pre(layer)[j])),))
 
 
-def _parameter_chains(net: Net, layer: int, sign: int) -> list[Chain]:
+def _parameter_chains(net: Network, layer: int, sign: int) -> list[Chain]:
     """dl/dw_ij = dl/dz_j dz_j/dw_ij = (sign) delta_j a_i, and the same for the bias."""
     j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
     delta = sign * q.delta(layer)[j]
@@ -78,7 +79,7 @@ def _parameter_chains(net: Net, layer: int, sign: int) -> list[Chain]:
     return chains
 
 
-def output_section(net: Net, sign: int) -> Section:
+def output_section(net: Network, sign: int) -> Section:
     layer = net.depth
     j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
     k = unit_index(layer, "cur'")
@@ -151,7 +152,7 @@ def _target_facts(out, layer: int, units: int) -> list[sp.Eq]:
     return facts
 
 
-def hidden_section(net: Net, layer: int, sign: int) -> Section:
+def hidden_section(net: Network, layer: int, sign: int) -> Section:
     j, k = unit_index(layer, "cur"), unit_index(layer + 1, "next")
     above = q.pre(layer + 1)[k]
     a_j, z_j = q.act(layer)[j], q.pre(layer)[j]

@@ -17,7 +17,7 @@ from functools import cache
 import sympy as sp
 from sympy.logic.boolalg import Boolean
 
-from symbp.derivation.indexform import Net, in_layer, local_derivative
+from symbp.derivation.indexform import in_layer, local_derivative
 from symbp.derivation.model import Chain, Reason, Section, step
 from symbp.derivation.steps import present
 from symbp.registry import rules
@@ -25,22 +25,16 @@ from symbp.registry.calculus import output_calculus
 from symbp.registry.rules import loss_named
 from symbp.symbolic import quantities as q
 from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT
+from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import SAMPLE_LOSS, Partial
 
 # Networks with at most this many parameters get the explicit gradient of every weight.
 EXPLICIT_PARAMETER_LIMIT = EXPANDED_PARAMETER_LIMIT
 
 
-def parameters(net: Net) -> list[tuple[int, sp.Indexed, sp.Indexed]]:
-    """(layer, parameter, the activation it multiplies) in the lesson's order: each layer's biases, then rows."""
-    out = []
-    for layer in range(1, net.depth + 1):
-        units = range(1, net.units(layer) + 1)
-        if net.has_bias(layer):
-            out += [(layer, q.bias(layer)[j], sp.Integer(1)) for j in units]
-        for i in range(1, net.units(layer - 1) + 1):
-            out += [(layer, q.weight(layer)[i, j], q.act(layer - 1)[i]) for j in units]
-    return out
+def parameters(net: Network) -> list[tuple[int, sp.Indexed, sp.Expr]]:
+    """(layer, parameter, what it multiplies in its unit's pre-activation) in the lesson's order, layer by layer."""
+    return [(layer.index, parameter, source) for layer in net.layers for parameter, source in layer.index_parameters()]
 
 
 def _activation_function(name: str, arity: int):
@@ -57,17 +51,13 @@ def _activation_function(name: str, arity: int):
     return type(name, (sp.Function,), {"fdiff": fdiff, "is_real": True, "nargs": arity}), partials
 
 
-def _expanded_loss(net: Net):
+def _expanded_loss(net: Network):
     """The per-sample loss in weights and inputs, and how to read its f(...), f'(...) back as layer quantities."""
     previous = [q.inputs()[i] for i in range(1, net.units(0) + 1)]
     as_output, local = {}, {}
-    for layer in range(1, net.depth + 1):
-        units = net.units(layer)
-        pres = []
-        for j in range(1, units + 1):
-            total = sum(q.weight(layer)[i, j] * previous[i - 1] for i in range(1, len(previous) + 1))
-            pres.append(total + q.bias(layer)[j] if net.has_bias(layer) else total)
-        calculus = net.activation(layer)
+    for current in net.layers:
+        layer, units, calculus = current.index, current.units, current.calculus
+        pres = current.expanded_preactivation(previous, {p.name: p.indexed_matrix() for p in current.parameters})
         outputs = []
         for j in range(1, units + 1):
             if calculus.rowwise:
@@ -178,7 +168,7 @@ def _read_back(derivative, as_output, local):
     return derivative.xreplace(local).xreplace(as_output)
 
 
-def _one_hot(expr, net: Net):
+def _one_hot(expr, net: Network):
     """Uses that one-hot targets sum to one, where the loss relies on it (cross-entropy)."""
     if not loss_named(net.spec.loss.name).target_facts:
         return expr
@@ -187,7 +177,7 @@ def _one_hot(expr, net: Net):
     return expr.subs(last, 1 - sum(q.targets()[k] for k in range(1, units)))
 
 
-def _simplest_gradient(expr, net: Net):
+def _simplest_gradient(expr, net: Network):
     """The shortest of SymPy's derivative and its expansion collected by weights (a - y rather than
     (1 - y) a - y (1 - a)); for one-hot targets, also using that they sum to one."""
     if sp.count_ops(expr) > _SIMPLIFY_OPS_LIMIT:
@@ -218,7 +208,7 @@ def _target_count(expr, targets) -> int:
     return sum(1 for node in sp.preorder_traversal(expr) if node in targets)
 
 
-def _simplified_gradients(gradients, listed, net: Net) -> list:
+def _simplified_gradients(gradients, listed, net: Network) -> list:
     """Each gradient simplified once per unit: a weight's is its unit's error term times its source
     (dl/dw_ij = dl/db_j a_i), so one simplification serves every weight into unit j. The checks in
     explicit_section compare every result with SymPy's own derivative."""
@@ -273,7 +263,7 @@ def _factored_by_weights(expr, weights):
     return sp.Mul(sp.factor_terms(common), inner)
 
 
-def error_terms(net: Net, sign: int) -> dict:
+def error_terms(net: Network, sign: int) -> dict:
     """delta^(l)_j for every unit, in the layer quantities, by the delta rule (symbp.registry.calculus)."""
     last = net.depth
     out = output_calculus(net.spec.loss.name, net.activation(last).name, net.spec.layers[-1].activation_params)
@@ -331,7 +321,7 @@ def _shared_terms(gradients: list[sp.Expr]):
     return shared, [present(inline(expr).xreplace(rename)) for expr in reduced]
 
 
-def explicit_section(net: Net, sign: int) -> Section | None:
+def explicit_section(net: Network, sign: int) -> Section | None:
     if net.spec.parameter_count > EXPLICIT_PARAMETER_LIMIT:
         return None
     loss, as_output, local = _expanded_loss(net)

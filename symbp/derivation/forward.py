@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symbp.derivation.indexform import Net, activation_formula, loss_term, preactivation
+from symbp.derivation.indexform import activation_formula, loss_term, preactivation
 from symbp.derivation.model import Chain, Reason, Section, chain, fact, step
 from symbp.derivation.steps import differentiate, present
 from symbp.registry import rules
 from symbp.registry.calculus import ActivationCalculus, a
 from symbp.symbolic import quantities as q
+from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import SAMPLE_LOSS, VARIABLE, unit_index
 
 # Sums over at most this many units are also written out term by term.
 SPELL_OUT_UNITS = 4
 
 
-def network_section(net: Net) -> Section:
+def network_section(net: Network) -> Section:
     chains = []
     for layer in range(1, net.depth + 1):
         j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
@@ -49,7 +50,7 @@ def network_section(net: Net) -> Section:
 # --------------------------------------------------------------------------- activations
 
 
-def activation_section(net: Net) -> Section:
+def activation_section(net: Network) -> Section:
     chains = []
     seen = set()
     for calculus in net.calculus:

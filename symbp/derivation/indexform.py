@@ -7,62 +7,29 @@ generic vectors) into the same quantities. Every section module reads the networ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sympy as sp
 
 from symbp.derivation.steps import present
 from symbp.registry import rules
-from symbp.registry.calculus import ActivationCalculus, a, a_vec, activation_calculus
+from symbp.registry.calculus import a, a_vec
 from symbp.registry.calculus import j as calculus_j
 from symbp.registry.rules import loss_named
-from symbp.spec.schema import Spec, exact_value
+from symbp.spec.schema import Spec
 from symbp.symbolic import quantities as q
+from symbp.symbolic.network import Network, network_of
 from symbp.symbolic.quantities import unit_index
 
 
-@dataclass(frozen=True)
-class Net:
-    """The spec seen as layers: sizes, activations and the loss, with SymPy's calculus for each."""
-
-    spec: Spec
-    calculus: tuple[ActivationCalculus, ...]  # per layer 1..L, at index l - 1
-
-    @property
-    def depth(self) -> int:
-        return len(self.spec.layers)
-
-    def units(self, layer: int) -> int:
-        return self.spec.sizes[layer]
-
-    def has_bias(self, layer: int) -> bool:
-        return self.spec.layers[layer - 1].bias
-
-    def activation(self, layer: int) -> ActivationCalculus:
-        return self.calculus[layer - 1]
-
-    @property
-    def scale(self) -> sp.Expr:
-        return exact_value(self.spec.loss.scale)
-
-    @property
-    def sample_coefficient(self) -> sp.Expr:
-        """c in L = c * sum over samples of the sample losses."""
-        return 1 / q.N_SAMPLES if self.spec.loss.reduction == "mean" else sp.Integer(1)
+def net_of(spec: Spec) -> Network:
+    return network_of(spec)
 
 
-def net_of(spec: Spec) -> Net:
-    return Net(spec, tuple(activation_calculus(layer.activation, layer.activation_params) for layer in spec.layers))
+def preactivation(net: Network, layer: int, j, summed=None) -> sp.Expr:
+    """z^(l)_j in index form, as the layer's kind writes it; ``summed`` is an index of layer l - 1."""
+    return net.layer(layer).index_preactivation(j, summed)
 
 
-def preactivation(net: Net, layer: int, j, summed=None) -> sp.Expr:
-    """z^(l)_j = sum_i w^(l)_ij a^(l-1)_i + b^(l)_j, summing over ``summed`` (an index of layer l - 1)."""
-    i = summed if summed is not None else unit_index(layer - 1, "prev")
-    total = sp.Sum(q.weight(layer)[i, j] * q.act(layer - 1)[i], (i, 1, net.units(layer - 1)))
-    return total + q.bias(layer)[j] if net.has_bias(layer) else total
-
-
-def activation_formula(net: Net, layer: int, j) -> sp.Expr:
+def activation_formula(net: Network, layer: int, j) -> sp.Expr:
     """a^(l)_j written out in the layer's pre-activations."""
     calculus = net.activation(layer)
     if not calculus.rowwise:
@@ -78,7 +45,7 @@ def activation_formula(net: Net, layer: int, j) -> sp.Expr:
     return total.replace(lambda node: isinstance(node, sp.Sum), one_based)
 
 
-def local_derivative(net: Net, layer: int, j) -> sp.Expr:
+def local_derivative(net: Network, layer: int, j) -> sp.Expr:
     """da_j/dz_j of an elementwise activation, in the layer's output where SymPy found that form."""
     calculus = net.activation(layer)
     if calculus.derivative_of_output is not None:
@@ -86,13 +53,13 @@ def local_derivative(net: Net, layer: int, j) -> sp.Expr:
     return calculus.derivative.subs(rules.z, q.pre(layer)[j])
 
 
-def loss_term(net: Net, prediction, target) -> sp.Expr:
+def loss_term(net: Network, prediction, target) -> sp.Expr:
     """The spec's loss for one output, scale included."""
     loss = loss_named(net.spec.loss.name).expr
     return net.scale * loss.subs({rules.yhat: prediction, rules.y: target}, simultaneous=True)
 
 
-def in_layer(expr: sp.Expr, net: Net, layer: int, j, k=None) -> sp.Expr:
+def in_layer(expr: sp.Expr, net: Network, layer: int, j, k=None) -> sp.Expr:
     """A ``symbp.registry.calculus`` expression over units j (and k) of one layer, in the derivation's quantities.
 
     The calculus counts units 0..K-1 and guards results by 0 <= j < K; here units are counted from
