@@ -157,13 +157,14 @@ def hidden_section(net: Network, layer: int, sign: int) -> Section:
     above = q.pre(layer + 1)[k]
     a_j, z_j = q.act(layer)[j], q.pre(layer)[j]
     units_above = net.units(layer + 1)
+    reaches = net.layer(layer + 1).index_input_partial(k, j)
 
-    received = sp.Sum(q.delta(layer + 1)[k] * q.weight(layer + 1)[j, k], (k, 1, units_above))
+    received = sp.Sum(q.delta(layer + 1)[k] * reaches, (k, 1, units_above))
     incoming_steps = [
         step(sign * Partial(SAMPLE_LOSS, a_j), Reason("definition")),
         step(sign * sp.Sum(product(Partial(SAMPLE_LOSS, above), Partial(above, a_j)), (k, 1, units_above)),
              Reason("total_derivative")),
-        step(received, Reason("delta"), Reason("substitute", (fact(Partial(above, a_j), q.weight(layer + 1)[j, k]),))),
+        step(received, Reason("delta"), Reason("substitute", (fact(Partial(above, a_j), reaches),))),
     ]
     if units_above <= SPELL_OUT_UNITS:
         incoming_steps.append(step(received.doit()))
@@ -173,7 +174,7 @@ def hidden_section(net: Network, layer: int, sign: int) -> Section:
         chain(
             f"layer{layer}.dz_da", Partial(above, a_j),
             step(Partial(preactivation(net, layer + 1, k, other), a_j), Reason("definition")),
-            step(q.weight(layer + 1)[j, k], Reason("only_term")),
+            step(reaches, Reason("only_term")),
         ),
         _local_chain(net, layer),
     ]

@@ -272,7 +272,7 @@ def error_terms(net: Network, sign: int) -> dict:
     for layer in range(last - 1, 0, -1):
         for j in range(1, net.units(layer) + 1):
             above = range(1, net.units(layer + 1) + 1)
-            received = sum(deltas[(layer + 1, k)] * q.weight(layer + 1)[j, k] for k in above)
+            received = sum(deltas[(layer + 1, k)] * net.layer(layer + 1).index_input_partial(k, j) for k in above)
             deltas[(layer, j)] = received * local_derivative(net, layer, j)
     return deltas
 

@@ -40,6 +40,7 @@ class Parameter:
     fan_in: int
     fan_out: int
     layer: int  # 1-based
+    given: list | None = None  # the spec's values for it (stored shape, nested lists), or None: drawn at random
 
     def indexed(self, index: tuple[int, ...]) -> sp.Indexed:
         """One entry (a stored, 0-based index) as the named quantity of the index form, counted from 1."""
@@ -96,6 +97,9 @@ class Layer(Protocol):
 
     def index_parameters(self) -> list[tuple[sp.Indexed, sp.Expr]]:
         """Every scalar parameter in index form, with dz_j/dp (what it multiplies), in the lesson's order."""
+
+    def index_input_partial(self, k, j) -> sp.Expr:
+        """dz^(l)_k / da^(l-1)_j: how the error term of unit k reaches unit j of the layer below."""
 
     def index_gradients(self) -> list[tuple[Parameter, sp.Indexed, sp.Expr]]:
         """Each parameter at a generic entry, with dl/dp in the layer's error term: (parameter, p, dl/dp / sign)."""
@@ -186,6 +190,8 @@ class DenseLayer:
     preactivation_symbol: MatrixSymbol
     output: MatrixSymbol
     delta: MatrixSymbol
+    weights_given: tuple[tuple[float, ...], ...] | None = None
+    biases_given: tuple[float, ...] | None = None
     kind: str = "dense"
 
     @cached_property
@@ -198,11 +204,14 @@ class DenseLayer:
 
     @cached_property
     def parameters(self) -> tuple[Parameter, ...]:
+        weights = [list(row) for row in self.weights_given] if self.weights_given else None
         weight = Parameter(self.weight.name, "weight", (self.fan_in, self.units), self.weight, self.fan_in, self.units,
-                           self.index)
+                           self.index, weights)
         if self.bias_row is None:
             return (weight,)
-        bias = Parameter(self.bias_row.name, "bias", (self.units,), self.bias_row, self.fan_in, self.units, self.index)
+        biases = list(self.biases_given) if self.biases_given else None
+        bias = Parameter(self.bias_row.name, "bias", (self.units,), self.bias_row, self.fan_in, self.units, self.index,
+                         biases)
         return weight, bias
 
     # -- matrix form
@@ -249,6 +258,10 @@ class DenseLayer:
         for i in range(1, self.fan_in + 1):
             out += [(q.weight(self.index)[i, j], q.act(self.index - 1)[i]) for j in units]
         return out
+
+    def index_input_partial(self, k, j) -> sp.Expr:
+        """dz_k/da_j = w_jk: the only term of z_k that holds a_j."""
+        return q.weight(self.index)[j, k]
 
     def index_gradients(self) -> list[tuple[Parameter, sp.Indexed, sp.Expr]]:
         """dl/dw_ij = delta_j a_i and dl/db_j = delta_j, at the generic units i (below) and j."""
@@ -308,7 +321,8 @@ def layer_kind(kind: str) -> LayerFactory:
 
 def _dense(symbols: LayerSymbols, layer_spec, calculus: ActivationCalculus) -> DenseLayer:
     return DenseLayer(symbols.index, symbols.fan_in, symbols.units, layer_spec.bias, calculus, symbols.inputs,
-                      symbols.preactivation_symbol, symbols.output, symbols.delta)
+                      symbols.preactivation_symbol, symbols.output, symbols.delta, layer_spec.weights,
+                      layer_spec.biases)
 
 
 register_layer_kind("dense", _dense)
