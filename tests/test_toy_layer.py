@@ -1,15 +1,23 @@
-"""A layer kind defined only in the test folder (tests/toy_layer.py) goes through symbp unchanged:
-its gradients derived by SymPy, a NumPy trainer generated for it, and both checked numerically."""
+"""A layer kind defined only in the test folder (tests/toy_layer.py) goes through symbp unchanged: its
+gradients derived by SymPy, a NumPy trainer generated for it and trained, its gradients checked against
+central differences and SymPy's expanded loss, its derivation built, verified on numbers and typeset."""
 
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 import pytest
 import sympy as sp
 import toy_layer
+from typesetting_catalogue import inspect_tex
 
 from symbp.checks.gradients import check_gradients, load_module_from_source
+from symbp.checks.verify import verify
+from symbp.derivation.backprop import derive
 from symbp.render.code.numpy_module import generate_module
+from symbp.render.latex.document import derivation_document
+from symbp.symbolic import quantities as q
 from symbp.symbolic.expanded import expand_network
 from symbp.symbolic.layers import LAYER_KINDS
 from symbp.symbolic.network import network_of
@@ -81,3 +89,23 @@ def test_the_generated_module_trains_the_toy_layer(spec, module):
     assert history["stopped"] == "epochs"
     assert history["loss"][-1] < 0.5 * before
     assert not np.allclose(trained["s2"], params["s2"])
+
+
+def test_the_derivation_explains_the_toy_layer_and_every_step_checks_out_on_numbers(spec):
+    derivation = derive(spec)
+    hidden = derivation.section("hidden", 2)
+    assert hidden is not None
+    # The factor s_j (written w_jj) meets its unit's error term alone: dl/dw_jj = delta_j a_j.
+    j = q.unit_index(2, "cur")
+    gradient = hidden.chain("layer2.weight").result
+    assert gradient == q.delta(2)[j] * q.act(1)[j]
+    report = verify(derivation)
+    assert report.passed, report.mismatches[:3]
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex")
+def test_the_toy_layers_document_typesets(spec):
+    source = derivation_document(spec)
+    assert r"w^{(2)}_{j,j}" in source
+    report = inspect_tex(source, "toy_scale")
+    assert not report.problems(), report.problems()

@@ -14,7 +14,9 @@ from sympy import HadamardProduct, MatrixSymbol, OneMatrix, Trace
 
 from symbp.registry.calculus import ActivationCalculus
 from symbp.spec.schema import LayerSpec, Spec, load_spec
+from symbp.symbolic import quantities as q
 from symbp.symbolic.layers import LayerSymbols, Parameter, n_samples, register_layer_kind
+from symbp.symbolic.quantities import unit_index
 
 KIND = "elementwise_scale"
 
@@ -24,6 +26,18 @@ class ScaleLayerSpec(LayerSpec):
     """A spec's layer of the toy kind: as many units as its input, no bias."""
 
     kind: str = field(default=KIND)
+
+
+@dataclass(frozen=True)
+class DiagonalParameter(Parameter):
+    """The factors s_j, written in index form as the diagonal weights w_jj of the layer."""
+
+    def indexed(self, index: tuple[int, ...]) -> sp.Indexed:
+        (j,) = index
+        return q.weight(self.layer)[j + 1, j + 1]
+
+    def stored_index(self, indices) -> tuple[int, ...]:
+        return (int(indices[0]) - 1,)
 
 
 @dataclass(frozen=True)
@@ -45,8 +59,8 @@ class ScaleLayer:
 
     @cached_property
     def parameters(self) -> tuple[Parameter, ...]:
-        # Its role is a weight's: the factor s_j multiplies the input a_j as a weight would.
-        return (Parameter(self.factors.name, "weight", (self.units,), self.factors, self.fan_in, self.units,
+        # Its role is a weight's: the factor s_j multiplies the input a_j as the weight w_jj would.
+        return (DiagonalParameter(self.factors.name, "weight", (self.units,), self.factors, self.fan_in, self.units,
                           self.index),)
 
     @cached_property
@@ -62,6 +76,20 @@ class ScaleLayer:
     @cached_property
     def input_gradient(self) -> sp.MatrixExpr:
         return self._pullback(self.inputs)
+
+    def index_preactivation(self, j, summed=None) -> sp.Expr:
+        return q.weight(self.index)[j, j] * q.act(self.index - 1)[j]
+
+    def index_parameters(self) -> list[tuple[sp.Indexed, sp.Expr]]:
+        return [(q.weight(self.index)[j, j], q.act(self.index - 1)[j]) for j in range(1, self.units + 1)]
+
+    def index_input_partial(self, k, j) -> sp.Expr:
+        return sp.KroneckerDelta(j, k) * q.weight(self.index)[k, k]
+
+    def index_gradients(self) -> list[tuple[Parameter, sp.Indexed, sp.Expr]]:
+        j = unit_index(self.index, "cur")
+        gradient = q.delta(self.index)[j] * q.act(self.index - 1)[j]
+        return [(self.parameters[0], q.weight(self.index)[j, j], gradient)]
 
     def expanded_symbols(self) -> dict[str, sp.Matrix]:
         return {self.factors.name: sp.Matrix(1, self.units,

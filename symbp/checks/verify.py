@@ -114,7 +114,7 @@ class Oracle:
         """
         overrides = overrides or {}
         params = self.params
-        changed = [(name, index, value) for (name, _, index), value in overrides.items() if name[0] in "Wb"]
+        changed = [(name, index, value) for (name, _, index), value in overrides.items() if name in self.params]
         if changed:
             params = {name: value.copy() for name, value in params.items()}
             for name, index, value in changed:
@@ -142,7 +142,7 @@ class Oracle:
         return float(self.spec.loss.scale * np.sum(self._loss_function(prediction, self.Y[n])))
 
     def quantity(self, kind: str, layer: int, unit, n: int) -> float:
-        if kind[0] in "Wb":
+        if kind in self.params:
             return float(self.params[kind][unit])
         if ("forward", n) not in self._cache:
             self._cache[("forward", n)] = self.forward(n)
@@ -191,7 +191,8 @@ def _parameter(network: Network, role: q.Role) -> Parameter:
 
 
 def _parameter_name(network: Network, indexed) -> tuple[str, tuple]:
-    return _parameter(network, q.ROLES[indexed.base]).name, tuple(int(i) - 1 for i in indexed.indices)
+    parameter = _parameter(network, q.ROLES[indexed.base])
+    return parameter.name, parameter.stored_index(indexed.indices)
 
 
 class Evaluator:

@@ -21,22 +21,29 @@ def _derivative_of_activation(net: Network, layer: int) -> Reason:
     return Reason("derivative_of", about=q.activation_function(net.activation(layer).name)(VARIABLE))
 
 
+def _unit_parameters(net: Network, layer: int) -> list[tuple[str, sp.Indexed, sp.Expr]]:
+    """(role, parameter at generic units, dz_j/dp) for each parameter of unit j, from the layer's kind."""
+    j = unit_index(layer, "cur")
+    return [(parameter.role, indexed, gradient.xreplace({q.delta(layer)[j]: sp.Integer(1)}))
+            for parameter, indexed, gradient in net.layer(layer).index_gradients()]
+
+
 def _affine_chains(net: Network, layer: int) -> list[Chain]:
-    """dz_j/dw_ij = a_i and dz_j/db_j = 1, from the pre-activation's definition."""
+    """dz_j/dp for each parameter p of unit j (a_i for a weight, 1 for a bias), from the pre-activation's definition."""
     j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
     other = unit_index(layer - 1, "prev'")
-    weight = q.weight(layer)[i, j]
-    constants = [fact(Partial(q.bias(layer)[j], weight), 0)] if net.has_bias(layer) else []
-    chains = [chain(
-        f"layer{layer}.dz_dw", Partial(q.pre(layer)[j], weight),
-        step(Partial(preactivation(net, layer, j, other), weight), Reason("definition")),
-        step(q.act(layer - 1)[i], Reason("only_term"), *([Reason("constant", tuple(constants))] if constants else ())),
-    )]
-    if net.has_bias(layer):
+    unit_parameters = _unit_parameters(net, layer)
+    chains = []
+    for role, parameter, source in unit_parameters:
+        # Every other parameter of the unit is a constant here (another unit's weight, where the sum runs over i').
+        constants = tuple(fact(Partial(others.xreplace({i: other}), parameter), 0)
+                          for _, others, _ in unit_parameters if others != parameter)
+        reasons = [] if source == 1 else [Reason("only_term")]
+        reasons += [Reason("constant", constants)] if constants else []
         chains.append(chain(
-            f"layer{layer}.dz_db", Partial(q.pre(layer)[j], q.bias(layer)[j]),
-            step(Partial(preactivation(net, layer, j, other), q.bias(layer)[j]), Reason("definition")),
-            step(sp.Integer(1), Reason("constant", (fact(Partial(q.weight(layer)[other, j], q.bias(layer)[j]), 0),))),
+            f"layer{layer}.dz_d{role[0]}", Partial(q.pre(layer)[j], parameter),
+            step(Partial(preactivation(net, layer, j, other), parameter), Reason("definition")),
+            step(source, *reasons),
         ))
     return chains
 
@@ -56,32 +63,21 @@ def delta_reason(layer: int, j, sign: int) -> Reason:
 
 
 def _parameter_chains(net: Network, layer: int, sign: int) -> list[Chain]:
-    """dl/dw_ij = dl/dz_j dz_j/dw_ij = (sign) delta_j a_i, and the same for the bias."""
-    j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
+    """dl/dp = dl/dz_j dz_j/dp for each parameter of unit j: (sign) delta_j a_i for a weight, delta_j for a bias."""
+    j = unit_index(layer, "cur")
     delta = sign * q.delta(layer)[j]
     defined = delta_reason(layer, j, sign)
-    chains = [chain(
-        f"layer{layer}.weight", Partial(SAMPLE_LOSS, q.weight(layer)[i, j]),
-        step(product(Partial(SAMPLE_LOSS, q.pre(layer)[j]), Partial(q.pre(layer)[j], q.weight(layer)[i, j])),
-             Reason("chain_rule")),
-        step(delta * q.act(layer - 1)[i], defined,
-             Reason("substitute", (fact(Partial(q.pre(layer)[j], q.weight(layer)[i, j]), q.act(layer - 1)[i]),))),
+    return [chain(
+        f"layer{layer}.{role}", Partial(SAMPLE_LOSS, parameter),
+        step(product(Partial(SAMPLE_LOSS, q.pre(layer)[j]), Partial(q.pre(layer)[j], parameter)), Reason("chain_rule")),
+        step(delta * source, defined, Reason("substitute", (fact(Partial(q.pre(layer)[j], parameter), source),))),
         boxed=True,
-    )]
-    if net.has_bias(layer):
-        chains.append(chain(
-            f"layer{layer}.bias", Partial(SAMPLE_LOSS, q.bias(layer)[j]),
-            step(product(Partial(SAMPLE_LOSS, q.pre(layer)[j]), Partial(q.pre(layer)[j], q.bias(layer)[j])),
-                 Reason("chain_rule")),
-            step(delta, defined, Reason("substitute", (fact(Partial(q.pre(layer)[j], q.bias(layer)[j]), 1),))),
-            boxed=True,
-        ))
-    return chains
+    ) for role, parameter, source in _unit_parameters(net, layer)]
 
 
 def output_section(net: Network, sign: int) -> Section:
     layer = net.depth
-    j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
+    j = unit_index(layer, "cur")
     k = unit_index(layer, "cur'")
     calculus = net.activation(layer)
     out = output_calculus(net.spec.loss.name, calculus.name, net.spec.layers[-1].activation_params)
@@ -128,15 +124,14 @@ def output_section(net: Network, sign: int) -> Section:
             step(delta_value, Reason("simplify")),
             relation=":=", boxed=True,
         ))
-        weight = q.weight(layer)[i, j]
+        _, weight, source = _unit_parameters(net, layer)[0]
         chains.append(chain(
             f"layer{layer}.weight_steps", Partial(SAMPLE_LOSS, weight),
             step(product(Partial(SAMPLE_LOSS, a_j), Partial(a_j, z_j), Partial(z_j, weight)), Reason("chain_rule")),
             step(product(loss_grad_value, Partial(a_j, z_j), Partial(z_j, weight)), Reason("substitute")),
             step(product(loss_grad_value, local, Partial(z_j, weight)), _derivative_of_activation(net, layer)),
-            step(sp.Mul(loss_grad_value, local, q.act(layer - 1)[i]),
-                 Reason("substitute", (fact(Partial(z_j, weight), q.act(layer - 1)[i]),))),
-            step(sign * q.delta(layer)[j] * q.act(layer - 1)[i], Reason("delta")),
+            step(sp.Mul(loss_grad_value, local, source), Reason("substitute", (fact(Partial(z_j, weight), source),))),
+            step(sign * q.delta(layer)[j] * source, Reason("delta")),
         ))
     chains += _affine_chains(net, layer) + _parameter_chains(net, layer, sign)
     return Section("output", tuple(_dedupe(c) for c in chains), layer)

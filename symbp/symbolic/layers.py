@@ -46,6 +46,10 @@ class Parameter:
         """One entry (a stored, 0-based index) as the named quantity of the index form, counted from 1."""
         return q.quantity(self.role, self.layer)[tuple(i + 1 for i in index)]
 
+    def stored_index(self, indices) -> tuple[int, ...]:
+        """The stored, 0-based index of a named quantity's entry (the inverse of ``indexed``)."""
+        return tuple(int(i) - 1 for i in indices)
+
     def indexed_matrix(self) -> sp.Matrix:
         """The whole parameter as a matrix (``symbol``'s shape) of its named quantities."""
         matrix = sp.zeros(*self.symbol.shape)

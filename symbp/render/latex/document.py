@@ -20,6 +20,7 @@ from symbp.render.latex.texchars import check_typesettable
 from symbp.render.templating import render
 from symbp.spec.schema import Spec, SpecSource, load_spec
 from symbp.symbolic import quantities as q
+from symbp.symbolic.network import network_of
 
 MARKER = "% symbp-generated-document"
 
@@ -411,9 +412,10 @@ def numerical_check_rows(writer: Writer, spec: Spec) -> list[dict[str, str]]:
     """The numerical check's table (symbp.checks.numcheck), each parameter named in the document's notation."""
     from symbp.checks.numcheck import numerical_check
 
+    named = {parameter.name: parameter for parameter in network_of(spec).parameters}
     rows = []
     for row in numerical_check(spec):
-        quantity = q.weight(row.layer)[row.index] if row.kind == "weight" else q.bias(row.layer)[row.index[0]]
+        quantity = named[row.name].indexed(tuple(n - 1 for n in row.index))
         rows.append({
             "parameter": writer.math(quantity),
             "backpropagation": tex_number(row.backpropagation, 10),
