@@ -189,3 +189,19 @@ def test_the_spec_names_exactly_the_notation_presets():
     from symbp.spec.schema import NOTATION_NAMES
 
     assert NOTATION_NAMES == tuple(PRESETS)
+
+
+def test_a_quantitys_role_is_read_off_the_quantity_not_a_table_filled_on_the_side():
+    import sympy as sp
+
+    from symbp.symbolic import quantities as q
+
+    # Made directly, never through the factories: the role is still known, since it is part of the quantity.
+    assert q.ROLES[sp.IndexedBase("weight7", real=True)] == q.Role("weight", 7)
+    assert q.INDEX_ROLES[sp.Symbol("cur'_4", integer=True, positive=True)] == q.IndexRole(4, "cur'")
+    assert q.MATRIX_ROLES[sp.MatrixSymbol("DELTA2_Nx3", sp.Symbol("N"), 3)] == q.Role("delta", 2)
+    # Symbols that are not quantities have none, and nothing can be written into the lookups.
+    assert sp.IndexedBase("weights", real=True) not in q.ROLES
+    assert sp.Symbol("x_1", real=True) not in q.INDEX_ROLES
+    assert sp.MatrixSymbol("W1", 2, 2) not in q.MATRIX_ROLES
+    assert not hasattr(q.ROLES, "__setitem__")
