@@ -385,24 +385,22 @@ def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> lis
         steps.append({"kind": "forward", "layer": writer.notation.layer_name(layer),
                       "rows": rows((math(q.pre(layer)[j]), math(pre)), (math(q.act(layer)[j]), math(act)))})
     for layer in range(depth, 0, -1):
-        j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
+        j = q.unit_index(layer, "cur")
         pairs = []
         if layer == depth:
             pairs.append((math(q.delta(layer)[j]), math(_last(derivation, "output", layer, f"layer{layer}.delta"))))
         else:
             k = q.unit_index(layer + 1, "next")
-            received = sp.Sum(q.delta(layer + 1)[k] * q.weight(layer + 1)[j, k], (k, 1, spec.sizes[layer + 1]))
+            reaches = net.layer(layer + 1).index_input_partial(k, j)
+            received = sp.Sum(q.delta(layer + 1)[k] * reaches, (k, 1, spec.sizes[layer + 1]))
             pairs.append((math(q.incoming(layer)[j]), math(received)))
             pairs.append((math(q.delta(layer)[j]), math(q.incoming(layer)[j] * local_derivative(net, layer, j))))
-        change = q.LEARNING_RATE * q.delta(layer)[j]
-        pairs.append((r"\Delta " + math(q.weight(layer)[i, j]), math(change * q.act(layer - 1)[i])))
-        if spec.layers[layer - 1].bias:
-            pairs.append((r"\Delta " + math(q.bias(layer)[j]), math(change)))
+        for _, parameter, gradient in net.layer(layer).index_gradients():
+            pairs.append((r"\Delta " + math(parameter), math(q.LEARNING_RATE * gradient)))
         steps.append({"kind": "error", "layer": writer.notation.layer_name(layer), "rows": rows(*pairs)})
     updates = []
-    for layer in range(1, depth + 1):
-        j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
-        for parameter in [q.weight(layer)[i, j]] + ([q.bias(layer)[j]] if spec.layers[layer - 1].bias else []):
+    for layer in net.layers:
+        for _, parameter, _ in layer.index_gradients():
             updates.append((math(q.Updated(parameter)), math(q.Current(parameter)) + r" + \Delta " + math(parameter)))
     steps.append({"kind": "update", "layer": "", "rows": rows(*updates)})
     return steps
