@@ -236,17 +236,17 @@ class SectionView:
 def legend(writer: Writer, spec: Spec) -> list[dict]:
     """One row per layer: how the notation names its units, weights, biases and error terms."""
     rows = []
-    for layer in range(1, len(spec.layers) + 1):
-        j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
-        bias = writer.math(q.bias(layer)[j]) if spec.layers[layer - 1].bias else None
+    for current in network_of(spec).layers:
+        layer, j = current.index, q.unit_index(current.index, "cur")
+        named = {parameter.role: writer.math(indexed) for parameter, indexed, _ in current.index_gradients()}
         rows.append({
             "layer": writer.notation.layer_name(layer),
             "units": spec.sizes[layer],
             "activation": writer.notation.activation(spec.layers[layer - 1].activation),
             "pre": writer.math(q.pre(layer)[j]),
             "act": writer.math(q.act(layer)[j]),
-            "weight": writer.math(q.weight(layer)[i, j]),
-            "bias": bias,
+            "weight": named.get("weight"),
+            "bias": named.get("bias"),
             "delta": writer.math(q.delta(layer)[j]),
         })
     return rows
