@@ -11,8 +11,13 @@ from dataclasses import dataclass, field, replace
 import sympy as sp
 
 from symbp import __version__
+from symbp.checks import numcheck
+from symbp.checks.numcheck import numerical_check
 from symbp.derivation.backprop import derive
+from symbp.derivation.explicit import EXPLICIT_PARAMETER_LIMIT
+from symbp.derivation.indexform import local_derivative, net_of
 from symbp.derivation.model import Chain, Conventions, Derivation, Reason
+from symbp.render.latex.drawing import network_drawing
 from symbp.render.latex.layout import TEXT_WIDTH_PT, estimated_width
 from symbp.render.latex.notation import DEFAULT_NOTATION, Notation, Shape, notation_named
 from symbp.render.latex.printer import NotationPrinter
@@ -366,8 +371,6 @@ def _last(derivation: Derivation, kind: str, layer: int | None, key: str):
 def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> list[dict]:
     """Fausett's training algorithm as the post numbers it: feedforward, error terms with delta_in,
     corrections Delta w = alpha delta z, and the update w(new) = w(old) + Delta w; one entry per step."""
-    from symbp.derivation.indexform import local_derivative, net_of
-
     net = net_of(spec)
     depth = len(spec.layers)
     math = writer.math
@@ -408,8 +411,6 @@ def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> lis
 
 def numerical_check_rows(writer: Writer, spec: Spec) -> list[dict[str, str]]:
     """The numerical check's table (symbp.checks.numcheck), each parameter named in the document's notation."""
-    from symbp.checks.numcheck import numerical_check
-
     named = {parameter.name: parameter for parameter in network_of(spec).parameters}
     rows = []
     for row in numerical_check(spec):
@@ -424,10 +425,6 @@ def numerical_check_rows(writer: Writer, spec: Spec) -> list[dict[str, str]]:
 
 
 def derivation_context(spec_source, notation: str | None = None) -> dict:
-    from symbp.checks import numcheck
-    from symbp.derivation.explicit import EXPLICIT_PARAMETER_LIMIT
-    from symbp.render.latex.drawing import network_drawing
-
     spec = load_spec(spec_source)
     check_spec_typesettable(spec)
     chosen = notation_for(spec, notation)
