@@ -11,7 +11,6 @@ from symbp.derivation.indexform import activation_formula, in_layer, local_deriv
 from symbp.derivation.model import Chain, Reason, Section, chain, fact, product, step
 from symbp.derivation.steps import differentiate, present
 from symbp.registry import rules
-from symbp.registry.calculus import output_calculus
 from symbp.symbolic import quantities as q
 from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import SAMPLE_LOSS, VARIABLE, Partial, unit_index
@@ -80,7 +79,7 @@ def output_section(net: Network, sign: int) -> Section:
     j = unit_index(layer, "cur")
     k = unit_index(layer, "cur'")
     calculus = net.activation(layer)
-    out = output_calculus(net.spec.loss.name, calculus.name, net.spec.layers[-1].activation_params)
+    out = net.output
     a_j, y_j, z_j = q.act(layer)[j], q.targets()[j], q.pre(layer)[j]
 
     # dl/da_j, from the loss as the spec defines it.

@@ -21,7 +21,6 @@ from symbp.derivation.indexform import in_layer, local_derivative
 from symbp.derivation.model import Chain, Reason, Section, step
 from symbp.derivation.steps import present
 from symbp.registry import rules
-from symbp.registry.calculus import output_calculus
 from symbp.registry.rules import loss_named
 from symbp.symbolic import quantities as q
 from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT
@@ -266,7 +265,7 @@ def _factored_by_weights(expr, weights):
 def error_terms(net: Network, sign: int) -> dict:
     """delta^(l)_j for every unit, in the layer quantities, by the delta rule (symbp.registry.calculus)."""
     last = net.depth
-    out = output_calculus(net.spec.loss.name, net.activation(last).name, net.spec.layers[-1].activation_params)
+    out = net.output
     deltas = {(last, j): sign * net.scale * in_layer(out.delta, net, last, j).doit()
               for j in range(1, net.units(last) + 1)}
     for layer in range(last - 1, 0, -1):

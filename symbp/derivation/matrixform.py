@@ -15,7 +15,6 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from symbp.derivation.indexform import in_layer, local_derivative
 from symbp.derivation.model import Chain, Conventions, Reason, Section, step
 from symbp.derivation.steps import present
-from symbp.registry.calculus import output_calculus
 from symbp.symbolic import quantities as q
 from symbp.symbolic.network import Network, n_samples
 from symbp.symbolic.quantities import LOSS, SAMPLE_LOSS, Partial, unit_index
@@ -142,7 +141,7 @@ def matrix_section(net: Network, conventions: Conventions) -> Section:
                                                                                       pres[layer])),), scope))
 
     last = net.depth
-    out = output_calculus(net.spec.loss.name, net.activation(last).name, net.spec.layers[-1].activation_params)
+    out = net.output
     j = unit_index(last, "cur")
     coefficient = 1 if column else net.sample_coefficient
     index_delta = present(sign * net.scale * in_layer(out.delta, net, last, j))
