@@ -6,9 +6,11 @@ import pytest
 import sympy as sp
 
 from symbp.checks.verify import Oracle, verify
-from symbp.derivation.backprop import Conventions, derive, net_of
+from symbp.derivation.backprop import derive
 from symbp.derivation.explicit import EXPLICIT_PARAMETER_LIMIT
-from symbp.derivation.steps import Step, present
+from symbp.derivation.indexform import net_of
+from symbp.derivation.model import Conventions, Step
+from symbp.derivation.steps import present
 from symbp.examples import bundled_spec_paths
 from symbp.render.latex.document import Writer, derivation_document, notation_for
 from symbp.render.latex.notation import NOTATION_NAMES, NotationError, Shape, notation_named

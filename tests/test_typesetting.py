@@ -9,7 +9,8 @@ import pytest
 from typesetting_catalogue import FULL, NOTATIONS, inspect_tex, selected
 
 from symbp.checks.verify import verify
-from symbp.derivation.backprop import Conventions, derive
+from symbp.derivation.backprop import derive
+from symbp.derivation.model import Conventions
 from symbp.render.latex.document import derivation_document, notation_for
 from symbp.render.latex.tex import tex_available
 from symbp.spec.schema import load_spec

@@ -92,7 +92,8 @@ def test_hand_answers_match_the_generated_module(spec, sign):
 def test_the_sheets_formulas_are_checked_like_the_derivations(name):
     """The sheet prints its network's loss, activations and chain rule from the derivation of that network."""
     from symbp.checks.verify import verify
-    from symbp.derivation.backprop import Conventions, derive
+    from symbp.derivation.backprop import derive
+    from symbp.derivation.model import Conventions
 
     hand = build_worksheet(name, variant=1, error_sign=-1 if name == "fausett" else 1).hand
     report = verify(derive(hand.spec, Conventions(-1 if name == "fausett" else 1, False)))

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from symbp.checks.gradients import load_module_from_source, random_problem
 from symbp.render.code.numpy_module import generate_module
+from symbp.symbolic.layers import Parameter
+from symbp.symbolic.network import network_of
 
 SAMPLES = 4
 SEED = 0
@@ -20,6 +22,7 @@ class CheckRow:
     index: tuple[int, ...]  # one-based, as the documents count units: (i, j) for a weight, (j,) for a bias
     backpropagation: float
     central_difference: float
+    name: str = ""  # the parameter array's name, "W1"
 
     @property
     def relative_difference(self) -> float:
@@ -27,15 +30,16 @@ class CheckRow:
         return abs(self.backpropagation - self.central_difference) / scale
 
 
-def _chosen(spec) -> list[tuple[int, str, tuple[int, ...]]]:
-    """Per layer: the first weight, and the first bias or else the last weight."""
+def _chosen(spec) -> list[tuple[Parameter, tuple[int, ...]]]:
+    """Per layer: the first entry of its first parameter, and the first of its bias or else the last of its weight."""
     chosen = []
-    for layer, details in enumerate(spec.layers, start=1):
-        chosen.append((layer, "weight", (1, 1)))
-        if details.bias:
-            chosen.append((layer, "bias", (1,)))
-        elif spec.sizes[layer - 1] * spec.sizes[layer] > 1:
-            chosen.append((layer, "weight", (spec.sizes[layer - 1], spec.sizes[layer])))
+    for layer in network_of(spec).layers:
+        first, *others = layer.parameters
+        chosen.append((first, first.entries()[0]))
+        if others:
+            chosen.append((others[0], others[0].entries()[0]))
+        elif len(first.entries()) > 1:
+            chosen.append((first, first.entries()[-1]))
     return chosen
 
 
@@ -46,16 +50,16 @@ def numerical_check(spec) -> list[CheckRow]:
     params = module.init_params(SEED)
     _, grads = module.loss_and_grad(params, X, Y)
     rows = []
-    for layer, kind, index in _chosen(spec):
-        name = f"{'W' if kind == 'weight' else 'b'}{layer}"
-        position = tuple(n - 1 for n in index)
+    for parameter, position in _chosen(spec):
+        name = parameter.name
         original = params[name][position]
         values = []
         for offset in (STEP, -STEP):
             params[name][position] = original + offset
             values.append(module.loss(params, X, Y))
         params[name][position] = original
-        rows.append(CheckRow(layer, kind, index, float(grads[name][position]), (values[0] - values[1]) / (2 * STEP)))
+        rows.append(CheckRow(parameter.layer, parameter.role, tuple(n + 1 for n in position),
+                             float(grads[name][position]), (values[0] - values[1]) / (2 * STEP), name))
     return rows
 
 

@@ -19,13 +19,15 @@ from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, OneMatrix, Tra
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symbp.checks.gradients import load_module_from_source, random_problem
-from symbp.derivation.backprop import Chain, Derivation
+from symbp.derivation.model import Chain, Derivation
 from symbp.registry import rules
 from symbp.registry.calculus import activation_calculus
 from symbp.registry.rules import loss_named
 from symbp.render.code.numpy_module import generate_module
 from symbp.spec.schema import Spec
 from symbp.symbolic import quantities as q
+from symbp.symbolic.layers import Parameter, concrete_rowwise, rowwise_variables
+from symbp.symbolic.network import Network, network_of, sample_coefficient
 
 TOLERANCE = 1e-6
 VARIABLE_POINTS = (-1.7, -0.35, 0.4, 1.9)
@@ -58,14 +60,8 @@ class Report:
 @cache
 def _rowwise_function(name: str, params: tuple, units: int):
     """softmax-like activations as one NumPy function of a row of pre-activations."""
-    calculus = activation_calculus(name, params)
-    variables = sp.symbols(f"v0:{units}", real=True)
-    outputs = []
-    for unit in range(units):
-        expr = calculus.forward.subs({rules.K: units, rules.k: unit}).doit()
-        expr = expr.replace(lambda e: isinstance(e, sp.Indexed), lambda e: variables[int(e.indices[0])])
-        outputs.append(expr)
-    return sp.lambdify(variables, outputs, "numpy")
+    forward = activation_calculus(name, params).forward
+    return sp.lambdify(rowwise_variables(units), list(concrete_rowwise(forward, units)), "numpy")
 
 
 @cache
@@ -82,6 +78,7 @@ class Oracle:
 
     def __init__(self, spec: Spec, samples: int = 3, seed: int = 0, module=None):
         self.spec = spec
+        self.network = network_of(spec)
         self.depth = len(spec.layers)
         self.module = module or load_module_from_source(generate_module(spec), spec.name)
         self.X, self.Y, rng = random_problem(spec, samples, seed)
@@ -117,7 +114,7 @@ class Oracle:
         """
         overrides = overrides or {}
         params = self.params
-        changed = [(name, index, value) for (name, _, index), value in overrides.items() if name[0] in "Wb"]
+        changed = [(name, index, value) for (name, _, index), value in overrides.items() if name in self.params]
         if changed:
             params = {name: value.copy() for name, value in params.items()}
             for name, index, value in changed:
@@ -128,8 +125,7 @@ class Oracle:
                 values[("act", 0)][unit] = value
         previous = values[("act", 0)]
         for layer in range(1, self.depth + 1):
-            pre = previous @ params[f"W{layer}"] + params.get(f"b{layer}", 0.0)
-            pre = np.array(pre, dtype=float)
+            pre = np.array(self.network.layer(layer).numeric_preactivation(previous, params), dtype=float)
             for (kind, at, unit), value in overrides.items():
                 if (kind, at) == ("pre", layer):
                     pre[unit] = value
@@ -146,7 +142,7 @@ class Oracle:
         return float(self.spec.loss.scale * np.sum(self._loss_function(prediction, self.Y[n])))
 
     def quantity(self, kind: str, layer: int, unit, n: int) -> float:
-        if kind[0] in "Wb":
+        if kind in self.params:
             return float(self.params[kind][unit])
         if ("forward", n) not in self._cache:
             self._cache[("forward", n)] = self.forward(n)
@@ -189,10 +185,14 @@ class Oracle:
         return self._cache["stepped"]
 
 
-def _parameter_name(indexed) -> tuple[str, tuple]:
-    role = q.ROLES[indexed.base]
-    prefix = "W" if role.kind == "weight" else "b"
-    return f"{prefix}{role.layer}", tuple(int(i) - 1 for i in indexed.indices)
+def _parameter(network: Network, role: q.Role) -> Parameter:
+    """The layer's parameter that a named quantity (a weight, a bias) is an entry of."""
+    return next(p for p in network.layer(role.layer).parameters if p.role == role.kind)
+
+
+def _parameter_name(network: Network, indexed) -> tuple[str, tuple]:
+    parameter = _parameter(network, q.ROLES[indexed.base])
+    return parameter.name, parameter.stored_index(indexed.indices)
 
 
 class Evaluator:
@@ -219,7 +219,7 @@ class Evaluator:
         if role.kind in ("pre", "act"):
             return oracle.quantity(role.kind, role.layer, units[0], n)
         if role.kind in ("weight", "bias"):
-            name, index = _parameter_name(expr)
+            name, index = _parameter_name(oracle.network, expr)
             return float(oracle.params[name][index])
         if role.kind == "delta":
             return self.sign * oracle.derivative(("loss",), ("pre", role.layer, units[0]), n)
@@ -239,7 +239,7 @@ class Evaluator:
                 n = int(top.indices[0]) - 1
             role = q.ROLES.get(getattr(bottom, "base", None))
             if role is not None and role.kind in ("weight", "bias"):
-                name, index = _parameter_name(bottom)
+                name, index = _parameter_name(oracle.network, bottom)
                 gradients = oracle.gradient if top == q.LOSS else oracle.sample_gradients[n]
                 return float(gradients[name][index])
             if top == q.LOSS and bottom == q.PARAMETER:
@@ -260,7 +260,7 @@ class Evaluator:
 
     def _position(self, expr) -> tuple:
         if self._is_parameter(expr):
-            name, index = _parameter_name(expr)
+            name, index = _parameter_name(self.oracle.network, expr)
             return name, 0, index
         role = q.ROLES[expr.base]
         kind = "act" if role.kind == "input" else role.kind
@@ -281,23 +281,21 @@ class Evaluator:
         elif role.kind == "delta":
             coefficient = 1 if self.column else self._sample_coefficient()
             value = self.sign * coefficient * np.array([oracle.error_term(role.layer, r) for r in rows])
-        elif role.kind == "weight":
-            value = oracle.params[f"W{role.layer}"]
-            return value.T if self.column else value
         else:
-            value = oracle.params[f"b{role.layer}"][None, :]
+            parameter = _parameter(oracle.network, role)
+            value = oracle.params[parameter.name].reshape(parameter.symbol.shape)
         return value.T if self.column else value
 
     def _sample_coefficient(self) -> float:
-        return 1 / self.oracle.samples if self.spec.loss.reduction == "mean" else 1.0
+        return float(sample_coefficient(self.spec, self.oracle.samples))
 
     def _matrix_partial(self, top, bottom: sp.MatrixSymbol) -> np.ndarray:
         role = q.MATRIX_ROLES[bottom]
         oracle = self.oracle
         if role.kind in ("weight", "bias"):
-            name = f"{'W' if role.kind == 'weight' else 'b'}{role.layer}"
-            gradient = oracle.sample_gradients[self._row][name] if self.column else oracle.gradient[name]
-            gradient = gradient if role.kind == "weight" else gradient[None, :]
+            parameter = _parameter(oracle.network, role)
+            gradient = oracle.sample_gradients[self._row] if self.column else oracle.gradient
+            gradient = gradient[parameter.name].reshape(parameter.symbol.shape)
             return gradient.T if self.column else gradient
         if self.column:
             return np.array([oracle.error_term(role.layer, self._row)]).T
@@ -396,7 +394,10 @@ class Evaluator:
             return self.value(parameter, self._row, bound)
         if parameter in bound:
             return bound[parameter]
-        name, index = bound["parameter"] if parameter == q.PARAMETER else _parameter_name(parameter)
+        if parameter == q.PARAMETER:
+            name, index = bound["parameter"]
+        else:
+            name, index = _parameter_name(self.oracle.network, parameter)
         return float(self.oracle.stepped()[name][index])
 
     def _activation(self, function):
@@ -447,13 +448,9 @@ def _index_values(chain: Chain, spec: Spec) -> list[dict]:
     return [dict(zip(symbols, combination)) for combination in itertools.product(*options)]
 
 
-def _parameters_to_try(spec: Spec) -> list[tuple[str, tuple]]:
-    out = []
-    for layer in range(1, len(spec.layers) + 1):
-        out.append((f"W{layer}", (0, 0)))
-        if spec.layers[layer - 1].bias:
-            out.append((f"b{layer}", (spec.sizes[layer] - 1,)))
-    return out
+def _parameters_to_try(network: Network) -> list[tuple[str, tuple]]:
+    """The first entry of each matrix and the last of each vector: one per parameter, and both ends met."""
+    return [(p.name, p.entries()[0 if len(p.shape) == 2 else -1]) for p in network.parameters]
 
 
 # An optimizer's state updates feed its parameter update; they are checked through it.
@@ -489,7 +486,7 @@ def _contexts(chain: Chain, oracle: Oracle):
             yield 0, {q.VARIABLE: point}
     elif chain.scope in ("batch", "update"):
         if chain.lhs.has(q.PARAMETER) or any(step.expr.has(q.PARAMETER) for step in chain.steps):
-            for parameter in _parameters_to_try(oracle.spec):
+            for parameter in _parameters_to_try(oracle.network):
                 yield 0, {"parameter": parameter}
         else:
             yield 0, {}

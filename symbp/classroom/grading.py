@@ -19,8 +19,8 @@ from functools import cache
 import sympy as sp
 
 from symbp.classroom.answers import Answer, answers_of
-from symbp.derivation.backprop import net_of
 from symbp.derivation.explicit import error_terms, parameters
+from symbp.derivation.indexform import net_of
 from symbp.registry import rules
 from symbp.registry.rules import loss_named
 from symbp.symbolic import quantities as q

@@ -18,7 +18,7 @@ from symbp.classroom.answers import answers_of
 from symbp.classroom.exercises import ACCURACY, TITLES, exercises
 from symbp.classroom.files import MARKER
 from symbp.classroom.grading import ABSOLUTE, RELATIVE, Sheet
-from symbp.derivation.backprop import net_of
+from symbp.derivation.indexform import net_of
 from symbp.errors import SymbpError
 from symbp.registry import rules
 from symbp.registry.targets import IN_UNIT_INTERVAL

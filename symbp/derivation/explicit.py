@@ -17,28 +17,23 @@ from functools import cache
 import sympy as sp
 from sympy.logic.boolalg import Boolean
 
-from symbp.derivation.backprop import in_layer
-from symbp.derivation.steps import Reason, present
+from symbp.derivation.indexform import in_layer, local_derivative
+from symbp.derivation.model import Chain, Reason, Section, step
+from symbp.derivation.steps import present
 from symbp.registry import rules
 from symbp.registry.rules import loss_named
 from symbp.symbolic import quantities as q
 from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT
+from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import SAMPLE_LOSS, Partial
 
 # Networks with at most this many parameters get the explicit gradient of every weight.
 EXPLICIT_PARAMETER_LIMIT = EXPANDED_PARAMETER_LIMIT
 
 
-def parameters(net) -> list[tuple[int, sp.Indexed, sp.Indexed]]:
-    """(layer, parameter, the activation it multiplies) in the lesson's order: each layer's biases, then rows."""
-    out = []
-    for layer in range(1, net.depth + 1):
-        units = range(1, net.units(layer) + 1)
-        if net.has_bias(layer):
-            out += [(layer, q.bias(layer)[j], sp.Integer(1)) for j in units]
-        for i in range(1, net.units(layer - 1) + 1):
-            out += [(layer, q.weight(layer)[i, j], q.act(layer - 1)[i]) for j in units]
-    return out
+def parameters(net: Network) -> list[tuple[int, sp.Indexed, sp.Expr]]:
+    """(layer, parameter, what it multiplies in its unit's pre-activation) in the lesson's order, layer by layer."""
+    return [(layer.index, parameter, source) for layer in net.layers for parameter, source in layer.index_parameters()]
 
 
 def _activation_function(name: str, arity: int):
@@ -55,17 +50,13 @@ def _activation_function(name: str, arity: int):
     return type(name, (sp.Function,), {"fdiff": fdiff, "is_real": True, "nargs": arity}), partials
 
 
-def _expanded_loss(net):
+def _expanded_loss(net: Network):
     """The per-sample loss in weights and inputs, and how to read its f(...), f'(...) back as layer quantities."""
     previous = [q.inputs()[i] for i in range(1, net.units(0) + 1)]
     as_output, local = {}, {}
-    for layer in range(1, net.depth + 1):
-        units = net.units(layer)
-        pres = []
-        for j in range(1, units + 1):
-            total = sum(q.weight(layer)[i, j] * previous[i - 1] for i in range(1, len(previous) + 1))
-            pres.append(total + q.bias(layer)[j] if net.has_bias(layer) else total)
-        calculus = net.activation(layer)
+    for current in net.layers:
+        layer, units, calculus = current.index, current.units, current.calculus
+        pres = current.expanded_preactivation(previous, {p.name: p.indexed_matrix() for p in current.parameters})
         outputs = []
         for j in range(1, units + 1):
             if calculus.rowwise:
@@ -76,7 +67,7 @@ def _expanded_loss(net):
             else:
                 function, (partial,) = _activation_function(f"phi{layer}", 1)
                 applied = function(pres[j - 1])
-                local[partial(pres[j - 1])] = _in_outputs(net, layer, j)
+                local[partial(pres[j - 1])] = local_derivative(net, layer, j)
             as_output[applied] = q.act(layer)[j]
             outputs.append(applied)
         previous = outputs
@@ -86,12 +77,6 @@ def _expanded_loss(net):
         for k, output in enumerate(previous, start=1)
     )
     return total, as_output, local
-
-
-def _in_outputs(net, layer, j):
-    from symbp.derivation.backprop import local_derivative
-
-    return local_derivative(net, layer, j)
 
 
 # Coordinates of the random points: integers drawn uniformly from a set this large.
@@ -182,7 +167,7 @@ def _read_back(derivative, as_output, local):
     return derivative.xreplace(local).xreplace(as_output)
 
 
-def _one_hot(expr, net):
+def _one_hot(expr, net: Network):
     """Uses that one-hot targets sum to one, where the loss relies on it (cross-entropy)."""
     if not loss_named(net.spec.loss.name).target_facts:
         return expr
@@ -191,7 +176,7 @@ def _one_hot(expr, net):
     return expr.subs(last, 1 - sum(q.targets()[k] for k in range(1, units)))
 
 
-def _simplest_gradient(expr, net):
+def _simplest_gradient(expr, net: Network):
     """The shortest of SymPy's derivative and its expansion collected by weights (a - y rather than
     (1 - y) a - y (1 - a)); for one-hot targets, also using that they sum to one."""
     if sp.count_ops(expr) > _SIMPLIFY_OPS_LIMIT:
@@ -222,7 +207,7 @@ def _target_count(expr, targets) -> int:
     return sum(1 for node in sp.preorder_traversal(expr) if node in targets)
 
 
-def _simplified_gradients(gradients, listed, net) -> list:
+def _simplified_gradients(gradients, listed, net: Network) -> list:
     """Each gradient simplified once per unit: a weight's is its unit's error term times its source
     (dl/dw_ij = dl/db_j a_i), so one simplification serves every weight into unit j. The checks in
     explicit_section compare every result with SymPy's own derivative."""
@@ -277,19 +262,17 @@ def _factored_by_weights(expr, weights):
     return sp.Mul(sp.factor_terms(common), inner)
 
 
-def error_terms(net, sign):
+def error_terms(net: Network, sign: int) -> dict:
     """delta^(l)_j for every unit, in the layer quantities, by the delta rule (symbp.registry.calculus)."""
-    from symbp.registry.calculus import output_calculus
-
     last = net.depth
-    out = output_calculus(net.spec.loss.name, net.activation(last).name, net.spec.layers[-1].activation_params)
+    out = net.output
     deltas = {(last, j): sign * net.scale * in_layer(out.delta, net, last, j).doit()
               for j in range(1, net.units(last) + 1)}
     for layer in range(last - 1, 0, -1):
         for j in range(1, net.units(layer) + 1):
             above = range(1, net.units(layer + 1) + 1)
-            received = sum(deltas[(layer + 1, k)] * q.weight(layer + 1)[j, k] for k in above)
-            deltas[(layer, j)] = received * _in_outputs(net, layer, j)
+            received = sum(deltas[(layer + 1, k)] * net.layer(layer + 1).index_input_partial(k, j) for k in above)
+            deltas[(layer, j)] = received * local_derivative(net, layer, j)
     return deltas
 
 
@@ -337,9 +320,7 @@ def _shared_terms(gradients: list[sp.Expr]):
     return shared, [present(inline(expr).xreplace(rename)) for expr in reduced]
 
 
-def explicit_section(net, sign: int):
-    from symbp.derivation.backprop import Chain, Section, step
-
+def explicit_section(net: Network, sign: int) -> Section | None:
     if net.spec.parameter_count > EXPLICIT_PARAMETER_LIMIT:
         return None
     loss, as_output, local = _expanded_loss(net)

@@ -12,10 +12,11 @@ import sympy as sp
 from sympy import HadamardPower, HadamardProduct, MatAdd, OneMatrix
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-from symbp.derivation.steps import Reason, present
-from symbp.registry.calculus import output_calculus
+from symbp.derivation.indexform import in_layer, local_derivative
+from symbp.derivation.model import Chain, Conventions, Reason, Section, step
+from symbp.derivation.steps import present
 from symbp.symbolic import quantities as q
-from symbp.symbolic.network import build_network, n_samples
+from symbp.symbolic.network import Network, n_samples
 from symbp.symbolic.quantities import LOSS, SAMPLE_LOSS, Partial, unit_index
 
 
@@ -91,10 +92,8 @@ def elementwise(name: str, matrix) -> ElementwiseApplyFunction:
     return ElementwiseApplyFunction(sp.Lambda(variable, q.activation_function(name)(variable)), matrix)
 
 
-def matrix_section(net, conventions):
-    from symbp.derivation.backprop import Chain, Section, in_layer, local_derivative, step
-
-    network = build_network(net.spec)
+def matrix_section(net: Network, conventions: Conventions) -> Section:
+    network = net
     column = conventions.column_vectors
     sign = conventions.error_sign
     rows = sp.Integer(1) if column else n_samples
@@ -106,13 +105,10 @@ def matrix_section(net, conventions):
     pres = {layer: shaped("pre", layer, net.units(layer)) for layer in range(1, net.depth + 1)}
     deltas = {layer: shaped("delta", layer, net.units(layer)) for layer in range(1, net.depth + 1)}
     targets = shaped("targets", net.depth, net.units(net.depth))
-    weights, biases = {}, {}
-    for layer in range(1, net.depth + 1):
-        fan_in, units = net.units(layer - 1), net.units(layer)
-        # W^(l) a + b per sample is units x fan_in; A W + 1 b over a batch is fan_in x units.
-        weights[layer] = q.matrix("weight", layer, *((units, fan_in) if column else (fan_in, units)))
-        if net.has_bias(layer):
-            biases[layer] = q.matrix("bias", layer, *((units, 1) if column else (1, units)))
+    # Each parameter as the texts write it: W^(l) a + b per sample is the transpose of A W + 1 b over a batch.
+    shown = {parameter.name: q.matrix(parameter.role, layer.index,
+                                      *(reversed(parameter.symbol.shape) if column else parameter.symbol.shape))
+             for layer in network.layers for parameter in layer.parameters}
 
     # SymPy's matrix-calculus results are written in symbp.symbolic.network's symbols; rename them, and for the
     # column form (one sample) transpose them: a row of A is a^T, and W here is W^T there.
@@ -122,16 +118,10 @@ def matrix_section(net, conventions):
         renames = {network.data: acts[0].T, network.targets: targets.T, n_samples: sp.Integer(1)}
     for spec_layer in network.layers:
         layer = spec_layer.index
-        if column:
-            renames.update({spec_layer.output: acts[layer].T, spec_layer.delta: deltas[layer].T,
-                            spec_layer.weight: weights[layer].T, spec_layer.preactivation_symbol: pres[layer].T})
-            if spec_layer.bias_row is not None:
-                renames[spec_layer.bias_row] = biases[layer].T
-        else:
-            renames.update({spec_layer.output: acts[layer], spec_layer.delta: deltas[layer],
-                            spec_layer.weight: weights[layer], spec_layer.preactivation_symbol: pres[layer]})
-            if spec_layer.bias_row is not None:
-                renames[spec_layer.bias_row] = biases[layer]
+        ours_of = {spec_layer.output: acts[layer], spec_layer.delta: deltas[layer],
+                   spec_layer.preactivation_symbol: pres[layer]}
+        ours_of.update({parameter.symbol: shown[parameter.name] for parameter in spec_layer.parameters})
+        renames.update({theirs: mine.T if column else mine for theirs, mine in ours_of.items()})
 
     def ours(expr):
         renamed = expr.xreplace(renames)
@@ -144,16 +134,14 @@ def matrix_section(net, conventions):
     chains = []
     for spec_layer in network.layers:
         layer = spec_layer.index
-        pre = weights[layer] * acts[layer - 1] if column else acts[layer - 1] * weights[layer]
-        if net.has_bias(layer):
-            pre = pre + biases[layer] if column else pre + OneMatrix(rows, 1) * biases[layer]
+        pre = ours(spec_layer.preactivation)
         chains.append(Chain(f"matrix.pre{layer}", pres[layer], (step(pre),), scope))
         if not net.activation(layer).rowwise:
             chains.append(Chain(f"matrix.act{layer}", acts[layer], (step(elementwise(net.activation(layer).name,
                                                                                       pres[layer])),), scope))
 
     last = net.depth
-    out = output_calculus(net.spec.loss.name, net.activation(last).name, net.spec.layers[-1].activation_params)
+    out = net.output
     j = unit_index(last, "cur")
     coefficient = 1 if column else net.sample_coefficient
     index_delta = present(sign * net.scale * in_layer(out.delta, net, last, j))
@@ -188,13 +176,10 @@ def matrix_section(net, conventions):
 
     for spec_layer in reversed(network.layers):
         layer = spec_layer.index
-        chains.append(Chain(f"matrix.weight{layer}", Partial(loss, weights[layer]),
-                            (step(sign * ours(spec_layer.weight_gradient), Reason("matrix_calculus")),), scope,
-                            boxed=True))
-        if spec_layer.bias_gradient is not None:
-            chains.append(Chain(f"matrix.bias{layer}", Partial(loss, biases[layer]),
-                                (step(sign * ours(spec_layer.bias_gradient), Reason("matrix_calculus")),), scope,
-                                boxed=True))
+        for parameter in spec_layer.parameters:
+            chains.append(Chain(f"matrix.{parameter.role}{layer}", Partial(loss, shown[parameter.name]),
+                                (step(sign * ours(spec_layer.gradient(parameter)), Reason("matrix_calculus")),),
+                                scope, boxed=True))
     return Section("matrix", tuple(chains), facts={"column": column})
 
 

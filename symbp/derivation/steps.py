@@ -1,4 +1,4 @@
-"""Steps of a derivation as data: an expression, and the reasons that lead to it.
+"""A derivative taken one rule at a time, and the forms in which results are presented.
 
 ``differentiate`` shows a derivative being taken one rule at a time. Each rule's result comes from
 SymPy (the outer derivative of ``log(u)`` is ``sp.diff(log(w), w)`` at ``u``), and the steps end at
@@ -7,40 +7,10 @@ SymPy's own derivative, so the printed lines are SymPy's working, not a transcri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sympy as sp
 
+from symbp.derivation.model import Reason, Step, fact
 from symbp.symbolic.quantities import Partial
-
-# Reason kinds, in the words the documents use for them (see symbp.render.latex.document).
-REASONS = (
-    "definition", "chain_rule", "total_derivative", "sum_rule", "constant_factor", "product_rule",
-    "power_rule", "derivative_of", "constant", "only_term", "simplify", "in_terms_of_output", "substitute",
-    "fact", "delta", "factor", "cse", "delta_rule", "update", "sum_over_samples", "matrix_calculus",
-    "elementwise", "split",
-)
-
-
-@dataclass(frozen=True)
-class Reason:
-    kind: str
-    facts: tuple[sp.Basic, ...] = ()  # equations the step relies on, e.g. Eq(d y / d a, 0)
-    about: sp.Basic | None = None  # the function whose derivative is taken, for "derivative_of"
-
-    def __post_init__(self):
-        if self.kind not in REASONS:
-            raise ValueError(f"unknown reason {self.kind!r}")
-
-
-@dataclass(frozen=True)
-class Step:
-    expr: sp.Basic
-    reasons: tuple[Reason, ...] = ()
-
-
-def fact(lhs, rhs) -> sp.Eq:
-    return sp.Eq(lhs, rhs, evaluate=False)
 
 
 def _merge(reasons: list[Reason]) -> tuple[Reason, ...]:

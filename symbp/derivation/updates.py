@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symbp.derivation.steps import Reason
+from symbp.derivation.model import Chain, Reason, Section, step
 from symbp.symbolic import quantities as q
+from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import (
     BETA1,
     BETA2,
@@ -21,22 +22,17 @@ from symbp.symbolic.quantities import (
     Current,
     Partial,
     Updated,
-    unit_index,
 )
 
 
-def _parameters(net):
+def _parameters(net: Network):
     """(kind, layer, indexed parameter, its per-sample gradient in delta form) for each layer."""
-    for layer in range(1, net.depth + 1):
-        j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
-        yield "weight", layer, q.weight(layer)[i, j], q.delta(layer)[j] * q.act(layer - 1)[i]
-        if net.has_bias(layer):
-            yield "bias", layer, q.bias(layer)[j], q.delta(layer)[j]
+    for layer in net.layers:
+        for parameter, indexed, delta_form in layer.index_gradients():
+            yield parameter.role, layer.index, indexed, delta_form
 
 
-def update_section(net, sign: int):
-    from symbp.derivation.backprop import Chain, Section, step
-
+def update_section(net: Network, sign: int) -> Section:
     n = q.sample_index()
     coefficient = net.sample_coefficient
     optimizer = net.spec.training.optimizer

@@ -35,6 +35,9 @@ from symbp.registry.rules import (
 )
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
+# The notation presets a spec may name: those of symbp.render.latex.notation, which a test holds to this list
+# (the renderer depends on the spec, not the other way round).
+NOTATION_NAMES = ("lab", "article", "lesson", "slides", "fausett")
 REDUCTIONS = ("mean", "sum")
 INITIALIZERS = ("glorot_normal", "glorot_uniform", "he_normal", "normal", "uniform", "zeros")
 MAX_SIZE = 1_000_000

@@ -12,6 +12,7 @@ import sympy as sp
 
 from symbp.spec.schema import load_spec
 from symbp.symbolic.expanded import expand_network
+from symbp.symbolic.network import loss_coefficient
 
 
 def _rational(value) -> sp.Expr:
@@ -37,9 +38,7 @@ def exact_descent(
     network = expand_network(spec)
     rate = _rational(spec.training.learning_rate if learning_rate is None else learning_rate)
     rows = [([_rational(v) for v in x], [_rational(v) for v in y]) for x, y in zip(X, Y, strict=True)]
-    n = len(rows)
-    scale = _rational(spec.loss.scale)
-    coefficient = scale / n if spec.loss.reduction == "mean" else scale
+    coefficient = loss_coefficient(spec, len(rows))
 
     loss_gradient = {}
     for symbol, derivative in network.gradient.items():

@@ -1,4 +1,4 @@
-"""The fully expanded loss of a small network: every weight its own SymPy symbol.
+"""The network's expanded scalar view: the loss of a small network with every weight its own SymPy symbol.
 
 This is the independent oracle: it knows nothing of deltas, layers or matrix calculus. It writes
 the per-sample loss out in scalars and lets SymPy differentiate it with respect to each weight.
@@ -12,9 +12,11 @@ from functools import cached_property
 import numpy as np
 import sympy as sp
 
-from symbp.registry.calculus import activation_calculus
-from symbp.registry.rules import K, k, loss_named, y, yhat, z, z_vec
+from symbp.registry.calculus import ActivationCalculus
+from symbp.registry.rules import y, yhat, z
 from symbp.spec.schema import Spec, load_spec
+from symbp.symbolic.layers import activate
+from symbp.symbolic.network import loss_coefficient, network_of
 
 # Networks up to this many parameters get the expanded form (in checks and in derivations).
 EXPANDED_PARAMETER_LIMIT = 60
@@ -35,12 +37,8 @@ class ExpandedNetwork:
     @property
     def parameter_symbols(self) -> list[tuple[str, tuple[int, ...], sp.Symbol]]:
         """(array name, index, symbol) in PARAMS order, row-major within each array."""
-        out = []
-        for name, matrix in self.weights.items():
-            for (i, jj), symbol in np.ndenumerate(np.array(matrix.tolist(), dtype=object)):
-                index = (jj,) if name.startswith("b") else (i, jj)
-                out.append((name, index, symbol))
-        return out
+        return [(parameter.name, index, self.weights[parameter.name][parameter.matrix_entry(index)])
+                for parameter in network_of(self.spec).parameters for index in parameter.entries()]
 
     @cached_property
     def gradient(self) -> dict[sp.Symbol, sp.Expr]:
@@ -55,42 +53,21 @@ class ExpandedNetwork:
         function = sp.lambdify(arguments, [self.sample_loss, *self.gradient.values()], modules="math", cse=True)
         values = [float(params[name][index]) for name, index, _ in self.parameter_symbols]
         per_sample = np.array([function(*values, *x_row, *y_row) for x_row, y_row in zip(X.tolist(), Y.tolist())])
-        n = X.shape[0]
-        coefficient = self.spec.loss.scale / n if self.spec.loss.reduction == "mean" else self.spec.loss.scale
-        totals = coefficient * per_sample.sum(axis=0)
-        grads = {name: np.zeros(shape) for name, shape in _shapes(self.spec).items()}
+        totals = float(loss_coefficient(self.spec, X.shape[0])) * per_sample.sum(axis=0)
+        grads = {parameter.name: np.zeros(parameter.shape) for parameter in network_of(self.spec).parameters}
         for (name, index, _), value in zip(self.parameter_symbols, totals[1:]):
             grads[name][index] = value
         return float(totals[0]), grads
 
 
-def _shapes(spec: Spec) -> dict[str, tuple[int, ...]]:
-    shapes = {}
-    for index, (fan_in, layer) in enumerate(zip(spec.sizes, spec.layers), start=1):
-        shapes[f"W{index}"] = (fan_in, layer.units)
-        if layer.bias:
-            shapes[f"b{index}"] = (layer.units,)
-    return shapes
-
-
-def _activate(name: str, params, preactivations: list[sp.Expr], near: list[sp.Expr] | None = None) -> list[sp.Expr]:
+def _activate(calculus: ActivationCalculus, preactivations: list[sp.Expr],
+              near: list[sp.Expr] | None = None) -> list[sp.Expr]:
     """The activation of each pre-activation; with ``near`` (their values at a point), each piecewise
     activation is replaced by its piece there, which has the same derivative at that point and spares
     SymPy from reasoning about conditions in the unknown."""
-    calculus = activation_calculus(name, params)
-    if not calculus.rowwise:
-        if near is None:
-            return [calculus.forward.subs(z, pre) for pre in preactivations]
-        return [_piece_at(calculus.forward, value).subs(z, pre) for pre, value in zip(preactivations, near)]
-    units = len(preactivations)
-    outputs = []
-    for unit in range(units):
-        concrete = calculus.forward.subs({K: units, k: unit}).doit()
-        outputs.append(concrete.replace(
-            lambda e: isinstance(e, sp.Indexed) and e.base == z_vec,
-            lambda e: preactivations[int(e.indices[0])],
-        ))
-    return outputs
+    if calculus.rowwise or near is None:
+        return activate(calculus, preactivations)
+    return [_piece_at(calculus.forward, value).subs(z, pre) for pre, value in zip(preactivations, near)]
 
 
 def _piece_at(forward: sp.Expr, value: sp.Expr) -> sp.Expr:
@@ -100,36 +77,24 @@ def _piece_at(forward: sp.Expr, value: sp.Expr) -> sp.Expr:
     return forward.replace(lambda e: isinstance(e, sp.Piecewise), piece)
 
 
-def _symbols(prefix: str, column_only: bool = False):
-    def entry(i: int, jj: int) -> sp.Symbol:
-        suffix = f"{jj + 1}" if column_only else f"{i + 1},{jj + 1}"
-        return sp.Symbol(f"{prefix}_{suffix}", real=True)
-
-    return entry
-
-
 def expand_network(spec_source) -> ExpandedNetwork:
     spec = load_spec(spec_source)
+    network = network_of(spec)
     inputs = tuple(sp.Symbol(f"x_{i + 1}", real=True) for i in range(spec.inputs))
     targets = tuple(sp.Symbol(f"y_{i + 1}", real=True) for i in range(spec.outputs))
     weights: dict[str, sp.Matrix] = {}
     previous: list[sp.Expr] = list(inputs)
     all_pre, all_act = [], []
-    for index, (fan_in, layer) in enumerate(zip(spec.sizes, spec.layers), start=1):
-        w = sp.Matrix(fan_in, layer.units, _symbols(f"w^{index}"))
-        weights[f"W{index}"] = w
-        pre = [sum(previous[i] * w[i, jj] for i in range(fan_in)) for jj in range(layer.units)]
-        if layer.bias:
-            b = sp.Matrix(1, layer.units, _symbols(f"b^{index}", column_only=True))
-            weights[f"b{index}"] = b
-            pre = [pre[jj] + b[0, jj] for jj in range(layer.units)]
-        previous = _activate(layer.activation, layer.activation_params, pre)
+    for layer in network.layers:
+        symbols = layer.expanded_symbols()
+        weights.update(symbols)
+        pre = layer.expanded_preactivation(previous, symbols)
+        previous = activate(layer.calculus, pre)
         all_pre.append(tuple(pre))
         all_act.append(tuple(previous))
-    loss_expr = loss_named(spec.loss.name).expr
+    loss_expr = network.output.loss.expr
     sample_loss = sum(loss_expr.subs({yhat: out, y: target}) for out, target in zip(previous, targets))
     return ExpandedNetwork(spec, weights, inputs, targets, tuple(all_pre), tuple(all_act), sample_loss)
-
 
 
 def gradient_at(spec_source, sample_inputs, sample_targets,
@@ -142,9 +107,10 @@ def gradient_at(spec_source, sample_inputs, sample_targets,
     Keys are (array name, index) as in ``parameter_symbols``;
     ``params`` holds "W1" (fan-in x units) and "b1" (1 x units) matrices of exact numbers.
     """
-    spec = load_spec(spec_source)
+    network = network_of(load_spec(spec_source))
+    shapes = {parameter.name: parameter.shape for parameter in network.parameters}
     unknown = sp.Symbol("t", real=True)
-    loss_expr = loss_named(spec.loss.name).expr
+    loss_expr = network.output.loss.expr
 
     def number(value):
         # 30 digits rather than exact values: SymPy decides each piece's condition at once.
@@ -157,15 +123,12 @@ def gradient_at(spec_source, sample_inputs, sample_targets,
                 point = {key: value.applyfunc(number).as_mutable() for key, value in params.items()}
                 point[name][i, jj] = unknown
                 previous: list[sp.Expr] = [number(value) for value in sample_inputs]
-                for index, (fan_in, layer) in enumerate(zip(spec.sizes, spec.layers), start=1):
-                    w = point[f"W{index}"]
-                    pre = [sum(previous[r] * w[r, c] for r in range(fan_in)) for c in range(layer.units)]
-                    if layer.bias:
-                        pre = [pre[c] + point[f"b{index}"][0, c] for c in range(layer.units)]
+                for layer in network.layers:
+                    pre = layer.expanded_preactivation(previous, point)
                     near = [value.subs(unknown, number(matrix[i, jj])) for value in pre]
-                    previous = _activate(layer.activation, layer.activation_params, pre, near)
+                    previous = _activate(layer.calculus, pre, near)
                 outputs = zip(previous, sample_targets)
                 sample_loss = sum(loss_expr.subs({yhat: out, y: target}) for out, target in outputs)
-                key = (name, (jj,) if name.startswith("b") else (i, jj))
+                key = (name, (jj,) if len(shapes[name]) == 1 else (i, jj))
                 gradient[key] = sp.diff(sample_loss, unknown).subs(unknown, number(matrix[i, jj]))
     return gradient

@@ -1,96 +1,48 @@
-"""The symbolic network at layer level and its backpropagation, derived by SymPy.
+"""The symbolic network: built once from a spec, read by every stage in the form it needs.
 
-Every layer is ``Z = A_prev W + 1 b`` followed by its activation. The gradients of the affine map
-come from SymPy's matrix calculus: for a layer whose output gradient is ``G`` (a matrix symbol),
-``d/dW tr(G^T Z)`` is ``A_prev^T G``, and likewise for ``b`` and ``A_prev``. The activation's part
-comes from ``symbp.registry.calculus``. Sizes enter only as shapes, so a 784-32-10 network costs no more to
-derive than a 3-2-1. Nothing here knows LaTeX or NumPy.
+A ``Network`` is its layers (``symbp.symbolic.layers``: each knows its parameters, its pre-activation in
+matrix, index, expanded and numeric form, and its pullback rules), the activation and loss calculus of
+``symbp.registry.calculus``, and the loss coefficient. Its views:
+
+- matrix form: ``layer.preactivation``, ``layer.gradient(parameter)``, ``layer.input_gradient`` (code, the
+  matrix derivation); the gradients come from SymPy's matrix calculus: for a layer whose output gradient is
+  ``G`` (a matrix symbol), ``d/dP tr(G^T Z)``. Sizes enter only as shapes, so a 784-32-10 network costs no
+  more to derive than a 3-2-1;
+- index form: ``units``, ``has_bias``, ``activation``, ``layer.index_preactivation`` (the derivation);
+- expanded scalar form: ``symbp.symbolic.expanded`` (the oracle, explicit gradients, the worksheet).
+
+Nothing here knows LaTeX or array syntax.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache
 
 import sympy as sp
-from sympy import MatrixSymbol, OneMatrix, Trace
+from sympy import MatrixSymbol
 
-from symbp.registry.calculus import (
-    ActivationCalculus,
-    OutputCalculus,
-    activation_calculus,
-    output_calculus,
-)
+from symbp.registry.calculus import ActivationCalculus, OutputCalculus, activation_calculus, output_calculus
 from symbp.spec.schema import Spec, exact_value, load_spec
+from symbp.symbolic.layers import Layer, LayerSymbols, Parameter, layer_kind, n_samples
 
-n_samples = sp.Symbol("N", integer=True, positive=True)
+__all__ = [
+    "Layer", "Network", "Parameter", "build_network", "loss_coefficient", "n_samples", "network_of",
+    "sample_coefficient",
+]
 
 
-@cache
-def _pullback_rules(bias: bool) -> tuple[dict[str, sp.MatrixExpr], dict[str, MatrixSymbol]]:
-    """d/dP tr(G^T Z) for each P of Z = A W (+ 1 b), derived once on matrices of symbolic shape.
+def sample_coefficient(spec: Spec, samples=n_samples) -> sp.Expr:
+    """c in L = c * sum over samples of the sample losses: 1/N for a mean, else 1.
 
-    Every layer's gradients are these rules with its own matrices put in: deriving them layer by layer
-    would cost the same matrix calculus again for each layer of a deep network.
+    ``samples`` is the symbol N by default; a number gives the coefficient for that many samples, exactly.
     """
-    fan_in, units = sp.symbols("fan_in units", integer=True, positive=True)
-    generic = {
-        "inputs": MatrixSymbol("A", n_samples, fan_in),
-        "weight": MatrixSymbol("W", fan_in, units),
-        "delta": MatrixSymbol("G", n_samples, units),
-    }
-    preactivation = generic["inputs"] * generic["weight"]
-    if bias:
-        generic["bias_row"] = MatrixSymbol("b", 1, units)
-        preactivation = preactivation + OneMatrix(n_samples, 1) * generic["bias_row"]
-    pairing = Trace(generic["delta"].T * preactivation)
-    return {role: pairing.diff(matrix) for role, matrix in generic.items() if role != "delta"}, generic
+    return 1 / sp.sympify(samples) if spec.loss.reduction == "mean" else sp.Integer(1)
 
 
-@dataclass(frozen=True)
-class Layer:
-    index: int  # 1-based, as in W^(1)
-    fan_in: int
-    units: int
-    bias: bool
-    calculus: ActivationCalculus
-    weight: MatrixSymbol
-    bias_row: MatrixSymbol | None
-    inputs: MatrixSymbol  # A^(l-1); the data X for the first layer
-    preactivation_symbol: MatrixSymbol  # Z^(l)
-    output: MatrixSymbol  # A^(l)
-    delta: MatrixSymbol  # dL/dZ^(l)
-
-    @cached_property
-    def preactivation(self) -> sp.MatrixExpr:
-        product = self.inputs * self.weight
-        if self.bias_row is None:
-            return product
-        return product + OneMatrix(n_samples, 1) * self.bias_row
-
-    def _pullback(self, role: str) -> sp.MatrixExpr:
-        rule, generic = _pullback_rules(self.bias_row is not None)
-        ours = {generic["inputs"]: self.inputs, generic["weight"]: self.weight, generic["delta"]: self.delta}
-        if self.bias_row is not None:
-            ours[generic["bias_row"]] = self.bias_row
-        return rule[role].xreplace(ours)
-
-    @cached_property
-    def weight_gradient(self) -> sp.MatrixExpr:
-        return self._pullback("weight")
-
-    @cached_property
-    def bias_gradient(self) -> sp.MatrixExpr | None:
-        return None if self.bias_row is None else self._pullback("bias_row")
-
-    @cached_property
-    def input_gradient(self) -> sp.MatrixExpr:
-        """dL/dA^(l-1): what the previous layer's error term is built from."""
-        return self._pullback("inputs")
-
-    @property
-    def parameters(self) -> tuple[MatrixSymbol, ...]:
-        return (self.weight,) if self.bias_row is None else (self.weight, self.bias_row)
+def loss_coefficient(spec: Spec, samples=n_samples) -> sp.Expr:
+    """The constant c in L = c * sum over samples and outputs of l(yhat, y): scale/N for a mean, else scale."""
+    return exact_value(spec.loss.scale) * sample_coefficient(spec, samples)
 
 
 @dataclass(frozen=True)
@@ -104,39 +56,71 @@ class Network:
     @property
     def loss_coefficient(self) -> sp.Expr:
         """The constant c in L = c * sum over samples and outputs of l(yhat, y)."""
-        scale = exact_value(self.spec.loss.scale)
-        return scale / n_samples if self.spec.loss.reduction == "mean" else scale
+        return loss_coefficient(self.spec)
 
     @property
-    def parameters(self) -> tuple[MatrixSymbol, ...]:
+    def parameters(self) -> tuple[Parameter, ...]:
         return tuple(p for layer in self.layers for p in layer.parameters)
 
     @property
     def prediction(self) -> MatrixSymbol:
         return self.layers[-1].output
 
+    # -- index form: layers counted from 1, layer 0 the input
+    @property
+    def depth(self) -> int:
+        return len(self.layers)
+
+    def layer(self, index: int) -> Layer:
+        return self.layers[index - 1]
+
+    def units(self, layer: int) -> int:
+        return self.spec.sizes[layer]
+
+    def has_bias(self, layer: int) -> bool:
+        return self.layers[layer - 1].bias
+
+    def activation(self, layer: int) -> ActivationCalculus:
+        return self.layers[layer - 1].calculus
+
+    @property
+    def calculus(self) -> tuple[ActivationCalculus, ...]:
+        return tuple(layer.calculus for layer in self.layers)
+
+    @property
+    def scale(self) -> sp.Expr:
+        return exact_value(self.spec.loss.scale)
+
+    @property
+    def sample_coefficient(self) -> sp.Expr:
+        """c in L = c * sum over samples of the sample losses (the loss's scale is in each sample's loss)."""
+        return sample_coefficient(self.spec)
+
 
 def build_network(spec_source) -> Network:
-    spec = load_spec(spec_source)
+    return network_of(load_spec(spec_source))
+
+
+@cache
+def network_of(spec: Spec) -> Network:
+    """The spec's network; one per spec, as nothing changes it."""
     data = MatrixSymbol("X", n_samples, spec.inputs)
     targets = MatrixSymbol("Y", n_samples, spec.outputs)
     layers = []
     previous = data
     for index, (fan_in, layer_spec) in enumerate(zip(spec.sizes, spec.layers), start=1):
         units = layer_spec.units
-        layer = Layer(
+        symbols = LayerSymbols(
             index=index,
             fan_in=fan_in,
             units=units,
-            bias=layer_spec.bias,
-            calculus=activation_calculus(layer_spec.activation, layer_spec.activation_params),
-            weight=MatrixSymbol(f"W{index}", fan_in, units),
-            bias_row=MatrixSymbol(f"b{index}", 1, units) if layer_spec.bias else None,
             inputs=previous,
             preactivation_symbol=MatrixSymbol(f"Z{index}", n_samples, units),
             output=MatrixSymbol(f"A{index}", n_samples, units),
             delta=MatrixSymbol(f"delta{index}", n_samples, units),
         )
+        calculus = activation_calculus(layer_spec.activation, layer_spec.activation_params)
+        layer = layer_kind(getattr(layer_spec, "kind", "dense"))(symbols, layer_spec, calculus)
         layers.append(layer)
         previous = layer.output
     last = spec.layers[-1]

@@ -10,7 +10,7 @@ on data is the checker's. Nothing here knows LaTeX.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import sympy as sp
 
@@ -33,18 +33,76 @@ class IndexRole:
     relation: str  # "prev", "cur", "next" or "sample"
 
 
-ROLES: dict[sp.Basic, Role] = {}
-INDEX_ROLES: dict[sp.Symbol, IndexRole] = {}
-MATRIX_ROLES: dict[sp.MatrixSymbol, Role] = {}
+def _kind_and_layer(name: str, kinds) -> tuple[str, int] | None:
+    """("weight", 2) from "weight2": the kind a quantity was made with, and its layer."""
+    for kind in sorted(kinds, key=len, reverse=True):
+        rest = name[len(kind):]
+        if name.startswith(kind) and rest.isdigit():
+            return kind, int(rest)
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _quantity_role(base) -> Role | None:
+    if not isinstance(base, sp.IndexedBase) or not base.label.is_real:
+        return None
+    found = _kind_and_layer(base.label.name, KINDS)
+    return Role(*found) if found else None
+
+
+@lru_cache(maxsize=4096)
+def _index_role(symbol) -> IndexRole | None:
+    if type(symbol) is not sp.Symbol or not (symbol.is_integer and symbol.is_positive):
+        return None
+    relation, _, layer = symbol.name.rpartition("_")
+    return IndexRole(int(layer), relation) if relation and layer.isdigit() else None
+
+
+@lru_cache(maxsize=4096)
+def _matrix_role(symbol) -> Role | None:
+    if not isinstance(symbol, sp.MatrixSymbol) or "_" not in symbol.name:
+        return None
+    found = _kind_and_layer(symbol.name.partition("_")[0], [kind.upper() for kind in MATRIX_KINDS])
+    return Role(found[0].lower(), found[1]) if found else None
+
+
+class RoleLookup:
+    """The role of a quantity, read off the quantity itself: no table is filled as quantities are made.
+
+    A quantity's kind and layer are part of what it is (``weight(2)`` is the IndexedBase ``weight2``),
+    so any copy of it, made in any order, has its role. Reads like a read-only dict.
+    """
+
+    def __init__(self, role_of):
+        self._role_of = role_of
+
+    def get(self, key, default=None):
+        try:
+            role = self._role_of(key)
+        except TypeError:  # an unhashable key is no quantity
+            return default
+        return default if role is None else role
+
+    def __getitem__(self, key):
+        role = self.get(key)
+        if role is None:
+            raise KeyError(key)
+        return role
+
+    def __contains__(self, key) -> bool:
+        return self.get(key) is not None
+
+
+ROLES = RoleLookup(_quantity_role)
+INDEX_ROLES = RoleLookup(_index_role)
+MATRIX_ROLES = RoleLookup(_matrix_role)
 
 
 @cache
 def quantity(kind: str, layer: int = 0) -> sp.IndexedBase:
     if kind not in KINDS:
         raise ValueError(f"unknown quantity kind {kind!r}")
-    base = sp.IndexedBase(f"{kind}{layer}", real=True)
-    ROLES[base] = Role(kind, layer)
-    return base
+    return sp.IndexedBase(f"{kind}{layer}", real=True)
 
 
 def inputs() -> sp.IndexedBase:
@@ -92,9 +150,7 @@ def sample_losses() -> sp.IndexedBase:
 
 @cache
 def unit_index(layer: int, relation: str) -> sp.Symbol:
-    symbol = sp.Symbol(f"{relation}_{layer}", integer=True, positive=True)
-    INDEX_ROLES[symbol] = IndexRole(layer, relation)
-    return symbol
+    return sp.Symbol(f"{relation}_{layer}", integer=True, positive=True)
 
 
 def sample_index() -> sp.Symbol:
@@ -105,9 +161,7 @@ def sample_index() -> sp.Symbol:
 def matrix(kind: str, layer: int, rows, cols) -> sp.MatrixSymbol:
     if kind not in MATRIX_KINDS:
         raise ValueError(f"unknown matrix kind {kind!r}")
-    symbol = sp.MatrixSymbol(f"{kind.upper()}{layer}_{rows}x{cols}", rows, cols)
-    MATRIX_ROLES[symbol] = Role(kind, layer)
-    return symbol
+    return sp.MatrixSymbol(f"{kind.upper()}{layer}_{rows}x{cols}", rows, cols)
 
 
 # Scalars with a fixed meaning.

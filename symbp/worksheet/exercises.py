@@ -15,14 +15,16 @@ from dataclasses import astuple, dataclass, replace
 
 import sympy as sp
 
-from symbp.derivation.backprop import net_of
 from symbp.derivation.explicit import error_terms, parameters
+from symbp.derivation.indexform import net_of
 from symbp.registry import rules
 from symbp.registry.rules import activation_named, loss_named
 from symbp.spec.schema import LayerSpec, Spec, TrainingSpec, load_spec
 from symbp.symbolic import quantities as q
 from symbp.symbolic.exact import exact_descent
 from symbp.symbolic.expanded import gradient_at
+from symbp.symbolic.layers import activate
+from symbp.symbolic.network import Network, network_of
 from symbp.worksheet.numbers import draw_hand_numbers, line_problem
 
 # The hand-worked network has at most this many units in a layer (outputs keep 2 for softmax).
@@ -116,20 +118,18 @@ def hand_problem(spec: Spec, rng: random.Random, sign: int = 1) -> HandProblem:
     numbers = draw_hand_numbers(small, rng)
     x, y = tuple(map(sp.Rational, numbers.x)), tuple(map(sp.Rational, numbers.y))
     params = {name: sp.Matrix(rows).applyfunc(sp.Rational) for name, rows in numbers.params.items()}
-    values = _parameter_values(params)
+    values = _parameter_values(net, params)
     values.update({q.inputs()[i + 1]: value for i, value in enumerate(x)})
     values.update({q.targets()[k + 1]: value for k, value in enumerate(y)})
     previous = list(x)
-    for layer in range(1, net.depth + 1):
-        W = params[f"W{layer}"]
-        pres = [sum(W[i, j] * previous[i] for i in range(len(previous))) + (params[f"b{layer}"][0, j]
-                if net.has_bias(layer) else 0) for j in range(net.units(layer))]
-        outputs = [_settled(out) for out in _activate(net, layer, pres)]
+    for layer in net.layers:
+        pres = layer.expanded_preactivation(previous, params)
+        outputs = [_settled(out) for out in activate(layer.calculus, pres, _exact(layer.calculus.forward))]
         for j, (pre, out) in enumerate(zip(pres, outputs), start=1):
-            values[q.pre(layer)[j]] = pre
-            values[q.act(layer)[j]] = out
+            values[q.pre(layer.index)[j]] = pre
+            values[q.act(layer.index)[j]] = out
         previous = outputs
-    loss_expr = _exact(loss_named(small.loss.name).expr)
+    loss_expr = _exact(net.output.loss.expr)
     loss = _settled(net.scale * sum(loss_expr.subs({rules.yhat: out, rules.y: target}, simultaneous=True)
                                     for out, target in zip(previous, y)))
     deltas = {q.delta(layer)[j]: _settled(_exact(expr).xreplace(values))
@@ -164,35 +164,17 @@ def _exact(formula: sp.Expr) -> sp.Expr:
     return sp.sympify(formula).replace(lambda e: isinstance(e, sp.Float), lambda e: sp.Rational(str(e)))
 
 
-def _parameter_values(params: dict[str, sp.Matrix]) -> dict:
-    values = {}
-    for name, matrix in params.items():
-        layer = int(name[1:])
-        for (i, j), value in zip(((i, j) for i in range(matrix.rows) for j in range(matrix.cols)), matrix):
-            key = q.weight(layer)[i + 1, j + 1] if name[0] == "W" else q.bias(layer)[j + 1]
-            values[key] = value
-    return values
-
-
-def _activate(net, layer: int, pres: list) -> list:
-    calculus = net.activation(layer)
-    forward = _exact(calculus.forward)
-    if not calculus.rowwise:
-        return [forward.subs(rules.z, pre) for pre in pres]
-    units = len(pres)
-    outputs = []
-    for unit in range(units):
-        concrete = forward.subs({rules.K: units, rules.k: unit}).doit()
-        outputs.append(concrete.replace(lambda e: isinstance(e, sp.Indexed) and e.base == rules.z_vec,
-                                        lambda e: pres[int(e.indices[0])]))
-    return outputs
+def _parameter_values(net: Network, params: dict[str, sp.Matrix]) -> dict:
+    """Each scalar parameter's named quantity, with its value."""
+    return {parameter.indexed(index): params[parameter.name][parameter.matrix_entry(index)]
+            for parameter in net.parameters for index in parameter.entries()}
 
 
 def _check_against_expanded(spec: Spec, x, y, params, gradients) -> None:
     """Each delta-rule gradient must equal SymPy's derivative of the expanded loss (to 1e-12)."""
+    named = {p.name: p for p in network_of(spec).parameters}
     for (name, index), derivative in gradient_at(spec, x, y, params).items():
-        layer = int(name[1:])
-        parameter = q.weight(layer)[index[0] + 1, index[1] + 1] if name[0] == "W" else q.bias(layer)[index[0] + 1]
+        parameter = named[name].indexed(index)
         expected = spec.loss.scale * float(sp.N(derivative, 30))
         if abs(float(gradients[parameter]) - expected) > 1e-12 * (1 + abs(expected)):
             raise ArithmeticError(f"worksheet: the gradient of {parameter} disagrees with the expanded loss")

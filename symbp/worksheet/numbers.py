@@ -27,6 +27,8 @@ from symbp.registry import rules
 from symbp.registry.calculus import activation_calculus
 from symbp.registry.rules import activation_named, loss_named, targets_for
 from symbp.spec.schema import Spec
+from symbp.symbolic.layers import concrete_rowwise, rowwise_variables
+from symbp.symbolic.network import network_of
 
 # Values a hand exercise draws from: small, and halves at most, so every step can be done on paper.
 INPUT_CHOICES = (Fraction(-1), Fraction(1), Fraction(2), Fraction(1, 2))
@@ -84,11 +86,10 @@ def _draw_once(spec: Spec, rng: random.Random) -> HandNumbers:
     x = tuple(rng.choice(INPUT_CHOICES) for _ in range(spec.inputs))
     y = _targets(spec, rng)
     params = {}
-    for layer, (fan_in, layer_spec) in enumerate(zip(spec.sizes, spec.layers), start=1):
-        params[f"W{layer}"] = tuple(tuple(rng.choice(WEIGHT_CHOICES) for _ in range(layer_spec.units))
-                                    for _ in range(fan_in))
-        if layer_spec.bias:
-            params[f"b{layer}"] = (tuple(rng.choice(BIAS_CHOICES) for _ in range(layer_spec.units)),)
+    for parameter in network_of(spec).parameters:
+        rows, cols = parameter.symbol.shape
+        choices = BIAS_CHOICES if parameter.role == "bias" else WEIGHT_CHOICES
+        params[parameter.name] = tuple(tuple(rng.choice(choices) for _ in range(cols)) for _ in range(rows))
     return HandNumbers(x, y, params)
 
 
@@ -119,13 +120,7 @@ def _float_network(spec: Spec) -> _FloatNetwork:
         kinked.append(calculus.activation.kinked)
         units = layer_spec.units
         if calculus.rowwise:
-            pres = sp.symbols(f"z0:{units}", real=True)
-            outputs = []
-            for unit in range(units):
-                concrete = calculus.forward.subs({rules.K: units, rules.k: unit}).doit()
-                outputs.append(concrete.replace(lambda e: isinstance(e, sp.Indexed) and e.base == rules.z_vec,
-                                                lambda e, pres=pres: pres[int(e.indices[0])]))
-            function = sp.lambdify(pres, outputs, "numpy")
+            function = sp.lambdify(rowwise_variables(units), list(concrete_rowwise(calculus.forward, units)), "numpy")
             layers.append(lambda zs, function=function: function(*zs))
         else:
             function = sp.lambdify(rules.z, calculus.numeric_forward, "numpy")
@@ -134,17 +129,24 @@ def _float_network(spec: Spec) -> _FloatNetwork:
     return _FloatNetwork(tuple(layers), tuple(kinked), loss)
 
 
+def _object_matrix(rows: list) -> np.ndarray:
+    """Nested lists of arrays as a 2-D array of them, indexed [i, j] as a layer's expanded form reads it."""
+    matrix = np.empty((len(rows), len(rows[0])), dtype=object)
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            matrix[i, j] = value
+    return matrix
+
+
 def _float_loss(spec: Spec, network: _FloatNetwork, x, y, params: dict, kinks: list) -> np.ndarray:
     """The loss for every column of the parameters (each an array), and the pre-activations of kinked layers."""
     values = list(x)
-    for layer, layer_spec in enumerate(spec.layers, start=1):
-        weights = params[f"W{layer}"]
-        pres = [sum(weights[i][j] * values[i] for i in range(len(values))) for j in range(layer_spec.units)]
-        if layer_spec.bias:
-            pres = [pre + params[f"b{layer}"][0][j] for j, pre in enumerate(pres)]
-        if network.kinked[layer - 1]:
+    as_matrices = {name: _object_matrix(rows) for name, rows in params.items()}
+    for layer in network_of(spec).layers:
+        pres = layer.expanded_preactivation(values, as_matrices)
+        if network.kinked[layer.index - 1]:
             kinks.extend(pres)
-        values = network.layers[layer - 1](pres)
+        values = network.layers[layer.index - 1](pres)
     return sum(network.loss(out, target) for out, target in zip(values, y))
 
 

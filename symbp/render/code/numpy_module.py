@@ -203,9 +203,8 @@ def _backward_lines(network: Network, output_delta: str) -> list[Line]:
         )
     )
     for layer in reversed(network.layers):
-        lines.append(Line(f"grad_{layer.weight.name}", _code(layer.weight_gradient), f"dL/d{layer.weight.name}"))
-        if layer.bias_gradient is not None:
-            lines.append(Line(f"grad_{layer.bias_row.name}", _code(layer.bias_gradient), f"dL/d{layer.bias_row.name}"))
+        for parameter in layer.parameters:
+            lines.append(Line(f"grad_{parameter.name}", _code(layer.gradient(parameter)), f"dL/d{parameter.name}"))
         if layer.index == 1:
             break
         previous = network.layers[layer.index - 2]
@@ -293,10 +292,10 @@ def _inplace_step(network: Network, block: OutputBlock,
     # passes its learning rate, and no pass over any gradient is spent multiplying by it.
     write(last.delta.name, block.delta_expr * sp.Symbol("scale", positive=True), last.units, block.bindings)
     for layer in reversed(network.layers):
-        write(f"grad_{layer.weight.name}", arranged(layer.weight_gradient, transpose=False),
-              (layer.fan_in, layer.units))
-        if layer.bias_gradient is not None:
-            write(f"grad_{layer.bias_row.name}", arranged(layer.bias_gradient), (layer.units,))
+        for parameter in layer.parameters:
+            # A matrix's gradient keeps its shape; a vector's is computed as a row and stored flat.
+            matrix = len(parameter.shape) == 2
+            write(f"grad_{parameter.name}", arranged(layer.gradient(parameter), transpose=not matrix), parameter.shape)
         if layer.index == 1:
             break
         previous = network.layers[layer.index - 2]
@@ -310,30 +309,7 @@ def _inplace_step(network: Network, block: OutputBlock,
 
 
 def _params(network: Network) -> list[ParamView]:
-    views = []
-    for layer, layer_spec in zip(network.layers, network.spec.layers):
-        views.append(
-            ParamView(
-                layer.weight.name,
-                (layer.fan_in, layer.units),
-                "weight",
-                layer.fan_in,
-                layer.units,
-                [list(row) for row in layer_spec.weights] if layer_spec.weights else None,
-            )
-        )
-        if layer.bias_row is not None:
-            views.append(
-                ParamView(
-                    layer.bias_row.name,
-                    (layer.units,),
-                    "bias",
-                    layer.fan_in,
-                    layer.units,
-                    list(layer_spec.biases) if layer_spec.biases else None,
-                )
-            )
-    return views
+    return [ParamView(p.name, p.shape, p.role, p.fan_in, p.fan_out, p.given) for p in network.parameters]
 
 
 def _architecture(network: Network) -> str:

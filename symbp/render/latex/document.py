@@ -11,8 +11,13 @@ from dataclasses import dataclass, field, replace
 import sympy as sp
 
 from symbp import __version__
-from symbp.derivation.backprop import Chain, Conventions, Derivation, derive
-from symbp.derivation.steps import Reason
+from symbp.checks import numcheck
+from symbp.checks.numcheck import numerical_check
+from symbp.derivation.backprop import derive
+from symbp.derivation.explicit import EXPLICIT_PARAMETER_LIMIT
+from symbp.derivation.indexform import local_derivative, net_of
+from symbp.derivation.model import Chain, Conventions, Derivation, Reason
+from symbp.render.latex.drawing import network_drawing
 from symbp.render.latex.layout import TEXT_WIDTH_PT, estimated_width
 from symbp.render.latex.notation import DEFAULT_NOTATION, Notation, Shape, notation_named
 from symbp.render.latex.printer import NotationPrinter
@@ -20,6 +25,7 @@ from symbp.render.latex.texchars import check_typesettable
 from symbp.render.templating import render
 from symbp.spec.schema import Spec, SpecSource, load_spec
 from symbp.symbolic import quantities as q
+from symbp.symbolic.network import network_of
 
 MARKER = "% symbp-generated-document"
 
@@ -243,17 +249,17 @@ class SectionView:
 def legend(writer: Writer, spec: Spec) -> list[dict]:
     """One row per layer: how the notation names its units, weights, biases and error terms."""
     rows = []
-    for layer in range(1, len(spec.layers) + 1):
-        j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
-        bias = writer.math(q.bias(layer)[j]) if spec.layers[layer - 1].bias else None
+    for current in network_of(spec).layers:
+        layer, j = current.index, q.unit_index(current.index, "cur")
+        named = {parameter.role: writer.math(indexed) for parameter, indexed, _ in current.index_gradients()}
         rows.append({
             "layer": writer.notation.layer_name(layer),
             "units": spec.sizes[layer],
             "activation": writer.notation.activation(spec.layers[layer - 1].activation),
             "pre": writer.math(q.pre(layer)[j]),
             "act": writer.math(q.act(layer)[j]),
-            "weight": writer.math(q.weight(layer)[i, j]),
-            "bias": bias,
+            "weight": named.get("weight"),
+            "bias": named.get("bias"),
             "delta": writer.math(q.delta(layer)[j]),
         })
     return rows
@@ -373,8 +379,6 @@ def _last(derivation: Derivation, kind: str, layer: int | None, key: str):
 def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> list[dict]:
     """Fausett's training algorithm as the post numbers it: feedforward, error terms with delta_in,
     corrections Delta w = alpha delta z, and the update w(new) = w(old) + Delta w; one entry per step."""
-    from symbp.derivation.backprop import local_derivative, net_of
-
     net = net_of(spec)
     depth = len(spec.layers)
     math = writer.math
@@ -392,24 +396,22 @@ def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> lis
         steps.append({"kind": "forward", "layer": writer.notation.layer_name(layer),
                       "rows": rows((math(q.pre(layer)[j]), math(pre)), (math(q.act(layer)[j]), math(act)))})
     for layer in range(depth, 0, -1):
-        j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
+        j = q.unit_index(layer, "cur")
         pairs = []
         if layer == depth:
             pairs.append((math(q.delta(layer)[j]), math(_last(derivation, "output", layer, f"layer{layer}.delta"))))
         else:
             k = q.unit_index(layer + 1, "next")
-            received = sp.Sum(q.delta(layer + 1)[k] * q.weight(layer + 1)[j, k], (k, 1, spec.sizes[layer + 1]))
+            reaches = net.layer(layer + 1).index_input_partial(k, j)
+            received = sp.Sum(q.delta(layer + 1)[k] * reaches, (k, 1, spec.sizes[layer + 1]))
             pairs.append((math(q.incoming(layer)[j]), math(received)))
             pairs.append((math(q.delta(layer)[j]), math(q.incoming(layer)[j] * local_derivative(net, layer, j))))
-        change = q.LEARNING_RATE * q.delta(layer)[j]
-        pairs.append((r"\Delta " + math(q.weight(layer)[i, j]), math(change * q.act(layer - 1)[i])))
-        if spec.layers[layer - 1].bias:
-            pairs.append((r"\Delta " + math(q.bias(layer)[j]), math(change)))
+        for _, parameter, gradient in net.layer(layer).index_gradients():
+            pairs.append((r"\Delta " + math(parameter), math(q.LEARNING_RATE * gradient)))
         steps.append({"kind": "error", "layer": writer.notation.layer_name(layer), "rows": rows(*pairs)})
     updates = []
-    for layer in range(1, depth + 1):
-        j, i = q.unit_index(layer, "cur"), q.unit_index(layer - 1, "prev")
-        for parameter in [q.weight(layer)[i, j]] + ([q.bias(layer)[j]] if spec.layers[layer - 1].bias else []):
+    for layer in net.layers:
+        for _, parameter, _ in layer.index_gradients():
             updates.append((math(q.Updated(parameter)), math(q.Current(parameter)) + r" + \Delta " + math(parameter)))
     steps.append({"kind": "update", "layer": "", "rows": rows(*updates)})
     return steps
@@ -417,11 +419,10 @@ def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> lis
 
 def numerical_check_rows(writer: Writer, spec: Spec) -> list[dict[str, str]]:
     """The numerical check's table (symbp.checks.numcheck), each parameter named in the document's notation."""
-    from symbp.checks.numcheck import numerical_check
-
+    named = {parameter.name: parameter for parameter in network_of(spec).parameters}
     rows = []
     for row in numerical_check(spec):
-        quantity = q.weight(row.layer)[row.index] if row.kind == "weight" else q.bias(row.layer)[row.index[0]]
+        quantity = named[row.name].indexed(tuple(n - 1 for n in row.index))
         rows.append({
             "parameter": writer.math(quantity),
             "backpropagation": tex_number(row.backpropagation, 10),
@@ -433,10 +434,6 @@ def numerical_check_rows(writer: Writer, spec: Spec) -> list[dict[str, str]]:
 
 def derivation_context(spec_source, notation: str | None = None, writer_class: type[Writer] = Writer) -> dict:
     """The derivation's view-model; ``writer_class`` prints its justifications (symbp.render.html gives its own)."""
-    from symbp.checks import numcheck
-    from symbp.derivation.explicit import EXPLICIT_PARAMETER_LIMIT
-    from symbp.render.latex.drawing import network_drawing
-
     spec = load_spec(spec_source)
     check_spec_typesettable(spec)
     chosen = notation_for(spec, notation)

@@ -7,7 +7,9 @@ from dataclasses import dataclass, replace
 import sympy as sp
 
 from symbp import __version__
-from symbp.derivation.backprop import activation_section, hidden_section, net_of, network_section, output_section
+from symbp.derivation.backward import hidden_section, output_section
+from symbp.derivation.forward import activation_section, network_section
+from symbp.derivation.indexform import net_of
 from symbp.render.latex.document import (
     MARKER,
     Block,

@@ -66,9 +66,8 @@ def _backward_lines(network: Network, block: OutputBlock) -> list[Line]:
     lines = [Line(last.delta.name, _code(block.delta_expr, block.bindings, block.temporaries),
                   f"dL/dZ{last.index}: {network.output.loss.short_name} through {last.calculus.short_name}")]
     for layer in reversed(network.layers):
-        lines.append(Line(f"grad_{layer.weight.name}", _code(layer.weight_gradient), f"dL/d{layer.weight.name}"))
-        if layer.bias_gradient is not None:
-            lines.append(Line(f"grad_{layer.bias_row.name}", _code(layer.bias_gradient), f"dL/d{layer.bias_row.name}"))
+        for parameter in layer.parameters:
+            lines.append(Line(f"grad_{parameter.name}", _code(layer.gradient(parameter)), f"dL/d{parameter.name}"))
         if layer.index == 1:
             break
         previous = network.layers[layer.index - 2]

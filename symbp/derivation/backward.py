@@ -1,0 +1,197 @@
+"""The backward pass in index form: the output layer's error term (section "output") and each hidden
+layer's (section "hidden"), and the gradient of every weight and bias from them.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from symbp.derivation.forward import SPELL_OUT_UNITS
+from symbp.derivation.indexform import activation_formula, in_layer, local_derivative, loss_term, preactivation
+from symbp.derivation.model import Chain, Reason, Section, chain, fact, product, step
+from symbp.derivation.steps import differentiate, present
+from symbp.registry import rules
+from symbp.symbolic import quantities as q
+from symbp.symbolic.network import Network
+from symbp.symbolic.quantities import SAMPLE_LOSS, VARIABLE, Partial, unit_index
+
+
+def _derivative_of_activation(net: Network, layer: int) -> Reason:
+    return Reason("derivative_of", about=q.activation_function(net.activation(layer).name)(VARIABLE))
+
+
+def _unit_parameters(net: Network, layer: int) -> list[tuple[str, sp.Indexed, sp.Expr]]:
+    """(role, parameter at generic units, dz_j/dp) for each parameter of unit j, from the layer's kind."""
+    j = unit_index(layer, "cur")
+    return [(parameter.role, indexed, gradient.xreplace({q.delta(layer)[j]: sp.Integer(1)}))
+            for parameter, indexed, gradient in net.layer(layer).index_gradients()]
+
+
+def _affine_chains(net: Network, layer: int) -> list[Chain]:
+    """dz_j/dp for each parameter p of unit j (a_i for a weight, 1 for a bias), from the pre-activation's definition."""
+    j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
+    other = unit_index(layer - 1, "prev'")
+    unit_parameters = _unit_parameters(net, layer)
+    chains = []
+    for role, parameter, source in unit_parameters:
+        # Every other parameter of the unit is a constant here (another unit's weight, where the sum runs over i').
+        constants = tuple(fact(Partial(others.xreplace({i: other}), parameter), 0)
+                          for _, others, _ in unit_parameters if others != parameter)
+        reasons = [] if source == 1 else [Reason("only_term")]
+        reasons += [Reason("constant", constants)] if constants else []
+        chains.append(chain(
+            f"layer{layer}.dz_d{role[0]}", Partial(q.pre(layer)[j], parameter),
+            step(Partial(preactivation(net, layer, j, other), parameter), Reason("definition")),
+            step(source, *reasons),
+        ))
+    return chains
+
+
+def _local_chain(net: Network, layer: int) -> Chain:
+    j = unit_index(layer, "cur")
+    function = q.activation_function(net.activation(layer).name)
+    return chain(
+        f"layer{layer}.da_dz", Partial(q.act(layer)[j], q.pre(layer)[j]),
+        step(sp.Derivative(function(q.pre(layer)[j]), q.pre(layer)[j]), Reason("definition")),
+        step(local_derivative(net, layer, j), _derivative_of_activation(net, layer)),
+    )
+
+
+def delta_reason(layer: int, j, sign: int) -> Reason:
+    return Reason("delta", (fact(q.delta(layer)[j], sign * Partial(SAMPLE_LOSS, q.pre(layer)[j])),))
+
+
+def _parameter_chains(net: Network, layer: int, sign: int) -> list[Chain]:
+    """dl/dp = dl/dz_j dz_j/dp for each parameter of unit j: (sign) delta_j a_i for a weight, delta_j for a bias."""
+    j = unit_index(layer, "cur")
+    delta = sign * q.delta(layer)[j]
+    defined = delta_reason(layer, j, sign)
+    return [chain(
+        f"layer{layer}.{role}", Partial(SAMPLE_LOSS, parameter),
+        step(product(Partial(SAMPLE_LOSS, q.pre(layer)[j]), Partial(q.pre(layer)[j], parameter)), Reason("chain_rule")),
+        step(delta * source, defined, Reason("substitute", (fact(Partial(q.pre(layer)[j], parameter), source),))),
+        boxed=True,
+    ) for role, parameter, source in _unit_parameters(net, layer)]
+
+
+def output_section(net: Network, sign: int) -> Section:
+    layer = net.depth
+    j = unit_index(layer, "cur")
+    k = unit_index(layer, "cur'")
+    calculus = net.activation(layer)
+    out = net.output
+    a_j, y_j, z_j = q.act(layer)[j], q.targets()[j], q.pre(layer)[j]
+
+    # dl/da_j, from the loss as the spec defines it.
+    total = sp.Sum(loss_term(net, q.act(layer)[k], q.targets()[k]), (k, 1, net.units(layer)))
+    own = loss_term(net, a_j, y_j)
+    loss_grad_value = present(net.scale * out.loss_derivative.subs({rules.yhat: a_j, rules.y: y_j}, simultaneous=True))
+    loss_steps = [step(Partial(total, a_j), Reason("definition"))]
+    if net.units(layer) > 1:
+        loss_steps.append(step(Partial(own, a_j), Reason("only_term")))
+    loss_steps += differentiate(own, a_j, result=loss_grad_value)[1:]
+    chains = [chain(f"layer{layer}.dl_da", Partial(SAMPLE_LOSS, a_j), *loss_steps)]
+
+    delta_value = present(sign * net.scale * in_layer(out.delta, net, layer, j))
+    if calculus.rowwise:
+        jacobian = in_layer(calculus.derivative, net, layer, j, k)
+        grad_k = loss_grad_value.xreplace({j: k})
+        chains.append(chain(
+            f"layer{layer}.da_dz", Partial(q.act(layer)[k], z_j),
+            step(Partial(activation_formula(net, layer, k), z_j), Reason("definition")),
+            step(jacobian, Reason("derivative_of", about=q.activation_function(calculus.name)(VARIABLE))),
+        ))
+        summand = grad_k * jacobian
+        chains.append(chain(
+            f"layer{layer}.delta", q.delta(layer)[j],
+            step(sign * Partial(SAMPLE_LOSS, z_j), Reason("delta")),
+            step(sign * sp.Sum(product(Partial(SAMPLE_LOSS, q.act(layer)[k]), Partial(q.act(layer)[k], z_j)),
+                               (k, 1, net.units(layer))), Reason("total_derivative")),
+            step(sign * sp.Sum(summand, (k, 1, net.units(layer))), Reason("substitute")),
+            step(sign * sp.Sum(sp.simplify(summand), (k, 1, net.units(layer))), Reason("simplify")),
+            step(delta_value, Reason("fact", tuple(_target_facts(out, layer, net.units(layer))))),
+            relation=":=", boxed=True,
+        ))
+    else:
+        chains.append(_local_chain(net, layer))
+        local = local_derivative(net, layer, j)
+        chains.append(chain(
+            f"layer{layer}.delta", q.delta(layer)[j],
+            step(sign * Partial(SAMPLE_LOSS, z_j), Reason("delta")),
+            step(product(sign, Partial(SAMPLE_LOSS, a_j), Partial(a_j, z_j)), Reason("chain_rule")),
+            step(sp.Mul(sign, loss_grad_value, local), Reason("substitute")),
+            step(delta_value, Reason("simplify")),
+            relation=":=", boxed=True,
+        ))
+        _, weight, source = _unit_parameters(net, layer)[0]
+        chains.append(chain(
+            f"layer{layer}.weight_steps", Partial(SAMPLE_LOSS, weight),
+            step(product(Partial(SAMPLE_LOSS, a_j), Partial(a_j, z_j), Partial(z_j, weight)), Reason("chain_rule")),
+            step(product(loss_grad_value, Partial(a_j, z_j), Partial(z_j, weight)), Reason("substitute")),
+            step(product(loss_grad_value, local, Partial(z_j, weight)), _derivative_of_activation(net, layer)),
+            step(sp.Mul(loss_grad_value, local, source), Reason("substitute", (fact(Partial(z_j, weight), source),))),
+            step(sign * q.delta(layer)[j] * source, Reason("delta")),
+        ))
+    chains += _affine_chains(net, layer) + _parameter_chains(net, layer, sign)
+    return Section("output", tuple(_dedupe(c) for c in chains), layer)
+
+
+def _target_facts(out, layer: int, units: int) -> list[sp.Eq]:
+    k = unit_index(layer, "cur'")
+    facts = []
+    for lhs, rhs in out.facts_used:
+        (index, _, _), = lhs.limits
+        function = lhs.function.xreplace({rules.y_vec: q.targets(), index: k})
+        facts.append(fact(sp.Sum(function, (k, 1, units)), rhs))
+    return facts
+
+
+def hidden_section(net: Network, layer: int, sign: int) -> Section:
+    j, k = unit_index(layer, "cur"), unit_index(layer + 1, "next")
+    above = q.pre(layer + 1)[k]
+    a_j, z_j = q.act(layer)[j], q.pre(layer)[j]
+    units_above = net.units(layer + 1)
+    reaches = net.layer(layer + 1).index_input_partial(k, j)
+
+    received = sp.Sum(q.delta(layer + 1)[k] * reaches, (k, 1, units_above))
+    incoming_steps = [
+        step(sign * Partial(SAMPLE_LOSS, a_j), Reason("definition")),
+        step(sign * sp.Sum(product(Partial(SAMPLE_LOSS, above), Partial(above, a_j)), (k, 1, units_above)),
+             Reason("total_derivative")),
+        step(received, Reason("delta"), Reason("substitute", (fact(Partial(above, a_j), reaches),))),
+    ]
+    if units_above <= SPELL_OUT_UNITS:
+        incoming_steps.append(step(received.doit()))
+    other = unit_index(layer, "cur'")
+    chains = [
+        chain(f"layer{layer}.incoming", q.incoming(layer)[j], *incoming_steps, relation=":="),
+        chain(
+            f"layer{layer}.dz_da", Partial(above, a_j),
+            step(Partial(preactivation(net, layer + 1, k, other), a_j), Reason("definition")),
+            step(reaches, Reason("only_term")),
+        ),
+        _local_chain(net, layer),
+    ]
+    local = local_derivative(net, layer, j)
+    chains.append(chain(
+        f"layer{layer}.delta", q.delta(layer)[j],
+        step(sign * Partial(SAMPLE_LOSS, z_j), Reason("delta")),
+        step(product(sign, Partial(SAMPLE_LOSS, a_j), Partial(a_j, z_j)), Reason("chain_rule")),
+        step(product(q.incoming(layer)[j], Partial(a_j, z_j)), Reason("definition")),
+        step(product(received, Partial(a_j, z_j)), Reason("total_derivative")),
+        step(sp.Mul(received, local), _derivative_of_activation(net, layer)),
+        relation=":=", boxed=True,
+    ))
+    chains += _affine_chains(net, layer) + _parameter_chains(net, layer, sign)
+    return Section("hidden", tuple(_dedupe(c) for c in chains), layer)
+
+
+def _dedupe(c: Chain) -> Chain:
+    """Drops a step that SymPy already wrote identically in the line before."""
+    kept = []
+    for s in c.steps:
+        previous = kept[-1].expr if kept else c.lhs
+        if s.expr == previous:
+            continue
+        kept.append(s)
+    return Chain(c.key, c.lhs, tuple(kept), c.scope, c.relation, c.boxed)
