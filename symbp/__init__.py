@@ -25,11 +25,11 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
 _PUBLIC = {
-    "load_spec": "symbp.spec.schema",
+    "load_spec": "symbp.api",
     "Spec": "symbp.spec.schema",
     "SpecSource": "symbp.spec.schema",
-    "derivation_document": "symbp.render.latex.document",
-    "worksheet_document": "symbp.render.latex.worksheet_document",
+    "derivation_document": "symbp.api",
+    "worksheet_document": "symbp.api",
     "generate_module": "symbp.render.code.numpy_module",
     "load_module": "symbp.api",
     "load_module_from_source": "symbp.checks.gradients",
@@ -58,14 +58,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from symbp.api import load_module, train
+    from symbp.api import derivation_document, load_module, load_spec, train, worksheet_document
     from symbp.checks.gradients import CheckReport, check_gradients, load_module_from_source
     from symbp.errors import SymbpError
     from symbp.render.code.numpy_module import generate_module
     from symbp.render.html.history import History
-    from symbp.render.latex.document import derivation_document
-    from symbp.render.latex.worksheet_document import worksheet_document
-    from symbp.spec.schema import Spec, SpecSource, load_spec
+    from symbp.spec.schema import Spec, SpecSource
 
 
 def __getattr__(name: str) -> Any:

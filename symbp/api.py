@@ -1,7 +1,8 @@
-"""The public functions that join the stages: a spec's generated module, imported, and training with it.
+"""The public functions that join the stages: a spec and its documents as a notebook shows them, a spec's
+generated module imported, and training with it.
 
-The other public functions live in their stage (``load_spec`` in the spec, ``generate_module`` in the
-code renderer, ...); ``symbp/__init__.py`` offers them all under one name each.
+The other public functions live in their stage (``generate_module`` in the code renderer, ``check_gradients``
+in the checks); ``symbp/__init__.py`` offers them all under one name each.
 """
 
 from __future__ import annotations
@@ -13,7 +14,35 @@ import numpy as np
 from symbp.checks.gradients import load_module_from_source
 from symbp.render.code.numpy_module import generate_module
 from symbp.render.html.history import History
-from symbp.spec.schema import SpecSource, load_spec
+from symbp.render.html.notebook import DisplayedSpec, LatexDocument, derivation_fragment, displayed, worksheet_fragment
+from symbp.render.latex import document
+from symbp.render.latex import worksheet_document as worksheets
+from symbp.spec import schema
+from symbp.spec.schema import SpecSource
+
+
+def load_spec(source: SpecSource) -> DisplayedSpec:
+    """Loads a spec from a dict, a Spec, a .toml/.json file or a bundled example's name.
+
+    The result is the spec, which a notebook also displays as its network drawing.
+    """
+    return displayed(schema.load_spec(source))
+
+
+def derivation_document(spec: SpecSource, notation: str | None = None) -> LatexDocument:
+    """The LaTeX source of the derivation of backpropagation for a spec; a notebook displays it as a page."""
+    text = document.derivation_document(spec, notation)
+    return LatexDocument(text, lambda: derivation_fragment(spec, notation))
+
+
+def worksheet_document(spec: SpecSource, notation: str | None = None, variant: int = 0,
+                       solutions: bool = False, key_only: bool = False) -> LatexDocument:
+    """The LaTeX source of a worksheet for a spec; ``solutions`` appends the answer key, ``key_only`` gives it alone.
+
+    A notebook displays it as a page.
+    """
+    text = worksheets.worksheet_document(spec, notation, variant, solutions, key_only)
+    return LatexDocument(text, lambda: worksheet_fragment(spec, notation, variant, solutions, key_only))
 
 
 def load_module(spec: SpecSource) -> ModuleType:

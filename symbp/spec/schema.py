@@ -105,12 +105,6 @@ class Spec:
     def sizes(self) -> tuple[int, ...]:
         return (self.inputs, *(layer.units for layer in self.layers))
 
-    def _repr_html_(self) -> str | None:
-        """Jupyter's display of a spec: its network drawn (symbp.render.html.notebook)."""
-        from symbp.render.html.notebook import spec_html
-
-        return spec_html(self)
-
     @property
     def outputs(self) -> int:
         return self.layers[-1].units

@@ -2,12 +2,16 @@
 
 ``derivation_document`` and ``worksheet_document`` return a ``LatexDocument``: the LaTeX source, a ``str`` in
 every way, whose notebook display is the page's body (rendered on first display, from the same view-model).
-A spec displays its network's drawing. Nothing here imports SymPy or latex2mathml until something is shown.
+A spec from ``symbp.load_spec`` displays its network's drawing. latex2mathml is imported only when something
+is shown.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+
+from symbp.spec.schema import Spec
 
 
 class LatexDocument(str):
@@ -54,6 +58,23 @@ def worksheet_fragment(spec_source, notation, variant, solutions, key_only) -> s
 
     context = worksheet_context(spec_source, notation, variant, solutions, key_only, writer_class=HtmlWriter)
     return worksheet_html(context, fragment=True)
+
+
+class DisplayedSpec(Spec):
+    """A spec that Jupyter displays as its network drawing; in every other way the spec it was made from.
+
+    The spec stage knows nothing of pages, so the display is added here, by ``symbp.load_spec``.
+    """
+
+    def _repr_html_(self) -> str | None:
+        return spec_html(self)
+
+
+def displayed(spec: Spec) -> DisplayedSpec:
+    """The same spec, displayable in a notebook."""
+    if isinstance(spec, DisplayedSpec):
+        return spec
+    return DisplayedSpec(**{field.name: getattr(spec, field.name) for field in dataclasses.fields(spec)})
 
 
 def spec_html(spec) -> str | None:

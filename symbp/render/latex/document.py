@@ -473,8 +473,5 @@ def derivation_context(spec_source, notation: str | None = None, writer_class: t
 
 
 def derivation_document(spec_source: SpecSource, notation: str | None = None) -> str:
-    """The LaTeX source of the derivation of backpropagation for a spec (in a notebook, it displays as a page)."""
-    from symbp.render.html.notebook import LatexDocument, derivation_fragment
-
-    text = render("latex/derivation.tex.j2", **derivation_context(spec_source, notation))
-    return LatexDocument(text, lambda: derivation_fragment(spec_source, notation))
+    """The LaTeX source of the derivation of backpropagation for a spec."""
+    return render("latex/derivation.tex.j2", **derivation_context(spec_source, notation))

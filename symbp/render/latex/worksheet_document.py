@@ -231,9 +231,5 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
 
 def worksheet_document(spec_source: SpecSource, notation: str | None = None, variant: int = 0,
                        solutions: bool = False, key_only: bool = False) -> str:
-    """The LaTeX source of a worksheet for a spec; ``solutions`` appends the answer key, ``key_only`` gives it alone.
-    In a notebook it displays as a page."""
-    from symbp.render.html.notebook import LatexDocument, worksheet_fragment
-
-    text = render("latex/worksheet.tex.j2", **worksheet_context(spec_source, notation, variant, solutions, key_only))
-    return LatexDocument(text, lambda: worksheet_fragment(spec_source, notation, variant, solutions, key_only))
+    """The LaTeX source of a worksheet for a spec; ``solutions`` appends the answer key, ``key_only`` gives it alone."""
+    return render("latex/worksheet.tex.j2", **worksheet_context(spec_source, notation, variant, solutions, key_only))
