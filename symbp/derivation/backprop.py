@@ -482,10 +482,12 @@ def _derive(spec: Spec, conventions: Conventions) -> Derivation:
     from symbp.derivation.explicit import explicit_section
     from symbp.derivation.matrixform import matrix_section
     from symbp.derivation.updates import update_section
+    from symbp.derivation.worked import worked_section
 
     net = net_of(spec)
     sign = conventions.error_sign
-    sections = [network_section(net), activation_section(net), output_section(net, sign)]
+    output = output_section(net, sign)
+    sections = [network_section(net), activation_section(net), worked_section(net, sign, output), output]
     sections += [hidden_section(net, layer, sign) for layer in range(net.depth - 1, 0, -1)]
     sections.append(matrix_section(net, conventions))
     explicit = explicit_section(net, sign)

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
 
 from symbp import __version__
 from symbp.derivation.backprop import Chain, Conventions, Derivation, derive
@@ -191,13 +192,31 @@ class Writer:
         """The printed expression over as few rows as keep each within ``room`` points (the first row
         set flush, the others indented by a quad)."""
         rows: list[str] = []
-        for piece in self.printer.pieces(expr):
+        pieces = self.printer.pieces(expr)
+        if len(pieces) == 1:
+            pieces = self.factor_pieces(expr)
+        for piece in pieces:
             limit = room - (11.0 if rows else 0.0)
             if rows and estimated_width(rows[-1] + " " + piece) <= limit:
                 rows[-1] += " " + piece
             else:
                 rows.append(piece)
         return rows
+
+    def factor_pieces(self, expr) -> list[str]:
+        """A long product (a sum over paths of a chain of factors) cut between its factors, in the order
+        the chain was built; the sum sign goes with the first factor."""
+        limits = ()
+        if isinstance(expr, sp.Sum) and isinstance(expr.function, sp.Mul):
+            expr, limits = expr.function, expr.limits
+        if not isinstance(expr, sp.Mul) or len(expr.args) < 2:
+            return [self.math(expr)]
+        def factor_text(factor) -> str:
+            return self.printer.parenthesize(factor, PRECEDENCE["Mul"]) if factor.is_Add else self.math(factor)
+
+        first, *rest = expr.args
+        head = self.math(sp.Sum(first, *limits)) if limits else factor_text(first)
+        return [head, *(factor_text(factor) for factor in rest)]
 
     @property
     def update_relation(self) -> str:
@@ -209,6 +228,7 @@ class Writer:
 SECTION_TITLES = {
     "network": "The network",
     "activations": "Derivatives of the activations",
+    "worked": "Two weights followed to the loss",
     "output": "The output layer",
     "hidden": "A hidden layer",
     "matrix": "The matrix form",
@@ -300,6 +320,8 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
     # Where an Iverson bracket first appears, the text says what it means.
     facts["indicator"] = any(step.expr.has(sp.KroneckerDelta) for chain in section.chains for step in chain.steps)
     view = SectionView(section.kind, title, section.layer, blocks, _symbols(writer, section.layer, spec), facts)
+    if section.kind == "worked":
+        view.facts["walks"] = [_walk(writer, blocks, walk) for walk in section.facts["paths"]]
     if section.kind == "explicit":
         shared = {symbol.name for symbol in section.facts["shared"]}
         gradients = [block for key, block in blocks.items() if key not in shared]
@@ -312,6 +334,21 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
             left + _RELATION_PT + widths[0] + 2 * _REASON_GAP_PT + widths[1] > TEXT_WIDTH_PT
         view.groups["gradient_rows"] = rows_of(gradients) if view.facts["stacked"] else []
     return view
+
+
+def _walk(writer: Writer, blocks: dict[str, Block], walk: dict) -> dict:
+    """One worked weight: its path to the loss, its factors with their derivatives, and the product."""
+    weight, *rest = walk["path"]
+    return {
+        "weight": writer.math(weight),
+        "layer": writer.notation.layer_name(walk["layer"]),
+        "path": r" \to ".join(writer.math(quantity) for quantity in walk["path"]),
+        "branches": [writer.notation.layer_name(layer) for layer in walk["branches"]],
+        "reused": walk["reused"],
+        "factor_rows": rows_of(blocks[f"{walk['key']}.{key}"] for key in walk["factors"]
+                               if f"{walk['key']}.{key}" in blocks),
+        "rows": rows_of([blocks[walk["key"]]]),
+    }
 
 
 def check_spec_typesettable(spec: Spec) -> None:
