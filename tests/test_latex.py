@@ -10,7 +10,7 @@ from symbp.derivation.backprop import Conventions, derive, net_of
 from symbp.derivation.explicit import EXPLICIT_PARAMETER_LIMIT
 from symbp.derivation.steps import Step, present
 from symbp.examples import bundled_spec_paths
-from symbp.render.latex.document import Writer, derivation_document, notation_for
+from symbp.render.latex.document import Writer, conventions_of, derivation_document, notation_for
 from symbp.render.latex.notation import NOTATION_NAMES, NotationError, Shape, notation_named
 from symbp.render.latex.printer import latex_of
 from symbp.spec.schema import load_spec
@@ -249,11 +249,13 @@ def test_large_networks_skip_the_explicit_list():
 
 
 def test_document_prints_only_chains_of_the_derivation():
-    """Every displayed line of the document is a step of a chain that verify() evaluates."""
+    """Every displayed line of the document is a step of a chain of the derivation (which verify() evaluates,
+    or, for the general equations, evaluates through their specialisations)."""
     spec = load_spec("house_prices")
-    writer = Writer(notation_for(spec, "lesson"))
+    notation = notation_for(spec, "lesson")
+    writer = Writer(notation)
     steps = {line.rhs.removeprefix(r"\boxed{").removesuffix("}")
-             for chain in derive(spec).chains() for line in writer.block(chain).lines}
+             for chain in derive(spec, conventions_of(notation)).chains() for line in writer.block(chain).lines}
     document = derivation_document(spec, "lesson").split(r"\begin{document}", 1)[1]
     # A step's right side ends the row, or comes before its justification (beside it, or set under it).
     displayed = re.findall(r"&(?:=|\\coloneqq|\\leftarrow) (.*?)(?: &&.*| &\\qquad.*| \\\\ &\\qquad \\why.*| \\\\)?$",

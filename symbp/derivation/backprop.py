@@ -33,6 +33,7 @@ class Conventions:
 
     error_sign: int = 1  # delta = error_sign * dL/dz
     column_vectors: bool = False  # the matrix form as W a + b per sample, rather than A W + 1 b per batch
+    numbered_layers: bool = True  # general equations for a layer l of any depth; else for the layers by name
 
 
 @dataclass(frozen=True)
@@ -480,6 +481,7 @@ def derive(spec_source, conventions: Conventions | None = None) -> Derivation:
 def _derive(spec: Spec, conventions: Conventions) -> Derivation:
     # Cached: a derivation is data that nothing changes, and SymPy takes seconds over a large one.
     from symbp.derivation.explicit import explicit_section
+    from symbp.derivation.general import general_section
     from symbp.derivation.matrixform import matrix_section
     from symbp.derivation.updates import update_section
     from symbp.derivation.worked import worked_section
@@ -487,7 +489,8 @@ def _derive(spec: Spec, conventions: Conventions) -> Derivation:
     net = net_of(spec)
     sign = conventions.error_sign
     output = output_section(net, sign)
-    sections = [network_section(net), activation_section(net), worked_section(net, sign, output), output]
+    sections = [network_section(net), activation_section(net), general_section(net, sign, conventions.numbered_layers),
+                worked_section(net, sign, output), output]
     sections += [hidden_section(net, layer, sign) for layer in range(net.depth - 1, 0, -1)]
     sections.append(matrix_section(net, conventions))
     explicit = explicit_section(net, sign)

@@ -9,10 +9,12 @@ import math
 from dataclasses import dataclass, field, replace
 
 import sympy as sp
+from sympy.core.function import AppliedUndef
 from sympy.printing.precedence import PRECEDENCE
 
 from symbp import __version__
 from symbp.derivation.backprop import Chain, Conventions, Derivation, derive
+from symbp.derivation.general import units_of
 from symbp.derivation.steps import Reason
 from symbp.render.latex.layout import TEXT_WIDTH_PT, estimated_width
 from symbp.render.latex.notation import DEFAULT_NOTATION, Notation, Shape, notation_named
@@ -63,6 +65,7 @@ class Line:
     # Set by ``fitted``: the justification goes on a row of its own under the step, in a box this wide (pt).
     reason_below: bool = False
     reason_width: float = 0.0
+    tag: str = ""  # the equation's number in the reference text, e.g. BP1
 
 
 # Widths, in points, that a display adds around its printed parts: the relation and the space before
@@ -123,7 +126,17 @@ def notation_for(spec: Spec, name: str | None = None) -> Notation:
 
 
 def conventions_of(notation: Notation) -> Conventions:
-    return Conventions(notation.error_sign, notation.column_vectors)
+    return Conventions(notation.error_sign, notation.column_vectors, notation.numbers_layers)
+
+
+class DocumentPrinter(NotationPrinter):
+    """The notation's printer, and the general equations' sums: over every unit k of a layer, \\sum_k."""
+
+    def _print_Sum(self, expr):
+        if not all(isinstance(high, AppliedUndef) and high.func == units_of for _, _, high in expr.limits):
+            return super()._print_Sum(expr)
+        signs = " ".join(rf"\sum_{{{self._print(index)}}}" for index, _, _ in reversed(expr.limits))
+        return f"{signs} {self.parenthesize(expr.function, PRECEDENCE['Add'])}"
 
 
 class Writer:
@@ -132,7 +145,7 @@ class Writer:
     def __init__(self, notation: Notation):
         self.notation = notation
         # Thin spaces between factors: s w a, not sw a.
-        self.printer = NotationPrinter(notation, {"mul_symbol": r"\,"})
+        self.printer = DocumentPrinter(notation, {"mul_symbol": r"\,"})
 
     def math(self, expr) -> str:
         return self.printer.doprint(expr)
@@ -228,6 +241,7 @@ class Writer:
 SECTION_TITLES = {
     "network": "The network",
     "activations": "Derivatives of the activations",
+    "general": "The equations of backpropagation",
     "worked": "Two weights followed to the loss",
     "output": "The output layer",
     "hidden": "A hidden layer",
@@ -320,6 +334,8 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
     # Where an Iverson bracket first appears, the text says what it means.
     facts["indicator"] = any(step.expr.has(sp.KroneckerDelta) for chain in section.chains for step in chain.steps)
     view = SectionView(section.kind, title, section.layer, blocks, _symbols(writer, section.layer, spec), facts)
+    if section.kind == "general":
+        _tag_general(view, writer.notation, section)
     if section.kind == "worked":
         view.facts["walks"] = [_walk(writer, blocks, walk) for walk in section.facts["paths"]]
     if section.kind == "explicit":
@@ -334,6 +350,24 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
             left + _RELATION_PT + widths[0] + 2 * _REASON_GAP_PT + widths[1] > TEXT_WIDTH_PT
         view.groups["gradient_rows"] = rows_of(gradients) if view.facts["stacked"] else []
     return view
+
+
+def _tag_general(view: SectionView, notation: Notation, section) -> None:
+    """Numbers the general equations as the notation's text does, and names the layers they speak of."""
+    for key, tag in notation.equation_tags.items():
+        block = view.blocks.get(key)
+        if block is not None:
+            lines = list(block.lines)
+            last = max(position for position, line in enumerate(lines) if line.relation)
+            lines[last] = replace(lines[last], tag=tag)
+            view.blocks[key] = replace(block, lines=tuple(lines))
+    facts = section.facts
+    view.facts["output_layer"] = notation.layer_name(facts["output"])
+    view.facts["output_number"] = notation.layer_text(facts["output"]) if notation.numbers_layers else ""
+    if facts["hidden"] is not None:
+        view.facts["hidden_layer"] = notation.layer_name(facts["hidden"])
+        view.facts["above_layer"] = notation.layer_name(facts["hidden"] + 1)
+    view.facts["generic"] = notation.generic_symbol
 
 
 def _walk(writer: Writer, blocks: dict[str, Block], walk: dict) -> dict:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field, replace
 
+import sympy as sp
+
 from symbp.errors import SymbpError
 from symbp.registry.rules import activation_named
 
@@ -64,6 +66,13 @@ class Notation:
     # How a pre-activation is written: sum_i w_ij a_i + b_j (lab), or v_0j + sum_i x_i v_ij (Fausett).
     bias_first: bool = False
     weight_first: bool = True
+    # The general equations: the letters for the output layer and any hidden layer, the activation's
+    # unnamed symbol, and how the texts number them (tags by equation: output_delta, hidden_delta, ...).
+    general_layer_letters: tuple[str, str] = ("L", "k")
+    generic_symbol: str = r"\phi"
+    equation_tags: dict[str, str] = field(default_factory=lambda: {"output_weight": "3", "hidden_delta": "4"})
+    numbers_layers: bool = True  # w^(l) with a layer number; Fausett and the lesson name layers instead
+    layer_offset: int = 0  # what the text adds to symbp's layer number (the article counts the input as 1)
 
     def for_network(self, shape: Shape) -> Notation:
         return replace(self, shape=shape)
@@ -73,12 +82,23 @@ class Notation:
     def depth(self) -> int:
         return self.shape.depth if self.shape else 2
 
+    def layer_text(self, layer) -> str:
+        """A layer's number as the text prints it; a symbolic layer of the general equations (L, l + 1) in
+        the text's own letters."""
+        if isinstance(layer, int) or getattr(layer, "is_Integer", False):
+            return str(int(layer) + self.layer_offset)
+        from symbp.derivation.general import DEPTH, LAYER
+
+        depth, hidden = self.general_layer_letters
+        return sp.latex(layer.xreplace({DEPTH: sp.Symbol(depth), LAYER: sp.Symbol(hidden)}))
+
     def layer_mark(self, layer: int) -> str:
-        return f"^{{({layer})}}"
+        return f"^{{({self.layer_text(layer)})}}"
 
     def layer_name(self, layer: int) -> str:
         """How prose refers to a layer, e.g. 'layer 2' or 'the hidden layer H'."""
-        return f"layer~{layer}"
+        number = self.layer_text(layer)
+        return f"layer~{number}" if number.isdigit() else f"layer~${number}$"
 
     def index(self, layer: int, relation: str) -> str:
         """The letter for a unit index; a primed relation ("cur'") is a second index over the same layer."""
@@ -144,6 +164,8 @@ class Notation:
 
     # -- activations
     def activation(self, name: str) -> str:
+        if name == "generic":
+            return self.generic_symbol
         if self.generic_activation and self.shape and len(set(self.shape.activations)) == 1:
             return self.generic_activation
         if name == "sigmoid":
@@ -183,11 +205,11 @@ class ArticleNotation(Notation):
     transpose_mark: str = "^{T}"
     update_style: str = "arrow"
 
-    def layer_mark(self, layer: int) -> str:
-        return f"^{{({layer + 1})}}"
-
-    def layer_name(self, layer: int) -> str:
-        return f"layer~{layer + 1}"
+    layer_offset: int = 1
+    general_layer_letters: tuple[str, str] = ("L", "l")
+    generic_symbol: str = r"\sigma"
+    equation_tags: dict[str, str] = field(default_factory=lambda: {
+        "output_weight": "1", "output_delta": "2", "output_bias": "3", "weight": "4", "hidden_delta": "5", "bias": "6"})
 
     def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
         return f"W{self.layer_mark(layer)}_{{{pair(j, i)}}}"
@@ -225,14 +247,19 @@ class SlidesNotation(Notation):
     column_vectors: bool = True
     update_style: str = "arrow"
 
+    general_layer_letters: tuple[str, str] = ("L", "l")
+    generic_symbol: str = r"\sigma"
+    equation_tags: dict[str, str] = field(default_factory=lambda: {
+        "output_delta": "BP1", "hidden_delta": "BP2", "bias": "BP3", "weight": "BP4"})
+
     def layer_mark(self, layer: int) -> str:
-        return f"^{{{layer}}}"
+        return f"^{{{self.layer_text(layer)}}}"
 
     def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
-        return f"w^{{{layer}}}_{{{pair(j, i)}}}"
+        return f"w{self.layer_mark(layer)}_{{{pair(j, i)}}}"
 
     def bias(self, layer: int, j: str, time: str | None = None) -> str:
-        return f"b^{{{layer}}}_{{{j}}}"
+        return f"b{self.layer_mark(layer)}_{{{j}}}"
 
     def prediction(self, k: str) -> str:
         return self.act(self.depth, k)
@@ -279,6 +306,9 @@ class FausettNotation(Notation):
     generic_activation: str | None = "f"
     sigmoid_symbol: str = "f"
     update_style: str = "new_old"
+    numbers_layers: bool = False
+    generic_symbol: str = "f"
+    equation_tags: dict[str, str] = field(default_factory=dict)
 
     def _from_output(self, layer: int) -> int:
         return self.depth - layer
@@ -388,6 +418,9 @@ class LessonNotation(Notation):
     letters: dict[str, str] = field(default_factory=lambda: {"prev": "i", "cur": "j", "next": "k", "sample": "n"})
     generic_activation: str | None = "f"
     update_style: str = "time"
+    numbers_layers: bool = False
+    generic_symbol: str = "f"
+    equation_tags: dict[str, str] = field(default_factory=dict)
 
     def _neuron(self, layer: int) -> str:
         if layer == self.depth:
