@@ -201,7 +201,7 @@ def test_the_output_error_term_has_the_right_sign_in_each_text():
     fausett = derivation_document("fausett", "fausett")
     # Fausett's delta_k is the negative gradient: (t_k - y_k) f'(y_in_k), and w(new) = w(old) + alpha ...
     assert r"\left(t_{k} - y_{k}\right)\,y_{k}\,\left(1 - y_{k}\right)" in fausett
-    assert r"w_{jk}(\text{new})" in fausett and r"+ \alpha" in fausett
+    assert r"w_{jk}(\text{new})" in fausett and r"+ \rate" in fausett and r"\newcommand{\rate}{\alpha}" in fausett
 
 
 def test_sigmoid_derivative_is_derived_from_sympys_steps():
@@ -253,7 +253,7 @@ def test_document_prints_only_chains_of_the_derivation():
     or, for the general equations, evaluates through their specialisations)."""
     spec = load_spec("house_prices")
     notation = notation_for(spec, "lesson")
-    writer = Writer(notation)
+    writer = Writer(notation.with_macros())
     steps = {line.rhs.removeprefix(r"\boxed{").removesuffix("}")
              for chain in derive(spec, conventions_of(notation)).chains() for line in writer.block(chain).lines}
     document = derivation_document(spec, "lesson").split(r"\begin{document}", 1)[1]

@@ -503,6 +503,8 @@ def derivation_context(spec_source, notation: str | None = None) -> dict:
     check_spec_typesettable(spec)
     chosen = notation_for(spec, notation)
     derivation: Derivation = derive(spec, conventions_of(chosen))
+    # The body prints the notation's symbols as the macros its preamble defines, so a teacher renames one in one line.
+    chosen = chosen.with_macros()
     writer = Writer(chosen)
     sections = [_section_view(writer, section, spec) for section in derivation.sections]
     training = spec.training

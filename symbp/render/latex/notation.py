@@ -72,10 +72,39 @@ class Notation:
     generic_symbol: str = r"\phi"
     equation_tags: dict[str, str] = field(default_factory=lambda: {"output_weight": "3", "hidden_delta": "4"})
     numbers_layers: bool = True  # w^(l) with a layer number; Fausett and the lesson name layers instead
+    # Print the notation's symbols as macros (\act, \err, \rate) that the document defines once at its top.
+    macros: bool = False
     layer_offset: int = 0  # what the text adds to symbp's layer number (the article counts the input as 1)
 
     def for_network(self, shape: Shape) -> Notation:
         return replace(self, shape=shape)
+
+    def with_macros(self) -> Notation:
+        return replace(self, macros=True)
+
+    # -- symbols a teacher may rename: each defined once, as a macro, at the top of a document
+    def macro_definitions(self) -> list[tuple[str, str, str]]:
+        """(macro name, its definition, what it stands for), in the order the document defines them."""
+        primary = self.generic_activation or self.sigmoid_symbol
+        table = [("act", primary, "the activation function" if self.generic_activation else "the sigmoid")]
+        if self.sigmoid_symbol != primary:
+            table.append(("sigm", self.sigmoid_symbol, "the sigmoid"))
+        if self.generic_symbol not in (primary, self.sigmoid_symbol):
+            table.append(("anyact", self.generic_symbol, "any activation, in the general equations"))
+        table += [("err", r"\delta", "the error term"), ("rate", self.learning_rate_symbol, "the learning rate")]
+        return table
+
+    def named(self, symbol: str) -> str:
+        """``symbol`` as printed: the macro that the document defines for it, when printing with macros."""
+        if self.macros:
+            for macro, definition, _ in self.macro_definitions():
+                if definition == symbol:
+                    return "\\" + macro
+        return symbol
+
+    @property
+    def err(self) -> str:
+        return self.named(r"\delta")
 
     # -- layers and indices
     @property
@@ -143,7 +172,7 @@ class Notation:
         return f"b{mark}_{{{j}}}"
 
     def delta(self, layer: int, j: str) -> str:
-        return rf"\delta{self.layer_mark(layer)}_{{{j}}}"
+        return rf"{self.err}{self.layer_mark(layer)}_{{{j}}}"
 
     def incoming(self, layer: int, j: str) -> str | None:
         """A name for sum_k delta_k w_jk, where the text gives it one."""
@@ -157,7 +186,7 @@ class Notation:
         return r"\mathcal{L}(\mathcal{D}, \boldsymbol{\theta})"
 
     def learning_rate(self) -> str:
-        return self.learning_rate_symbol
+        return self.named(self.learning_rate_symbol)
 
     def samples(self) -> str:
         return "N"
@@ -165,11 +194,11 @@ class Notation:
     # -- activations
     def activation(self, name: str) -> str:
         if name == "generic":
-            return self.generic_symbol
+            return self.named(self.generic_symbol)
         if self.generic_activation and self.shape and len(set(self.shape.activations)) == 1:
-            return self.generic_activation
+            return self.named(self.generic_activation)
         if name == "sigmoid":
-            return self.sigmoid_symbol
+            return self.named(self.sigmoid_symbol)
         entry = activation_named(name)
         return entry.display or _operator(entry.short_name)
 
@@ -232,7 +261,7 @@ class ArticleNotation(Notation):
             "act": r"\vec{x}" if layer == 0 else rf"\vec{{a}}{mark}",
             "weight": f"W{mark}",
             "bias": rf"\vec{{b}}{mark}",
-            "delta": rf"\delta{mark}",
+            "delta": rf"{self.err}{mark}",
         }[kind]
 
 
@@ -278,7 +307,7 @@ class SlidesNotation(Notation):
             "act": r"\mathbf{x}" if layer == 0 else f"\\mathbf{{a}}^{{{layer}}}",
             "weight": f"\\mathbf{{w}}^{{{layer}}}",
             "bias": f"\\mathbf{{b}}^{{{layer}}}",
-            "delta": f"\\boldsymbol{{\\delta}}^{{{layer}}}",
+            "delta": f"\\boldsymbol{{{self.err}}}^{{{layer}}}",
         }[kind]
 
 
@@ -373,10 +402,10 @@ class FausettNotation(Notation):
         return j if j == self.letter(layer, "cur") else self._unit(layer, j)
 
     def delta(self, layer: int, j: str) -> str:
-        return rf"\delta_{{{self._error_subscript(layer, j)}}}"
+        return rf"{self.err}_{{{self._error_subscript(layer, j)}}}"
 
     def incoming(self, layer: int, j: str) -> str | None:
-        return rf"\delta\_in_{{{self._error_subscript(layer, j)}}}"
+        return rf"{self.err}\_in_{{{self._error_subscript(layer, j)}}}"
 
     def sample_loss(self, n: str | None = None) -> str:
         return "E" if n is None else f"E_{{{n}}}"
@@ -395,7 +424,7 @@ class FausettNotation(Notation):
             "act": rf"\mathbf{{{unit}}}{mark}",
             "weight": rf"\mathbf{{{letter.upper()}}}",
             "bias": rf"\mathbf{{{letter}}}_{{0}}",
-            "delta": rf"\boldsymbol{{\delta}}_{{{unit}}}{mark}",
+            "delta": rf"\boldsymbol{{{self.err}}}_{{{unit}}}{mark}",
         }[kind]
 
     def time(self, when: str) -> str:
@@ -477,7 +506,7 @@ class LessonNotation(Notation):
         return f"w_{{{number}}}{when}"
 
     def delta(self, layer: int, j: str) -> str:
-        return rf"\delta_{{{self._neuron(layer)}{j}}}"
+        return rf"{self.err}_{{{self._neuron(layer)}{j}}}"
 
     def sample_loss(self, n: str | None = None) -> str:
         return "E" if n is None else f"E_{{{n}}}"
@@ -494,7 +523,7 @@ class LessonNotation(Notation):
             "act": r"\mathbf{x}" if layer == 0 else rf"\boldsymbol{{\beta}}_{{{neuron}}}",
             "weight": rf"\mathbf{{W}}_{{{neuron}}}",
             "bias": rf"\mathbf{{b}}_{{{neuron}}}",
-            "delta": rf"\boldsymbol{{\delta}}_{{{neuron}}}",
+            "delta": rf"\boldsymbol{{{self.err}}}_{{{neuron}}}",
         }[kind]
 
 

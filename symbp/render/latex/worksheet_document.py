@@ -123,7 +123,7 @@ def _line_symbols(sheet: Worksheet, notation_name: str) -> dict | None:
     theta = (w, b) and y-hat as the lab does."""
     if notation_name == "lab":
         return None
-    line_writer = Writer(notation_for(sheet.descent.spec, notation_name))
+    line_writer = Writer(notation_for(sheet.descent.spec, notation_name).with_macros())
     weight, bias, source = q.weight(1)[1, 1], q.bias(1)[1], q.inputs()[1]
     return {"x": line_writer.math(source), "output": line_writer.math(q.act(1)[1]),
             "target": line_writer.math(q.targets()[1]), "weight": line_writer.math(weight),
@@ -146,7 +146,8 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
     sheet: Worksheet = build_worksheet(spec, variant, chosen.error_sign)
     hand = sheet.hand
     hand_notation = notation_for(hand.spec, chosen.name)
-    writer = Writer(hand_notation)
+    # Symbols printed as the macros the preamble defines (see symbp.render.latex.notation).
+    writer = Writer(hand_notation.with_macros())
     # The sections the sheet prints from, derived for the hand network (not the whole derivation:
     # the sheet needs no matrix form, update rules or every weight's simplified gradient).
     net = net_of(hand.spec)
