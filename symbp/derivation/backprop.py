@@ -483,6 +483,7 @@ def _derive(spec: Spec, conventions: Conventions) -> Derivation:
     from symbp.derivation.explicit import explicit_section
     from symbp.derivation.general import general_section
     from symbp.derivation.matrixform import matrix_section
+    from symbp.derivation.regression import regression_section
     from symbp.derivation.updates import update_section
     from symbp.derivation.worked import worked_section
 
@@ -497,4 +498,8 @@ def _derive(spec: Spec, conventions: Conventions) -> Derivation:
     if explicit is not None:
         sections.append(explicit)
     sections.append(update_section(net, sign))
+    # The lab's own derivation of linear regression, for a spec that is one: the lab's document prints it instead.
+    regression = regression_section(net)
+    if regression is not None:
+        sections.append(regression)
     return Derivation(spec, conventions, tuple(s for s in sections if s.chains))

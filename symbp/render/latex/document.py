@@ -17,7 +17,7 @@ from symbp.derivation.backprop import Chain, Conventions, Derivation, derive
 from symbp.derivation.general import units_of
 from symbp.derivation.steps import Reason
 from symbp.render.latex.layout import TEXT_WIDTH_PT, estimated_width
-from symbp.render.latex.notation import DEFAULT_NOTATION, Notation, Shape, notation_named
+from symbp.render.latex.notation import DEFAULT_NOTATION, Notation, Shape, lab_regression, notation_named
 from symbp.render.latex.printer import NotationPrinter
 from symbp.render.latex.texchars import check_typesettable
 from symbp.render.templating import render
@@ -138,6 +138,13 @@ class DocumentPrinter(NotationPrinter):
         signs = " ".join(rf"\sum_{{{self._print(index)}}}" for index, _, _ in reversed(expr.limits))
         return f"{signs} {self.parenthesize(expr.function, PRECEDENCE['Add'])}"
 
+    def _print_AtSample(self, expr):
+        # Where x_i and y_i already name sample i's values (the lab's regression), the mark would repeat it.
+        if self.notation.samples_implicit:
+            inner = self._print(expr.expr)
+            return rf"\left({inner}\right)" if expr.expr.is_Add else inner
+        return super()._print_AtSample(expr)
+
 
 class Writer:
     """Prints derivation data in one notation: expressions, reasons, chains."""
@@ -241,6 +248,7 @@ class Writer:
 SECTION_TITLES = {
     "network": "The network",
     "activations": "Derivatives of the activations",
+    "regression": "Linear regression by gradient descent",
     "general": "The equations of backpropagation",
     "worked": "Two weights followed to the loss",
     "output": "The output layer",
@@ -334,8 +342,10 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
     # Where an Iverson bracket first appears, the text says what it means.
     facts["indicator"] = any(step.expr.has(sp.KroneckerDelta) for chain in section.chains for step in chain.steps)
     view = SectionView(section.kind, title, section.layer, blocks, _symbols(writer, section.layer, spec), facts)
+    if section.kind in ("general", "regression"):
+        _tag(view, writer.notation)
     if section.kind == "general":
-        _tag_general(view, writer.notation, section)
+        _general_facts(view, writer.notation, section)
     if section.kind == "worked":
         view.facts["walks"] = [_walk(writer, blocks, walk) for walk in section.facts["paths"]]
     if section.kind == "explicit":
@@ -352,8 +362,8 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
     return view
 
 
-def _tag_general(view: SectionView, notation: Notation, section) -> None:
-    """Numbers the general equations as the notation's text does, and names the layers they speak of."""
+def _tag(view: SectionView, notation: Notation) -> None:
+    """Numbers a section's equations as the notation's text does."""
     for key, tag in notation.equation_tags.items():
         block = view.blocks.get(key)
         if block is not None:
@@ -361,6 +371,10 @@ def _tag_general(view: SectionView, notation: Notation, section) -> None:
             last = max(position for position, line in enumerate(lines) if line.relation)
             lines[last] = replace(lines[last], tag=tag)
             view.blocks[key] = replace(block, lines=tuple(lines))
+
+
+def _general_facts(view: SectionView, notation: Notation, section) -> None:
+    """Names the layers the general equations speak of."""
     facts = section.facts
     view.facts["output_layer"] = notation.layer_name(facts["output"])
     view.facts["output_number"] = notation.layer_text(facts["output"]) if notation.numbers_layers else ""
@@ -503,10 +517,15 @@ def derivation_context(spec_source, notation: str | None = None) -> dict:
     check_spec_typesettable(spec)
     chosen = notation_for(spec, notation)
     derivation: Derivation = derive(spec, conventions_of(chosen))
+    shown = [section for section in derivation.sections if section.kind != "regression"]
+    regression = derivation.section("regression")
+    if regression is not None and chosen.name == "lab":
+        # The lab writes linear regression its own way (Steps 1-3), not as a network of one unit.
+        chosen, shown = lab_regression(chosen), [regression]
     # The body prints the notation's symbols as the macros its preamble defines, so a teacher renames one in one line.
     chosen = chosen.with_macros()
     writer = Writer(chosen)
-    sections = [_section_view(writer, section, spec) for section in derivation.sections]
+    sections = [_section_view(writer, section, spec) for section in shown]
     training = spec.training
     layers = range(1, len(spec.layers) + 1)
     drawing = network_drawing(spec.sizes, tuple(layer.bias for layer in spec.layers), chosen)

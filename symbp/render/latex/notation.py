@@ -72,6 +72,7 @@ class Notation:
     generic_symbol: str = r"\phi"
     equation_tags: dict[str, str] = field(default_factory=lambda: {"output_weight": "3", "hidden_delta": "4"})
     numbers_layers: bool = True  # w^(l) with a layer number; Fausett and the lesson name layers instead
+    samples_implicit: bool = False  # x_i, y_i name the sample's values themselves (the lab's regression)
     # Print the notation's symbols as macros (\act, \err, \rate) that the document defines once at its top.
     macros: bool = False
     layer_offset: int = 0  # what the text adds to symbp's layer number (the article counts the input as 1)
@@ -525,6 +526,52 @@ class LessonNotation(Notation):
             "bias": rf"\mathbf{{b}}_{{{neuron}}}",
             "delta": rf"\boldsymbol{{{self.err}}}_{{{neuron}}}",
         }[kind]
+
+
+@dataclass(frozen=True)
+class LabRegressionNotation(Notation):
+    """The lab's linear regression: yhat(x_i; theta^(t)) = w^(t) x_i + b^(t), with i the sample.
+
+    A network of one linear unit with one input, as the lab writes it: no layers, no unit indices; the
+    per-sample quantities carry the sample's index, and the parameters the step t of gradient descent.
+    """
+
+    letters: dict[str, str] = field(default_factory=lambda: {"prev": "i", "cur": "j", "next": "l", "sample": "i"})
+    samples_implicit: bool = True
+    equation_tags: dict[str, str] = field(default_factory=lambda: {"gradient_w": "1", "gradient_b": "2"})
+
+    @property
+    def _sample(self) -> str:
+        return self.letters["sample"]
+
+    def input(self, i: str) -> str:
+        return f"x_{{{self._sample}}}"
+
+    def target(self, k: str) -> str:
+        return f"y_{{{self._sample}}}"
+
+    def prediction(self, k: str) -> str:
+        return rf"\hat{{y}}(x_{{{self._sample}}}; \boldsymbol{{\theta}}^{{(t)}})"
+
+    def act(self, layer: int, j: str) -> str:
+        return self.input(j) if layer == 0 else self.prediction(j)
+
+    def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
+        return f"w^{{({time or 't'})}}"
+
+    def bias(self, layer: int, j: str, time: str | None = None) -> str:
+        return f"b^{{({time or 't'})}}"
+
+    def sample_loss(self, n: str | None = None) -> str:
+        return rf"\mathcal{{L}}\bigl({self.prediction('')}, y_{{{self._sample}}}\bigr)"
+
+    def loss(self) -> str:
+        return r"\mathcal{L}(\mathcal{D}, \boldsymbol{\theta}^{(t)})"
+
+
+def lab_regression(notation: Notation) -> Notation:
+    """The lab's notation for its linear regression, keeping the preset's network shape and settings."""
+    return LabRegressionNotation(shape=notation.shape, macros=notation.macros)
 
 
 PRESETS: dict[str, Notation] = {
