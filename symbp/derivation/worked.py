@@ -61,7 +61,7 @@ class _Links:
             self._state(Partial(SAMPLE_LOSS, z), value, Reason("delta"))
             return [Partial(SAMPLE_LOSS, z)], [value]
         loss_value = self.loss_gradient.xreplace(at)
-        self._state(Partial(SAMPLE_LOSS, a), loss_value, Reason("definition"))
+        self._state(Partial(SAMPLE_LOSS, a), loss_value)  # derived rule by rule in the output section
         return [Partial(SAMPLE_LOSS, a), Partial(a, z)], [loss_value, self._local(layer, unit)]
 
     def _local(self, layer: int, unit) -> sp.Expr:
