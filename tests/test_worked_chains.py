@@ -70,3 +70,16 @@ def test_the_document_spells_out_each_path():
     walks = worked.facts["walks"]
     assert [walk["weight"] for walk in walks] == ["w_{17}", "w_{6}"]
     assert walks[1]["path"].endswith(r"\beta_{O1} \to E")
+
+
+def test_a_wrong_factor_would_be_caught():
+    from symbp.derivation.backprop import Chain, Section, step
+    from symbp.symbolic import quantities as q
+
+    derivation, _ = _derived("actuarial", "lab")
+    first = derivation.section("worked").chain("worked.first_weight")
+    # The weight from the other hidden unit, where the path runs through w(2)_11.
+    wrong = first.steps[1].expr.xreplace({q.weight(2)[1, 1]: q.weight(2)[2, 1]})
+    tampered = Chain(first.key, first.lhs, (first.steps[0], step(wrong), first.steps[2]), first.scope)
+    report = verify(Derivation(derivation.spec, derivation.conventions, (Section("worked", (tampered,)),)))
+    assert [mismatch.step for mismatch in report.mismatches] and {m.step for m in report.mismatches} == {2}
