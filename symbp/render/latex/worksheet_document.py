@@ -209,7 +209,7 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
         "loss_formula": writer.block(network.chain("network.sample_loss")),
         "to_derive": [writer.math(q.Partial(q.SAMPLE_LOSS, parameter)) for parameter in sheet.to_derive],
         "derived": [_derive_answer(writer, layer_sections, parameter) for parameter in sheet.to_derive],
-        "activations": sorted({hand_notation.activation(layer.activation) for layer in hand.spec.layers}),
+        "activations": sorted({writer.notation.activation(layer.activation) for layer in hand.spec.layers}),
         "activation_rows": rows_of(_in_brief(writer.block(chain))
                                    for chain in activations.chains),
         "descent_rate": writer.math(sheet.descent.rate),
