@@ -54,3 +54,9 @@ def test_each_text_numbers_its_equations(notation, tags):
 def test_the_general_section_comes_before_the_instance(notation):
     kinds = [section.kind for section in derivation_context("xor", notation)["sections"]]
     assert kinds.index("general") < kinds.index("output") < kinds.index("hidden")
+
+
+@pytest.mark.parametrize("notation", ["fausett", "lesson"])
+def test_a_single_layer_in_a_notation_that_names_layers(notation):
+    source = derivation_document("linear_regression", notation)
+    assert r"\section{The equations of backpropagation}" in source and "its inputs" in source

@@ -378,6 +378,7 @@ def _general_facts(view: SectionView, notation: Notation, section) -> None:
     facts = section.facts
     view.facts["output_layer"] = notation.layer_name(facts["output"])
     view.facts["output_number"] = notation.layer_text(facts["output"]) if notation.numbers_layers else ""
+    view.facts["hidden_layer"] = view.facts["above_layer"] = None  # a network of one layer has no hidden layer
     if facts["hidden"] is not None:
         view.facts["hidden_layer"] = notation.layer_name(facts["hidden"])
         view.facts["above_layer"] = notation.layer_name(facts["hidden"] + 1)
