@@ -45,10 +45,11 @@ class _Links:
         self.factors: list[Chain] = []  # each new factor with its derivative, once
         self._seen: set = set()
 
-    def _state(self, lhs, value, *reasons: Reason) -> None:
+    def state(self, lhs, *steps) -> None:
+        """A factor with its derivative, the first time the path meets it."""
         if lhs not in self._seen:
             self._seen.add(lhs)
-            self.factors.append(chain(f"factor{len(self.factors)}", lhs, step(value, *reasons)))
+            self.factors.append(chain(f"factor{len(self.factors)}", lhs, *steps))
 
     def top(self, unit) -> tuple[list, list]:
         """dl/dz of an output unit: (quotients, their values)."""
@@ -58,10 +59,10 @@ class _Links:
         if self.rowwise:
             # A softmax output depends on every pre-activation: dl/dz is taken whole, as the output section derives it.
             value = self.sign * self.error_value.xreplace(at)
-            self._state(Partial(SAMPLE_LOSS, z), value, Reason("delta"))
+            self.state(Partial(SAMPLE_LOSS, z), step(value, Reason("delta")))
             return [Partial(SAMPLE_LOSS, z)], [value]
         loss_value = self.loss_gradient.xreplace(at)
-        self._state(Partial(SAMPLE_LOSS, a), loss_value)  # derived rule by rule in the output section
+        self.state(Partial(SAMPLE_LOSS, a), step(loss_value))  # derived rule by rule in the output section
         return [Partial(SAMPLE_LOSS, a), Partial(a, z)], [loss_value, self._local(layer, unit)]
 
     def _local(self, layer: int, unit) -> sp.Expr:
@@ -71,20 +72,17 @@ class _Links:
         local = local_derivative(self.net, layer, unit)
         reason = Reason("derivative_of", about=q.activation_function(self.net.activation(layer).name)(q.VARIABLE))
         if not local.has(sp.Piecewise):
-            self._state(Partial(a, z), local, reason)
+            self.state(Partial(a, z), step(local, reason))
             return local
         named = sp.Derivative(q.activation_function(self.net.activation(layer).name)(z), z)
-        if Partial(a, z) not in self._seen:
-            self._seen.add(Partial(a, z))
-            self.factors.append(chain(f"factor{len(self.factors)}", Partial(a, z),
-                                      step(named, Reason("definition")), step(local, reason)))
+        self.state(Partial(a, z), step(named, Reason("definition")), step(local, reason))
         return named
 
     def down(self, layer: int, unit, above) -> tuple[list, list]:
         """The two links from unit ``above`` of layer + 1 down to the pre-activation of ``unit`` of ``layer``."""
         z_above, a, z = q.pre(layer + 1)[above], q.act(layer)[unit], q.pre(layer)[unit]
         weight = q.weight(layer + 1)[unit, above]
-        self._state(Partial(z_above, a), weight, Reason("only_term"))
+        self.state(Partial(z_above, a), step(weight, Reason("only_term")))
         return [Partial(z_above, a), Partial(a, z)], [weight, self._local(layer, unit)]
 
     def path(self, layer: int) -> tuple[list, list, list]:
@@ -113,7 +111,7 @@ def _weight_chain(key: str, links: _Links, layer: int) -> tuple[Chain, list]:
     weight = q.weight(layer)[FIRST, FIRST]
     z, below = q.pre(layer)[FIRST], q.act(layer - 1)[FIRST]
     quotients, values, limits = links.path(layer)
-    links._state(Partial(z, weight), below, Reason("only_term"))
+    links.state(Partial(z, weight), step(below, Reason("only_term")))
     path = [weight, z] + _path_above(net, layer)
     return chain(
         key, Partial(SAMPLE_LOSS, weight),
