@@ -63,8 +63,9 @@ def test_the_numerical_check_agrees_and_is_printed():
 def test_fausett_algorithm_is_written_as_the_post_numbers_it():
     text = derivation_document("fausett", "fausett")
     algorithm = text.split(r"\section{Fausett's algorithm}")[1].split(r"\section")[0]
-    assert r"\Delta w_{jk} &= \alpha\,\delta_{k}\,z_{j}" in algorithm
-    assert r"\Delta v_{ij} &= \alpha\,\delta_{j}\,x_{i}" in algorithm
-    assert r"\delta\_in_{j} &= \sum_{k=1}^{2} \delta_{k}\,w_{jk}" in algorithm
+    # alpha and delta as the macros the preamble defines (\rate, \err).
+    assert r"\Delta w_{jk} &= \rate\,\err_{k}\,z_{j}" in algorithm
+    assert r"\Delta v_{ij} &= \rate\,\err_{j}\,x_{i}" in algorithm
+    assert r"\err\_in_{j} &= \sum_{k=1}^{2} \err_{k}\,w_{jk}" in algorithm
     assert r"w_{jk}(\text{new}) &= w_{jk}(\text{old}) + \Delta w_{jk}" in algorithm
     assert "Fausett's algorithm" not in derivation_document("fausett", "lab")

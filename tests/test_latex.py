@@ -12,7 +12,7 @@ from symbp.derivation.indexform import net_of
 from symbp.derivation.model import Conventions, Step
 from symbp.derivation.steps import present
 from symbp.examples import bundled_spec_paths
-from symbp.render.latex.document import Writer, derivation_document, notation_for
+from symbp.render.latex.document import Writer, conventions_of, derivation_document, notation_for
 from symbp.render.latex.notation import NOTATION_NAMES, NotationError, Shape, notation_named
 from symbp.render.latex.printer import latex_of
 from symbp.spec.schema import load_spec
@@ -203,7 +203,7 @@ def test_the_output_error_term_has_the_right_sign_in_each_text():
     fausett = derivation_document("fausett", "fausett")
     # Fausett's delta_k is the negative gradient: (t_k - y_k) f'(y_in_k), and w(new) = w(old) + alpha ...
     assert r"\left(t_{k} - y_{k}\right)\,y_{k}\,\left(1 - y_{k}\right)" in fausett
-    assert r"w_{jk}(\text{new})" in fausett and r"+ \alpha" in fausett
+    assert r"w_{jk}(\text{new})" in fausett and r"+ \rate" in fausett and r"\newcommand{\rate}{\alpha}" in fausett
 
 
 def test_sigmoid_derivative_is_derived_from_sympys_steps():
@@ -251,11 +251,13 @@ def test_large_networks_skip_the_explicit_list():
 
 
 def test_document_prints_only_chains_of_the_derivation():
-    """Every displayed line of the document is a step of a chain that verify() evaluates."""
+    """Every displayed line of the document is a step of a chain of the derivation (which verify() evaluates,
+    or, for the general equations, evaluates through their specialisations)."""
     spec = load_spec("house_prices")
-    writer = Writer(notation_for(spec, "lesson"))
+    notation = notation_for(spec, "lesson")
+    writer = Writer(notation.with_macros())
     steps = {line.rhs.removeprefix(r"\boxed{").removesuffix("}")
-             for chain in derive(spec).chains() for line in writer.block(chain).lines}
+             for chain in derive(spec, conventions_of(notation)).chains() for line in writer.block(chain).lines}
     document = derivation_document(spec, "lesson").split(r"\begin{document}", 1)[1]
     # A step's right side ends the row, or comes before its justification (beside it, or set under it).
     displayed = re.findall(r"&(?:=|\\coloneqq|\\leftarrow) (.*?)(?: &&.*| &\\qquad.*| \\\\ &\\qquad \\why.*| \\\\)?$",

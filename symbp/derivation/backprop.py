@@ -16,10 +16,13 @@ from functools import cache
 from symbp.derivation.backward import hidden_section, output_section
 from symbp.derivation.explicit import explicit_section
 from symbp.derivation.forward import activation_section, network_section
+from symbp.derivation.general import general_section
 from symbp.derivation.indexform import net_of
 from symbp.derivation.matrixform import matrix_section
 from symbp.derivation.model import Conventions, Derivation
+from symbp.derivation.regression import regression_section
 from symbp.derivation.updates import update_section
+from symbp.derivation.worked import worked_section
 from symbp.spec.schema import Spec, load_spec
 
 
@@ -33,11 +36,17 @@ def _derive(spec: Spec, conventions: Conventions) -> Derivation:
     # Cached: a derivation is data that nothing changes, and SymPy takes seconds over a large one.
     net = net_of(spec)
     sign = conventions.error_sign
-    sections = [network_section(net), activation_section(net), output_section(net, sign)]
+    output = output_section(net, sign)
+    sections = [network_section(net), activation_section(net), general_section(net, sign, conventions.numbered_layers),
+                worked_section(net, sign, output), output]
     sections += [hidden_section(net, layer, sign) for layer in range(net.depth - 1, 0, -1)]
     sections.append(matrix_section(net, conventions))
     explicit = explicit_section(net, sign)
     if explicit is not None:
         sections.append(explicit)
     sections.append(update_section(net, sign))
+    # The lab's own derivation of linear regression, for a spec that is one: the lab's document prints it instead.
+    regression = regression_section(net)
+    if regression is not None:
+        sections.append(regression)
     return Derivation(spec, conventions, tuple(s for s in sections if s.chains))

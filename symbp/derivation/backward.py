@@ -7,7 +7,14 @@ from __future__ import annotations
 import sympy as sp
 
 from symbp.derivation.forward import SPELL_OUT_UNITS
-from symbp.derivation.indexform import activation_formula, in_layer, local_derivative, loss_term, preactivation
+from symbp.derivation.indexform import (
+    activation_formula,
+    delta_reason,
+    in_layer,
+    local_derivative,
+    loss_term,
+    preactivation,
+)
 from symbp.derivation.model import Chain, Reason, Section, chain, fact, product, step
 from symbp.derivation.steps import differentiate, present
 from symbp.registry import rules
@@ -55,10 +62,6 @@ def _local_chain(net: Network, layer: int) -> Chain:
         step(sp.Derivative(function(q.pre(layer)[j]), q.pre(layer)[j]), Reason("definition")),
         step(local_derivative(net, layer, j), _derivative_of_activation(net, layer)),
     )
-
-
-def delta_reason(layer: int, j, sign: int) -> Reason:
-    return Reason("delta", (fact(q.delta(layer)[j], sign * Partial(SAMPLE_LOSS, q.pre(layer)[j])),))
 
 
 def _parameter_chains(net: Network, layer: int, sign: int) -> list[Chain]:

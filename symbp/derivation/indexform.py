@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from symbp.derivation.model import Reason, fact
 from symbp.derivation.steps import present
 from symbp.registry import rules
 from symbp.registry.calculus import a, a_vec
@@ -17,7 +18,7 @@ from symbp.registry.rules import loss_named
 from symbp.spec.schema import Spec
 from symbp.symbolic import quantities as q
 from symbp.symbolic.network import Network, network_of
-from symbp.symbolic.quantities import unit_index
+from symbp.symbolic.quantities import SAMPLE_LOSS, Partial, unit_index
 
 
 def net_of(spec: Spec) -> Network:
@@ -85,3 +86,8 @@ def in_layer(expr: sp.Expr, net: Network, layer: int, j, k=None) -> sp.Expr:
     replaced = replaced.xreplace({a_vec: q.act(layer), rules.y_vec: q.targets(), rules.z_vec: q.pre(layer),
                                   rules.K: units})
     return replaced.xreplace({calculus_j: j, **({rules.k: k} if k is not None else {})})
+
+
+def delta_reason(layer: int, j, sign: int) -> Reason:
+    """The reason that names the error term: delta^(l)_j = (sign) dl/dz^(l)_j."""
+    return Reason("delta", (fact(q.delta(layer)[j], sign * Partial(SAMPLE_LOSS, q.pre(layer)[j])),))

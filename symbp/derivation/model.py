@@ -48,6 +48,7 @@ class Conventions:
 
     error_sign: int = 1  # delta = error_sign * dL/dz
     column_vectors: bool = False  # the matrix form as W a + b per sample, rather than A W + 1 b per batch
+    numbered_layers: bool = True  # general equations for a layer l of any depth; else for the layers by name
 
 
 @dataclass(frozen=True)

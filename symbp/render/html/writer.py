@@ -14,6 +14,8 @@ class HtmlWriter(Writer):
     """Prints formulas as the LaTeX writer does (the template turns them into MathML) and justifications
     as HTML."""
 
+    uses_macros = False  # a page has no LaTeX preamble to define them
+
     def reason(self, reason: Reason) -> Markup:
         words, function, facts = self.reason_parts(reason)
         parts = [escape(words)] if words else []

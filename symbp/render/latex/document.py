@@ -9,17 +9,20 @@ import math
 from dataclasses import dataclass, field, replace
 
 import sympy as sp
+from sympy.core.function import AppliedUndef
+from sympy.printing.precedence import PRECEDENCE
 
 from symbp import __version__
 from symbp.checks import numcheck
 from symbp.checks.numcheck import numerical_check
 from symbp.derivation.backprop import derive
 from symbp.derivation.explicit import EXPLICIT_PARAMETER_LIMIT
+from symbp.derivation.general import units_of
 from symbp.derivation.indexform import local_derivative, net_of
 from symbp.derivation.model import Chain, Conventions, Derivation, Reason
 from symbp.render.latex.drawing import network_drawing
 from symbp.render.latex.layout import TEXT_WIDTH_PT, estimated_width
-from symbp.render.latex.notation import DEFAULT_NOTATION, Notation, Shape, notation_named
+from symbp.render.latex.notation import DEFAULT_NOTATION, Notation, Shape, lab_regression, notation_named
 from symbp.render.latex.printer import NotationPrinter
 from symbp.render.latex.texchars import check_typesettable
 from symbp.render.templating import render
@@ -68,6 +71,7 @@ class Line:
     # Set by ``fitted``: the justification goes on a row of its own under the step, in a box this wide (pt).
     reason_below: bool = False
     reason_width: float = 0.0
+    tag: str = ""  # the equation's number in the reference text, e.g. BP1
 
 
 # Widths, in points, that a display adds around its printed parts: the relation and the space before
@@ -128,16 +132,36 @@ def notation_for(spec: Spec, name: str | None = None) -> Notation:
 
 
 def conventions_of(notation: Notation) -> Conventions:
-    return Conventions(notation.error_sign, notation.column_vectors)
+    return Conventions(notation.error_sign, notation.column_vectors, notation.numbers_layers)
+
+
+class DocumentPrinter(NotationPrinter):
+    """The notation's printer, and the general equations' sums: over every unit k of a layer, \\sum_k."""
+
+    def _print_Sum(self, expr):
+        if not all(isinstance(high, AppliedUndef) and high.func == units_of for _, _, high in expr.limits):
+            return super()._print_Sum(expr)
+        signs = " ".join(rf"\sum_{{{self._print(index)}}}" for index, _, _ in reversed(expr.limits))
+        return f"{signs} {self.parenthesize(expr.function, PRECEDENCE['Add'])}"
+
+    def _print_AtSample(self, expr):
+        # Where x_i and y_i already name sample i's values (the lab's regression), the mark would repeat it.
+        if self.notation.samples_implicit:
+            inner = self._print(expr.expr)
+            return rf"\left({inner}\right)" if expr.expr.is_Add else inner
+        return super()._print_AtSample(expr)
 
 
 class Writer:
     """Prints derivation data in one notation: expressions, reasons, chains."""
 
+    # Symbols printed as the macros a LaTeX preamble defines; a page without that preamble sets this False.
+    uses_macros = True
+
     def __init__(self, notation: Notation):
         self.notation = notation
         # Thin spaces between factors: s w a, not sw a.
-        self.printer = NotationPrinter(notation, {"mul_symbol": r"\,"})
+        self.printer = DocumentPrinter(notation, {"mul_symbol": r"\,"})
 
     def math(self, expr) -> str:
         return self.printer.doprint(expr)
@@ -205,13 +229,31 @@ class Writer:
         """The printed expression over as few rows as keep each within ``room`` points (the first row
         set flush, the others indented by a quad)."""
         rows: list[str] = []
-        for piece in self.printer.pieces(expr):
+        pieces = self.printer.pieces(expr)
+        if len(pieces) == 1:
+            pieces = self.factor_pieces(expr)
+        for piece in pieces:
             limit = room - (11.0 if rows else 0.0)
             if rows and estimated_width(rows[-1] + " " + piece) <= limit:
                 rows[-1] += " " + piece
             else:
                 rows.append(piece)
         return rows
+
+    def factor_pieces(self, expr) -> list[str]:
+        """A long product (a sum over paths of a chain of factors) cut between its factors, in the order
+        the chain was built; the sum sign goes with the first factor."""
+        limits = ()
+        if isinstance(expr, sp.Sum) and isinstance(expr.function, sp.Mul):
+            expr, limits = expr.function, expr.limits
+        if not isinstance(expr, sp.Mul) or len(expr.args) < 2:
+            return [self.math(expr)]
+        def factor_text(factor) -> str:
+            return self.printer.parenthesize(factor, PRECEDENCE["Mul"]) if factor.is_Add else self.math(factor)
+
+        first, *rest = expr.args
+        head = self.math(sp.Sum(first, *limits)) if limits else factor_text(first)
+        return [head, *(factor_text(factor) for factor in rest)]
 
     @property
     def update_relation(self) -> str:
@@ -223,6 +265,9 @@ class Writer:
 SECTION_TITLES = {
     "network": "The network",
     "activations": "Derivatives of the activations",
+    "regression": "Linear regression by gradient descent",
+    "general": "The equations of backpropagation",
+    "worked": "Two weights followed to the loss",
     "output": "The output layer",
     "hidden": "A hidden layer",
     "matrix": "The matrix form",
@@ -314,6 +359,12 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
     # Where an Iverson bracket first appears, the text says what it means.
     facts["indicator"] = any(step.expr.has(sp.KroneckerDelta) for chain in section.chains for step in chain.steps)
     view = SectionView(section.kind, title, section.layer, blocks, _symbols(writer, section.layer, spec), facts)
+    if section.kind in ("general", "regression"):
+        _tag(view, writer.notation)
+    if section.kind == "general":
+        _general_facts(view, writer.notation, section)
+    if section.kind == "worked":
+        view.facts["walks"] = [_walk(writer, blocks, walk) for walk in section.facts["paths"]]
     if section.kind == "explicit":
         shared = {symbol.name for symbol in section.facts["shared"]}
         gradients = [block for key, block in blocks.items() if key not in shared]
@@ -326,6 +377,44 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
             left + _RELATION_PT + widths[0] + 2 * _REASON_GAP_PT + widths[1] > TEXT_WIDTH_PT
         view.groups["gradient_rows"] = rows_of(gradients) if view.facts["stacked"] else []
     return view
+
+
+def _tag(view: SectionView, notation: Notation) -> None:
+    """Numbers a section's equations as the notation's text does."""
+    for key, tag in notation.equation_tags.items():
+        block = view.blocks.get(key)
+        if block is not None:
+            lines = list(block.lines)
+            last = max(position for position, line in enumerate(lines) if line.relation)
+            lines[last] = replace(lines[last], tag=tag)
+            view.blocks[key] = replace(block, lines=tuple(lines))
+
+
+def _general_facts(view: SectionView, notation: Notation, section) -> None:
+    """Names the layers the general equations speak of."""
+    facts = section.facts
+    view.facts["output_layer"] = notation.layer_name(facts["output"])
+    view.facts["output_number"] = notation.layer_text(facts["output"]) if notation.numbers_layers else ""
+    view.facts["hidden_layer"] = view.facts["above_layer"] = None  # a network of one layer has no hidden layer
+    if facts["hidden"] is not None:
+        view.facts["hidden_layer"] = notation.layer_name(facts["hidden"])
+        view.facts["above_layer"] = notation.layer_name(facts["hidden"] + 1)
+    view.facts["generic"] = notation.generic_symbol
+
+
+def _walk(writer: Writer, blocks: dict[str, Block], walk: dict) -> dict:
+    """One worked weight: its path to the loss, its factors with their derivatives, and the product."""
+    weight, *rest = walk["path"]
+    return {
+        "weight": writer.math(weight),
+        "layer": writer.notation.layer_name(walk["layer"]),
+        "path": r" \to ".join(writer.math(quantity) for quantity in walk["path"]),
+        "branches": [writer.notation.layer_name(layer) for layer in walk["branches"]],
+        "reused": walk["reused"],
+        "factor_rows": rows_of(blocks[f"{walk['key']}.{key}"] for key in walk["factors"]
+                               if f"{walk['key']}.{key}" in blocks),
+        "rows": rows_of([blocks[walk["key"]]]),
+    }
 
 
 def check_spec_typesettable(spec: Spec) -> None:
@@ -438,8 +527,16 @@ def derivation_context(spec_source, notation: str | None = None, writer_class: t
     check_spec_typesettable(spec)
     chosen = notation_for(spec, notation)
     derivation: Derivation = derive(spec, conventions_of(chosen))
+    shown = [section for section in derivation.sections if section.kind != "regression"]
+    regression = derivation.section("regression")
+    if regression is not None and chosen.name == "lab":
+        # The lab writes linear regression its own way (Steps 1-3), not as a network of one unit.
+        chosen, shown = lab_regression(chosen), [regression]
+    # The body prints the notation's symbols as the macros its preamble defines, so a teacher renames one in one line.
+    if writer_class.uses_macros:
+        chosen = chosen.with_macros()
     writer = writer_class(chosen)
-    sections = [_section_view(writer, section, spec) for section in derivation.sections]
+    sections = [_section_view(writer, section, spec) for section in shown]
     training = spec.training
     layers = range(1, len(spec.layers) + 1)
     drawing = network_drawing(spec.sizes, tuple(layer.bias for layer in spec.layers), chosen)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field, replace
 
+import sympy as sp
+
 from symbp.errors import SymbpError
 from symbp.registry.rules import activation_named
 
@@ -64,21 +66,69 @@ class Notation:
     # How a pre-activation is written: sum_i w_ij a_i + b_j (lab), or v_0j + sum_i x_i v_ij (Fausett).
     bias_first: bool = False
     weight_first: bool = True
+    # The general equations: the letters for the output layer and any hidden layer, the activation's
+    # unnamed symbol, and how the texts number them (tags by equation: output_delta, hidden_delta, ...).
+    general_layer_letters: tuple[str, str] = ("L", "k")
+    generic_symbol: str = r"\phi"
+    equation_tags: dict[str, str] = field(default_factory=lambda: {"output_weight": "3", "hidden_delta": "4"})
+    numbers_layers: bool = True  # w^(l) with a layer number; Fausett and the lesson name layers instead
+    samples_implicit: bool = False  # x_i, y_i name the sample's values themselves (the lab's regression)
+    # Print the notation's symbols as macros (\act, \err, \rate) that the document defines once at its top.
+    macros: bool = False
+    layer_offset: int = 0  # what the text adds to symbp's layer number (the article counts the input as 1)
 
     def for_network(self, shape: Shape) -> Notation:
         return replace(self, shape=shape)
+
+    def with_macros(self) -> Notation:
+        return replace(self, macros=True)
+
+    # -- symbols a teacher may rename: each defined once, as a macro, at the top of a document
+    def macro_definitions(self) -> list[tuple[str, str, str]]:
+        """(macro name, its definition, what it stands for), in the order the document defines them."""
+        primary = self.generic_activation or self.sigmoid_symbol
+        table = [("act", primary, "the activation function" if self.generic_activation else "the sigmoid")]
+        if self.sigmoid_symbol != primary:
+            table.append(("sigm", self.sigmoid_symbol, "the sigmoid"))
+        if self.generic_symbol not in (primary, self.sigmoid_symbol):
+            table.append(("anyact", self.generic_symbol, "any activation, in the general equations"))
+        table += [("err", r"\delta", "the error term"), ("rate", self.learning_rate_symbol, "the learning rate")]
+        return table
+
+    def named(self, symbol: str) -> str:
+        """``symbol`` as printed: the macro that the document defines for it, when printing with macros."""
+        if self.macros:
+            for macro, definition, _ in self.macro_definitions():
+                if definition == symbol:
+                    return "\\" + macro
+        return symbol
+
+    @property
+    def err(self) -> str:
+        return self.named(r"\delta")
 
     # -- layers and indices
     @property
     def depth(self) -> int:
         return self.shape.depth if self.shape else 2
 
+    def layer_text(self, layer) -> str:
+        """A layer's number as the text prints it; a symbolic layer of the general equations (L, l + 1) in
+        the text's own letters."""
+        if isinstance(layer, int) or getattr(layer, "is_Integer", False):
+            return str(int(layer) + self.layer_offset)
+        from symbp.derivation.general import DEPTH, LAYER
+
+        depth, hidden = self.general_layer_letters
+        return sp.latex(layer.xreplace({DEPTH: sp.Symbol(depth), LAYER: sp.Symbol(hidden)}))
+
     def layer_mark(self, layer: int) -> str:
-        return f"^{{({layer})}}"
+        return f"^{{({self.layer_text(layer)})}}"
 
     def layer_name(self, layer: int) -> str:
         """How prose refers to a layer, e.g. 'layer 2' or 'the hidden layer H'."""
-        return f"layer~{layer}"
+        number = self.layer_text(layer)
+        return f"layer~{number}" if number.isdigit() else f"layer~${number}$"
 
     def index(self, layer: int, relation: str) -> str:
         """The letter for a unit index; a primed relation ("cur'") is a second index over the same layer."""
@@ -123,7 +173,7 @@ class Notation:
         return f"b{mark}_{{{j}}}"
 
     def delta(self, layer: int, j: str) -> str:
-        return rf"\delta{self.layer_mark(layer)}_{{{j}}}"
+        return rf"{self.err}{self.layer_mark(layer)}_{{{j}}}"
 
     def incoming(self, layer: int, j: str) -> str | None:
         """A name for sum_k delta_k w_jk, where the text gives it one."""
@@ -137,18 +187,20 @@ class Notation:
         return r"\mathcal{L}(\mathcal{D}, \boldsymbol{\theta})"
 
     def learning_rate(self) -> str:
-        return self.learning_rate_symbol
+        return self.named(self.learning_rate_symbol)
 
     def samples(self) -> str:
         return "N"
 
     # -- activations
     def activation(self, name: str) -> str:
+        if name == "generic":
+            return self.named(self.generic_symbol)
         if self.generic_activation and self.shape and len(set(self.shape.activations)) == 1:
-            return self.generic_activation
+            return self.named(self.generic_activation)
         entry = activation_named(name)
         if entry.notation_slot:
-            return getattr(self, entry.notation_slot)
+            return self.named(getattr(self, entry.notation_slot))
         return entry.display or _operator(entry.short_name)
 
     def derivative_of(self, function: str) -> str:
@@ -183,11 +235,11 @@ class ArticleNotation(Notation):
     transpose_mark: str = "^{T}"
     update_style: str = "arrow"
 
-    def layer_mark(self, layer: int) -> str:
-        return f"^{{({layer + 1})}}"
-
-    def layer_name(self, layer: int) -> str:
-        return f"layer~{layer + 1}"
+    layer_offset: int = 1
+    general_layer_letters: tuple[str, str] = ("L", "l")
+    generic_symbol: str = r"\sigma"
+    equation_tags: dict[str, str] = field(default_factory=lambda: {
+        "output_weight": "1", "output_delta": "2", "output_bias": "3", "weight": "4", "hidden_delta": "5", "bias": "6"})
 
     def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
         return f"W{self.layer_mark(layer)}_{{{pair(j, i)}}}"
@@ -210,7 +262,7 @@ class ArticleNotation(Notation):
             "act": r"\vec{x}" if layer == 0 else rf"\vec{{a}}{mark}",
             "weight": f"W{mark}",
             "bias": rf"\vec{{b}}{mark}",
-            "delta": rf"\delta{mark}",
+            "delta": rf"{self.err}{mark}",
         }[kind]
 
 
@@ -225,14 +277,19 @@ class SlidesNotation(Notation):
     column_vectors: bool = True
     update_style: str = "arrow"
 
+    general_layer_letters: tuple[str, str] = ("L", "l")
+    generic_symbol: str = r"\sigma"
+    equation_tags: dict[str, str] = field(default_factory=lambda: {
+        "output_delta": "BP1", "hidden_delta": "BP2", "bias": "BP3", "weight": "BP4"})
+
     def layer_mark(self, layer: int) -> str:
-        return f"^{{{layer}}}"
+        return f"^{{{self.layer_text(layer)}}}"
 
     def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
-        return f"w^{{{layer}}}_{{{pair(j, i)}}}"
+        return f"w{self.layer_mark(layer)}_{{{pair(j, i)}}}"
 
     def bias(self, layer: int, j: str, time: str | None = None) -> str:
-        return f"b^{{{layer}}}_{{{j}}}"
+        return f"b{self.layer_mark(layer)}_{{{j}}}"
 
     def prediction(self, k: str) -> str:
         return self.act(self.depth, k)
@@ -251,7 +308,7 @@ class SlidesNotation(Notation):
             "act": r"\mathbf{x}" if layer == 0 else f"\\mathbf{{a}}^{{{layer}}}",
             "weight": f"\\mathbf{{w}}^{{{layer}}}",
             "bias": f"\\mathbf{{b}}^{{{layer}}}",
-            "delta": f"\\boldsymbol{{\\delta}}^{{{layer}}}",
+            "delta": f"\\boldsymbol{{{self.err}}}^{{{layer}}}",
         }[kind]
 
 
@@ -279,6 +336,9 @@ class FausettNotation(Notation):
     generic_activation: str | None = "f"
     sigmoid_symbol: str = "f"
     update_style: str = "new_old"
+    numbers_layers: bool = False
+    generic_symbol: str = "f"
+    equation_tags: dict[str, str] = field(default_factory=dict)
 
     def _from_output(self, layer: int) -> int:
         return self.depth - layer
@@ -343,10 +403,10 @@ class FausettNotation(Notation):
         return j if j == self.letter(layer, "cur") else self._unit(layer, j)
 
     def delta(self, layer: int, j: str) -> str:
-        return rf"\delta_{{{self._error_subscript(layer, j)}}}"
+        return rf"{self.err}_{{{self._error_subscript(layer, j)}}}"
 
     def incoming(self, layer: int, j: str) -> str | None:
-        return rf"\delta\_in_{{{self._error_subscript(layer, j)}}}"
+        return rf"{self.err}\_in_{{{self._error_subscript(layer, j)}}}"
 
     def sample_loss(self, n: str | None = None) -> str:
         return "E" if n is None else f"E_{{{n}}}"
@@ -365,7 +425,7 @@ class FausettNotation(Notation):
             "act": rf"\mathbf{{{unit}}}{mark}",
             "weight": rf"\mathbf{{{letter.upper()}}}",
             "bias": rf"\mathbf{{{letter}}}_{{0}}",
-            "delta": rf"\boldsymbol{{\delta}}_{{{unit}}}{mark}",
+            "delta": rf"\boldsymbol{{{self.err}}}_{{{unit}}}{mark}",
         }[kind]
 
     def time(self, when: str) -> str:
@@ -388,6 +448,9 @@ class LessonNotation(Notation):
     letters: dict[str, str] = field(default_factory=lambda: {"prev": "i", "cur": "j", "next": "k", "sample": "n"})
     generic_activation: str | None = "f"
     update_style: str = "time"
+    numbers_layers: bool = False
+    generic_symbol: str = "f"
+    equation_tags: dict[str, str] = field(default_factory=dict)
 
     def _neuron(self, layer: int) -> str:
         if layer == self.depth:
@@ -444,7 +507,7 @@ class LessonNotation(Notation):
         return f"w_{{{number}}}{when}"
 
     def delta(self, layer: int, j: str) -> str:
-        return rf"\delta_{{{self._neuron(layer)}{j}}}"
+        return rf"{self.err}_{{{self._neuron(layer)}{j}}}"
 
     def sample_loss(self, n: str | None = None) -> str:
         return "E" if n is None else f"E_{{{n}}}"
@@ -461,8 +524,54 @@ class LessonNotation(Notation):
             "act": r"\mathbf{x}" if layer == 0 else rf"\boldsymbol{{\beta}}_{{{neuron}}}",
             "weight": rf"\mathbf{{W}}_{{{neuron}}}",
             "bias": rf"\mathbf{{b}}_{{{neuron}}}",
-            "delta": rf"\boldsymbol{{\delta}}_{{{neuron}}}",
+            "delta": rf"\boldsymbol{{{self.err}}}_{{{neuron}}}",
         }[kind]
+
+
+@dataclass(frozen=True)
+class LabRegressionNotation(Notation):
+    """The lab's linear regression: yhat(x_i; theta^(t)) = w^(t) x_i + b^(t), with i the sample.
+
+    A network of one linear unit with one input, as the lab writes it: no layers, no unit indices; the
+    per-sample quantities carry the sample's index, and the parameters the step t of gradient descent.
+    """
+
+    letters: dict[str, str] = field(default_factory=lambda: {"prev": "i", "cur": "j", "next": "l", "sample": "i"})
+    samples_implicit: bool = True
+    equation_tags: dict[str, str] = field(default_factory=lambda: {"gradient_w": "1", "gradient_b": "2"})
+
+    @property
+    def _sample(self) -> str:
+        return self.letters["sample"]
+
+    def input(self, i: str) -> str:
+        return f"x_{{{self._sample}}}"
+
+    def target(self, k: str) -> str:
+        return f"y_{{{self._sample}}}"
+
+    def prediction(self, k: str) -> str:
+        return rf"\hat{{y}}(x_{{{self._sample}}}; \boldsymbol{{\theta}}^{{(t)}})"
+
+    def act(self, layer: int, j: str) -> str:
+        return self.input(j) if layer == 0 else self.prediction(j)
+
+    def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
+        return f"w^{{({time or 't'})}}"
+
+    def bias(self, layer: int, j: str, time: str | None = None) -> str:
+        return f"b^{{({time or 't'})}}"
+
+    def sample_loss(self, n: str | None = None) -> str:
+        return rf"\mathcal{{L}}\bigl({self.prediction('')}, y_{{{self._sample}}}\bigr)"
+
+    def loss(self) -> str:
+        return r"\mathcal{L}(\mathcal{D}, \boldsymbol{\theta}^{(t)})"
+
+
+def lab_regression(notation: Notation) -> Notation:
+    """The lab's notation for its linear regression, keeping the preset's network shape and settings."""
+    return LabRegressionNotation(shape=notation.shape, macros=notation.macros)
 
 
 PRESETS: dict[str, Notation] = {

@@ -120,12 +120,13 @@ def _line(slope: sp.Expr, intercept: sp.Expr, variable: sp.Expr = LINE_VARIABLE)
     return term if intercept == 0 else sp.Add(term, intercept, evaluate=False)
 
 
-def _line_symbols(sheet: Worksheet, notation_name: str) -> dict | None:
+def _line_symbols(sheet: Worksheet, notation_name: str, writer_class: type[Writer] = Writer) -> dict | None:
     """The line exercise's symbols in the sheet's notation; None for the lab's, which writes it with
     theta = (w, b) and y-hat as the lab does."""
     if notation_name == "lab":
         return None
-    line_writer = Writer(notation_for(sheet.descent.spec, notation_name))
+    line_notation = notation_for(sheet.descent.spec, notation_name)
+    line_writer = writer_class(line_notation.with_macros() if writer_class.uses_macros else line_notation)
     weight, bias, source = q.weight(1)[1, 1], q.bias(1)[1], q.inputs()[1]
     return {"x": line_writer.math(source), "output": line_writer.math(q.act(1)[1]),
             "target": line_writer.math(q.targets()[1]), "weight": line_writer.math(weight),
@@ -148,7 +149,8 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
     sheet: Worksheet = build_worksheet(spec, variant, chosen.error_sign)
     hand = sheet.hand
     hand_notation = notation_for(hand.spec, chosen.name)
-    writer = writer_class(hand_notation)
+    # Symbols printed as the macros the preamble defines (see symbp.render.latex.notation).
+    writer = writer_class(hand_notation.with_macros() if writer_class.uses_macros else hand_notation)
     # The sections the sheet prints from, derived for the hand network (not the whole derivation:
     # the sheet needs no matrix form, update rules or every weight's simplified gradient).
     net = net_of(hand.spec)
@@ -210,11 +212,11 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
         "loss_formula": writer.block(network.chain("network.sample_loss")),
         "to_derive": [writer.math(q.Partial(q.SAMPLE_LOSS, parameter)) for parameter in sheet.to_derive],
         "derived": [_derive_answer(writer, layer_sections, parameter) for parameter in sheet.to_derive],
-        "activations": sorted({hand_notation.activation(layer.activation) for layer in hand.spec.layers}),
+        "activations": sorted({writer.notation.activation(layer.activation) for layer in hand.spec.layers}),
         "activation_rows": rows_of(_in_brief(writer.block(chain))
                                    for chain in activations.chains),
         "descent_rate": writer.math(sheet.descent.rate),
-        "line": _line_symbols(sheet, chosen.name),
+        "line": _line_symbols(sheet, chosen.name, writer_class),
         "descent": descent,
         # Printed by SymPy, so a slope of -1 reads "- x - 1", never "-1 x - 1".
         "line_formula": writer.math(_line(descent.slope, descent.intercept)),

@@ -1,0 +1,132 @@
+"""The equations of backpropagation for any network, before the spec's own.
+
+The reference texts state the equations once for a general network before they work one: the
+slides' four equations, the article's three for the output layer L generalised to every layer l, the
+lab's Equations (3) and (4). Here they are derived for a network of depth ``DEPTH`` with an unnamed
+activation and loss: the output layer's error term by the chain rule, and a hidden layer's from the
+layer above by the total derivative, which is the induction step from layer l + 1 to layer l. SymPy
+takes the one derivative that is not a quotient of named quantities, dz^(l+1)_k / da^(l)_j, from the
+pre-activation's sum over a symbolic number of units.
+
+Layers here are symbols, so the section cannot be evaluated on numbers (its scope is "general"); what
+it states is checked through its specialisations, the output and hidden sections of the same derivation.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from symbp.derivation.indexform import delta_reason
+from symbp.derivation.model import Reason, Section, chain, fact, product, step
+from symbp.symbolic import quantities as q
+from symbp.symbolic.network import Network
+from symbp.symbolic.quantities import SAMPLE_LOSS, Partial, unit_index
+
+DEPTH = sp.Symbol("L", integer=True, positive=True)  # the output layer
+LAYER = sp.Symbol("l", integer=True, positive=True)  # any hidden layer, 1 <= l < L
+GENERIC = "generic"  # the activation of a layer, unnamed (phi, sigma or f in the texts)
+# The number of units of a layer, as an upper limit of a sum: the documents write the sum over "every k".
+units_of = sp.Function("units", integer=True, positive=True)
+SCOPE = "general"
+
+
+def generic_activation() -> sp.FunctionClass:
+    return q.activation_function(GENERIC)
+
+
+def _local(layer, j) -> sp.Expr:
+    z = q.pre(layer)[j]
+    return sp.Derivative(generic_activation()(z), z)
+
+
+def _derivative_reason() -> Reason:
+    return Reason("derivative_of", about=generic_activation()(q.VARIABLE))
+
+
+def _dz_da(above, layer, j, k) -> sp.Expr:
+    """dz^(l+1)_k / da^(l)_j from the pre-activation's definition, by SymPy: the weight w^(l+1)_jk."""
+    other = unit_index(layer, "cur'")
+    count = sp.Symbol("units_below", integer=True, positive=True)
+    pre = sp.Sum(q.weight(above)[other, k] * q.act(layer)[other], (other, 1, count)) + q.bias(above)[k]
+    derived = sp.diff(pre, q.act(layer)[j]).doit()
+    # SymPy answers by cases, "w_jk if unit j exists": it does, so the first case is the derivative.
+    value = derived.args[0].expr if isinstance(derived, sp.Piecewise) else derived
+    if value != q.weight(above)[j, k]:
+        raise ArithmeticError(f"SymPy's dz/da is {derived}, not a weight")
+    return value
+
+
+def _parameter_chains(prefix: str, layer, sign: int, bias: bool) -> list:
+    j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
+    z, weight = q.pre(layer)[j], q.weight(layer)[i, j]
+    defined = delta_reason(layer, j, sign)
+    chains = [chain(
+        f"general.{prefix}weight", Partial(SAMPLE_LOSS, weight),
+        step(product(Partial(SAMPLE_LOSS, z), Partial(z, weight)), Reason("chain_rule")),
+        step(sign * q.delta(layer)[j] * q.act(layer - 1)[i], defined,
+             Reason("substitute", (fact(Partial(z, weight), q.act(layer - 1)[i]),))),
+        scope=SCOPE, boxed=True,
+    )]
+    if bias:
+        chains.append(chain(
+            f"general.{prefix}bias", Partial(SAMPLE_LOSS, q.bias(layer)[j]),
+            step(product(Partial(SAMPLE_LOSS, z), Partial(z, q.bias(layer)[j])), Reason("chain_rule")),
+            step(sign * q.delta(layer)[j], defined, Reason("substitute", (fact(Partial(z, q.bias(layer)[j]), 1),))),
+            scope=SCOPE, boxed=True,
+        ))
+    return chains
+
+
+def _output_delta(net: Network, layer, sign: int):
+    j = unit_index(layer, "cur")
+    a, z = q.act(layer)[j], q.pre(layer)[j]
+    if net.activation(net.depth).rowwise:
+        # A softmax couples the outputs: every output depends on every pre-activation.
+        k = unit_index(layer, "cur'")
+        coupled = sp.Sum(product(Partial(SAMPLE_LOSS, q.act(layer)[k]), Partial(q.act(layer)[k], z)),
+                         (k, 1, units_of(layer)))
+        return chain("general.output_delta", q.delta(layer)[j], step(sign * Partial(SAMPLE_LOSS, z), Reason("delta")),
+                     step(sign * coupled, Reason("total_derivative")), relation=":=", scope=SCOPE, boxed=True)
+    return chain(
+        "general.output_delta", q.delta(layer)[j],
+        step(sign * Partial(SAMPLE_LOSS, z), Reason("delta")),
+        step(product(sign, Partial(SAMPLE_LOSS, a), Partial(a, z)), Reason("chain_rule")),
+        step(product(sign, Partial(SAMPLE_LOSS, a), _local(layer, j)), _derivative_reason()),
+        relation=":=", scope=SCOPE, boxed=True,
+    )
+
+
+def _hidden_delta(layer, above, sign: int, summed_to):
+    j, k = unit_index(layer, "cur"), unit_index(above, "next")
+    a, z, z_above = q.act(layer)[j], q.pre(layer)[j], q.pre(above)[k]
+    weight = _dz_da(above, layer, j, k)
+    received = sp.Sum(q.delta(above)[k] * weight, (k, 1, summed_to))
+    return chain(
+        "general.hidden_delta", q.delta(layer)[j],
+        step(sign * Partial(SAMPLE_LOSS, z), Reason("delta")),
+        step(product(sign, Partial(SAMPLE_LOSS, a), Partial(a, z)), Reason("chain_rule")),
+        step(product(sign * sp.Sum(product(Partial(SAMPLE_LOSS, z_above), Partial(z_above, a)), (k, 1, summed_to)),
+                     Partial(a, z)), Reason("total_derivative")),
+        step(product(received, _local(layer, j)), Reason("delta"),
+             Reason("substitute", (fact(Partial(z_above, a), weight),)), _derivative_reason()),
+        relation=":=", scope=SCOPE, boxed=True,
+    )
+
+
+def general_section(net: Network, sign: int, symbolic_layers: bool = True) -> Section:
+    """The equations for any depth (``symbolic_layers``), or, for a notation that names its layers rather
+    than numbering them, for the output layer and the hidden layer below it with an unnamed activation."""
+    if symbolic_layers:
+        output, hidden = DEPTH, LAYER
+    else:
+        output, hidden = net.depth, (net.depth - 1 if net.depth > 1 else None)
+    bias_everywhere = any(net.has_bias(layer) for layer in range(1, net.depth + 1))
+    chains = [_output_delta(net, output, sign), *_parameter_chains("output_", output, sign, bias_everywhere)]
+    if hidden is not None:
+        above = hidden + 1
+        chains.append(_hidden_delta(hidden, above, sign, units_of(above)))
+        chains += _parameter_chains("", hidden, sign, bias_everywhere)
+    return Section("general", tuple(chains), facts={
+        "symbolic": symbolic_layers, "output": output, "hidden": hidden,
+        "rowwise": net.activation(net.depth).rowwise,
+    })
