@@ -73,7 +73,7 @@ def test_the_document_spells_out_each_path():
 
 
 def test_a_wrong_factor_would_be_caught():
-    from symbp.derivation.backprop import Chain, Section, step
+    from symbp.derivation.model import Chain, Section, step
     from symbp.symbolic import quantities as q
 
     derivation, _ = _derived("actuarial", "lab")

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from symbp.errors import DataError
+from symbp.registry.rules import loss_named
+from symbp.registry.targets import ROW_SUM_SLACK
 from symbp.spec.schema import Spec
 
 # A task's working memory when --chunk-rows is not given: small enough that one per thread fits in
@@ -334,15 +336,14 @@ def _check_values(spec: Spec, chunked: dict, pieces: dict[str, list[StoredRows]]
             rules.append((name, outside, f"holds a class label that is not one of 0..{spec.outputs - 1} (the spec "
                           f"has {spec.outputs} outputs)"))
             continue
-        loss = spec.loss.name
-        if loss in ("cross_entropy", "binary_cross_entropy"):
+        # What the loss requires of its targets is the registry entry's; the checks run on the chunks, lazily.
+        loss = loss_named(spec.loss.name)
+        if loss.targets.bounded:
             rules.append((name, ((array < 0) | (array > 1)).any(axis=1),
-                          f"has a target outside [0, 1]; {loss} needs targets between 0 and 1"))
-        if loss == "cross_entropy":
-            from symbp.data.datafiles import ROW_SUM_SLACK
-
+                          f"has a target outside [0, 1]; {loss.requirement} needs targets between 0 and 1"))
+        if loss.targets.rows_sum_to_one:
             rules.append((name, da.fabs(array.sum(axis=1) - 1.0) > ROW_SUM_SLACK,
-                          "has a target row that does not sum to 1; cross_entropy after softmax needs each target "
+                          f"has a target row that does not sum to 1; {loss.requirement} needs each target "
                           "row to be one-hot (or probabilities summing to 1)"))
     found = dask.compute(*[(broken.any(), da.argmax(broken)) for _, broken, _ in rules])
     for (name, _, problem), (any_broken, first) in zip(rules, found, strict=True):

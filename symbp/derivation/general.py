@@ -22,8 +22,7 @@ from symbp.symbolic import quantities as q
 from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import SAMPLE_LOSS, Partial, unit_index
 
-DEPTH = sp.Symbol("L", integer=True, positive=True)  # the output layer
-LAYER = sp.Symbol("l", integer=True, positive=True)  # any hidden layer, 1 <= l < L
+DEPTH, LAYER = q.DEPTH, q.LAYER  # the output layer L, and any hidden layer l with 1 <= l < L
 GENERIC = "generic"  # the activation of a layer, unnamed (phi, sigma or f in the texts)
 # The number of units of a layer, as an upper limit of a sum: the documents write the sum over "every k".
 units_of = sp.Function("units", integer=True, positive=True)

@@ -16,6 +16,7 @@ import sympy as sp
 from symbp.derivation.indexform import loss_term
 from symbp.derivation.model import Reason, Section, chain, product, step
 from symbp.derivation.steps import differentiate, present
+from symbp.registry.rules import activation_named, loss_named
 from symbp.symbolic import quantities as q
 from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import LOSS, SAMPLE_LOSS, AtSample, Current, Partial, Updated
@@ -24,7 +25,8 @@ from symbp.symbolic.quantities import LOSS, SAMPLE_LOSS, AtSample, Current, Part
 def is_regression(net: Network) -> bool:
     """One input, one linear unit, squared error: the lab's linear regression."""
     spec = net.spec
-    return spec.sizes == (1, 1) and spec.layers[0].activation == "linear" and spec.loss.name == "squared_error"
+    return (spec.sizes == (1, 1) and activation_named(spec.layers[0].activation).identity
+            and loss_named(spec.loss.name).least_squares)
 
 
 def regression_section(net: Network) -> Section | None:

@@ -22,23 +22,37 @@ MATRIX_KINDS = ("data", "targets", "pre", "act", "weight", "bias", "delta")
 @dataclass(frozen=True)
 class Role:
     kind: str
-    layer: int = 0
+    layer: int | sp.Expr = 0  # a number, or a general layer (L, l + 1, ...)
 
 
 @dataclass(frozen=True)
 class IndexRole:
     """A unit index ranging over layer ``layer``; ``relation`` says how it stands to the layer in focus."""
 
-    layer: int
+    layer: int | sp.Expr
     relation: str  # "prev", "cur", "next" or "sample"
 
 
-def _kind_and_layer(name: str, kinds) -> tuple[str, int] | None:
+# The layers of the general equations, stated for any depth: the output layer L and a hidden layer l.
+DEPTH = sp.Symbol("L", integer=True, positive=True)
+LAYER = sp.Symbol("l", integer=True, positive=True)
+# A quantity of a general layer is named after it ("delta" + "l + 1"); these are the layers it can be.
+_GENERAL_LAYERS = {str(base + offset): base + offset for base in (DEPTH, LAYER) for offset in range(-2, 3)}
+
+
+def _layer_named(text: str):
+    """The layer a quantity's name ends with: a number, or one of the general layers; None if neither."""
+    if text.isdigit():
+        return int(text)
+    return _GENERAL_LAYERS.get(text)
+
+
+def _kind_and_layer(name: str, kinds) -> tuple[str, int | sp.Expr] | None:
     """("weight", 2) from "weight2": the kind a quantity was made with, and its layer."""
     for kind in sorted(kinds, key=len, reverse=True):
-        rest = name[len(kind):]
-        if name.startswith(kind) and rest.isdigit():
-            return kind, int(rest)
+        layer = _layer_named(name[len(kind):]) if name.startswith(kind) else None
+        if layer is not None:
+            return kind, layer
     return None
 
 
@@ -54,8 +68,9 @@ def _quantity_role(base) -> Role | None:
 def _index_role(symbol) -> IndexRole | None:
     if type(symbol) is not sp.Symbol or not (symbol.is_integer and symbol.is_positive):
         return None
-    relation, _, layer = symbol.name.rpartition("_")
-    return IndexRole(int(layer), relation) if relation and layer.isdigit() else None
+    relation, _, text = symbol.name.rpartition("_")
+    layer = _layer_named(text)
+    return IndexRole(layer, relation) if relation and layer is not None else None
 
 
 @lru_cache(maxsize=4096)
