@@ -1,0 +1,198 @@
+"""The CuPy module on the CPU: its CUDA C kernels compiled by g++, its Python run on NumPy arrays.
+
+No GPU is needed: cupy_stand_in gives the generated module NumPy for CuPy's array functions and
+an ElementwiseKernel that compiles each kernel's body, unchanged, as C++ (T = double or float).
+What only a GPU can show (NVRTC compiling the same bodies, cuBLAS, speed) is benchmarks/gpu.py's.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from conftest import CATALOGUE
+from cupy_stand_in import COMPILER, stand_in
+
+from symbp.checks.gradients import load_module_from_source, random_problem
+from symbp.render.code.backends.cupy import generate_cupy_module
+from symbp.render.code.numpy_module import generate_module
+from symbp.spec.schema import load_spec
+from symbp.symbolic.network import build_network
+
+RELATIVE = 1e-12
+needs_compiler = pytest.mark.skipif(COMPILER is None, reason="g++ is not installed: the kernels cannot be compiled")
+
+
+def _load_on_stand_in(source: str, name: str):
+    """Imports a generated CuPy module with the stand-in as its cupy (restoring any real one after)."""
+    saved = sys.modules.get("cupy")
+    sys.modules["cupy"] = stand_in()
+    try:
+        return load_module_from_source(source, name)
+    finally:
+        if saved is None:
+            sys.modules.pop("cupy")
+        else:
+            sys.modules["cupy"] = saved
+
+
+@functools.cache
+def _modules(name: str):
+    network = build_network(CATALOGUE[name])
+    safe = name.replace("-", "_")
+    numpy_module = load_module_from_source(generate_module(network), f"np_{safe}")
+    return network.spec, numpy_module, _load_on_stand_in(generate_cupy_module(network), f"cupy_{safe}")
+
+
+def _problem(spec, numpy_module, samples=7):
+    X, Y, rng = random_problem(spec, samples, seed=4)
+    params = {k: v + rng.normal(scale=0.3, size=v.shape) for k, v in numpy_module.init_params(2).items()}
+    return params, X, Y
+
+
+def _assert_close(got, want, what, relative=RELATIVE):
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    scale = max(float(np.max(np.abs(want), initial=0.0)), 1e-300)
+    error = float(np.max(np.abs(got - want), initial=0.0))
+    assert error <= relative * scale, f"{what}: off by {error:.3g} (scale {scale:.3g})"
+
+
+@needs_compiler
+@pytest.mark.parametrize("name", list(CATALOGUE))
+def test_every_kernel_compiles_and_the_module_equals_the_numpy_module(name):
+    """forward, loss and loss_and_grad run every kernel the module has: each equals NumPy's to 1e-12."""
+    spec, numpy_module, cupy_module = _modules(name)
+    params, X, Y = _problem(spec, numpy_module)
+    _assert_close(cupy_module.forward(params, X), numpy_module.forward(params, X), "forward")
+    _assert_close(cupy_module.loss(params, X, Y), numpy_module.loss(params, X, Y), "loss")
+    value, grads = cupy_module.loss_and_grad(params, X, Y)
+    want_value, want_grads = numpy_module.loss_and_grad(params, X, Y)
+    _assert_close(value, want_value, "loss_and_grad's loss")
+    assert set(grads) == set(want_grads)
+    for key in want_grads:
+        _assert_close(grads[key], want_grads[key], f"gradient of {key}")
+
+
+@needs_compiler
+@pytest.mark.parametrize("name", ["deep-relu", "out-cross_entropy-softmax-bias",
+                                  "out-binary_cross_entropy-sigmoid-bias", "custom-hidden-gelu-tanh",
+                                  "custom-loss-huber", "out-squared_error-softmax-nobias"])
+def test_float32_kernels_compute_in_float_and_agree_with_the_numpy_module_in_float32(name):
+    spec, numpy_module, cupy_module = _modules(name)
+    params, X, Y = _problem(spec, numpy_module, samples=64)
+    params32 = {k: v.astype(np.float32) for k, v in params.items()}
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+    value, grads = cupy_module.loss_and_grad(params32, X32, Y32)
+    want_value, want_grads = numpy_module.loss_and_grad(params32, X32, Y32)
+    assert all(g.dtype == np.float32 for g in grads.values())
+    _assert_close(value, want_value, "loss", relative=1e-5)
+    for key in want_grads:
+        _assert_close(grads[key], want_grads[key], f"gradient of {key}", relative=1e-4)
+
+
+def _train_both(name, **options):
+    spec, numpy_module, cupy_module = _modules(name)
+    params, X, Y = _problem(spec, numpy_module, samples=40)
+    want = numpy_module.train(params, X, Y, **options)
+    got = cupy_module.train(params, X, Y, **options)
+    return want, got
+
+
+@needs_compiler
+@pytest.mark.parametrize("name", ["deep-tanh", "out-cross_entropy-softmax-bias"])
+@pytest.mark.parametrize("options", [
+    {"optimizer": "gd", "epochs": 6, "batch_size": None, "learning_rate": 0.3},
+    {"optimizer": "sgd", "epochs": 3, "batch_size": 16, "learning_rate": 0.2, "seed": 5},
+    {"optimizer": "momentum", "epochs": 4, "batch_size": 8, "learning_rate": 0.1, "momentum": 0.9},
+    {"optimizer": "adam", "epochs": 4, "batch_size": 16, "learning_rate": 0.01},
+], ids=["gd", "sgd", "momentum", "adam"])
+def test_train_takes_the_numpy_modules_steps(name, options):
+    (want_params, want_history), (got_params, got_history) = _train_both(name, **options)
+    assert got_history["stopped"] == want_history["stopped"]
+    assert got_history["best_epoch"] == want_history["best_epoch"]
+    _assert_close(got_history["loss"], want_history["loss"], "history['loss']")
+    for key in want_params:
+        _assert_close(got_params[key], want_params[key], f"trained {key}")
+
+
+@needs_compiler
+def test_validation_early_stopping_and_callback_follow_the_shared_contract():
+    spec, numpy_module, cupy_module = _modules("deep-tanh")
+    params, X, Y = _problem(spec, numpy_module, samples=40)
+    validation = (X[:10] * 3.0, Y[:10][::-1])
+    options = {"epochs": 30, "learning_rate": 2.0, "validation": validation, "patience": 2, "batch_size": None}
+    want_params, want_history = numpy_module.train(params, X, Y, **options)
+    got_params, got_history = cupy_module.train(params, X, Y, **options)
+    assert got_history["stopped"] == want_history["stopped"]
+    assert got_history["best_epoch"] == want_history["best_epoch"]
+    _assert_close(got_history["val_loss"], want_history["val_loss"], "val_loss")
+    for key in want_params:
+        _assert_close(got_params[key], want_params[key], key)
+    seen = []
+    _, history = cupy_module.train(params, X, Y, epochs=10, callback=lambda e, logs, p: seen.append(logs) or e == 2)
+    assert history["stopped"] == "callback" and len(seen) == 3 and set(seen[0]) == {"loss"}
+
+
+@needs_compiler
+def test_a_diverging_run_warns_and_returns_the_last_finite_parameters():
+    spec, numpy_module, cupy_module = _modules("hidden-exponential-bias")
+    params, X, Y = _problem(spec, numpy_module, samples=20)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trained, history = cupy_module.train(params, X * 20, Y, learning_rate=1e6, epochs=50, batch_size=None)
+    assert history["stopped"] == "diverged"
+    assert any("training stopped at epoch" in str(w.message) and w.category is RuntimeWarning for w in caught)
+    assert np.isfinite(cupy_module.loss(trained, X * 20, Y))
+
+
+@needs_compiler
+def test_save_and_load_round_trip_and_bad_inputs_name_the_field(tmp_path):
+    spec, numpy_module, cupy_module = _modules("deep-tanh")
+    params = cupy_module.init_params(3)
+    for key, value in numpy_module.init_params(3).items():
+        np.testing.assert_array_equal(params[key], value)
+    cupy_module.save_params(tmp_path / "p.npz", params)
+    loaded = cupy_module.load_params(tmp_path / "p.npz")
+    assert all(np.array_equal(loaded[k], params[k]) for k in params)
+    X, Y, _ = random_problem(spec, 5, seed=0)
+    with pytest.raises(ValueError, match=r"X: expected shape \(N, 2\)"):
+        cupy_module.loss(params, X[:, :1], Y)
+    with pytest.raises(ValueError, match=r"params\['W1'\]: expected shape"):
+        cupy_module.loss({**params, "W1": params["W1"][:1]}, X, Y)
+    with pytest.raises(ValueError, match="X: expected floating-point"):
+        cupy_module.loss(params, X.astype(np.int64), Y)
+
+
+def test_generating_needs_no_cupy_and_the_module_names_the_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy now fails, as on a machine without it
+    source = generate_cupy_module(load_spec("actuarial"))
+    assert source == generate_cupy_module(load_spec("actuarial"))  # deterministic
+    assert "symbp" not in "".join(line for line in source.splitlines() if line.startswith(("import", "from")))
+    with pytest.raises(ImportError, match=r"pip install 'symbp\[cupy\]'"):
+        load_module_from_source(source, "actuarial_cupy_missing")
+
+
+def test_generate_backend_cupy_writes_a_module_beside_the_numpy_one(tmp_path, monkeypatch):
+    from symbp.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "generated").mkdir()
+    assert main(["generate", "actuarial", "--backend", "cupy"]) == 0
+    source = (tmp_path / "generated" / "actuarial_cupy.py").read_text()
+    assert "cp.ElementwiseKernel(" in source and "cp.matmul(" in source
+
+
+def test_a_step_is_matrix_products_and_one_kernel_per_layer_and_direction():
+    """Elementwise networks: each hidden layer one kernel forward and one backward, the output layer one."""
+    from symbp.render.code.backends.cupy import module_context
+
+    context = module_context(build_network(CATALOGUE["out-binary_cross_entropy-sigmoid-bias"]))
+    assert [len(stages) for stages in context["hidden"].values()] == [1]
+    assert [len(stages) for stages in context["backward"].values()] == [1]
+    assert len(context["outputs"]["step"]) == 1
+    step = context["outputs"]["step"][0]
+    assert step.outputs == ("terms", "delta2") and "symbp_logaddexp" in step.body
