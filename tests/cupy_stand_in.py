@@ -69,11 +69,18 @@ class KernelLibrary:
         path.write_text(source)
         library = path.with_suffix(".so")
         # No fast-math and no contraction into fused multiply-adds: each operation rounds as written.
-        subprocess.run([COMPILER, "-O1", "-shared", "-fPIC", "-ffp-contract=off", "-o", str(library), str(path)],
-                       check=True, capture_output=True, text=True)
+        # -Wdouble-promotion as an error: a float kernel that computes anything in double fails here.
+        flags = ["-O1", "-shared", "-fPIC", "-ffp-contract=off", "-Wall", "-Wdouble-promotion", "-Werror"]
+        result = subprocess.run([COMPILER, *flags, "-o", str(library), str(path)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise KernelCompileError(f"g++ rejected the kernels in {path}:\n{result.stderr}")
         loaded = ctypes.CDLL(str(library))
         for kernel in kernels:
             kernel.library = loaded
+
+
+class KernelCompileError(RuntimeError):
+    """g++ rejected a kernel's body (with its message)."""
 
 
 LIBRARY = KernelLibrary()

@@ -196,3 +196,24 @@ def test_a_step_is_matrix_products_and_one_kernel_per_layer_and_direction():
     assert len(context["outputs"]["step"]) == 1
     step = context["outputs"]["step"][0]
     assert step.outputs == ("terms", "delta2") and "symbp_logaddexp" in step.body
+
+
+@needs_compiler
+def test_the_stand_in_refuses_a_body_that_computes_in_double_or_does_not_compile():
+    """The compilation is a real check: a float kernel with a double in it, or bad C, fails."""
+    from cupy_stand_in import LIBRARY, ElementwiseKernel, KernelCompileError
+
+    if LIBRARY.pending:
+        LIBRARY.compile_pending()  # kernels of other modules compile apart from the bad ones below
+    x = np.ones(3, np.float32)
+    promoting = ElementwiseKernel("T x", "T y", "y = x * 0.5;", "promoting")
+    with pytest.raises(KernelCompileError, match="double-promotion"):
+        promoting(x, np.empty_like(x))
+    broken = ElementwiseKernel("T x", "T y", "y = x +;", "broken")
+    with pytest.raises(KernelCompileError, match="expected primary-expression"):
+        broken(x, np.empty_like(x))
+    fine = ElementwiseKernel("T x, T b", "T y", "y = exp(-fabs(x)) * b + T(1)/T(2);", "fine")
+    for dtype in (np.float32, np.float64):
+        values, out = np.linspace(-3, 3, 12, dtype=dtype).reshape(3, 4), np.empty((3, 4), dtype)
+        fine(values, np.arange(4, dtype=dtype), out)
+        np.testing.assert_allclose(out, np.exp(-np.abs(values)) * np.arange(4) + 0.5, rtol=1e-6)

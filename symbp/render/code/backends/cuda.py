@@ -50,7 +50,7 @@ class CudaKernelPrinter(C99CodePrinter):
         return f"T({int(expr)})"
 
     def _print_Rational(self, expr):
-        return f"(T({expr.p})/T({expr.q}))"
+        return f"T({expr.p})/T({expr.q})"  # the C printer parenthesizes it as a quotient where needed
 
     def _print_Float(self, expr):
         return f"T({float(expr)!r})"
@@ -228,8 +228,11 @@ def plan(name: str, assignments: list[tuple[sp.Symbol, sp.Expr]], arrays: dict, 
         lines = []
         for target, expr in group:
             code = printer.doprint(expr)
+            # A condition shared by several branches (cse keeps it once) is a bool, not a number.
+            local_type = "bool" if isinstance(expr, (sp.core.relational.Relational, sp.logic.boolalg.BooleanFunction)) \
+                else "T"
             lines.append(f"{local_names[target]} = {code};" if target in outputs
-                         else f"T {local_names[target]} = {code};")
+                         else f"{local_type} {local_names[target]} = {code};")
         for target in outputs:
             names[target] = str(target)
         inputs = tuple(sorted(names[s] for s in read if s not in scalars))
