@@ -8,8 +8,11 @@ What only a GPU can show (NVRTC compiling the same bodies, cuBLAS, speed) is ben
 from __future__ import annotations
 
 import functools
+import shutil
+import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,3 +220,15 @@ def test_the_stand_in_refuses_a_body_that_computes_in_double_or_does_not_compile
         values, out = np.linspace(-3, 3, 12, dtype=dtype).reshape(3, 4), np.empty((3, 4), dtype)
         fine(values, np.arange(4, dtype=dtype), out)
         np.testing.assert_allclose(out, np.exp(-np.abs(values)) * np.arange(4) + 0.5, rtol=1e-6)
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None and not (Path(sys.executable).parent / "ruff").exists(),
+                    reason="ruff is not installed")
+def test_generated_cupy_modules_pass_ruff(tmp_path):
+    for name in ["deep-relu", "custom-output-gelu-tanh", "custom-loss-through-softmax", "sum-half-squared"]:
+        (tmp_path / f"{name.replace('-', '_')}.py").write_text(generate_cupy_module(CATALOGUE[name]))
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([ruff, "check", "--no-cache", "--config", str(root / "pyproject.toml"), str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -127,6 +127,10 @@ class Kernel:
         return ", ".join(self.inputs + tuple(f"T({name})" for name in self.scalars) + self.outputs)
 
     @property
+    def widest_line(self) -> int:
+        return max(len(line) for line in self.body.splitlines())
+
+    @property
     def in_params(self) -> str:
         return ", ".join(f"T {name}" for name in self.inputs + self.scalars)
 

@@ -166,6 +166,53 @@ def _backward_products(network: Network) -> dict:
     return products
 
 
+def _stage_lines(stages: list) -> list[str]:
+    """A kernel launch, or a row-wise reduction by CuPy, per stage."""
+    lines = []
+    for stage in stages:
+        if isinstance(stage, Kernel):
+            lines.append(f"_{stage.name}({stage.arguments})")
+        else:
+            lines.append(f"{stage.target} = cp.{stage.kind}({stage.argument}, axis=1, keepdims=True)")
+    return lines
+
+
+def _product_lines(product: MatMul) -> list[str]:
+    if product.sum_rows:
+        return [f"# {product.comment}", f"cp.sum({product.right}, axis=0, out={product.out})"]
+    return [f"# {product.comment}", f"cp.matmul({product.left}, {product.right}, out={product.out})"]
+
+
+def _bodies(network: Network, hidden: dict, backward: dict, outputs: dict) -> dict:
+    """The lines of the forward computation, the loss and the training step, in order."""
+    forward = []
+    for layer in network.layers:
+        forward += _product_lines(_forward_products(network)[layer.index])
+        if layer is not network.layers[-1]:
+            forward += _stage_lines(hidden[layer.index])
+    last = network.layers[-1]
+    step = forward + [f"# The output layer: activation, loss terms and error term dL/dZ{last.index} (times scale)."]
+    step += _stage_lines(outputs["step"])
+    step.append("value = " + ("" if network.loss_coefficient == 1 else
+                              f"{numpy_code(network.loss_coefficient, names={'N': ROWS})} * ") + "float(cp.sum(terms))")
+    products = _backward_products(network)
+    for layer in reversed(network.layers):
+        for product in products[layer.index]:
+            step += _product_lines(product)
+        if layer.index > 1:
+            below = network.layers[layer.index - 2]
+            step.append(f"# dL/dZ{below.index} = (dL/dA{below.index}) * {below.calculus.short_name}'")
+            step += _stage_lines(backward[below.index])
+    return {"forward": forward + _stage_lines(outputs["forward"]),
+            "loss": forward + _stage_lines(outputs["loss"]), "step": step}
+
+
+def _unpack_lines(network: Network) -> list[str]:
+    """W1, b1 = params['W1'], params['b1']: a line per layer."""
+    return [f"{', '.join(p.name for p in layer.parameters)} = "
+            f"{', '.join(f'params[{p.name!r}]' for p in layer.parameters)}" for layer in network.layers]
+
+
 def _workspace(stages: list, shapes: dict, extra: list[str]) -> dict:
     """Every array the stages write (reductions allocate their own), with its shape."""
     written = list(extra)
@@ -228,6 +275,8 @@ def module_context(network: Network) -> dict:
             needs[kind].add(ROWS)
     return {
         "needs": needs,
+        "bodies": _bodies(network, hidden, backward, outputs),
+        "unpack_lines": _unpack_lines(network),
         "spec": spec,
         "marker": MARKER,
         "version": __version__,
