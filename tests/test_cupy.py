@@ -20,6 +20,7 @@ from conftest import CATALOGUE
 from cupy_stand_in import COMPILER, stand_in
 
 from symbp.checks.gradients import load_module_from_source, random_problem
+from symbp.examples import bundled_spec_paths
 from symbp.render.code.backends.cupy import generate_cupy_module
 from symbp.render.code.numpy_module import generate_module
 from symbp.spec.schema import load_spec
@@ -232,3 +233,18 @@ def test_generated_cupy_modules_pass_ruff(tmp_path):
     result = subprocess.run([ruff, "check", "--no-cache", "--config", str(root / "pyproject.toml"), str(tmp_path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_compiler
+@pytest.mark.parametrize("path", bundled_spec_paths(), ids=lambda path: path.stem)
+def test_every_bundled_example_equals_the_numpy_module(path):
+    spec = load_spec(path)
+    numpy_module = load_module_from_source(generate_module(spec), f"np_example_{spec.name}")
+    cupy_module = _load_on_stand_in(generate_cupy_module(spec), f"cupy_example_{spec.name}")
+    X, Y, _ = random_problem(spec, 6, seed=1)
+    params = numpy_module.init_params(0)
+    value, grads = cupy_module.loss_and_grad(params, X, Y)
+    want_value, want_grads = numpy_module.loss_and_grad(params, X, Y)
+    _assert_close(value, want_value, "loss")
+    for key in want_grads:
+        _assert_close(grads[key], want_grads[key], f"gradient of {key}")
