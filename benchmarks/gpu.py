@@ -10,9 +10,10 @@
 2. Speed: one training step (loss and gradient) of 784-1024-1024-10 (relu, relu, softmax with
    cross-entropy, batch 8192) in float32 and float64: the generated CuPy module's step, JAX's
    jax.jit(jax.value_and_grad(loss)) and PyTorch autograd (loss.backward()) on the same GPU, the
-   same loss written in each library. Median milliseconds per step over interleaved rounds (each
-   round runs every implementation once), ratios to the CuPy module within this run. A library
-   that is missing, or has no GPU, is reported as such and left out.
+   same loss written in each library, all with full-precision float32 products (no TF32). Median
+   milliseconds per step over interleaved rounds (each round runs every implementation once),
+   ratios to the CuPy module within this run, and how far each gradient is from the CuPy
+   module's. A library that is missing, or has no GPU, is reported as such and left out.
 """
 
 from __future__ import annotations
@@ -127,7 +128,11 @@ def cupy_step(params, X, Y):
     def step():
         return module._loss_and_grad_into(params, X, Y, work)  # float() of the loss waits for the GPU
 
-    return step, lambda: float(module.loss(params, X, Y))
+    def gradients():
+        value, grads = module.loss_and_grad(params, X, Y)
+        return value, {k: cp.asnumpy(v) for k, v in grads.items()}
+
+    return step, gradients
 
 
 def jax_step(params, X, Y):
@@ -136,6 +141,8 @@ def jax_step(params, X, Y):
     except ImportError:
         return "not installed"
     jax.config.update("jax_enable_x64", True)
+    # Full float32 products, as cuBLAS gives CuPy and PyTorch by default (JAX would use TF32 on recent GPUs).
+    jax.config.update("jax_default_matmul_precision", "highest")
     import jax.numpy as jnp
     try:
         gpu = jax.devices("gpu")[0]
@@ -157,7 +164,11 @@ def jax_step(params, X, Y):
         jax.block_until_ready(grads)
         return float(value)
 
-    return step, lambda: float(loss(params))
+    def gradients():
+        value, grads = compiled(params)
+        return float(value), {k: np.asarray(v) for k, v in grads.items()}
+
+    return step, gradients
 
 
 def torch_step(params, X, Y):
@@ -184,13 +195,18 @@ def torch_step(params, X, Y):
         torch.cuda.synchronize()
         return float(value)
 
-    return step, lambda: float(loss())
+    def gradients():
+        value = step()
+        return value, {k: v.grad.cpu().numpy() for k, v in params.items()}
+
+    return step, gradients
 
 
 def time_wide(rounds: int, steps: int, batch: int) -> None:
     print(f"2. One step (loss and gradient) of 784-1024-1024-10, batch {batch}: median ms per step over {rounds} "
           f"rounds of {steps} steps\n")
-    print(f"{'implementation':34} {'dtype':8} {'ms/step':>10} {'vs CuPy module':>15}  loss")
+    print(f"{'implementation':34} {'dtype':8} {'ms/step':>10} {'vs CuPy module':>15}  {'loss':>9}  "
+          "gradient vs CuPy module's")
     for dtype in (np.float32, np.float64):
         params, X, Y = _wide_problem(dtype, batch)
         contenders = {"CuPy module (generated)": cupy_step(params, X, Y),
@@ -209,12 +225,16 @@ def time_wide(rounds: int, steps: int, batch: int) -> None:
                     step()
                 times[name].append((time.perf_counter() - start) / steps * 1e3)
         reference = statistics.median(times["CuPy module (generated)"])
+        _, reference_grads = runnable["CuPy module (generated)"][1]()
         for name, made in contenders.items():
             if isinstance(made, str):
                 print(f"{name:34} {np.dtype(dtype).name:8} {made}")
                 continue
             median = statistics.median(times[name])
-            print(f"{name:34} {np.dtype(dtype).name:8} {median:10.3f} {median / reference:14.2f}x  {made[1]():.6f}")
+            value, grads = made[1]()
+            apart = max(_relative(grads[k], reference_grads[k]) for k in reference_grads)
+            print(f"{name:34} {np.dtype(dtype).name:8} {median:10.3f} {median / reference:14.2f}x  {value:9.6f}  "
+                  f"{apart:.1e}")
     print()
 
 
