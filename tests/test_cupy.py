@@ -248,3 +248,16 @@ def test_every_bundled_example_equals_the_numpy_module(path):
     _assert_close(value, want_value, "loss")
     for key in want_grads:
         _assert_close(grads[key], want_grads[key], f"gradient of {key}")
+
+
+@needs_compiler
+def test_train_in_float32_runs_float_kernels_end_to_end():
+    spec, numpy_module, cupy_module = _modules("out-cross_entropy-softmax-bias")
+    params, X, Y = _problem(spec, numpy_module, samples=64)
+    options = {"epochs": 5, "learning_rate": 0.5, "batch_size": 16, "dtype": np.float32}
+    want_params, want_history = numpy_module.train(params, X, Y, **options)
+    got_params, got_history = cupy_module.train(params, X, Y, **options)
+    assert all(value.dtype == np.float32 for value in got_params.values())
+    _assert_close(got_history["loss"], want_history["loss"], "history['loss']", relative=1e-5)
+    for key in want_params:
+        _assert_close(got_params[key], want_params[key], f"trained {key}", relative=1e-4)
