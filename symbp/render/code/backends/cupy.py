@@ -96,10 +96,16 @@ def _hidden_forward(layer: Layer, shapes: dict) -> list:
     wanted = [output]
     if _symbol(layer.preactivation_symbol.name) in _hidden_backward_expr(layer).free_symbols:
         wanted.append(pre)
-    arrays = {s: s.name for s in (_symbol(f"P{layer.index}"), _symbol(layer.bias_row.name) if layer.bias_row else None)
-              if s is not None}
-    return plan(f"layer{layer.index}_forward", [(pre, _bias_added(layer)), (output, forward)], arrays, {}, wanted,
-                shapes)
+    return plan(f"layer{layer.index}_forward", [(pre, _bias_added(layer)), (output, forward)],
+                _product_and_bias(layer), {}, wanted, shapes)
+
+
+def _product_and_bias(layer: Layer) -> dict:
+    """The arrays a layer's first kernel reads: its matrix product P and its bias b (if it has one)."""
+    arrays = {_symbol(f"P{layer.index}"): f"P{layer.index}"}
+    if layer.bias_row is not None:
+        arrays[_symbol(layer.bias_row.name)] = layer.bias_row.name
+    return arrays
 
 
 def _hidden_backward_expr(layer: Layer) -> sp.Expr:
@@ -137,9 +143,7 @@ def _output_stages(network: Network, shapes: dict, *, with_loss: bool, with_delt
         wanted.append(delta)
     if not wanted:
         wanted = [output]
-    arrays = {s: s.name for s in (_symbol(f"P{last.index}"), _symbol("Y"))}
-    if last.bias_row is not None:
-        arrays[_symbol(last.bias_row.name)] = last.bias_row.name
+    arrays = {**_product_and_bias(last), _symbol("Y"): "Y"}
     shapes["Y"] = (None, last.units)
     return plan(name, assignments, arrays, {n_samples: ROWS, SCALE: "scale"}, wanted, shapes)
 
