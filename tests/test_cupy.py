@@ -261,3 +261,42 @@ def test_train_in_float32_runs_float_kernels_end_to_end():
     _assert_close(got_history["loss"], want_history["loss"], "history['loss']", relative=1e-5)
     for key in want_params:
         _assert_close(got_params[key], want_params[key], f"trained {key}", relative=1e-4)
+
+
+def test_the_kernel_printer_writes_every_number_as_T_and_calls_cudas_overloads():
+    import sympy as sp
+    from sympy.codegen.numpy_nodes import logaddexp
+
+    from symbp.render.code.backends.cuda import CudaKernelPrinter
+
+    x, y = sp.symbols("x y", real=True)
+    printer = CudaKernelPrinter({x: "Z1"})
+    assert printer.doprint(sp.Rational(1, 3) * x + 0.5) == "(T(1)/T(3))*Z1 + T(0.5)"
+    assert printer.doprint(y / x**2) == "y/(Z1*Z1)"
+    assert printer.doprint(sp.Max(x, 0.1 * x)) == "fmax(Z1, T(0.1)*Z1)"
+    assert printer.doprint(sp.Piecewise((x, x > 0), (0, True))) == "((Z1 > T(0)) ? (Z1) : T(0))"
+    assert printer.doprint(logaddexp(0, -x)) == "symbp_logaddexp(T(0), -Z1)"
+    assert printer.doprint(sp.exp(-sp.Abs(x))) == "exp(-fabs(Z1))"
+
+
+@needs_compiler
+def test_the_stable_forms_stay_finite_where_the_naive_ones_overflow():
+    """logaddexp and the sigmoid as printed, at |z| = 700 (double) and 80 (float): finite and right."""
+    import sympy as sp
+    from cupy_stand_in import ElementwiseKernel
+    from sympy.codegen.numpy_nodes import logaddexp
+
+    from symbp.render.code.backends.cuda import PREAMBLE, CudaKernelPrinter
+
+    z = sp.Symbol("z", real=True)
+    printer = CudaKernelPrinter()
+    sigmoid = sp.exp(sp.Min(0, z)) / (1 + sp.exp(-sp.Abs(z)))
+    kernel = ElementwiseKernel("T z", "T softplus, T sigmoid",
+                               f"softplus = {printer.doprint(logaddexp(0, z))};\n"
+                               f"sigmoid = {printer.doprint(sigmoid)};", "stable", preamble=PREAMBLE)
+    for dtype, far in ((np.float64, 700.0), (np.float32, 80.0)):
+        values = np.array([-far, -1.0, 0.0, 1.0, far], dtype)
+        softplus, probability = np.empty_like(values), np.empty_like(values)
+        kernel(values, softplus, probability)
+        np.testing.assert_allclose(softplus, np.logaddexp(0, values.astype(np.float64)), rtol=1e-6)
+        np.testing.assert_allclose(probability, 1 / (1 + np.exp(-values.astype(np.float64))), rtol=1e-6)
