@@ -120,6 +120,10 @@ class Kernel:
     outputs: tuple[str, ...]
     body: str
     shape: tuple  # the outputs' shape: ints, and None for the batch
+    # What the body computes, as SymPy: (symbol, expression) in order, and the symbol each parameter
+    # of inputs + scalars holds. For checking a kernel against another evaluation of the same math.
+    assignments: tuple = ()
+    parameters: tuple = ()
 
     @property
     def arguments(self) -> str:
@@ -239,6 +243,7 @@ def plan(name: str, assignments: list[tuple[sp.Symbol, sp.Expr]], arrays: dict, 
                          else f"{local_type} {local_names[target]} = {code};")
         for target in outputs:
             names[target] = str(target)
+        by_name = {names[s]: s for s in read}
         inputs = tuple(sorted(names[s] for s in read if s not in scalars))
         used_scalars = tuple(sorted(scalars[s] for s in read if s in scalars))
         shape = broadcast([shapes[array] for array in inputs])
@@ -246,5 +251,5 @@ def plan(name: str, assignments: list[tuple[sp.Symbol, sp.Expr]], arrays: dict, 
             shapes[str(target)] = shape
         kernel_name = f"{name}_{len([s for s in stages if isinstance(s, Kernel)]) + 1}"
         stages.append(Kernel(kernel_name, inputs, used_scalars, tuple(str(t) for t in outputs), "\n".join(lines),
-                             shape))
+                             shape, tuple(group), tuple(by_name[name] for name in inputs + used_scalars)))
     return stages
