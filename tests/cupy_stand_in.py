@@ -10,6 +10,7 @@ time any of them runs, so a test session pays for a handful of compilations rath
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import hashlib
 import shutil
@@ -41,6 +42,7 @@ class KernelLibrary:
 
     def __init__(self):
         self.folder = Path(tempfile.mkdtemp(prefix="symbp_cupy_"))
+        atexit.register(shutil.rmtree, self.folder, ignore_errors=True)
         self.pending: list[ElementwiseKernel] = []
         self.compiled = 0
 
