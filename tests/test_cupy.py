@@ -363,3 +363,24 @@ def test_each_kernel_alone_equals_numpy_on_the_same_sympy_expressions(name):
                     scale = max(float(np.max(np.abs(expected[finite]), initial=0.0)), 1e-300)
                     error = float(np.max(np.abs(got[finite] - expected[finite]), initial=0.0))
                     assert error <= relative * scale, f"{kernel.name}.{output} in {np.dtype(dtype)}: {error:.3g}"
+
+
+@needs_compiler
+def test_the_gpu_scripts_gradient_check_passes_on_the_stand_in(capsys):
+    """benchmarks/gpu.py's first part, run here on the CPU stand-in: the script itself is sound."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu.py"
+    saved = sys.modules.get("cupy")
+    sys.modules["cupy"] = stand_in()
+    try:
+        module_spec = importlib.util.spec_from_file_location("symbp_gpu_benchmark", path)
+        script = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(script)
+        assert script.check_small_networks()
+    finally:
+        if saved is None:
+            sys.modules.pop("cupy")
+        else:
+            sys.modules["cupy"] = saved
+    assert "FAILED" not in capsys.readouterr().out
