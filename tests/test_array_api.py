@@ -191,7 +191,7 @@ def test_generate_backend_array_api_writes_a_module_beside_the_numpy_one(tmp_pat
 
 
 @pytest.mark.parametrize("argument, message", [
-    ("cuda", "--backend: unknown backend 'cuda'; choose one of numpy, array-api"),
+    ("cuda", "--backend: unknown backend 'cuda'; choose one of numpy, array-api, cupy"),
     ("array-api", "--backend array-api: its modules import no_such_library, which is not installed; "
                   "install it with pip install 'symbp[array-api]'"),
 ])

@@ -47,7 +47,8 @@ COMMANDS: dict[str, Command] = {
         "network on its own (it imports NumPy only). The module is written to generated/NAME.py unless -o "
         "names another file; the folder generated/ is created when it is missing. A file that symbp did not "
         "write is never overwritten without --force. --backend array-api writes NAME_array_api.py instead, one "
-        "module for NumPy, PyTorch, JAX and Dask arrays (needs symbp[array-api]).",
+        "module for NumPy, PyTorch, JAX and Dask arrays (needs symbp[array-api]); --backend cupy writes "
+        "NAME_cupy.py, the training step on a CUDA GPU with one fused kernel per layer (runs with symbp[cupy]).",
         "symbp generate xor\nsymbp generate my_net.toml -o my_net.py\nsymbp generate xor --backend array-api\n"
         "symbp generate --all-examples -o generated",
     ),
@@ -261,7 +262,8 @@ def _register_builtin(commands) -> None:
     generate.add_argument("-o", "--output", help="output file (default generated/NAME.py); folder for --all-examples")
     generate.add_argument("--all-examples", action="store_true", help="regenerate every bundled example")
     generate.add_argument("--backend", default="numpy", metavar="NAME",
-                          help="array library of the module: numpy (default) or array-api (NumPy, PyTorch, JAX, Dask)")
+                          help="array library of the module: numpy (default), array-api (NumPy, PyTorch, JAX, Dask) "
+                               "or cupy (CUDA GPU)")
     generate.add_argument("--force", action="store_true", help="overwrite a file that symbp did not write")
     generate.set_defaults(run=_generate)
 

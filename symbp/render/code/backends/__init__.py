@@ -22,6 +22,10 @@ class Backend:
             from symbp.render.code.numpy_module import generate_module
 
             return generate_module
+        if self.name == "cupy":
+            from symbp.render.code.backends.cupy import generate_cupy_module
+
+            return generate_cupy_module
         from symbp.render.code.backends.array_api import generate_array_api_module
 
         return generate_array_api_module
@@ -31,6 +35,9 @@ BACKENDS = {
     "numpy": Backend("numpy", "a NumPy-only module with an in-place training step (the default)", ""),
     "array-api": Backend("array-api", "one module for NumPy, PyTorch, JAX and Dask arrays, through the array API",
                          "_array_api", requires="array_api_compat", extra="array-api"),
+    # Generating needs no CuPy (modules are written anywhere, run on a GPU box): the module checks on import.
+    "cupy": Backend("cupy", "the in-place step on a CUDA GPU, one fused CuPy kernel per layer", "_cupy",
+                    extra="cupy"),
 }
 
 
