@@ -30,7 +30,9 @@ import sympy as sp
 from symbp.registry.calculus import activation_calculus
 from symbp.registry.rules import K, k, loss_named, y, yhat, z, z_vec
 from symbp.spec.schema import Spec
-from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT, PRECISION, _piece_at
+from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT, PRECISION, _piece_at, expand_network
+from symbp.symbolic.layers import fully_connected
+from symbp.symbolic.network import network_of
 
 # The most work the oracle takes on, in differentiations x (operations + FIXED_OPERATIONS) (see the
 # module's docstring): a few seconds, at the speeds benchmarks/check_time.py measures.
@@ -266,6 +268,20 @@ def expanded_gradient(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, 
     return ExpandedOracle(spec, params, X, Y).gradient(X.shape[0])
 
 
+class WholeLossOracle:
+    """SymPy's derivative of the whole expanded loss, built through each layer's own expanded form.
+
+    For a network with a layer that is not fully connected, whose units the per-unit oracle cannot write
+    as weighted sums; slower, so only within ``EXPANDED_PARAMETER_LIMIT``.
+    """
+
+    def __init__(self, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray):
+        self.spec, self.params, self.X, self.Y = spec, params, X, Y
+
+    def gradient(self, samples: int) -> dict[str, np.ndarray]:
+        return expand_network(self.spec).evaluate(self.params, self.X[:samples], self.Y[:samples])[1]
+
+
 @dataclass(frozen=True)
 class ExpandedPlan:
     """How much of the check's data the oracle takes on, and why not more."""
@@ -276,7 +292,7 @@ class ExpandedPlan:
     operations: int = 0  # in a first-layer unit's loss; 0 when not measured
     differentiations: tuple[int, ...] = ()  # for the first 1, 2, ... requested samples
     asked: bool = True  # False when the caller turned the oracle off
-    oracle: ExpandedOracle | None = None
+    oracle: ExpandedOracle | WholeLossOracle | None = None
 
     def cost(self, samples: int) -> int:
         """The work for the first ``samples`` samples, in the units of ``EXPANDED_COST_LIMIT``."""
@@ -292,6 +308,8 @@ class ExpandedPlan:
         """What the report must say: nothing when the oracle runs on every sample."""
         if not self.asked:
             return "expanded oracle not run: turned off by the caller"
+        if isinstance(self.oracle, WholeLossOracle):
+            return None
         if not self.operations:
             return (f"expanded oracle skipped: {self.parameters} parameters, over the {EXPANDED_PARAMETER_LIMIT} "
                     "the loss is written out for")
@@ -317,6 +335,8 @@ def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: n
         return ExpandedPlan(parameters, requested, 0, asked=False)
     if expanded is None and parameters > EXPANDED_PARAMETER_LIMIT:
         return ExpandedPlan(parameters, requested, 0)
+    if not all(fully_connected(layer) for layer in network_of(spec).layers):
+        return ExpandedPlan(parameters, requested, requested, oracle=WholeLossOracle(spec, params, X, Y))
     oracle = ExpandedOracle(spec, params, X, Y)
     counts = tuple(oracle.differentiations(samples) for samples in range(1, requested + 1))
     plan = ExpandedPlan(parameters, requested, requested, oracle.operations(), counts, oracle=oracle)

@@ -16,6 +16,7 @@ import sympy as sp
 from symbp.derivation.indexform import local_derivative
 from symbp.derivation.model import Chain, Reason, Section, chain, product, step
 from symbp.symbolic import quantities as q
+from symbp.symbolic.layers import fully_connected
 from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import SAMPLE_LOSS, Partial, unit_index
 
@@ -135,7 +136,12 @@ def _path_above(net: Network, layer: int) -> list:
 
 
 def worked_section(net: Network, sign: int, output: Section) -> Section:
-    """The output weight w(L)_11 and, below it, the first-layer weight w(1)_11, each followed to the loss."""
+    """The output weight w(L)_11 and, below it, the first-layer weight w(1)_11, each followed to the loss.
+
+    Written for fully connected layers, as the texts' worked examples are; a network with another kind of layer
+    gets none (an empty section is left out of the document)."""
+    if not all(fully_connected(layer) for layer in net.layers):
+        return Section("worked", ())
     chains, paths = [], []
     links = _Links(net, sign, output)  # shared: a factor already stated is not stated again
     for key, layer in (("output_weight", net.depth), ("first_weight", 1)):

@@ -72,6 +72,10 @@ class Layer(Protocol):
     """What every layer kind provides. Units are counted from 0 in numbers and from 1 in index form."""
 
     kind: str
+    # True when each unit is a weighted sum of the layer's inputs plus its bias, one weight per input and unit
+    # (z_j = sum_i w_ij a_i + b_j): the structure the fast expanded oracle and the worked chains follow.
+    # A kind that leaves it out is treated as not fully connected (see ``fully_connected``).
+    fully_connected: bool
     index: int  # 1-based, as in W^(1)
     fan_in: int
     units: int
@@ -197,6 +201,7 @@ class DenseLayer:
     weights_given: tuple[tuple[float, ...], ...] | None = None
     biases_given: tuple[float, ...] | None = None
     kind: str = "dense"
+    fully_connected: bool = True
 
     @cached_property
     def weight(self) -> MatrixSymbol:
@@ -313,6 +318,11 @@ class LayerSymbols:
 # A layer kind: built from its position's matrices, the spec's layer and the activation's calculus.
 LayerFactory = Callable[[LayerSymbols, object, ActivationCalculus], Layer]
 LAYER_KINDS: dict[str, LayerFactory] = {}
+
+
+def fully_connected(layer: Layer) -> bool:
+    """Whether a layer is a weighted sum of its inputs plus a bias (``Layer.fully_connected``), False if unsaid."""
+    return bool(getattr(layer, "fully_connected", False))
 
 
 def register_layer_kind(kind: str, factory: LayerFactory) -> None:
