@@ -16,6 +16,7 @@ from symbp.registry.calculus import ActivationCalculus, a_vec, g_vec
 from symbp.registry.rules import RowMax, RowSum, y, y_vec, yhat, z, z_vec
 from symbp.render.code.inplace import InPlacePrinter, Workspace
 from symbp.render.code.printing import numpy_code
+from symbp.render.code.runtime_source import import_block, runtime_source
 from symbp.render.templating import render
 from symbp.spec.expressions import NotFinite, evaluate_everywhere
 from symbp.spec.schema import SpecSource
@@ -240,9 +241,10 @@ def _transposed_symbols(network: Network) -> dict:
     return {m: MatrixSymbol(m.name, m.shape[1], m.shape[0]).T for m in batch_wide}
 
 
-def _inplace_step(network: Network, block: OutputBlock,
-                  samples_as_columns: bool) -> tuple[list[StepLine], str, dict]:
+def _inplace_step(network: Network, block: OutputBlock, samples_as_columns: bool,
+                  with_gradient: bool = True) -> tuple[list[StepLine], str, dict]:
     """The training step as ufunc calls into a workspace: lines, the loss value's code, the arrays.
+    Without with_gradient, the forward pass and the loss alone (block then needs no error term).
 
     With samples_as_columns, every array that runs over the batch holds a sample per column, so
     that a narrow layer's arrays are a few long contiguous rows: each expression is then
@@ -289,9 +291,9 @@ def _inplace_step(network: Network, block: OutputBlock,
     if total is None:
         write("loss_terms", terms, printer_for(block.bindings).shape_of(terms) or last.units, block.bindings)
         total = "np.sum(loss_terms)"
-    # Every gradient is linear in the output's error term, so scaling it scales them all: train()
-    # passes its learning rate, and no pass over any gradient is spent multiplying by it.
-    write(last.delta.name, block.delta_expr * sp.Symbol("scale", positive=True), last.units, block.bindings)
+    if not with_gradient:
+        return steps, total, _work_arrays(workspace)
+    write(last.delta.name, block.delta_expr, last.units, block.bindings)
     for layer in reversed(network.layers):
         write(f"grad_{layer.weight.name}", arranged(layer.weight_gradient, transpose=False),
               (layer.fan_in, layer.units))
@@ -304,9 +306,12 @@ def _inplace_step(network: Network, block: OutputBlock,
         vjp = _index_free(_incoming_first(previous.calculus.vjp), {g_vec: incoming, a_vec: output, z_vec: pre})
         bindings = {incoming: layer.input_gradient, output: previous.output, pre: previous.preactivation_symbol}
         write(previous.delta.name, vjp, previous.units, bindings)
-    arrays = {name: WorkArray("ones" if name in workspace.filled_with_ones else "empty", _shape_code(shape))
-              for name, shape in workspace.shapes.items()}
-    return steps, total, arrays
+    return steps, total, _work_arrays(workspace)
+
+
+def _work_arrays(workspace: Workspace) -> dict:
+    return {name: WorkArray("ones" if name in workspace.filled_with_ones else "empty", _shape_code(shape))
+            for name, shape in workspace.shapes.items()}
 
 
 def _params(network: Network) -> list[ParamView]:
@@ -432,6 +437,8 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     if samples_as_columns is None:
         samples_as_columns = max(spec.sizes) <= SAMPLES_AS_COLUMNS_UP_TO
     step_lines, step_total, workspace = _inplace_step(network, for_gradient, samples_as_columns)
+    loss_step_lines, loss_step_total, loss_workspace = _inplace_step(network, for_loss, samples_as_columns,
+                                                                     with_gradient=False)
     training = spec.training
     diagnosed_layers = _diagnosed_layers(network)
     params = _params(network)
@@ -458,6 +465,11 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "sample_axis": 1 if samples_as_columns else 0,
         "step_total": step_total,
         "workspace": workspace,
+        "loss_step_lines": loss_step_lines,
+        "loss_step_total": loss_step_total,
+        "loss_workspace": loss_workspace,
+        "runtime": runtime_source().parts,
+        "imports": import_block("import math", "import numpy as np"),
         "backward_lines": _backward_lines(network, for_gradient.delta),
         "loss_terms": for_loss.loss_terms,
         "gradient_loss_total": _sum_of_squares(for_gradient) or f"np.sum({for_gradient.loss_terms})",
