@@ -58,3 +58,15 @@ def test_the_runtime_modules_import_before_their_code_and_are_all_included():
 def test_committed_modules_carry_the_current_runtime(name):
     text = (ROOT / "generated" / f"{name}.py").read_text()
     assert all(part.code in text for part in runtime_source().parts), f"generated/{name}.py: regenerate it"
+
+
+def test_the_code_backends_share_public_builders_and_import_no_private_names():
+    offenders = []
+    for folder in ("symbp/render/code", "symbp/runtime"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("symbp"):
+                    private = [alias.name for alias in node.names
+                               if alias.name.startswith("_") and not alias.name.endswith("__")]
+                    offenders += [f"{path.name}: {name}" for name in private]
+    assert offenders == []

@@ -86,11 +86,11 @@ def _code(expr, bindings: dict | None = None, arrays=()) -> str:
     return numpy_code(expr, bindings, names={"N": "n"}, arrays=arrays)
 
 
-def _activation_code(layer: Layer) -> str:
+def _activation_code(layer: Layer, code=_code) -> str:
     calculus = layer.calculus
     if calculus.rowwise:
-        return _code(calculus.numeric_forward, {z_vec: layer.preactivation_symbol})
-    return _code(calculus.numeric_forward, {z: layer.preactivation_symbol})
+        return code(calculus.numeric_forward, {z_vec: layer.preactivation_symbol})
+    return code(calculus.numeric_forward, {z: layer.preactivation_symbol})
 
 
 def _incoming_first(vjp: sp.Expr) -> sp.Expr:
@@ -105,17 +105,18 @@ def _layer_bindings(layer: Layer) -> dict:
     return {a_vec: layer.output, z_vec: layer.preactivation_symbol}
 
 
-def _hidden_lines(network: Network) -> list[Line]:
+def hidden_lines(network: Network, code=_code) -> list[Line]:
+    """The forward pass up to the output layer's pre-activation, printed by code (an array library's printer)."""
     lines = []
     for layer in network.layers:
-        lines.append(Line(layer.preactivation_symbol.name, _code(layer.preactivation)))
+        lines.append(Line(layer.preactivation_symbol.name, code(layer.preactivation)))
         if layer is network.layers[-1]:
             break
-        lines.append(Line(layer.output.name, _activation_code(layer), _activation_comment(layer)))
+        lines.append(Line(layer.output.name, _activation_code(layer, code), activation_comment(layer)))
     return lines
 
 
-def _activation_comment(layer: Layer) -> str:
+def activation_comment(layer: Layer) -> str:
     calculus = layer.calculus
     rewritten = calculus.numeric_forward != calculus.forward
     return f"{calculus.short_name}, in an equivalent form that cannot overflow" if rewritten else ""
@@ -141,7 +142,8 @@ def _index_free(expr: sp.Expr, arrays: dict) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, RowMax), lambda e: RowMax(arrays[e.args[0]]))
 
 
-def _output_block(network: Network, *, with_loss: bool, with_delta: bool) -> OutputBlock:
+def output_block(network: Network, *, with_loss: bool, with_delta: bool, code=_code) -> OutputBlock:
+    """The output layer's lines (for the prediction, the loss terms, the error term), printed by code."""
     last = network.layers[-1]
     # Stand-ins that print as the arrays they are bound to; symbols, so that cse can work on them.
     # Real, as what they stand for is: otherwise SymPy asks whether tanh(tanh(...)) of them is real, at a
@@ -172,20 +174,20 @@ def _output_block(network: Network, *, with_loss: bool, with_delta: bool) -> Out
 
     def temporary_lines(names_wanted):
         chosen = [(name, value) for name, value in shared if name in names_wanted]
-        return [Line(str(name), _code(value, bindings, temporaries), "" if i else "shared by the lines below", value)
+        return [Line(str(name), code(value, bindings, temporaries), "" if i else "shared by the lines below", value)
                 for i, (name, value) in enumerate(chosen)]
 
     reduced_iter = iter(reduced)
     exprs = [next(reduced_iter) if expr is not None else None for expr in wanted]
-    results = [_code(expr, bindings, temporaries) if expr is not None else None for expr in exprs]
+    results = [code(expr, bindings, temporaries) if expr is not None else None for expr in exprs]
     lines = temporary_lines(set(temporaries) - after)
     if results[0] is not None:
-        lines.append(Line(last.output.name, results[0], _activation_comment(last), exprs[0]))
+        lines.append(Line(last.output.name, results[0], activation_comment(last), exprs[0]))
     lines += temporary_lines(after)
     return OutputBlock(lines, results[1], results[2], exprs[1], exprs[2], bindings, temporaries)
 
 
-def _loss_comment(network: Network) -> str:
+def loss_comment(network: Network) -> str:
     loss = network.output.loss
     if loss.stable_expr is None:
         return ""
@@ -193,7 +195,9 @@ def _loss_comment(network: Network) -> str:
             "that rounded to zero")
 
 
-def _backward_lines(network: Network, output_delta: str) -> list[Line]:
+def backward_lines(network: Network, output_delta: str, code=_code) -> list[Line]:
+    """The backward pass from the output's error term (its code, output_delta), printed by code: one builder
+    for every array library, so their modules cannot drift apart."""
     lines = []
     last = network.layers[-1]
     lines.append(
@@ -204,9 +208,9 @@ def _backward_lines(network: Network, output_delta: str) -> list[Line]:
         )
     )
     for layer in reversed(network.layers):
-        lines.append(Line(f"grad_{layer.weight.name}", _code(layer.weight_gradient), f"dL/d{layer.weight.name}"))
+        lines.append(Line(f"grad_{layer.weight.name}", code(layer.weight_gradient), f"dL/d{layer.weight.name}"))
         if layer.bias_gradient is not None:
-            lines.append(Line(f"grad_{layer.bias_row.name}", _code(layer.bias_gradient), f"dL/d{layer.bias_row.name}"))
+            lines.append(Line(f"grad_{layer.bias_row.name}", code(layer.bias_gradient), f"dL/d{layer.bias_row.name}"))
         if layer.index == 1:
             break
         previous = network.layers[layer.index - 2]
@@ -214,7 +218,7 @@ def _backward_lines(network: Network, output_delta: str) -> list[Line]:
         lines.append(
             Line(
                 previous.delta.name,
-                _code(hidden_delta, {**_layer_bindings(previous), g_vec: layer.input_gradient}),
+                code(hidden_delta, {**_layer_bindings(previous), g_vec: layer.input_gradient}),
                 f"dL/dZ{previous.index} = (dL/dA{previous.index}) * {previous.calculus.short_name}'",
             )
         )
@@ -314,7 +318,7 @@ def _work_arrays(workspace: Workspace) -> dict:
             for name, shape in workspace.shapes.items()}
 
 
-def _params(network: Network) -> list[ParamView]:
+def param_views(network: Network) -> list[ParamView]:
     views = []
     for layer, layer_spec in zip(network.layers, network.spec.layers):
         views.append(
@@ -341,7 +345,7 @@ def _params(network: Network) -> list[ParamView]:
     return views
 
 
-def _architecture(network: Network) -> str:
+def architecture(network: Network) -> str:
     parts = [str(network.spec.inputs)]
     for layer in network.layers:
         parts.append(f"{layer.units} ({layer.calculus.short_name}{'' if layer.bias else ', no bias'})")
@@ -395,7 +399,7 @@ def _grows_fast(calculus: ActivationCalculus) -> bool:
     return value is None or abs(value) > 1e15
 
 
-def _likely_causes(network: Network) -> list[str]:
+def likely_causes(network: Network) -> list[str]:
     """Besides the learning rate, why this network's loss may stop being finite: for train()'s message."""
     causes = []
     for layer in network.layers:
@@ -421,7 +425,7 @@ def _lines_for_diagnose(forward_lines: list[Line], layers: list[DiagnosedLayer])
     return forward_lines[: last + 1]
 
 
-def _wrapped(text: str, width: int = 96) -> list[str]:
+def wrapped(text: str, width: int = 96) -> list[str]:
     """text cut into pieces of at most width characters that join back into it exactly."""
     return textwrap.wrap(text, width, drop_whitespace=False, break_on_hyphens=False) or [text]
 
@@ -430,10 +434,10 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     """The template's data. samples_as_columns forces the training step's layout; by default
     narrow networks (no layer wider than SAMPLES_AS_COLUMNS_UP_TO) get a sample per column."""
     spec = network.spec
-    hidden = _hidden_lines(network)
-    prediction = _output_block(network, with_loss=False, with_delta=False)
-    for_loss = _output_block(network, with_loss=True, with_delta=False)
-    for_gradient = _output_block(network, with_loss=True, with_delta=True)
+    hidden = hidden_lines(network)
+    prediction = output_block(network, with_loss=False, with_delta=False)
+    for_loss = output_block(network, with_loss=True, with_delta=False)
+    for_gradient = output_block(network, with_loss=True, with_delta=True)
     if samples_as_columns is None:
         samples_as_columns = max(spec.sizes) <= SAMPLES_AS_COLUMNS_UP_TO
     step_lines, step_total, workspace = _inplace_step(network, for_gradient, samples_as_columns)
@@ -441,7 +445,7 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
                                                                      with_gradient=False)
     training = spec.training
     diagnosed_layers = _diagnosed_layers(network)
-    params = _params(network)
+    params = param_views(network)
     diagnose_lines = _lines_for_diagnose(hidden + prediction.lines, diagnosed_layers)
     computed = {line.target for line in diagnose_lines}
     return {
@@ -449,7 +453,7 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "marker": MARKER,
         "version": __version__,
         "digest": spec_digest(network),
-        "architecture": _architecture(network),
+        "architecture": architecture(network),
         "params": params,
         # init_params needs its random generator only when some weight is drawn rather than given.
         "draws": training.init != "zeros" and any(p.explicit is None and p.kind != "bias" for p in params),
@@ -470,7 +474,7 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "loss_workspace": loss_workspace,
         "runtime": runtime_source().parts,
         "imports": import_block("import math", "import numpy as np"),
-        "backward_lines": _backward_lines(network, for_gradient.delta),
+        "backward_lines": backward_lines(network, for_gradient.delta),
         "loss_terms": for_loss.loss_terms,
         "gradient_loss_total": _sum_of_squares(for_gradient) or f"np.sum({for_gradient.loss_terms})",
         "prediction": network.prediction.name,
@@ -478,9 +482,9 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "loss_coefficient_is_one": network.loss_coefficient == 1,
         "loss_uses_n": network.loss_coefficient.has(n_samples),
         "loss_name": network.output.loss.short_name,
-        "loss_comment": _loss_comment(network),
+        "loss_comment": loss_comment(network),
         "training": training,
-        "likely_causes": [_wrapped(cause) for cause in _likely_causes(network)],
+        "likely_causes": [wrapped(cause) for cause in likely_causes(network)],
         "diagnosed_layers": diagnosed_layers,
         "diagnose_lines": diagnose_lines,
         "diagnose_params": [p for p in params if p.name in {
