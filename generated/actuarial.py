@@ -98,14 +98,20 @@ def _check_numeric(name, array):
 
 def forward(params, X):
     """The network's output for inputs X of shape (N, 3)."""
-    params, X = _checked_params(params), _checked_data(X)
+    Z2 = _forward_pass(_checked_params(params), _checked_data(X))[-1]
+    A2 = np.exp(Z2)
+    return A2
+
+
+def _forward_pass(params, X):
+    """Every layer's arrays up to the output layer's pre-activation Z2, from checked arrays:
+    what forward, loss and diagnose go on from (loss_and_grad writes the same lines out, for reading)."""
     W1, W2 = params['W1'], params['W2']
     Z1 = X @ W1
     # sigmoid, in an equivalent form that cannot overflow
     A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
     Z2 = A1 @ W2
-    A2 = np.exp(Z2)
-    return A2
+    return [Z1, A1, Z2]
 
 
 def predict(params, X):
@@ -121,12 +127,8 @@ def loss(params, X, Y):
 
 def _loss(params, X, Y):
     """loss on checked arrays, for sets too small to gain from writing into preallocated arrays."""
-    W1, W2 = params['W1'], params['W2']
     n = X.shape[0]
-    Z1 = X @ W1
-    # sigmoid, in an equivalent form that cannot overflow
-    A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
-    Z2 = A1 @ W2
+    Z2 = _forward_pass(params, X)[-1]
     A2 = np.exp(Z2)
     return float(1/n * np.sum((A2 - Y)**2))
 
@@ -391,12 +393,9 @@ def diagnose(params, X, Y, history=None):
     1 exploding ones. Given train()'s history, also how its training loss moved.
     """
     params, (X, Y) = _checked_params(params), _checked_data(X, Y)
-    W1 = params['W1']
     with np.errstate(all="ignore"):
         value, grads = _loss_and_grad(params, X, Y)
-        Z1 = X @ W1
-        # sigmoid, in an equivalent form that cannot overflow
-        A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
+        Z1, A1, Z2 = _forward_pass(params, X)
         layers = [
             {
                 "layer": 1,

@@ -98,11 +98,17 @@ def _check_numeric(name, array):
 
 def forward(params, X):
     """The network's output for inputs X of shape (N, 1)."""
-    params, X = _checked_params(params), _checked_data(X)
-    W1, b1 = params['W1'], params['b1']
-    Z1 = X @ W1 + b1
+    Z1 = _forward_pass(_checked_params(params), _checked_data(X))[-1]
     A1 = Z1
     return A1
+
+
+def _forward_pass(params, X):
+    """Every layer's arrays up to the output layer's pre-activation Z1, from checked arrays:
+    what forward, loss and diagnose go on from (loss_and_grad writes the same lines out, for reading)."""
+    W1, b1 = params['W1'], params['b1']
+    Z1 = X @ W1 + b1
+    return [Z1]
 
 
 def predict(params, X):
@@ -118,9 +124,8 @@ def loss(params, X, Y):
 
 def _loss(params, X, Y):
     """loss on checked arrays, for sets too small to gain from writing into preallocated arrays."""
-    W1, b1 = params['W1'], params['b1']
     n = X.shape[0]
-    Z1 = X @ W1 + b1
+    Z1 = _forward_pass(params, X)[-1]
     A1 = Z1
     return float(1/n * np.sum((A1 - Y)**2))
 
@@ -343,6 +348,7 @@ def diagnose(params, X, Y, history=None):
     params, (X, Y) = _checked_params(params), _checked_data(X, Y)
     with np.errstate(all="ignore"):
         value, grads = _loss_and_grad(params, X, Y)
+        [Z1] = _forward_pass(params, X)
         layers = [
             {
                 "layer": 1,

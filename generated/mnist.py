@@ -99,15 +99,21 @@ def _check_numeric(name, array):
 
 def forward(params, X):
     """The network's output for inputs X of shape (N, 784)."""
-    params, X = _checked_params(params), _checked_data(X)
+    Z2 = _forward_pass(_checked_params(params), _checked_data(X))[-1]
+    # sigmoid, in an equivalent form that cannot overflow
+    A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
+    return A2
+
+
+def _forward_pass(params, X):
+    """Every layer's arrays up to the output layer's pre-activation Z2, from checked arrays:
+    what forward, loss and diagnose go on from (loss_and_grad writes the same lines out, for reading)."""
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     Z1 = X @ W1 + b1
     # sigmoid, in an equivalent form that cannot overflow
     A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
     Z2 = A1 @ W2 + b2
-    # sigmoid, in an equivalent form that cannot overflow
-    A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
-    return A2
+    return [Z1, A1, Z2]
 
 
 def predict(params, X):
@@ -123,12 +129,8 @@ def loss(params, X, Y):
 
 def _loss(params, X, Y):
     """loss on checked arrays, for sets too small to gain from writing into preallocated arrays."""
-    W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     n = X.shape[0]
-    Z1 = X @ W1 + b1
-    # sigmoid, in an equivalent form that cannot overflow
-    A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
-    Z2 = A1 @ W2 + b2
+    Z2 = _forward_pass(params, X)[-1]
     # sigmoid, in an equivalent form that cannot overflow
     A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
     return float(1/n * np.sum((A2 - Y)**2))
@@ -431,13 +433,9 @@ def diagnose(params, X, Y, history=None):
     1 exploding ones. Given train()'s history, also how its training loss moved.
     """
     params, (X, Y) = _checked_params(params), _checked_data(X, Y)
-    W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     with np.errstate(all="ignore"):
         value, grads = _loss_and_grad(params, X, Y)
-        Z1 = X @ W1 + b1
-        # sigmoid, in an equivalent form that cannot overflow
-        A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
-        Z2 = A1 @ W2 + b2
+        Z1, A1, Z2 = _forward_pass(params, X)
         # sigmoid, in an equivalent form that cannot overflow
         A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
         layers = [

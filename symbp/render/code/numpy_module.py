@@ -447,7 +447,6 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     diagnosed_layers = _diagnosed_layers(network)
     params = param_views(network)
     diagnose_lines = _lines_for_diagnose(hidden + prediction.lines, diagnosed_layers)
-    computed = {line.target for line in diagnose_lines}
     return {
         "spec": spec,
         "marker": MARKER,
@@ -460,8 +459,13 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "title": textwrap.fill(f"{spec.title or spec.name}: a NumPy trainer for the network in spec '{spec.name}'.",
                                96),
         "layers": network.layers,
-        "forward_lines": hidden + prediction.lines,
-        "loss_lines": hidden + for_loss.lines,
+        "hidden_lines": hidden,
+        "hidden_names": [line.target for line in hidden],
+        # The left-hand side that unpacks _forward_pass's list.
+        "hidden_targets": ", ".join(line.target for line in hidden) if len(hidden) > 1 else f"[{hidden[0].target}]",
+        "last_preactivation": network.layers[-1].preactivation_symbol.name,
+        "prediction_lines": prediction.lines,
+        "loss_output_lines": for_loss.lines,
         "gradient_forward_lines": hidden + for_gradient.lines,
         "step_lines": step_lines,
         "widest": max(spec.sizes),
@@ -486,10 +490,8 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "training": training,
         "likely_causes": [wrapped(cause) for cause in likely_causes(network)],
         "diagnosed_layers": diagnosed_layers,
-        "diagnose_lines": diagnose_lines,
-        "diagnose_params": [p for p in params if p.name in {
-            name for layer in network.layers if layer.preactivation_symbol.name in computed
-            for name in (q.name for q in layer.parameters)}],
+        # diagnose() takes the hidden layers from _forward_pass, and the output layer's lines when it reads them.
+        "diagnose_output_lines": diagnose_lines[len(hidden):],
     }
 
 
