@@ -498,36 +498,9 @@ def adam_rate(learning_rate, beta1, beta2, step, sqrt=math.sqrt):
     return learning_rate * sqrt(1 - beta2**step) / (1 - beta1**step)
 
 
-def adam_parameter(parameter, rate, moment, second, epsilon, sqrt=np.sqrt):
+def adam_parameter(parameter, rate, moment, second, epsilon, sqrt):
     """adam: the step, with epsilon added to the root of the second moment (Keras's placement)."""
     return parameter - rate * moment / (sqrt(second) + epsilon)
-
-
-def optimizer_update(optimizer, learning_rate, momentum, beta1, beta2, epsilon):
-    """update(params, grads, step): applies step number `step` (from 1) of the optimizer to the dict
-    params, replacing its arrays; grads are plain gradients. Velocities and moments live in the closure."""
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer: unknown {optimizer!r}; choose gd, sgd, momentum or adam")
-    # The running averages start at zero: a scalar 0 stands for arrays of zeros of each parameter's shape and dtype.
-    velocity, second = {}, {}
-
-    def gradient_step(params, grads, step):
-        for name, gradient in grads.items():
-            params[name] = descent(params[name], gradient, learning_rate)
-
-    def momentum_step(params, grads, step):
-        for name, gradient in grads.items():
-            velocity[name] = momentum_velocity(velocity.get(name, 0.0), gradient, learning_rate, momentum)
-            params[name] = momentum_parameter(params[name], velocity[name])
-
-    def adam_step(params, grads, step):
-        rate = adam_rate(learning_rate, beta1, beta2, step)
-        for name, gradient in grads.items():
-            velocity[name] = adam_moment(velocity.get(name, 0.0), gradient, beta1)
-            second[name] = adam_second_moment(second.get(name, 0.0), gradient, beta2)
-            params[name] = adam_parameter(params[name], rate, velocity[name], second[name], epsilon)
-
-    return {"momentum": momentum_step, "adam": adam_step}.get(optimizer, gradient_step)
 
 
 # ---- symbp.runtime.diagnostics ----
@@ -628,6 +601,33 @@ class Trainable:
     widest: int = 1
     sample_axis: int = 0
     likely_causes: tuple = ()
+
+
+def optimizer_update(optimizer, learning_rate, momentum, beta1, beta2, epsilon):
+    """update(params, grads, step): applies step number `step` (from 1) of the optimizer to the dict
+    params, replacing its arrays; grads are plain gradients. Velocities and moments live in the closure."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer: unknown {optimizer!r}; choose gd, sgd, momentum or adam")
+    # The running averages start at zero: a scalar 0 stands for arrays of zeros of each parameter's shape and dtype.
+    velocity, second = {}, {}
+
+    def gradient_step(params, grads, step):
+        for name, gradient in grads.items():
+            params[name] = descent(params[name], gradient, learning_rate)
+
+    def momentum_step(params, grads, step):
+        for name, gradient in grads.items():
+            velocity[name] = momentum_velocity(velocity.get(name, 0.0), gradient, learning_rate, momentum)
+            params[name] = momentum_parameter(params[name], velocity[name])
+
+    def adam_step(params, grads, step):
+        rate = adam_rate(learning_rate, beta1, beta2, step)
+        for name, gradient in grads.items():
+            velocity[name] = adam_moment(velocity.get(name, 0.0), gradient, beta1)
+            second[name] = adam_second_moment(second.get(name, 0.0), gradient, beta2)
+            params[name] = adam_parameter(params[name], rate, velocity[name], second[name], epsilon, np.sqrt)
+
+    return {"momentum": momentum_step, "adam": adam_step}.get(optimizer, gradient_step)
 
 
 def batches(n, batch_size, rng):

@@ -70,3 +70,11 @@ def test_the_code_backends_share_public_builders_and_import_no_private_names():
                                if alias.name.startswith("_") and not alias.name.endswith("__")]
                     offenders += [f"{path.name}: {name}" for name in private]
     assert offenders == []
+
+
+def test_the_array_api_module_runs_the_same_optimizer_rules():
+    from symbp.render.code.backends.array_api import generate_array_api_module
+
+    generated = _top_level(generate_array_api_module(SPEC))
+    for name, text in _top_level(inspect.getsource(optimizers)).items():
+        assert generated.get(name) == text, name

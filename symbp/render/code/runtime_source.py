@@ -50,19 +50,20 @@ def _split(name: str) -> tuple[list[ast.stmt], RuntimePart]:
 
 
 @cache
-def runtime_source() -> RuntimeSource:
+def runtime_source(modules: tuple[str, ...] = RUNTIME_MODULES) -> RuntimeSource:
+    """The named runtime modules (all of them by default; the array-API module takes the optimizers alone)."""
     imports, parts = [], []
-    for name in RUNTIME_MODULES:
+    for name in modules:
         found, part = _split(name)
         imports += found
         parts.append(part)
     return RuntimeSource(tuple(imports), tuple(parts))
 
 
-def import_block(*extra: str) -> str:
+def import_block(*extra: str, modules: tuple[str, ...] = RUNTIME_MODULES) -> str:
     """The generated module's imports: the runtime's and `extra` (statements such as "import math"), merged,
     deduplicated and laid out as isort would: the standard library first, plain imports before from-imports."""
-    nodes = [*runtime_source().imports, *(ast.parse(statement).body[0] for statement in extra)]
+    nodes = [*runtime_source(modules).imports, *(ast.parse(statement).body[0] for statement in extra)]
     plain: set[str] = set()
     froms: dict[str, set[str]] = {}
     for node in nodes:

@@ -25,8 +25,11 @@ from symbp.render.code.numpy_module import (
     spec_digest,
     wrapped,
 )
+from symbp.render.code.runtime_source import import_block, runtime_source
 from symbp.render.templating import render
 from symbp.symbolic.network import Network, build_network, n_samples
+
+ARRAY_API_RUNTIME = ("optimizers",)
 
 
 def _code(expr, bindings: dict | None = None, arrays=()) -> str:
@@ -82,6 +85,10 @@ def module_context(network: Network) -> dict:
         "loss_name": network.output.loss.short_name,
         "loss_comment": loss_comment(network),
         "training": spec.training,
+        # The array-API module computes its own steps; it shares the optimizers' rules with the NumPy module.
+        "runtime": runtime_source(ARRAY_API_RUNTIME).parts,
+        "imports": import_block("import math", "import warnings", "from array_api_compat import array_namespace, "
+                                "device, is_dask_namespace, is_jax_namespace, to_device", modules=ARRAY_API_RUNTIME),
         "likely_causes": [wrapped(cause) for cause in likely_causes(network)],
     }
 
