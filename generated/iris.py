@@ -399,7 +399,6 @@ def train(
 def _trainable():
     """This network's functions and sizes, for the runtime's training loop (run_training)."""
     return Trainable(
-        names=PARAMS,
         loss=_loss,
         loss_and_grad=_loss_and_grad,
         loss_and_grad_into=_loss_and_grad_into,
@@ -591,7 +590,6 @@ class Trainable:
     a sample per column. likely_causes: besides the learning rate, why the loss may stop being finite.
     """
 
-    names: tuple
     loss: object
     loss_and_grad: object
     loss_and_grad_into: object = None

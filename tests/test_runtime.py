@@ -38,7 +38,7 @@ def _loss_and_grad(params, X, Y):
     return float(0.5 * np.sum(error**2)), {"w": X.T @ error}
 
 
-LINE = Trainable(names=("w",), loss=_loss, loss_and_grad=_loss_and_grad)
+LINE = Trainable(loss=_loss, loss_and_grad=_loss_and_grad)
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def test_a_diverging_run_warns_and_returns_the_last_finite_parameters(data, batc
 
 
 def test_likely_causes_are_named_in_the_warning(data):
-    network = Trainable(("w",), _loss, _loss_and_grad, likely_causes=("the output grows too fast",))
+    network = Trainable(_loss, _loss_and_grad, likely_causes=("the output grows too fast",))
     with pytest.warns(RuntimeWarning, match="or the output grows too fast"):
         _train(network, data, learning_rate=1e3, epochs=500)
 
@@ -178,7 +178,7 @@ class Counted:
             self.calls["loss_into"] += 1
             return _loss(params, X.T, Y.T)
 
-        return Trainable(("w",), loss, loss_and_grad, into, lambda rows, dtype: {"rows": rows,
+        return Trainable(loss, loss_and_grad, into, lambda rows, dtype: {"rows": rows,
                          "grad_w": np.empty((2, 1), dtype)}, loss_into, lambda rows, dtype: {}, widest, 1)
 
 

@@ -40,7 +40,6 @@ class Trainable:
     a sample per column. likely_causes: besides the learning rate, why the loss may stop being finite.
     """
 
-    names: tuple
     loss: object
     loss_and_grad: object
     loss_and_grad_into: object = None
