@@ -656,6 +656,12 @@ def laid_out(X, Y, sample_axis):
     return X, Y
 
 
+def floating_type(*arrays):
+    """The dtype of the in-place arrays: the arrays' common type, or float64 when that is not floating (int data)."""
+    dtype = np.result_type(*arrays)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
 def in_place(network, rows):
     """True when a batch of `rows` samples is worth stepping in preallocated arrays."""
     return network.loss_and_grad_into is not None and rows * network.widest >= IN_PLACE_FROM
@@ -678,7 +684,7 @@ class WholeSetLoss:
             return network.loss(self.params, X, Y)
         if self.work is None:
             self.step_data = laid_out(X, Y, network.sample_axis)
-            self.work = network.loss_workspace(X.shape[0], np.result_type(X, Y, *self.params.values()))
+            self.work = network.loss_workspace(X.shape[0], floating_type(X, Y, *self.params.values()))
         return network.loss_into(self.params, *self.step_data, self.work)
 
 
@@ -697,7 +703,7 @@ class Steps:
 
     def __init__(self, network, params, X, Y):
         self.network, self.params, self.X, self.Y = network, params, X, Y
-        self.dtype = np.result_type(X, Y, *params.values())
+        self.dtype = floating_type(X, Y, *params.values())
         self.workspaces, self.step_data = {}, None
 
     def __call__(self, rows):

@@ -294,3 +294,14 @@ def test_a_starting_loss_that_is_not_finite_is_a_value_error(module, data, batch
     X[3, 1] = np.nan
     with pytest.raises(ValueError, match="starting parameters is nan: X holds NaN"):
         module.train(module.init_params(1), X, Y, epochs=3, batch_size=batch_size)
+
+
+def test_integer_data_and_parameters_train_in_floating_point():
+    spec = {"name": "ints", "inputs": 2,
+            "layers": [{"units": 3, "activation": "tanh"}, {"units": 1, "activation": "linear"}]}
+    module = load_module_from_source(generate_module(spec), "ints")
+    X, Y = np.ones((5000, 2), dtype=int), np.ones((5000, 1), dtype=int)  # large enough to step in place
+    params = {name: np.ones_like(value, dtype=int) for name, value in module.init_params(0).items()}
+    assert module.loss(params, X, Y) == pytest.approx(module.loss(params, X.astype(float), Y.astype(float)), rel=1e-12)
+    trained, history = module.train(params, X, Y, epochs=2, learning_rate=1e-4, batch_size=1000)
+    assert all(trained[name].dtype == np.float64 for name in module.PARAMS) and history["stopped"] == "epochs"
