@@ -507,11 +507,11 @@ class Trainable:
 
 def optimizer_update(optimizer, learning_rate, momentum, beta1, beta2, epsilon):
     """update(params, grads, step): applies step number `step` (from 1) of the optimizer to the dict
-    params, replacing its arrays; grads are plain gradients. Velocities and moments live in the closure."""
+    params, replacing its arrays; grads are plain gradients. The velocity and moments live in the closure."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: unknown {optimizer!r}; choose gd, sgd, momentum or adam")
     # The running averages start at zero: a scalar 0 stands for arrays of zeros of each parameter's shape and dtype.
-    velocity, second = {}, {}
+    velocity, moment, second = {}, {}, {}
 
     def gradient_step(params, grads, step):
         for name, gradient in grads.items():
@@ -525,9 +525,9 @@ def optimizer_update(optimizer, learning_rate, momentum, beta1, beta2, epsilon):
     def adam_step(params, grads, step):
         rate = adam_rate(learning_rate, beta1, beta2, step)
         for name, gradient in grads.items():
-            velocity[name] = adam_moment(velocity.get(name, 0.0), gradient, beta1)
+            moment[name] = adam_moment(moment.get(name, 0.0), gradient, beta1)
             second[name] = adam_second_moment(second.get(name, 0.0), gradient, beta2)
-            params[name] = adam_parameter(params[name], rate, velocity[name], second[name], epsilon, np.sqrt)
+            params[name] = adam_parameter(params[name], rate, moment[name], second[name], epsilon, np.sqrt)
 
     return {"momentum": momentum_step, "adam": adam_step}.get(optimizer, gradient_step)
 
@@ -668,9 +668,9 @@ def run_training(network, params, X, Y, *, learning_rate, epochs, batch_size, se
 
     callers_settings, callers_call = np.geterr(), np.geterrcall()
     with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
-        # The last parameters whose loss on (X, Y) is finite: what a diverging run hands back. The
-        # optimizer replaces arrays rather than writing into them, so holding on to them is enough.
-        kept = dict(params)
+        # The last parameters whose loss on (X, Y) is finite: what a diverging run hands back. Copies,
+        # so that a callback writing into params cannot change them.
+        kept = {name: array.copy() for name, array in params.items()}
         if full_batch:
             # The starting loss, and the first step's gradient; each later step's loss is the epoch's before it.
             value, grads = step_on(slice(None))
@@ -693,7 +693,7 @@ def run_training(network, params, X, Y, *, learning_rate, epochs, batch_size, se
             measuring = False
             if not math.isfinite(value):
                 return diverged(value)
-            kept = dict(params)
+            kept = {name: array.copy() for name, array in params.items()}
             history["loss"].append(value)
             logs = {"loss": value}
             if validation is not None:
