@@ -40,12 +40,14 @@ def test_no_name_is_defined_twice_and_only_numpy_is_imported_besides_the_standar
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported == {"math", "warnings", "dataclasses", "numpy"}
+    assert imported == {"math", "warnings", "numpy"}
 
 
 def test_the_import_block_merges_and_orders_as_isort_does():
-    block = import_block("import math", "import numpy as np", "from dataclasses import field")
-    assert block == ("import math\nimport warnings\nfrom dataclasses import dataclass, field\n\nimport numpy as np")
+    block = import_block("import numpy as np", "from os import path", "from collections import deque", "import math",
+                         "from os import sep")
+    assert block == ("import math\nimport warnings\nfrom collections import deque\nfrom os import path, sep\n\n"
+                     "import numpy as np")
 
 
 def test_the_runtime_modules_import_before_their_code_and_are_all_included():

@@ -7,7 +7,6 @@ loop is the same code in every module and runs here on any hand-written loss_and
 
 import math
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,7 +25,6 @@ from symbp.runtime.optimizers import (
 IN_PLACE_FROM = 4096
 
 
-@dataclass(frozen=True)
 class Trainable:
     """A network as the training loop sees it.
 
@@ -40,15 +38,12 @@ class Trainable:
     a sample per column. likely_causes: besides the learning rate, why the loss may stop being finite.
     """
 
-    loss: object
-    loss_and_grad: object
-    loss_and_grad_into: object = None
-    workspace: object = None
-    loss_into: object = None
-    loss_workspace: object = None
-    widest: int = 1
-    sample_axis: int = 0
-    likely_causes: tuple = ()
+    def __init__(self, loss, loss_and_grad, loss_and_grad_into=None, workspace=None, loss_into=None,
+                 loss_workspace=None, widest=1, sample_axis=0, likely_causes=()):
+        self.loss, self.loss_and_grad = loss, loss_and_grad
+        self.loss_and_grad_into, self.workspace = loss_and_grad_into, workspace
+        self.loss_into, self.loss_workspace = loss_into, loss_workspace
+        self.widest, self.sample_axis, self.likely_causes = widest, sample_axis, likely_causes
 
 
 def optimizer_update(optimizer, learning_rate, momentum, beta1, beta2, epsilon):
