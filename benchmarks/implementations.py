@@ -44,6 +44,27 @@ def symbp(workload, X, Y, params):
     return time.perf_counter() - started, generation, final
 
 
+def symbp_saved(workload, X, Y, params):
+    """A module generated earlier (by another version of symbp, say), read from the folder named by the
+    environment variable SYMBP_SAVED_MODULES as SPEC_NAME.py: before and after a change, in one run.
+    Left out when the variable is not set."""
+    import os
+    from pathlib import Path
+
+    from symbp.checks.gradients import load_module_from_source
+
+    folder = os.environ.get("SYMBP_SAVED_MODULES")
+    if not folder:
+        return None
+    source = (Path(folder) / f"{workload.spec['name']}.py").read_text()
+    module = load_module_from_source(source, f"saved_{workload.spec['name']}")
+    epochs = 1 if workload.batch_size else workload.steps
+    started = time.perf_counter()
+    final, _ = module.train(params, X, Y, learning_rate=workload.learning_rate, epochs=epochs,
+                            batch_size=workload.batch_size, seed=0, optimizer="gd")
+    return time.perf_counter() - started, 0.0, final
+
+
 def handwritten(workload, X, Y, params):
     """Careful NumPy by hand: reused activations, derivatives through outputs, no recomputation."""
     kinds = _activations(workload)
@@ -224,6 +245,7 @@ def hips_autograd(workload, X, Y, params):
 
 IMPLEMENTATIONS = {
     "symbp": symbp,
+    "symbp_saved": symbp_saved,
     "handwritten": handwritten,
     "lab_style": lab_style,
     "floor": floor,

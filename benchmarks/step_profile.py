@@ -46,7 +46,7 @@ def _step_calls(source: str) -> list[str]:
 
 def _timed_step(calls: list[str], work_names, sample_axis: int):
     """A function that runs the step's statements and reads the clock after each one."""
-    lines = ["def timed(params, X, Y, work, scale, clock, marks):", f"    _SAMPLE_AXIS = {sample_axis}"]
+    lines = ["def timed(params, X, Y, work, clock, marks):", f"    _SAMPLE_AXIS = {sample_axis}"]
     lines += [f"    {name} = work[{name!r}]" for name in work_names]
     lines.append("    marks.append(clock())")
     for statement in calls:
@@ -68,7 +68,7 @@ def main() -> None:
     params = workload.initial(dtype)
     n = X.shape[0]
     size = workload.batch_size or n
-    if size * module._WIDEST < module._IN_PLACE_FROM:
+    if size * module._WIDEST < module.IN_PLACE_FROM:
         raise SystemExit(f"{args.workload}: batches this small take loss_and_grad, not the in-place step")
     columns = module._SAMPLE_AXIS == 1
     X_step, Y_step = (np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)) if columns else (X, Y)
@@ -81,23 +81,24 @@ def main() -> None:
     work = module._workspace(size, dtype)
     steps = workload.steps if workload.batch_size is None else len(batches)
     per_call = [[] for _ in calls]
-    gather, update = [], []
+    gather, updating = [], []
+    step_update = module.optimizer_update("gd", workload.learning_rate, 0.0, 0.9, 0.999, 1e-7)
     clock = time.perf_counter
     with np.errstate(all="ignore"):
         for index in range(steps):
             rows = batches[index % len(batches)]
             started = clock()
-            X_batch = module._gather(X_step, rows, work, "X_batch")
-            Y_batch = module._gather(Y_step, rows, work, "Y_batch")
+            X_batch = module.gather(X_step, rows, work, "X_batch", module._SAMPLE_AXIS)
+            Y_batch = module.gather(Y_step, rows, work, "Y_batch", module._SAMPLE_AXIS)
             gather.append(clock() - started)
             marks = []
-            timed(params, X_batch, Y_batch, work, workload.learning_rate, clock, marks)
+            timed(params, X_batch, Y_batch, work, clock, marks)
             for slot, (before, after) in enumerate(zip(marks, marks[1:])):
                 per_call[slot].append(after - before)
             started = clock()
-            for name in module.PARAMS:
-                params[name] -= work[f"grad_{name}"]  # already times the learning rate
-            update.append(clock() - started)
+            grads = {name: work[f"grad_{name}"] for name in module.PARAMS}
+            step_update(params, grads, index + 1)
+            updating.append(clock() - started)
         started = clock()
         epochs = 1 if workload.batch_size else steps
         module.train(workload.initial(dtype), X, Y, learning_rate=workload.learning_rate, epochs=epochs,
@@ -109,13 +110,13 @@ def main() -> None:
 
     rows = [(statement, micro(samples)) for statement, samples in zip(calls, per_call)]
     step_total = sum(us for _, us in rows)
-    accounted = step_total + micro(gather) + micro(update)
+    accounted = step_total + micro(gather) + micro(updating)
     print(f"{args.workload} ({dtype}), batch {workload.batch_size or 'full'}, "
           f"{'a sample per column' if columns else 'a sample per row'}: train() {train * 1e6:.1f} us per step")
     print(f"{'us':>8} {'share':>6}  call")
     for statement, us in rows:
         print(f"{us:8.2f} {us / (train * 1e6):6.1%}  {statement}")
-    for label, us in (("gathering the batch", micro(gather)), ("updating the parameters", micro(update)),
+    for label, us in (("gathering the batch", micro(gather)), ("updating the parameters", micro(updating)),
                       ("train()'s loop and Python calls", train * 1e6 - accounted)):
         print(f"{us:8.2f} {us / (train * 1e6):6.1%}  [{label}]")
 

@@ -103,15 +103,21 @@ def _check_numeric(name, array):
 
 def forward(params, X):
     """The network's output for inputs X of shape (N, 2)."""
-    params, X = _checked_params(params), _checked_data(X)
+    Z2 = _forward_pass(_checked_params(params), _checked_data(X))[-1]
+    # sigmoid, in an equivalent form that cannot overflow
+    A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
+    return A2
+
+
+def _forward_pass(params, X):
+    """Every layer's arrays up to the output layer's pre-activation Z2, from checked arrays:
+    what forward, loss and diagnose go on from (loss_and_grad writes the same lines out, for reading)."""
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     Z1 = X @ W1 + b1
     # sigmoid, in an equivalent form that cannot overflow
     A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
     Z2 = A1 @ W2 + b2
-    # sigmoid, in an equivalent form that cannot overflow
-    A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
-    return A2
+    return [Z1, A1, Z2]
 
 
 def predict(params, X):
@@ -121,12 +127,13 @@ def predict(params, X):
 
 def loss(params, X, Y):
     """L = 1/2 * sum over samples and outputs of the squared_error."""
-    params, (X, Y) = _checked_params(params), _checked_data(X, Y)
-    W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
-    Z1 = X @ W1 + b1
-    # sigmoid, in an equivalent form that cannot overflow
-    A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
-    Z2 = A1 @ W2 + b2
+    # Large sets go through the forward pass in place, the route train() measures its history by.
+    return whole_set_loss(_trainable(), _checked_params(params), *_checked_data(X, Y))
+
+
+def _loss(params, X, Y):
+    """loss on checked arrays, for sets too small to gain from writing into preallocated arrays."""
+    Z2 = _forward_pass(params, X)[-1]
     # sigmoid, in an equivalent form that cannot overflow
     A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
     return float(1/2 * np.sum((A2 - Y)**2))
@@ -173,8 +180,7 @@ def _loss_and_grad(params, X, Y):
     }
 
 
-# train() writes into preallocated arrays once a batch has this many entries in its widest layer.
-_IN_PLACE_FROM = 4096
+# The widest layer, in units: train() steps a batch in preallocated arrays from IN_PLACE_FROM entries in it.
 _WIDEST = 2
 # The axis of the in-place step's arrays that runs over the batch's samples.
 _SAMPLE_AXIS = 1
@@ -199,12 +205,8 @@ def _workspace(rows, dtype):
     }
 
 
-def _loss_and_grad_into(params, X, Y, work, scale=1.0):
+def _loss_and_grad_into(params, X, Y, work):
     """The step train() takes: what loss_and_grad computes, written with out= into work's arrays.
-
-    Every gradient comes multiplied by scale: train() passes its learning rate (1 for adam, which
-    needs the gradient itself), and that costs one multiplication of the output's error term
-    rather than a pass over every gradient.
 
     X and Y hold a sample per column (loss_and_grad's X.T and Y.T), and so does every array of
     the step: this network's layers are narrow, and a few long rows are faster than many short ones.
@@ -251,11 +253,11 @@ def _loss_and_grad_into(params, X, Y, work, scale=1.0):
     np.multiply(A2, _scratch_2xn_1, out=A2)
     # t0 = A2 - Y
     np.subtract(A2, Y, out=t0)
-    # delta2 = (-scale)*A2*t0*(A2 - 1)
+    # delta2 = -A2*t0*(A2 - 1)
     np.multiply(A2, t0, out=delta2)
     np.add(A2, -1, out=_scratch_2xn_1)
     np.multiply(delta2, _scratch_2xn_1, out=delta2)
-    np.multiply(delta2, -scale, out=delta2)
+    np.multiply(delta2, -1, out=delta2)
     # grad_W2 = A1 @ delta2.T
     np.matmul(A1, delta2.T, out=grad_W2)
     # grad_b2 = (delta2).sum(axis=1)
@@ -278,29 +280,61 @@ def _loss_and_grad_into(params, X, Y, work, scale=1.0):
     }
 
 
+def _loss_workspace(rows, dtype):
+    """The arrays _loss_into writes into for a set of `rows` samples."""
+    return {
+        'Z1': np.empty((2, rows), dtype),
+        'A1': np.empty((2, rows), dtype),
+        '_scratch_2xn_1': np.empty((2, rows), dtype),
+        'Z2': np.empty((2, rows), dtype),
+        'A2': np.empty((2, rows), dtype),
+        'loss_terms': np.empty((2, rows), dtype),
+    }
+
+
+def _loss_into(params, X, Y, work):
+    """What _loss computes, from the forward pass alone, written with out= into work's arrays
+    (laid out as _loss_and_grad_into's): train()'s loss on the whole training set after each epoch."""
+    W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
+    Z1 = work['Z1']
+    A1 = work['A1']
+    _scratch_2xn_1 = work['_scratch_2xn_1']
+    Z2 = work['Z2']
+    A2 = work['A2']
+    loss_terms = work['loss_terms']
+    # Z1 = W1.T @ X + b1[:, np.newaxis]
+    np.matmul(W1.T, X, out=Z1)
+    np.add(Z1, b1[:, np.newaxis], out=Z1)
+    # A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
+    np.absolute(Z1, out=A1)
+    np.multiply(A1, -1, out=A1)
+    np.exp(A1, out=A1)
+    np.add(A1, 1, out=A1)
+    np.reciprocal(A1, out=A1)
+    np.minimum(Z1, 0, out=_scratch_2xn_1)
+    np.exp(_scratch_2xn_1, out=_scratch_2xn_1)
+    np.multiply(A1, _scratch_2xn_1, out=A1)
+    # Z2 = W2.T @ A1 + b2[:, np.newaxis]
+    np.matmul(W2.T, A1, out=Z2)
+    np.add(Z2, b2[:, np.newaxis], out=Z2)
+    # A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
+    np.absolute(Z2, out=A2)
+    np.multiply(A2, -1, out=A2)
+    np.exp(A2, out=A2)
+    np.add(A2, 1, out=A2)
+    np.reciprocal(A2, out=A2)
+    np.minimum(Z2, 0, out=_scratch_2xn_1)
+    np.exp(_scratch_2xn_1, out=_scratch_2xn_1)
+    np.multiply(A2, _scratch_2xn_1, out=A2)
+    # loss_terms = (A2 - Y)**2
+    np.subtract(A2, Y, out=loss_terms)
+    np.square(loss_terms, out=loss_terms)
+    return float(1/2 * np.sum(loss_terms))
+
+
 # Besides a learning rate that is too high, what can make this network's loss stop being finite.
 _LIKELY_CAUSES = (
 )
-
-
-def _batches(n, batch_size, rng):
-    """Index slices for one epoch: the whole set, or shuffled mini-batches."""
-    if batch_size is None or batch_size >= n:
-        return [slice(None)]
-    order = rng.permutation(n)
-    return [order[start:start + batch_size] for start in range(0, n, batch_size)]
-
-
-def _gather(array, rows, work, name):
-    """The batch's samples of array: the array itself for a full batch, else copied into work[name]."""
-    if isinstance(rows, slice):
-        return array
-    if name not in work:
-        shape = list(array.shape)
-        shape[_SAMPLE_AXIS] = len(rows)
-        work[name] = np.empty(shape, array.dtype)
-    # mode="clip" lets take write straight into the array rather than through a buffer; rows are in range.
-    return np.take(array, rows, axis=_SAMPLE_AXIS, out=work[name], mode="clip")
 
 
 def train(
@@ -344,11 +378,6 @@ def train(
     np.float32) converts the parameters and data once before training; by default they keep their
     own types.
     """
-    if optimizer not in ("gd", "sgd", "momentum", "adam"):
-        raise ValueError(f"optimizer: unknown {optimizer!r}; choose gd, sgd, momentum or adam")
-    if patience is not None and (validation is None or patience < 1):
-        raise ValueError(f"patience: early stopping after {patience!r} epochs needs a whole number of at least 1 "
-                         "and validation=(X_val, Y_val), whose loss it watches")
     params = {name: np.array(array, dtype=dtype, copy=True) for name, array in _checked_params(params).items()}
     X, Y = _checked_data(X, Y)
     if dtype is not None:
@@ -357,179 +386,39 @@ def train(
     if validation is not None:
         if len(validation) != 2:
             raise ValueError(f"validation: expected a pair (X_val, Y_val), got {len(validation)} items")
-        X_val, Y_val = _checked_data(*validation, names=("X_val", "Y_val"))
+        validation = _checked_data(*validation, names=("X_val", "Y_val"))
         if dtype is not None:
-            X_val, Y_val = np.asarray(X_val, dtype=dtype), np.asarray(Y_val, dtype=dtype)
-    rng = np.random.default_rng(seed)
-    n = X.shape[0]
-    full_batch = batch_size is None or batch_size >= n
-    # One workspace per batch size (a last, smaller batch gets its own), reused by every step.
-    workspaces = {}
-    dtype_of_step = np.result_type(X, Y, *params.values())
-    # The in-place step reads a sample per column (see _loss_and_grad_into): X and Y are transposed
-    # once, by its first call; runs whose batches are all tiny never need the copy.
-    step_data = []
-    velocity = {name: np.zeros_like(value) for name, value in params.items()}
-    second = {name: np.zeros_like(value) for name, value in params.items()}
-    # Gradients come from each step already multiplied by the learning rate, where the optimizer
-    # only ever uses that product.
-    scale = 1.0 if optimizer == "adam" else learning_rate
-
-    def loss_and_scaled_grad(rows):
-        size = n if isinstance(rows, slice) else len(rows)
-        if size * _WIDEST < _IN_PLACE_FROM:
-            # Tiny batches: fewer, allocating calls beat many calls with out=.
-            value, grads = _loss_and_grad(params, X[rows], Y[rows])
-            if scale != 1.0:
-                for gradient in grads.values():
-                    gradient *= scale
-            return value, grads
-        if not step_data:
-            step_data.extend((np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)))
-        X_step, Y_step = step_data
-        if size not in workspaces:
-            workspaces[size] = _workspace(size, dtype_of_step)
-        work = workspaces[size]
-        X_batch, Y_batch = _gather(X_step, rows, work, "X_batch"), _gather(Y_step, rows, work, "Y_batch")
-        return _loss_and_grad_into(params, X_batch, Y_batch, work, scale)
-
-    epoch = step = 0
-    measuring = False  # True while the loss after an epoch is computed, for note_trouble
-    history = {"loss": [], "stopped": "epochs", "best_epoch": None}
-    if validation is not None:
-        history["val_loss"] = []
-    # NumPy's first floating-point complaint (overflow, invalid value), reported once rather than per step.
-    trouble = []
-
-    def note_trouble(kind, flag):
-        if not trouble:
-            where = f"the loss after step {step}" if measuring else f"step {step + 1}"
-            trouble.append(f"'{kind}' at epoch {epoch}, {where}")
-
-    def diverged(value):
-        _warn_not_finite(epoch, step, value, learning_rate, trouble)
-        history["stopped"] = "diverged"
-        return kept, history
-
-    callers_settings, callers_call = np.geterr(), np.geterrcall()
-    with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
-        # The last parameters whose loss on (X, Y) is finite: what a diverging run hands back.
-        kept = {name: value.copy() for name, value in params.items()}
-        if full_batch:
-            # The starting loss, and the first step's gradient; each later step's loss is the epoch's before it.
-            value, grads = loss_and_scaled_grad(slice(None))
-            _check_starting_loss(value, kept, X, Y)
-        best_val_loss = math.inf
-        for epoch in range(epochs):
-            for rows in [slice(None)] if full_batch else _batches(n, batch_size, rng):
-                if not full_batch:
-                    value, grads = loss_and_scaled_grad(rows)
-                    if not math.isfinite(value):
-                        if epoch == 0:
-                            _check_starting_loss(loss(kept, X, Y), kept, X, Y)
-                        return diverged(value)
-                step += 1
-                for name in PARAMS:
-                    gradient = grads[name]  # already times the learning rate, but for adam
-                    if optimizer == "adam":
-                        velocity[name] += (1.0 - beta1) * (gradient - velocity[name])
-                        second[name] += (1.0 - beta2) * (gradient * gradient - second[name])
-                        rate = learning_rate * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
-                        params[name] -= rate * velocity[name] / (np.sqrt(second[name]) + epsilon)
-                    elif optimizer == "momentum":
-                        velocity[name] *= momentum
-                        velocity[name] -= gradient
-                        params[name] += velocity[name]
-                    else:
-                        params[name] -= gradient
-            measuring = True
-            if full_batch:
-                # The loss at the parameters this epoch ends with, and the next step's gradient.
-                value, grads = loss_and_scaled_grad(slice(None))
-            else:
-                value = loss(params, X, Y)
-            measuring = False
-            if not math.isfinite(value):
-                if epoch == 0 and not full_batch:
-                    _check_starting_loss(loss(kept, X, Y), kept, X, Y)
-                return diverged(value)
-            kept = {name: array.copy() for name, array in params.items()}
-            history["loss"].append(value)
-            logs = {"loss": value}
-            if validation is not None:
-                logs["val_loss"] = loss(params, X_val, Y_val)
-                history["val_loss"].append(logs["val_loss"])
-                if logs["val_loss"] < best_val_loss:
-                    best_val_loss, best_epoch, best = logs["val_loss"], epoch, kept
-            if callback is not None:
-                # The callback's arithmetic is its own business: it runs under the caller's error settings.
-                with np.errstate(**callers_settings, call=callers_call):
-                    stop = callback(epoch, logs, params)
-                if stop:
-                    history["stopped"] = "callback"
-                    break
-            if patience is not None and best_val_loss < math.inf and epoch - best_epoch >= patience:
-                history["stopped"], history["best_epoch"] = "early_stopping", best_epoch
-                params = {name: array.copy() for name, array in best.items()}
-                break
-            losses = history["loss"]
-            if tolerance is not None and len(losses) > 1 and abs(losses[-1] - losses[-2]) < tolerance:
-                history["stopped"] = "tolerance"
-                break
-    if full_batch and history["loss"] and history["stopped"] != "early_stopping":
-        with np.errstate(all="ignore"):
-            history["loss"][-1] = loss(params, X, Y)
-    if trouble:
-        warnings.warn(f"training finished, but NumPy reported {trouble[0]}; check the result", RuntimeWarning,
-                      stacklevel=2)
-    return params, history
+            validation = tuple(np.asarray(array, dtype=dtype) for array in validation)
+    return run_training(
+        _trainable(), params, X, Y, learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, seed=seed,
+        optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, epsilon=epsilon, tolerance=tolerance,
+        validation=validation, patience=patience, callback=callback,
+    )
 
 
-def _check_starting_loss(value, params, X, Y):
-    """ValueError unless the loss at the parameters training starts from is finite."""
-    if math.isfinite(value):
-        return
-    blamed = [name for name, array in (("X", X), ("Y", Y), *params.items()) if not np.all(np.isfinite(array))]
-    if blamed:
-        where = f"{' and '.join(blamed)} {'holds' if len(blamed) == 1 else 'hold'} NaN or infinite values"
-    else:
-        where = "the inputs or the parameters are too large"
-    raise ValueError(f"the loss at the starting parameters is {value}: {where}; train from finite, moderate values")
-
-
-def _warn_not_finite(epoch, step, value, learning_rate, trouble):
-    causes = [f"the learning rate {learning_rate} is too high (try {learning_rate / 10:g})", *_LIKELY_CAUSES]
-    first = f" (NumPy first reported {trouble[0]})" if trouble else ""
-    warnings.warn(
-        f"training stopped at epoch {epoch}, step {step}: the loss became {value}{first}. "
-        f"Likely causes: {'; or '.join(causes)}. Returning the last parameters whose loss is finite.",
-        RuntimeWarning,
-        stacklevel=4,
+def _trainable():
+    """This network's functions and sizes, for the runtime's training loop (run_training)."""
+    return Trainable(
+        loss=_loss,
+        loss_and_grad=_loss_and_grad,
+        loss_and_grad_into=_loss_and_grad_into,
+        workspace=_workspace,
+        loss_into=_loss_into,
+        loss_workspace=_loss_workspace,
+        widest=_WIDEST,
+        sample_axis=_SAMPLE_AXIS,
+        likely_causes=_LIKELY_CAUSES,
     )
 
 
 def save_params(path, params):
     """Writes parameters to an .npz file."""
-    np.savez(path, **_checked_params(params))
+    save_arrays(path, _checked_params(params))
 
 
 def load_params(path):
     """Reads parameters written by save_params, checking their names and shapes."""
-    with np.load(path) as stored:
-        params = {}
-        for name in PARAMS:
-            if name not in stored:
-                raise ValueError(f"{path}: missing parameter {name!r}")
-            if stored[name].shape != SHAPES[name]:
-                raise ValueError(f"{path}: {name} has shape {stored[name].shape}, expected {SHAPES[name]}")
-            params[name] = stored[name].copy()
-    return params
-
-
-# A unit is saturated when its output sits within this fraction of its range from an extreme
-# on at least SATURATED_ROWS of the rows, where its derivative, and so its gradient, all but vanishes.
-SATURATION_MARGIN = 0.01
-SATURATED_ROWS = 0.9
+    return load_arrays(path, SHAPES)
 
 
 def diagnose(params, X, Y, history=None):
@@ -542,13 +431,9 @@ def diagnose(params, X, Y, history=None):
     1 exploding ones. Given train()'s history, also how its training loss moved.
     """
     params, (X, Y) = _checked_params(params), _checked_data(X, Y)
-    W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     with np.errstate(all="ignore"):
         value, grads = _loss_and_grad(params, X, Y)
-        Z1 = X @ W1 + b1
-        # sigmoid, in an equivalent form that cannot overflow
-        A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
-        Z2 = A1 @ W2 + b2
+        Z1, A1, Z2 = _forward_pass(params, X)
         # sigmoid, in an equivalent form that cannot overflow
         A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
         layers = [
@@ -556,39 +441,106 @@ def diagnose(params, X, Y, history=None):
                 "layer": 1,
                 "activation": 'sigmoid',
                 "units": 2,
-                "gradient_norm": _norm(grads, ('W1', 'b1')),
-                "saturated": _saturated_fraction(A1, 0.0, 1.0),
+                "gradient_norm": gradient_norm(grads, ('W1', 'b1')),
+                "saturated": saturated_fraction(A1, 0.0, 1.0),
                 "dead": None,
             },
             {
                 "layer": 2,
                 "activation": 'sigmoid',
                 "units": 2,
-                "gradient_norm": _norm(grads, ('W2', 'b2')),
-                "saturated": _saturated_fraction(A2, 0.0, 1.0),
+                "gradient_norm": gradient_norm(grads, ('W2', 'b2')),
+                "saturated": saturated_fraction(A2, 0.0, 1.0),
                 "dead": None,
             },
         ]
-    first, last = layers[0]["gradient_norm"], layers[-1]["gradient_norm"]
-    return {
-        "loss": value,
-        "samples": X.shape[0],
-        "layers": layers,
-        "gradient_ratio": first / last if last > 0 else None,
-        "history": _loss_trend(history),
-    }
+    return diagnosis(value, X.shape[0], layers, history)
 
 
-def _norm(grads, names):
+# The runtime: the same code in every module symbp writes, copied from symbp.runtime.
+
+
+# ---- symbp.runtime.optimizers ----
+# The optimizers' update rules, each one formula over plain arithmetic.
+
+
+OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
+
+
+def descent(parameter, gradient, learning_rate):
+    """gd and sgd: a step against the gradient."""
+    return parameter - learning_rate * gradient
+
+
+def momentum_velocity(velocity, gradient, learning_rate, momentum):
+    """momentum: the velocity keeps a fraction of itself and steps against the gradient."""
+    return momentum * velocity - learning_rate * gradient
+
+
+def momentum_parameter(parameter, velocity):
+    """momentum: the parameter moves by the updated velocity."""
+    return parameter + velocity
+
+
+def adam_moment(moment, gradient, beta1):
+    """adam: the running mean of the gradient."""
+    return moment + (1 - beta1) * (gradient - moment)
+
+
+def adam_second_moment(second, gradient, beta2):
+    """adam: the running mean of the squared gradient."""
+    return second + (1 - beta2) * (gradient * gradient - second)
+
+
+def adam_rate(learning_rate, beta1, beta2, step, sqrt=math.sqrt):
+    """adam: the learning rate with both moments' bias corrections folded in (Kingma and Ba, section 2)."""
+    return learning_rate * sqrt(1 - beta2**step) / (1 - beta1**step)
+
+
+def adam_parameter(parameter, rate, moment, second, epsilon, sqrt):
+    """adam: the step, with epsilon added to the root of the second moment (Keras's placement)."""
+    return parameter - rate * moment / (sqrt(second) + epsilon)
+
+
+# ---- symbp.runtime.diagnostics ----
+# The numbers of a generated module's diagnose(): gradient norms, saturated and dead units, the loss's trend.
+
+
+# A unit is saturated when its output sits within this fraction of its range from an extreme
+# on at least SATURATED_ROWS of the rows, where its derivative, and so its gradient, all but vanishes.
+SATURATION_MARGIN = 0.01
+SATURATED_ROWS = 0.9
+
+
+def gradient_norm(grads, names):
+    """The Euclidean norm of the gradients of the parameters called names, taken together."""
     return float(np.sqrt(sum(np.sum(np.square(grads[name])) for name in names)))
 
 
-def _saturated_fraction(A, low, high):
+def saturated_fraction(A, low, high):
+    """The fraction of A's units (columns) near an extreme, low or high, on at least SATURATED_ROWS of the rows."""
     near_extreme = np.minimum(np.abs(A - low), np.abs(A - high)) < SATURATION_MARGIN * (high - low)
     return float(np.mean(np.mean(near_extreme, axis=0) >= SATURATED_ROWS))
 
 
-def _loss_trend(history):
+def dead_fraction(inactive):
+    """The fraction of units (columns of the boolean array inactive: the derivative is zero) inactive on every row."""
+    return float(np.mean(np.all(inactive, axis=0)))
+
+
+def diagnosis(value, samples, layers, history):
+    """diagnose()'s report: the loss on the data, the number of samples, the layers' dicts, the loss's trend."""
+    first, last = layers[0]["gradient_norm"], layers[-1]["gradient_norm"]
+    return {
+        "loss": value,
+        "samples": samples,
+        "layers": layers,
+        "gradient_ratio": first / last if last > 0 else None,
+        "history": loss_trend(history),
+    }
+
+
+def loss_trend(history):
     """How the loss moved in a train() history (or a list of losses): first, best and last, how many
     epochs raised it and by how much in all ("climb"), and why training stopped when the history says."""
     stopped = history.get("stopped") if isinstance(history, dict) else None
@@ -614,3 +566,295 @@ def _loss_trend(history):
         "rising": stopped == "diverged" or losses[-1] - losses[best] > max(
             0.1 * progress, 0.01 * abs(losses[best]) + 1e-12),
     }
+
+
+# ---- symbp.runtime.training ----
+# The training loop of a generated NumPy module: batches, steps, history, stopping and divergence.
+
+
+# A batch is stepped in preallocated arrays once it has this many entries in the network's widest layer.
+IN_PLACE_FROM = 4096
+
+
+class Trainable:
+    """A network as the training loop sees it.
+
+    loss(params, X, Y) and loss_and_grad(params, X, Y) -> (loss, plain gradients) take checked arrays
+    with a sample per row and allocate what they need. The in-place path, for batches of at least
+    IN_PLACE_FROM entries in the widest layer: workspace(rows, dtype) allocates the arrays of one
+    step; loss_and_grad_into(params, X, Y, work) computes what loss_and_grad does into them (the
+    gradients it returns are work's own arrays, overwritten by the next call), and
+    loss_into(params, X, Y, work) the loss alone, from the forward pass only, into
+    loss_workspace(rows, dtype). With sample_axis 1 the in-place functions take X and Y transposed,
+    a sample per column. likely_causes: besides the learning rate, why the loss may stop being finite.
+    """
+
+    def __init__(self, loss, loss_and_grad, loss_and_grad_into=None, workspace=None, loss_into=None,
+                 loss_workspace=None, widest=1, sample_axis=0, likely_causes=()):
+        self.loss, self.loss_and_grad = loss, loss_and_grad
+        self.loss_and_grad_into, self.workspace = loss_and_grad_into, workspace
+        self.loss_into, self.loss_workspace = loss_into, loss_workspace
+        self.widest, self.sample_axis, self.likely_causes = widest, sample_axis, likely_causes
+
+
+def optimizer_update(optimizer, learning_rate, momentum, beta1, beta2, epsilon):
+    """update(params, grads, step): applies step number `step` (from 1) of the optimizer to the dict
+    params, replacing its arrays; grads are plain gradients. The velocity and moments live in the closure."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer: unknown {optimizer!r}; choose gd, sgd, momentum or adam")
+    # The running averages start at zero: a scalar 0 stands for arrays of zeros of each parameter's shape and dtype.
+    velocity, moment, second = {}, {}, {}
+
+    def gradient_step(params, grads, step):
+        for name, gradient in grads.items():
+            params[name] = descent(params[name], gradient, learning_rate)
+
+    def momentum_step(params, grads, step):
+        for name, gradient in grads.items():
+            velocity[name] = momentum_velocity(velocity.get(name, 0.0), gradient, learning_rate, momentum)
+            params[name] = momentum_parameter(params[name], velocity[name])
+
+    def adam_step(params, grads, step):
+        rate = adam_rate(learning_rate, beta1, beta2, step)
+        for name, gradient in grads.items():
+            moment[name] = adam_moment(moment.get(name, 0.0), gradient, beta1)
+            second[name] = adam_second_moment(second.get(name, 0.0), gradient, beta2)
+            params[name] = adam_parameter(params[name], rate, moment[name], second[name], epsilon, np.sqrt)
+
+    return {"momentum": momentum_step, "adam": adam_step}.get(optimizer, gradient_step)
+
+
+def batches(n, batch_size, rng):
+    """Index slices for one epoch: the whole set, or shuffled mini-batches."""
+    if batch_size is None or batch_size >= n:
+        return [slice(None)]
+    order = rng.permutation(n)
+    return [order[start:start + batch_size] for start in range(0, n, batch_size)]
+
+
+def gather(array, rows, work, name, axis):
+    """The batch's samples of array: the array itself for a full batch, else copied into work[name]."""
+    if isinstance(rows, slice):
+        return array
+    if name not in work:
+        shape = list(array.shape)
+        shape[axis] = len(rows)
+        work[name] = np.empty(shape, array.dtype)
+    # mode="clip" lets take write straight into the array rather than through a buffer; rows are in range.
+    return np.take(array, rows, axis=axis, out=work[name], mode="clip")
+
+
+def laid_out(X, Y, sample_axis):
+    """X and Y as the in-place functions read them: a sample per column when sample_axis is 1."""
+    if sample_axis == 1:
+        return np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
+    return X, Y
+
+
+def floating_type(*arrays):
+    """The dtype of the in-place arrays: the arrays' common type, or float64 when that is not floating (int data)."""
+    dtype = np.result_type(*arrays)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def in_place(network, rows):
+    """True when a batch of `rows` samples is worth stepping in preallocated arrays."""
+    return network.loss_and_grad_into is not None and rows * network.widest >= IN_PLACE_FROM
+
+
+class WholeSetLoss:
+    """The loss on all of a data set at the current params: what the module's loss() returns, to the last digit.
+
+    loss() and train() take the same route for a set of a given size: the allocating loss for small
+    sets, the forward pass into preallocated arrays (allocated once here, reused every epoch) for large ones.
+    """
+
+    def __init__(self, network, params, X, Y):
+        self.network, self.params, self.X, self.Y = network, params, X, Y
+        self.work = self.step_data = None
+
+    def __call__(self):
+        network, X, Y = self.network, self.X, self.Y
+        if network.loss_into is None or not in_place(network, X.shape[0]):
+            return network.loss(self.params, X, Y)
+        if self.work is None:
+            self.step_data = laid_out(X, Y, network.sample_axis)
+            self.work = network.loss_workspace(X.shape[0], floating_type(X, Y, *self.params.values()))
+        return network.loss_into(self.params, *self.step_data, self.work)
+
+
+def whole_set_loss(network, params, X, Y):
+    """The loss on all of (X, Y), by the route train() measures it: the module's loss() calls this."""
+    return WholeSetLoss(network, params, X, Y)()
+
+
+class Steps:
+    """The loss and plain gradients on a batch of (X, Y), by the cheapest route for its size.
+
+    Small batches go through the allocating loss_and_grad (fewer calls beat many calls with out=);
+    larger ones through the in-place one, with one workspace per batch size (a last, smaller batch
+    gets its own). params is read at every call: the optimizer replaces its arrays between steps.
+    """
+
+    def __init__(self, network, params, X, Y):
+        self.network, self.params, self.X, self.Y = network, params, X, Y
+        self.dtype = floating_type(X, Y, *params.values())
+        self.workspaces, self.step_data = {}, None
+
+    def __call__(self, rows):
+        X, Y, network = self.X, self.Y, self.network
+        size = X.shape[0] if isinstance(rows, slice) else len(rows)
+        if not in_place(network, size):
+            return network.loss_and_grad(self.params, X[rows], Y[rows])
+        if self.step_data is None:
+            # Transposed once, by the first call that needs it: runs whose batches are all tiny never copy.
+            self.step_data = laid_out(X, Y, network.sample_axis)
+        X_step, Y_step = self.step_data
+        if size not in self.workspaces:
+            self.workspaces[size] = network.workspace(size, self.dtype)
+        work = self.workspaces[size]
+        axis = network.sample_axis
+        X_batch, Y_batch = gather(X_step, rows, work, "X_batch", axis), gather(Y_step, rows, work, "Y_batch", axis)
+        return network.loss_and_grad_into(self.params, X_batch, Y_batch, work)
+
+
+def run_training(network, params, X, Y, *, learning_rate, epochs, batch_size, seed, optimizer, momentum, beta1, beta2,
+                 epsilon, tolerance, validation=None, patience=None, callback=None):
+    """Trains params (a dict of arrays the caller owns; its entries are replaced) on checked arrays X and Y.
+
+    Returns (params, history) as a generated module's train() documents them; validation is a checked
+    pair (X_val, Y_val) or None. Warnings point at the caller of the caller (the module's train()).
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer: unknown {optimizer!r}; choose gd, sgd, momentum or adam")
+    if patience is not None and (validation is None or patience < 1):
+        raise ValueError(f"patience: early stopping after {patience!r} epochs needs a whole number of at least 1 "
+                         "and validation=(X_val, Y_val), whose loss it watches")
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    full_batch = batch_size is None or batch_size >= n
+    step_on = Steps(network, params, X, Y)
+    whole_loss = WholeSetLoss(network, params, X, Y)
+    validation_loss = WholeSetLoss(network, params, *validation) if validation is not None else None
+    update = optimizer_update(optimizer, learning_rate, momentum, beta1, beta2, epsilon)
+
+    epoch = step = 0
+    measuring = False  # True while the loss after an epoch is computed, for note_trouble
+    history = {"loss": [], "stopped": "epochs", "best_epoch": None}
+    if validation is not None:
+        history["val_loss"] = []
+    # NumPy's first floating-point complaint (overflow, invalid value), reported once rather than per step.
+    trouble = []
+
+    def note_trouble(kind, flag):
+        if not trouble:
+            where = f"the loss after step {step}" if measuring else f"step {step + 1}"
+            trouble.append(f"'{kind}' at epoch {epoch}, {where}")
+
+    def diverged(value):
+        if epoch == 0 and not full_batch:
+            check_starting_loss(whole_set_loss(network, kept, X, Y), kept, X, Y)
+        warn_not_finite(epoch, step, value, learning_rate, trouble, network.likely_causes)
+        history["stopped"] = "diverged"
+        return kept, history
+
+    callers_settings, callers_call = np.geterr(), np.geterrcall()
+    with np.errstate(over="call", divide="call", invalid="call", call=note_trouble):
+        # The last parameters whose loss on (X, Y) is finite: what a diverging run hands back. Copies,
+        # so that a callback writing into params cannot change them.
+        kept = {name: array.copy() for name, array in params.items()}
+        if full_batch:
+            # The starting loss, and the first step's gradient; each later step's loss is the epoch's before it.
+            value, grads = step_on(slice(None))
+            check_starting_loss(value, kept, X, Y)
+        best_val_loss = math.inf
+        for epoch in range(epochs):
+            for rows in [slice(None)] if full_batch else batches(n, batch_size, rng):
+                if not full_batch:
+                    value, grads = step_on(rows)
+                    if not math.isfinite(value):
+                        return diverged(value)
+                step += 1
+                update(params, grads, step)
+            measuring = True
+            if full_batch:
+                # The loss at the parameters this epoch ends with, and the next step's gradient.
+                value, grads = step_on(slice(None))
+            else:
+                value = whole_loss()
+            measuring = False
+            if not math.isfinite(value):
+                return diverged(value)
+            kept = {name: array.copy() for name, array in params.items()}
+            history["loss"].append(value)
+            logs = {"loss": value}
+            if validation is not None:
+                logs["val_loss"] = validation_loss()
+                history["val_loss"].append(logs["val_loss"])
+                if logs["val_loss"] < best_val_loss:
+                    best_val_loss, best_epoch, best = logs["val_loss"], epoch, kept
+            if callback is not None:
+                # The callback's arithmetic is its own business: it runs under the caller's error settings.
+                with np.errstate(**callers_settings, call=callers_call):
+                    stop = callback(epoch, logs, params)
+                if stop:
+                    history["stopped"] = "callback"
+                    break
+            if patience is not None and best_val_loss < math.inf and epoch - best_epoch >= patience:
+                history["stopped"], history["best_epoch"] = "early_stopping", best_epoch
+                params = dict(best)
+                break
+            losses = history["loss"]
+            if tolerance is not None and len(losses) > 1 and abs(losses[-1] - losses[-2]) < tolerance:
+                history["stopped"] = "tolerance"
+                break
+    if full_batch and history["loss"] and history["stopped"] != "early_stopping":
+        # The last epoch's loss was read off a step's forward pass: loss() itself has the final word.
+        with np.errstate(all="ignore"):
+            history["loss"][-1] = whole_loss()
+    if trouble:
+        warnings.warn(f"training finished, but NumPy reported {trouble[0]}; check the result", RuntimeWarning,
+                      stacklevel=3)
+    return params, history
+
+
+def check_starting_loss(value, params, X, Y):
+    """ValueError unless the loss at the parameters training starts from is finite."""
+    if math.isfinite(value):
+        return
+    blamed = [name for name, array in (("X", X), ("Y", Y), *params.items()) if not np.all(np.isfinite(array))]
+    if blamed:
+        where = f"{' and '.join(blamed)} {'holds' if len(blamed) == 1 else 'hold'} NaN or infinite values"
+    else:
+        where = "the inputs or the parameters are too large"
+    raise ValueError(f"the loss at the starting parameters is {value}: {where}; train from finite, moderate values")
+
+
+def warn_not_finite(epoch, step, value, learning_rate, trouble, likely_causes):
+    """The RuntimeWarning of a diverged run, at the caller of the module's train()."""
+    causes = [f"the learning rate {learning_rate} is too high (try {learning_rate / 10:g})", *likely_causes]
+    first = f" (NumPy first reported {trouble[0]})" if trouble else ""
+    warnings.warn(
+        f"training stopped at epoch {epoch}, step {step}: the loss became {value}{first}. "
+        f"Likely causes: {'; or '.join(causes)}. Returning the last parameters whose loss is finite.",
+        RuntimeWarning,
+        stacklevel=5,
+    )
+
+
+def save_arrays(path, arrays):
+    """Writes named arrays to an .npz file."""
+    np.savez(path, **arrays)
+
+
+def load_arrays(path, shapes):
+    """Reads the arrays named in shapes (a dict name -> shape) from an .npz file, checking each one's shape."""
+    with np.load(path) as stored:
+        arrays = {}
+        for name, shape in shapes.items():
+            if name not in stored:
+                raise ValueError(f"{path}: missing parameter {name!r}")
+            if stored[name].shape != shape:
+                raise ValueError(f"{path}: {name} has shape {stored[name].shape}, expected {shape}")
+            arrays[name] = stored[name].copy()
+    return arrays

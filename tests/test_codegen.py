@@ -80,6 +80,6 @@ def test_generated_folder_is_fresh():
 def test_generated_code_has_no_python_loop_over_units():
     source = generate_module({"name": "wide", "inputs": 784, "layers": [{"units": 32, "activation": "sigmoid"},
                                                                         {"units": 10, "activation": "sigmoid"}]})
-    body = source.split("def loss_and_grad")[1].split("def _batches")[0]
+    body = source.split("def loss_and_grad")[1].split("def train(")[0]
     assert not any(line.strip().startswith("for ") for line in body.splitlines())
     assert "X.T @ delta1" in body

@@ -118,10 +118,10 @@ def test_one_input_and_one_unit_layers_step_in_place(samples_as_columns):
     params = module.init_params(1)
     value, grads = module.loss_and_grad(params, X, Y)
     step_X, step_Y = (X.T.copy(), Y.T.copy()) if samples_as_columns else (X, Y)
-    in_place_value, in_place = module._loss_and_grad_into(params, step_X, step_Y, module._workspace(5000, X.dtype), 0.5)
+    in_place_value, in_place = module._loss_and_grad_into(params, step_X, step_Y, module._workspace(5000, X.dtype))
     assert in_place_value == pytest.approx(value, rel=1e-12)
     for name in module.PARAMS:
-        assert np.allclose(in_place[name], 0.5 * grads[name], rtol=1e-12, atol=1e-15), name
+        assert np.allclose(in_place[name], grads[name], rtol=1e-12, atol=1e-15), name
 
 
 def test_tolerance_and_callback_stop_early(module, data):
@@ -182,8 +182,8 @@ def test_the_in_place_step_keeps_float32(samples_as_columns):
     start = module.init_params(5)
     step, seen = module._loss_and_grad_into, set()
 
-    def watched(params, X, Y, work, scale):
-        value, grads = step(params, X, Y, work, scale)
+    def watched(params, X, Y, work):
+        value, grads = step(params, X, Y, work)
         seen.update(array.dtype for array in (X, Y, *grads.values()))
         return value, grads
 
@@ -294,3 +294,14 @@ def test_a_starting_loss_that_is_not_finite_is_a_value_error(module, data, batch
     X[3, 1] = np.nan
     with pytest.raises(ValueError, match="starting parameters is nan: X holds NaN"):
         module.train(module.init_params(1), X, Y, epochs=3, batch_size=batch_size)
+
+
+def test_integer_data_and_parameters_train_in_floating_point():
+    spec = {"name": "ints", "inputs": 2,
+            "layers": [{"units": 3, "activation": "tanh"}, {"units": 1, "activation": "linear"}]}
+    module = load_module_from_source(generate_module(spec), "ints")
+    X, Y = np.ones((5000, 2), dtype=int), np.ones((5000, 1), dtype=int)  # large enough to step in place
+    params = {name: np.ones_like(value, dtype=int) for name, value in module.init_params(0).items()}
+    assert module.loss(params, X, Y) == pytest.approx(module.loss(params, X.astype(float), Y.astype(float)), rel=1e-12)
+    trained, history = module.train(params, X, Y, epochs=2, learning_rate=1e-4, batch_size=1000)
+    assert all(trained[name].dtype == np.float64 for name in module.PARAMS) and history["stopped"] == "epochs"

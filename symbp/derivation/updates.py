@@ -1,10 +1,14 @@
-"""The update rule of the spec's optimizer, for the gradients the derivation found."""
+"""The update rule of the spec's optimizer, for the gradients the derivation found.
+
+The rules are the trainer's own (symbp.runtime.optimizers), called here with SymPy symbols.
+"""
 
 from __future__ import annotations
 
 import sympy as sp
 
 from symbp.derivation.model import Chain, Reason, Section, step
+from symbp.runtime import optimizers as rules
 from symbp.symbolic import quantities as q
 from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import (
@@ -47,7 +51,7 @@ def update_section(net: Network, sign: int) -> Section:
             "batch",
         ))
         if optimizer in ("gd", "sgd"):
-            descent = Current(parameter) - LEARNING_RATE * Partial(LOSS, parameter)
+            descent = rules.descent(Current(parameter), Partial(LOSS, parameter), LEARNING_RATE)
             steps = [step(descent)]
             if sign < 0:
                 steps.append(step(Current(parameter) + LEARNING_RATE * coefficient * in_deltas, Reason("delta_rule")))
@@ -55,20 +59,22 @@ def update_section(net: Network, sign: int) -> Section:
     if optimizer == "momentum":
         chains += [
             Chain("update.velocity", Updated(VELOCITY),
-                  (step(MOMENTUM * Current(VELOCITY) - LEARNING_RATE * Partial(LOSS, PARAMETER)),), "update", "update"),
+                  (step(rules.momentum_velocity(Current(VELOCITY), Partial(LOSS, PARAMETER), LEARNING_RATE,
+                                                MOMENTUM)),), "update", "update"),
             Chain("update.parameter", Updated(PARAMETER),
-                  (step(Current(PARAMETER) + Updated(VELOCITY)),), "update", "update", True),
+                  (step(rules.momentum_parameter(Current(PARAMETER), Updated(VELOCITY))),), "update", "update", True),
         ]
     elif optimizer == "adam":
         gradient = Partial(LOSS, PARAMETER)
-        rate = LEARNING_RATE * sp.sqrt(1 - BETA2**STEP) / (1 - BETA1**STEP)
+        rate = rules.adam_rate(LEARNING_RATE, BETA1, BETA2, STEP, sqrt=sp.sqrt)
         chains += [
             Chain("update.moment", Updated(MOMENT),
-                  (step(Current(MOMENT) + (1 - BETA1) * (gradient - Current(MOMENT))),), "update", "update"),
+                  (step(rules.adam_moment(Current(MOMENT), gradient, BETA1)),), "update", "update"),
             Chain("update.velocity", Updated(VELOCITY),
-                  (step(Current(VELOCITY) + (1 - BETA2) * (gradient**2 - Current(VELOCITY))),), "update", "update"),
+                  (step(rules.adam_second_moment(Current(VELOCITY), gradient, BETA2)),), "update", "update"),
             Chain("update.parameter", Updated(PARAMETER),
-                  (step(Current(PARAMETER) - rate * Updated(MOMENT) / (sp.sqrt(Updated(VELOCITY)) + EPSILON)),),
+                  (step(rules.adam_parameter(Current(PARAMETER), rate, Updated(MOMENT), Updated(VELOCITY), EPSILON,
+                                             sqrt=sp.sqrt)),),
                   "update", "update", True),
         ]
     return Section("update", tuple(chains), facts={"optimizer": optimizer})

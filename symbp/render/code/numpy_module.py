@@ -16,6 +16,7 @@ from symbp.registry.calculus import ActivationCalculus, a_vec, g_vec
 from symbp.registry.rules import RowMax, RowSum, y, y_vec, yhat, z, z_vec
 from symbp.render.code.inplace import InPlacePrinter, Workspace
 from symbp.render.code.printing import numpy_code
+from symbp.render.code.runtime_source import import_block, runtime_source
 from symbp.render.templating import render
 from symbp.spec.expressions import NotFinite, evaluate_everywhere
 from symbp.spec.schema import SpecSource
@@ -85,14 +86,14 @@ def _code(expr, bindings: dict | None = None, arrays=()) -> str:
     return numpy_code(expr, bindings, names={"N": "n"}, arrays=arrays)
 
 
-def _activation_code(layer: Layer) -> str:
+def _activation_code(layer: Layer, code=_code) -> str:
     calculus = layer.calculus
     if calculus.rowwise:
-        return _code(calculus.numeric_forward, {z_vec: layer.preactivation_symbol})
-    return _code(calculus.numeric_forward, {z: layer.preactivation_symbol})
+        return code(calculus.numeric_forward, {z_vec: layer.preactivation_symbol})
+    return code(calculus.numeric_forward, {z: layer.preactivation_symbol})
 
 
-def _incoming_first(vjp: sp.Expr) -> sp.Expr:
+def incoming_first(vjp: sp.Expr) -> sp.Expr:
     """Writes g[j] * phi' with the incoming gradient first, the way backprop is read aloud."""
     local, incoming = vjp.as_independent(g_vec)
     if local == 1 or not isinstance(vjp, sp.Mul):
@@ -104,17 +105,18 @@ def _layer_bindings(layer: Layer) -> dict:
     return {a_vec: layer.output, z_vec: layer.preactivation_symbol}
 
 
-def _hidden_lines(network: Network) -> list[Line]:
+def hidden_lines(network: Network, code=_code) -> list[Line]:
+    """The forward pass up to the output layer's pre-activation, printed by code (an array library's printer)."""
     lines = []
     for layer in network.layers:
-        lines.append(Line(layer.preactivation_symbol.name, _code(layer.preactivation)))
+        lines.append(Line(layer.preactivation_symbol.name, code(layer.preactivation)))
         if layer is network.layers[-1]:
             break
-        lines.append(Line(layer.output.name, _activation_code(layer), _activation_comment(layer)))
+        lines.append(Line(layer.output.name, _activation_code(layer, code), activation_comment(layer)))
     return lines
 
 
-def _activation_comment(layer: Layer) -> str:
+def activation_comment(layer: Layer) -> str:
     calculus = layer.calculus
     rewritten = calculus.numeric_forward != calculus.forward
     return f"{calculus.short_name}, in an equivalent form that cannot overflow" if rewritten else ""
@@ -133,14 +135,15 @@ class OutputBlock:
     temporaries: list = field(default_factory=list)
 
 
-def _index_free(expr: sp.Expr, arrays: dict) -> sp.Expr:
+def index_free(expr: sp.Expr, arrays: dict) -> sp.Expr:
     """A row-wise expression without indices: every unit of a sample's row is computed at once."""
     expr = expr.replace(lambda e: isinstance(e, sp.Sum), lambda e: RowSum(e.function))
     expr = expr.replace(lambda e: isinstance(e, sp.Indexed), lambda e: arrays[e.base])
     return expr.replace(lambda e: isinstance(e, RowMax), lambda e: RowMax(arrays[e.args[0]]))
 
 
-def _output_block(network: Network, *, with_loss: bool, with_delta: bool) -> OutputBlock:
+def output_block(network: Network, *, with_loss: bool, with_delta: bool, code=_code) -> OutputBlock:
+    """The output layer's lines (for the prediction, the loss terms, the error term), printed by code."""
     last = network.layers[-1]
     # Stand-ins that print as the arrays they are bound to; symbols, so that cse can work on them.
     # Real, as what they stand for is: otherwise SymPy asks whether tanh(tanh(...)) of them is real, at a
@@ -152,7 +155,7 @@ def _output_block(network: Network, *, with_loss: bool, with_delta: bool) -> Out
     bindings = {output: last.output, target: network.targets, pre: last.preactivation_symbol}
 
     def row_form(expr):
-        return _index_free(expr, arrays).xreplace(scalars)
+        return index_free(expr, arrays).xreplace(scalars)
 
     activation = row_form(last.calculus.numeric_forward)
     loss = network.output.loss
@@ -171,20 +174,20 @@ def _output_block(network: Network, *, with_loss: bool, with_delta: bool) -> Out
 
     def temporary_lines(names_wanted):
         chosen = [(name, value) for name, value in shared if name in names_wanted]
-        return [Line(str(name), _code(value, bindings, temporaries), "" if i else "shared by the lines below", value)
+        return [Line(str(name), code(value, bindings, temporaries), "" if i else "shared by the lines below", value)
                 for i, (name, value) in enumerate(chosen)]
 
     reduced_iter = iter(reduced)
     exprs = [next(reduced_iter) if expr is not None else None for expr in wanted]
-    results = [_code(expr, bindings, temporaries) if expr is not None else None for expr in exprs]
+    results = [code(expr, bindings, temporaries) if expr is not None else None for expr in exprs]
     lines = temporary_lines(set(temporaries) - after)
     if results[0] is not None:
-        lines.append(Line(last.output.name, results[0], _activation_comment(last), exprs[0]))
+        lines.append(Line(last.output.name, results[0], activation_comment(last), exprs[0]))
     lines += temporary_lines(after)
     return OutputBlock(lines, results[1], results[2], exprs[1], exprs[2], bindings, temporaries)
 
 
-def _loss_comment(network: Network) -> str:
+def loss_comment(network: Network) -> str:
     loss = network.output.loss
     if loss.stable_expr is None:
         return ""
@@ -192,7 +195,9 @@ def _loss_comment(network: Network) -> str:
             "that rounded to zero")
 
 
-def _backward_lines(network: Network, output_delta: str) -> list[Line]:
+def backward_lines(network: Network, output_delta: str, code=_code) -> list[Line]:
+    """The backward pass from the output's error term (its code, output_delta), printed by code: one builder
+    for every array library, so their modules cannot drift apart."""
     lines = []
     last = network.layers[-1]
     lines.append(
@@ -204,15 +209,15 @@ def _backward_lines(network: Network, output_delta: str) -> list[Line]:
     )
     for layer in reversed(network.layers):
         for parameter in layer.parameters:
-            lines.append(Line(f"grad_{parameter.name}", _code(layer.gradient(parameter)), f"dL/d{parameter.name}"))
+            lines.append(Line(f"grad_{parameter.name}", code(layer.gradient(parameter)), f"dL/d{parameter.name}"))
         if layer.index == 1:
             break
         previous = network.layers[layer.index - 2]
-        hidden_delta = _incoming_first(previous.calculus.vjp)
+        hidden_delta = incoming_first(previous.calculus.vjp)
         lines.append(
             Line(
                 previous.delta.name,
-                _code(hidden_delta, {**_layer_bindings(previous), g_vec: layer.input_gradient}),
+                code(hidden_delta, {**_layer_bindings(previous), g_vec: layer.input_gradient}),
                 f"dL/dZ{previous.index} = (dL/dA{previous.index}) * {previous.calculus.short_name}'",
             )
         )
@@ -239,9 +244,10 @@ def _transposed_symbols(network: Network) -> dict:
     return {m: MatrixSymbol(m.name, m.shape[1], m.shape[0]).T for m in batch_wide}
 
 
-def _inplace_step(network: Network, block: OutputBlock,
-                  samples_as_columns: bool) -> tuple[list[StepLine], str, dict]:
+def _inplace_step(network: Network, block: OutputBlock, samples_as_columns: bool,
+                  with_gradient: bool = True) -> tuple[list[StepLine], str, dict]:
     """The training step as ufunc calls into a workspace: lines, the loss value's code, the arrays.
+    Without with_gradient, the forward pass and the loss alone (block then needs no error term).
 
     With samples_as_columns, every array that runs over the batch holds a sample per column, so
     that a narrow layer's arrays are a few long contiguous rows: each expression is then
@@ -288,9 +294,9 @@ def _inplace_step(network: Network, block: OutputBlock,
     if total is None:
         write("loss_terms", terms, printer_for(block.bindings).shape_of(terms) or last.units, block.bindings)
         total = "np.sum(loss_terms)"
-    # Every gradient is linear in the output's error term, so scaling it scales them all: train()
-    # passes its learning rate, and no pass over any gradient is spent multiplying by it.
-    write(last.delta.name, block.delta_expr * sp.Symbol("scale", positive=True), last.units, block.bindings)
+    if not with_gradient:
+        return steps, total, _work_arrays(workspace)
+    write(last.delta.name, block.delta_expr, last.units, block.bindings)
     for layer in reversed(network.layers):
         for parameter in layer.parameters:
             # A matrix's gradient keeps its shape; a vector's is computed as a row and stored flat.
@@ -300,19 +306,22 @@ def _inplace_step(network: Network, block: OutputBlock,
             break
         previous = network.layers[layer.index - 2]
         incoming, output, pre = sp.symbols("__incoming__ __output__ __pre__", real=True)
-        vjp = _index_free(_incoming_first(previous.calculus.vjp), {g_vec: incoming, a_vec: output, z_vec: pre})
+        vjp = index_free(incoming_first(previous.calculus.vjp), {g_vec: incoming, a_vec: output, z_vec: pre})
         bindings = {incoming: layer.input_gradient, output: previous.output, pre: previous.preactivation_symbol}
         write(previous.delta.name, vjp, previous.units, bindings)
-    arrays = {name: WorkArray("ones" if name in workspace.filled_with_ones else "empty", _shape_code(shape))
-              for name, shape in workspace.shapes.items()}
-    return steps, total, arrays
+    return steps, total, _work_arrays(workspace)
 
 
-def _params(network: Network) -> list[ParamView]:
+def _work_arrays(workspace: Workspace) -> dict:
+    return {name: WorkArray("ones" if name in workspace.filled_with_ones else "empty", _shape_code(shape))
+            for name, shape in workspace.shapes.items()}
+
+
+def param_views(network: Network) -> list[ParamView]:
     return [ParamView(p.name, p.shape, p.role, p.fan_in, p.fan_out, p.given) for p in network.parameters]
 
 
-def _architecture(network: Network) -> str:
+def architecture(network: Network) -> str:
     parts = [str(network.spec.inputs)]
     for layer in network.layers:
         parts.append(f"{layer.units} ({layer.calculus.short_name}{'' if layer.bias else ', no bias'})")
@@ -366,7 +375,7 @@ def _grows_fast(calculus: ActivationCalculus) -> bool:
     return value is None or abs(value) > 1e15
 
 
-def _likely_causes(network: Network) -> list[str]:
+def likely_causes(network: Network) -> list[str]:
     """Besides the learning rate, why this network's loss may stop being finite: for train()'s message."""
     causes = []
     for layer in network.layers:
@@ -391,7 +400,7 @@ def _lines_for_diagnose(forward_lines: list[Line], layers: list[DiagnosedLayer])
     return forward_lines[: last + 1]
 
 
-def _wrapped(text: str, width: int = 96) -> list[str]:
+def wrapped(text: str, width: int = 96) -> list[str]:
     """text cut into pieces of at most width characters that join back into it exactly."""
     return textwrap.wrap(text, width, drop_whitespace=False, break_on_hyphens=False) or [text]
 
@@ -400,32 +409,38 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     """The template's data. samples_as_columns forces the training step's layout; by default
     narrow networks (no layer wider than SAMPLES_AS_COLUMNS_UP_TO) get a sample per column."""
     spec = network.spec
-    hidden = _hidden_lines(network)
-    prediction = _output_block(network, with_loss=False, with_delta=False)
-    for_loss = _output_block(network, with_loss=True, with_delta=False)
-    for_gradient = _output_block(network, with_loss=True, with_delta=True)
+    hidden = hidden_lines(network)
+    prediction = output_block(network, with_loss=False, with_delta=False)
+    for_loss = output_block(network, with_loss=True, with_delta=False)
+    for_gradient = output_block(network, with_loss=True, with_delta=True)
     if samples_as_columns is None:
         samples_as_columns = max(spec.sizes) <= SAMPLES_AS_COLUMNS_UP_TO
     step_lines, step_total, workspace = _inplace_step(network, for_gradient, samples_as_columns)
+    loss_step_lines, loss_step_total, loss_workspace = _inplace_step(network, for_loss, samples_as_columns,
+                                                                     with_gradient=False)
     training = spec.training
     diagnosed_layers = _diagnosed_layers(network)
-    params = _params(network)
+    params = param_views(network)
     diagnose_lines = _lines_for_diagnose(hidden + prediction.lines, diagnosed_layers)
-    computed = {line.target for line in diagnose_lines}
     return {
         "spec": spec,
         "marker": MARKER,
         "version": __version__,
         "digest": spec_digest(network),
-        "architecture": _architecture(network),
+        "architecture": architecture(network),
         "params": params,
         # init_params needs its random generator only when some weight is drawn rather than given.
         "draws": training.init != "zeros" and any(p.explicit is None and p.kind != "bias" for p in params),
         "title": textwrap.fill(f"{spec.title or spec.name}: a NumPy trainer for the network in spec '{spec.name}'.",
                                96),
         "layers": network.layers,
-        "forward_lines": hidden + prediction.lines,
-        "loss_lines": hidden + for_loss.lines,
+        "hidden_lines": hidden,
+        "hidden_names": [line.target for line in hidden],
+        # The left-hand side that unpacks _forward_pass's list.
+        "hidden_targets": ", ".join(line.target for line in hidden) if len(hidden) > 1 else f"[{hidden[0].target}]",
+        "last_preactivation": network.layers[-1].preactivation_symbol.name,
+        "prediction_lines": prediction.lines,
+        "loss_output_lines": for_loss.lines,
         "gradient_forward_lines": hidden + for_gradient.lines,
         "step_lines": step_lines,
         "widest": max(spec.sizes),
@@ -433,7 +448,12 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "sample_axis": 1 if samples_as_columns else 0,
         "step_total": step_total,
         "workspace": workspace,
-        "backward_lines": _backward_lines(network, for_gradient.delta),
+        "loss_step_lines": loss_step_lines,
+        "loss_step_total": loss_step_total,
+        "loss_workspace": loss_workspace,
+        "runtime": runtime_source().parts,
+        "imports": import_block("import math", "import numpy as np"),
+        "backward_lines": backward_lines(network, for_gradient.delta),
         "loss_terms": for_loss.loss_terms,
         "gradient_loss_total": _sum_of_squares(for_gradient) or f"np.sum({for_gradient.loss_terms})",
         "prediction": network.prediction.name,
@@ -441,14 +461,12 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "loss_coefficient_is_one": network.loss_coefficient == 1,
         "loss_uses_n": network.loss_coefficient.has(n_samples),
         "loss_name": network.output.loss.short_name,
-        "loss_comment": _loss_comment(network),
+        "loss_comment": loss_comment(network),
         "training": training,
-        "likely_causes": [_wrapped(cause) for cause in _likely_causes(network)],
+        "likely_causes": [wrapped(cause) for cause in likely_causes(network)],
         "diagnosed_layers": diagnosed_layers,
-        "diagnose_lines": diagnose_lines,
-        "diagnose_params": [p for p in params if p.name in {
-            name for layer in network.layers if layer.preactivation_symbol.name in computed
-            for name in (q.name for q in layer.parameters)}],
+        # diagnose() takes the hidden layers from _forward_pass, and the output layer's lines when it reads them.
+        "diagnose_output_lines": diagnose_lines[len(hidden):],
     }
 
 

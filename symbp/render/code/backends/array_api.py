@@ -10,48 +10,30 @@ from __future__ import annotations
 import textwrap
 
 from symbp import __version__
-from symbp.registry.calculus import a_vec, g_vec
-from symbp.registry.rules import z, z_vec
 from symbp.render.code.backends.printing import array_api_code
 from symbp.render.code.numpy_module import (
     MARKER,
     Line,
     OutputBlock,
-    _activation_comment,
-    _architecture,
-    _incoming_first,
-    _likely_causes,
-    _loss_comment,
-    _output_block,
-    _params,
-    _wrapped,
+    architecture,
+    backward_lines,
+    hidden_lines,
+    likely_causes,
+    loss_comment,
+    output_block,
+    param_views,
     spec_digest,
+    wrapped,
 )
+from symbp.render.code.runtime_source import import_block, runtime_source
 from symbp.render.templating import render
 from symbp.symbolic.network import Network, build_network, n_samples
+
+ARRAY_API_RUNTIME = ("optimizers",)
 
 
 def _code(expr, bindings: dict | None = None, arrays=()) -> str:
     return array_api_code(expr, bindings, names={"N": "n"}, arrays=arrays)
-
-
-def _hidden_lines(network: Network) -> list[Line]:
-    lines = []
-    for layer in network.layers:
-        lines.append(Line(layer.preactivation_symbol.name, _code(layer.preactivation)))
-        if layer is network.layers[-1]:
-            break
-        calculus = layer.calculus
-        forward = calculus.numeric_forward
-        bindings = {z_vec: layer.preactivation_symbol} if calculus.rowwise else {z: layer.preactivation_symbol}
-        lines.append(Line(layer.output.name, _code(forward, bindings), _activation_comment(layer)))
-    return lines
-
-
-def _reprinted(block: OutputBlock) -> list[Line]:
-    """The output block's lines (codegen's, with their shared subexpressions) printed for the array API."""
-    return [Line(line.target, _code(line.expr, block.bindings, block.temporaries), line.comment, line.expr)
-            for line in block.lines]
 
 
 def _total(block: OutputBlock, terms) -> str:
@@ -61,43 +43,27 @@ def _total(block: OutputBlock, terms) -> str:
     return f"xp.sum({_code(terms, block.bindings, block.temporaries)})"
 
 
-def _backward_lines(network: Network, block: OutputBlock) -> list[Line]:
-    last = network.layers[-1]
-    lines = [Line(last.delta.name, _code(block.delta_expr, block.bindings, block.temporaries),
-                  f"dL/dZ{last.index}: {network.output.loss.short_name} through {last.calculus.short_name}")]
-    for layer in reversed(network.layers):
-        for parameter in layer.parameters:
-            lines.append(Line(f"grad_{parameter.name}", _code(layer.gradient(parameter)), f"dL/d{parameter.name}"))
-        if layer.index == 1:
-            break
-        previous = network.layers[layer.index - 2]
-        bindings = {a_vec: previous.output, z_vec: previous.preactivation_symbol, g_vec: layer.input_gradient}
-        lines.append(Line(previous.delta.name, _code(_incoming_first(previous.calculus.vjp), bindings),
-                          f"dL/dZ{previous.index} = (dL/dA{previous.index}) * {previous.calculus.short_name}'"))
-    return lines
-
-
 def _needs_dtype(lines: list[Line]) -> bool:
     return any(getattr(line.code, "needs_dtype", False) for line in lines)
 
 
 def module_context(network: Network) -> dict:
     spec = network.spec
-    hidden = _hidden_lines(network)
-    prediction = _output_block(network, with_loss=False, with_delta=False)
-    for_loss = _output_block(network, with_loss=True, with_delta=False)
-    for_gradient = _output_block(network, with_loss=True, with_delta=True)
+    hidden = hidden_lines(network, _code)
+    prediction = output_block(network, with_loss=False, with_delta=False, code=_code)
+    for_loss = output_block(network, with_loss=True, with_delta=False, code=_code)
+    for_gradient = output_block(network, with_loss=True, with_delta=True, code=_code)
     coefficient = network.loss_coefficient
-    params = _params(network)
-    forward_lines = hidden + _reprinted(prediction)
-    loss_lines = hidden + _reprinted(for_loss)
-    gradient_lines = hidden + _reprinted(for_gradient) + _backward_lines(network, for_gradient)
+    params = param_views(network)
+    forward_lines = hidden + prediction.lines
+    loss_lines = hidden + for_loss.lines
+    gradient_lines = hidden + for_gradient.lines + backward_lines(network, for_gradient.delta, _code)
     return {
         "spec": spec,
         "marker": MARKER,
         "version": __version__,
         "digest": spec_digest(network),
-        "architecture": _architecture(network),
+        "architecture": architecture(network),
         "params": params,
         "title": textwrap.fill(f"{spec.title or spec.name}: an array-API trainer for the network in spec "
                                f"'{spec.name}'.", 96),
@@ -105,8 +71,8 @@ def module_context(network: Network) -> dict:
         "draws": spec.training.init != "zeros" and any(p.explicit is None and p.kind != "bias" for p in params),
         "forward_lines": forward_lines,
         "loss_lines": loss_lines,
-        "gradient_forward_lines": hidden + _reprinted(for_gradient),
-        "backward_lines": _backward_lines(network, for_gradient),
+        "gradient_forward_lines": hidden + for_gradient.lines,
+        "backward_lines": backward_lines(network, for_gradient.delta, _code),
         "forward_needs_dtype": _needs_dtype(forward_lines),
         "loss_needs_dtype": _needs_dtype(loss_lines),
         "gradient_needs_dtype": _needs_dtype(gradient_lines),
@@ -117,9 +83,13 @@ def module_context(network: Network) -> dict:
         "loss_coefficient_is_one": coefficient == 1,
         "loss_uses_n": coefficient.has(n_samples),
         "loss_name": network.output.loss.short_name,
-        "loss_comment": _loss_comment(network),
+        "loss_comment": loss_comment(network),
         "training": spec.training,
-        "likely_causes": [_wrapped(cause) for cause in _likely_causes(network)],
+        # The array-API module computes its own steps; it shares the optimizers' rules with the NumPy module.
+        "runtime": runtime_source(ARRAY_API_RUNTIME).parts,
+        "imports": import_block("import math", "import warnings", "from array_api_compat import array_namespace, "
+                                "device, is_dask_namespace, is_jax_namespace, to_device", modules=ARRAY_API_RUNTIME),
+        "likely_causes": [wrapped(cause) for cause in likely_causes(network)],
     }
 
 

@@ -22,14 +22,14 @@ from symbp.registry.rules import z, z_vec
 from symbp.render.code.backends.cuda import PREAMBLE, Kernel, plan
 from symbp.render.code.numpy_module import (
     MARKER,
-    _architecture,
-    _incoming_first,
-    _index_free,
-    _likely_causes,
-    _output_block,
-    _params,
-    _wrapped,
+    architecture,
+    incoming_first,
+    index_free,
+    likely_causes,
+    output_block,
+    param_views,
     spec_digest,
+    wrapped,
 )
 from symbp.render.code.printing import numpy_code
 from symbp.render.templating import render
@@ -37,7 +37,7 @@ from symbp.symbolic.network import Layer, Network, build_network, n_samples
 
 # The names the kernels give the step's numbers (n and names starting with _ are CuPy's own).
 SCALE, ROWS = sp.Symbol("scale", positive=True), "rows"
-# The stand-ins of the output block (numpy_module._output_block) and of a hidden layer's derivative.
+# The stand-ins of the output block (numpy_module.output_block) and of a hidden layer's derivative.
 OUTPUT, TARGET, PRE = sp.symbols("__output__ __target__ __preactivation__", real=True)
 INCOMING, HIDDEN_OUTPUT, HIDDEN_PRE = sp.symbols("__incoming__ __output__ __pre__", real=True)
 
@@ -91,7 +91,7 @@ def _hidden_forward(layer: Layer, shapes: dict) -> list:
     """The kernels (and any row-wise reductions) of a hidden layer's forward pass."""
     pre, output = _symbol(layer.preactivation_symbol.name), _symbol(layer.output.name)
     calculus = layer.calculus
-    forward = _index_free(calculus.numeric_forward, {z_vec: pre}) if calculus.rowwise \
+    forward = index_free(calculus.numeric_forward, {z_vec: pre}) if calculus.rowwise \
         else calculus.numeric_forward.xreplace({z: pre})
     wanted = [output]
     if _symbol(layer.preactivation_symbol.name) in _hidden_backward_expr(layer).free_symbols:
@@ -110,7 +110,7 @@ def _product_and_bias(layer: Layer) -> dict:
 
 def _hidden_backward_expr(layer: Layer) -> sp.Expr:
     """delta = G * phi'(...), over the incoming gradient G, the layer's output A and pre-activation Z."""
-    vjp = _index_free(_incoming_first(layer.calculus.vjp), {g_vec: INCOMING, a_vec: HIDDEN_OUTPUT, z_vec: HIDDEN_PRE})
+    vjp = index_free(incoming_first(layer.calculus.vjp), {g_vec: INCOMING, a_vec: HIDDEN_OUTPUT, z_vec: HIDDEN_PRE})
     return vjp.xreplace({INCOMING: _symbol(f"G{layer.index}"), HIDDEN_OUTPUT: _symbol(layer.output.name),
                          HIDDEN_PRE: _symbol(layer.preactivation_symbol.name)})
 
@@ -126,7 +126,7 @@ def _hidden_backward(layer: Layer, shapes: dict) -> list:
 def _output_stages(network: Network, shapes: dict, *, with_loss: bool, with_delta: bool, name: str) -> list:
     """The output layer's kernels: activation, loss terms and error term from one output block."""
     last = network.layers[-1]
-    block = _output_block(network, with_loss=with_loss, with_delta=with_delta)
+    block = output_block(network, with_loss=with_loss, with_delta=with_delta)
     output = _symbol(last.output.name)
     rename = {OUTPUT: output, PRE: _symbol(last.preactivation_symbol.name), TARGET: _symbol("Y")}
     assignments = [(rename[PRE], _bias_added(last))]
@@ -287,10 +287,10 @@ def module_context(network: Network) -> dict:
         "marker": MARKER,
         "version": __version__,
         "digest": spec_digest(network),
-        "architecture": _architecture(network),
-        "params": _params(network),
+        "architecture": architecture(network),
+        "params": param_views(network),
         "draws": spec.training.init != "zeros" and any(
-            p.explicit is None and p.kind != "bias" for p in _params(network)),
+            p.explicit is None and p.kind != "bias" for p in param_views(network)),
         "title": textwrap.fill(f"{spec.title or spec.name}: a CuPy (GPU) trainer for the network in spec "
                                f"'{spec.name}'.", 96),
         "layers": network.layers,
@@ -308,7 +308,7 @@ def module_context(network: Network) -> dict:
         "loss_coefficient_is_one": coefficient == 1,
         "loss_name": network.output.loss.short_name,
         "training": spec.training,
-        "likely_causes": [_wrapped(cause) for cause in _likely_causes(network)],
+        "likely_causes": [wrapped(cause) for cause in likely_causes(network)],
     }
 
 
