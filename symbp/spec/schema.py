@@ -57,6 +57,12 @@ class LayerSpec:
     bias: bool = True
     weights: tuple[tuple[float, ...], ...] | None = None
     biases: tuple[float, ...] | None = None
+    residual: bool = False  # Z = A W + b + A: the layer's input added to its pre-activation
+
+    @property
+    def kind(self) -> str:
+        """The layer kind of ``symbp.symbolic.layers`` that computes this layer."""
+        return "residual" if self.residual else "dense"
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,8 @@ class Spec:
                 "bias": layer.bias,
                 "weights": layer.weights,
                 "biases": layer.biases,
+                # Keys beyond the dense layer's appear only when used, so a dense spec's canonical form is unchanged.
+                **({"residual": True} if layer.residual else {}),
             }
             for layer in self.layers
         ]
@@ -140,7 +148,7 @@ def exact_value(number: float) -> sp.Rational:
 # --------------------------------------------------------------------------- helpers
 
 _TOP_KEYS = ("name", "title", "inputs", "layers", "loss", "training", "data", "notation")
-_LAYER_KEYS = ("units", "activation", "bias", "weights", "biases")
+_LAYER_KEYS = ("units", "activation", "bias", "weights", "biases", "residual")
 _LOSS_KEYS = ("name", "expr", "scale", "reduction")
 _TRAINING_KEYS = tuple(TrainingSpec.__dataclass_fields__)
 _DATA_KEYS = ("builtin", "path", "format", "split", "seed")
@@ -526,7 +534,13 @@ def _layer(value: Any, index: int, fan_in: int, is_output: bool) -> LayerSpec:
         if not bias:
             raise SpecError(f"{path}.biases", "the layer has bias = false; remove biases or set bias = true")
         biases = _vector(table["biases"], units, f"{path}.biases")
-    return LayerSpec(units, activation, params, bias, weights, biases)
+    residual = table.get("residual", False)
+    if not isinstance(residual, bool):
+        raise SpecError(f"{path}.residual", f"expected true or false, got {_got(residual)}")
+    if residual and units != fan_in:
+        raise SpecError(f"{path}.residual", f"adds the layer's {_plural(fan_in, 'input')} to its {units} units; "
+                                            f"give units = {fan_in} or remove residual")
+    return LayerSpec(units, activation, params, bias, weights, biases, residual)
 
 
 def _loss(value: Any, output_activation: str) -> LossSpec:
