@@ -5,17 +5,24 @@ differences (away from the kink of |w| at 0), SymPy's expanded loss and PyTorch,
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
+import sympy as sp
+from typesetting_catalogue import inspect_tex
 
 from symbp.checks.gradients import check_gradients, load_module_from_source
+from symbp.checks.verify import verify
 from symbp.cli.main import main
+from symbp.derivation.backprop import derive
 from symbp.errors import SymbpError
 from symbp.render.code.backends.array_api import generate_array_api_module
 from symbp.render.code.numpy_module import generate_module
+from symbp.render.latex.document import derivation_document
 from symbp.render.latex.worksheet_document import worksheet_document
 from symbp.spec.schema import load_spec
+from symbp.symbolic import quantities as q
 
 
 def _spec_dict(first=None, second=None, residual: bool = False) -> dict:
@@ -153,3 +160,29 @@ def test_the_worksheet_and_the_array_api_backend_refuse_penalties_in_one_line(sp
     for make in (lambda: worksheet_document(spec), lambda: generate_array_api_module(spec)):
         with pytest.raises(SymbpError, match=r"^layers\[0\]\.kernel_regularizer: .* no weight penalties yet"):
             make()
+
+
+def test_the_derivation_adds_each_penalty_to_the_loss_and_its_derivative_to_the_gradient(spec):
+    derivation = derive(spec)
+    loss = derivation.section("network").chain("network.loss").result
+    w = q.weight(1)[q.unit_index(0, "prev"), q.unit_index(1, "cur")]
+    assert loss.has(sp.Abs(w)) and loss.has(w**2)
+    gradient = derivation.section("update").chain("update.gradient.weight1")
+    first = gradient.steps[0]
+    entry = [a for a in first.expr.atoms(sp.Indexed) if a.base == q.weight(1)][0]
+    assert first.expr.has(sp.sign(entry)) and first.expr.has(sp.Rational(1, 10) * entry)
+    assert "kink" in {reason.kind for reason in first.reasons}
+    # The output layer has L2 only: no kink noted.
+    output_gradient = derivation.section("update").chain("update.gradient.weight2")
+    assert "kink" not in {reason.kind for reason in output_gradient.steps[0].reasons}
+    report = verify(derivation)
+    assert report.passed, report.mismatches[:3]
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex")
+@pytest.mark.parametrize("notation", ["lab", "fausett"])
+def test_the_derivation_typesets(spec, notation):
+    source = derivation_document(spec, notation)
+    assert r"\operatorname{sign}" in source and "kink" in source
+    report = inspect_tex(source, f"penalised_{notation}")
+    assert not report.problems(), report.problems()
