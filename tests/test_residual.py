@@ -203,3 +203,14 @@ def test_the_derivation_typesets(spec, notation):
 def test_the_worksheet_takes_the_residual_kind(spec):
     report = inspect_tex(worksheet_document(spec, solutions=True), "skip_worksheet")
     assert not report.problems(), report.problems()
+
+
+def test_the_readmes_residual_example_loads_and_its_gradient_checks():
+    import tomllib
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Residual connections and weight penalties", 1)[1]
+    example = load_spec(tomllib.loads(section.split("```toml", 1)[1].split("```", 1)[0]))
+    assert [layer.kind for layer in example.layers] == ["dense", "residual", "dense"]
+    assert check_gradients(example).passed
