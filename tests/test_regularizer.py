@@ -90,14 +90,16 @@ def test_the_loss_adds_the_penalties_and_the_gradient_their_derivatives(spec, mo
     np.testing.assert_allclose(grads["b1"], plain_grads["b1"], rtol=1e-12)
 
 
-def test_the_in_place_training_step_matches_loss_and_grad(spec, module):
+@pytest.mark.parametrize("samples_as_columns", [True, False])
+def test_the_in_place_training_step_matches_loss_and_grad(spec, samples_as_columns):
+    module = load_module_from_source(generate_module(spec, samples_as_columns), spec.name)
     rng = np.random.default_rng(2)
     params = {name: rng.normal(size=value.shape) for name, value in module.init_params(0).items()}
     X, Y = rng.normal(size=(6, 3)), rng.normal(size=(6, 1))
     value, grads = module.loss_and_grad(params, X, Y)
     work = module._workspace(6, np.float64)
-    step_value, step_grads = module._loss_and_grad_into(params, np.ascontiguousarray(X.T),
-                                                        np.ascontiguousarray(Y.T), work, scale=0.5)
+    arrange = np.ascontiguousarray if not samples_as_columns else (lambda array: np.ascontiguousarray(array.T))
+    step_value, step_grads = module._loss_and_grad_into(params, arrange(X), arrange(Y), work, scale=0.5)
     assert step_value == pytest.approx(value, rel=1e-12)
     for name in grads:
         np.testing.assert_allclose(step_grads[name], 0.5 * grads[name], rtol=1e-10, atol=1e-14)

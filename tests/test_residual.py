@@ -146,14 +146,16 @@ def test_its_gradient_equals_pytorch_autograd(dicts):
         np.testing.assert_allclose(grads[name], tensor.grad.numpy(), rtol=1e-9, atol=1e-12)
 
 
-def test_the_in_place_training_step_matches_loss_and_grad(spec, module):
+@pytest.mark.parametrize("samples_as_columns", [True, False])
+def test_the_in_place_training_step_matches_loss_and_grad(spec, samples_as_columns):
+    module = load_module_from_source(generate_module(spec, samples_as_columns), spec.name)
     rng = np.random.default_rng(2)
     params = {name: rng.normal(size=value.shape) for name, value in module.init_params(0).items()}
     X, Y = rng.normal(size=(6, 2)), rng.normal(size=(6, 1))
     value, grads = module.loss_and_grad(params, X, Y)
     work = module._workspace(6, np.float64)
-    step_value, step_grads = module._loss_and_grad_into(params, np.ascontiguousarray(X.T),
-                                                        np.ascontiguousarray(Y.T), work)
+    arrange = np.ascontiguousarray if not samples_as_columns else (lambda array: np.ascontiguousarray(array.T))
+    step_value, step_grads = module._loss_and_grad_into(params, arrange(X), arrange(Y), work)
     assert step_value == pytest.approx(value, rel=1e-12)
     for name in grads:
         np.testing.assert_allclose(step_grads[name], grads[name], rtol=1e-10, atol=1e-14)
