@@ -33,6 +33,7 @@ from symbp.spec.schema import Spec
 from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT, PRECISION, _piece_at, expand_network
 from symbp.symbolic.layers import fully_connected
 from symbp.symbolic.network import network_of
+from symbp.symbolic.penalties import weight_penalties
 
 # The most work the oracle takes on, in differentiations x (operations + FIXED_OPERATIONS) (see the
 # module's docstring): a few seconds, at the speeds benchmarks/check_time.py measures.
@@ -272,7 +273,7 @@ class WholeLossOracle:
     """SymPy's derivative of the whole expanded loss, built through each layer's own expanded form.
 
     For a network with a layer that is not fully connected, whose units the per-unit oracle cannot write
-    as weighted sums; slower, so only within ``EXPANDED_PARAMETER_LIMIT``.
+    as weighted sums, or with weight penalties; slower, so only within ``EXPANDED_PARAMETER_LIMIT``.
     """
 
     def __init__(self, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray):
@@ -335,7 +336,10 @@ def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: n
         return ExpandedPlan(parameters, requested, 0, asked=False)
     if expanded is None and parameters > EXPANDED_PARAMETER_LIMIT:
         return ExpandedPlan(parameters, requested, 0)
-    if not all(fully_connected(layer) for layer in network_of(spec).layers):
+    network = network_of(spec)
+    # Units that are weighted sums, and a loss that is a sum over samples, are what the per-unit oracle writes;
+    # other layer kinds, and weight penalties (one term for the whole loss), are expanded whole.
+    if not all(fully_connected(layer) for layer in network.layers) or weight_penalties(network):
         return ExpandedPlan(parameters, requested, requested, oracle=WholeLossOracle(spec, params, X, Y))
     oracle = ExpandedOracle(spec, params, X, Y)
     counts = tuple(oracle.differentiations(samples) for samples in range(1, requested + 1))

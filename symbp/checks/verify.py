@@ -28,6 +28,7 @@ from symbp.spec.schema import Spec
 from symbp.symbolic import quantities as q
 from symbp.symbolic.layers import Parameter, concrete_rowwise, rowwise_variables
 from symbp.symbolic.network import Network, network_of, sample_coefficient
+from symbp.symbolic.penalties import weight_penalties
 
 TOLERANCE = 1e-6
 VARIABLE_POINTS = (-1.7, -0.35, 0.4, 1.9)
@@ -73,6 +74,13 @@ def _fan_in_shrink(value: np.ndarray) -> float:
     return max(1.0, float(np.sqrt(value.shape[0] / 3))) if value.ndim == 2 else 1.0
 
 
+def _penalty_gradients(network: Network, params: dict) -> dict[str, np.ndarray]:
+    """What each weight penalty adds to its weight's gradient, on the parameters' numbers."""
+    return {penalty.parameter.name: np.asarray(sp.lambdify(penalty.entry, penalty.derivative(), "numpy")(
+        params[penalty.parameter.name]), dtype=float) * np.ones_like(params[penalty.parameter.name])
+            for penalty in weight_penalties(network)}
+
+
 class Oracle:
     """A small random problem for a spec, and the values of its quantities."""
 
@@ -88,8 +96,12 @@ class Oracle:
         self.params = {name: (value + rng.normal(scale=0.5, size=value.shape)) / _fan_in_shrink(value)
                        for name, value in initial.items()}
         self.loss, self.gradient = self.module.loss_and_grad(self.params, self.X, self.Y)
-        self.sample_gradients = [self.module.loss_and_grad(self.params, self.X[n:n + 1], self.Y[n:n + 1])[1]
-                                 for n in range(samples)]
+        # One sample's loss has no weight penalty (that is on the whole loss L): the module's is taken off.
+        penalty = _penalty_gradients(self.network, self.params)
+        self.sample_gradients = [
+            {name: value - penalty.get(name, 0.0)
+             for name, value in self.module.loss_and_grad(self.params, self.X[n:n + 1], self.Y[n:n + 1])[1].items()}
+            for n in range(samples)]
         self._loss_function = sp.lambdify((rules.yhat, rules.y), loss_named(spec.loss.name).expr, "numpy")
         self._cache: dict = {}
 

@@ -163,8 +163,11 @@ def hidden_section(net: Network, layer: int, sign: int) -> Section:
              Reason("total_derivative")),
         step(received, Reason("delta"), Reason("substitute", (fact(Partial(above, a_j), reaches),))),
     ]
+    split = _split_selected(received, j, net.units(layer))
+    if split is not None:
+        incoming_steps.append(step(split, Reason("sum_rule")))
     if units_above <= SPELL_OUT_UNITS:
-        incoming_steps.append(step(received.doit()))
+        incoming_steps.append(step(_within_units(received.doit(), j, net.units(layer))))
     other = unit_index(layer, "cur'")
     chains = [
         chain(f"layer{layer}.incoming", q.incoming(layer)[j], *incoming_steps, relation=":="),
@@ -182,11 +185,38 @@ def hidden_section(net: Network, layer: int, sign: int) -> Section:
         step(product(sign, Partial(SAMPLE_LOSS, a_j), Partial(a_j, z_j)), Reason("chain_rule")),
         step(product(q.incoming(layer)[j], Partial(a_j, z_j)), Reason("definition")),
         step(product(received, Partial(a_j, z_j)), Reason("total_derivative")),
-        step(sp.Mul(received, local), _derivative_of_activation(net, layer)),
+        step(sp.Mul(received if split is None else split, local), _derivative_of_activation(net, layer)),
         relation=":=", boxed=True,
     ))
     chains += _affine_chains(net, layer) + _parameter_chains(net, layer, sign)
     return Section("hidden", tuple(_dedupe(c) for c in chains), layer)
+
+
+def _split_selected(total: sp.Sum, j, units: int) -> sp.Expr | None:
+    """A sum over k whose terms include one picked out by [j = k] (a skip connection's), split into the sum of
+    the other terms and the picked term itself; None when no term holds a Kronecker delta."""
+    terms = sp.Add.make_args(sp.expand(total.function))
+    if not any(term.has(sp.KroneckerDelta) for term in terms):
+        return None
+    rest = [term for term in terms if not term.has(sp.KroneckerDelta)]
+    picked = [_within_units(sp.Sum(term, *total.limits).doit(), j, units) for term in terms
+              if term.has(sp.KroneckerDelta)]
+    return sp.Add(sp.Sum(sp.Add(*rest), *total.limits), *picked) if rest else sp.Add(*picked)
+
+
+def _within_units(expr: sp.Expr, j, units: int) -> sp.Expr:
+    """``expr`` with each case distinction on the unit index j resolved, j being one of the units 1..units.
+
+    Summing a Kronecker delta over k leaves ``Piecewise((term, j <= K), (0, True))``: SymPy does not know the
+    range of j, and the layer does.
+    """
+    def resolved(piecewise: sp.Piecewise) -> sp.Expr:
+        for value, condition in piecewise.args:
+            if all(bool(condition.subs(j, unit)) for unit in range(1, units + 1)):
+                return value
+        return piecewise
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), resolved)
 
 
 def _dedupe(c: Chain) -> Chain:

@@ -13,6 +13,7 @@ from symbp.registry import rules
 from symbp.registry.calculus import ActivationCalculus, a
 from symbp.symbolic import quantities as q
 from symbp.symbolic.network import Network
+from symbp.symbolic.penalties import weight_penalties
 from symbp.symbolic.quantities import SAMPLE_LOSS, VARIABLE, unit_index
 
 # Sums over at most this many units are also written out term by term.
@@ -43,8 +44,19 @@ def network_section(net: Network) -> Section:
     chains.append(chain("network.sample_loss", SAMPLE_LOSS, *loss_steps, relation=":="))
     n = q.sample_index()
     data_loss = net.sample_coefficient * sp.Sum(q.sample_losses()[n], (n, 1, q.N_SAMPLES))
-    chains.append(chain("network.loss", q.LOSS, step(data_loss), scope="batch"))
+    chains.append(chain("network.loss", q.LOSS, step(data_loss + _penalty_sum(net)), scope="batch"))
     return Section("network", tuple(chains))
+
+
+def _penalty_sum(net: Network) -> sp.Expr:
+    """The weight penalties (kernel_regularizer), each summed over its weight's entries; 0 without any."""
+    total = sp.Integer(0)
+    for penalty in weight_penalties(net):
+        parameter = penalty.parameter
+        i, j = unit_index(parameter.layer - 1, "prev"), unit_index(parameter.layer, "cur")
+        entry = q.quantity(parameter.role, parameter.layer)[i, j]
+        total += sp.Sum(penalty.term(entry), (i, 1, parameter.fan_in), (j, 1, parameter.fan_out))
+    return total
 
 
 # --------------------------------------------------------------------------- activations

@@ -13,10 +13,11 @@ from sympy import HadamardPower, HadamardProduct, MatAdd, OneMatrix
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from symbp.derivation.indexform import in_layer, local_derivative
-from symbp.derivation.model import Chain, Conventions, Reason, Section, step
+from symbp.derivation.model import Chain, Conventions, Reason, Section, penalty_reasons, step
 from symbp.derivation.steps import present
 from symbp.symbolic import quantities as q
 from symbp.symbolic.network import Network, n_samples
+from symbp.symbolic.penalties import weight_penalties
 from symbp.symbolic.quantities import LOSS, SAMPLE_LOSS, Partial, unit_index
 
 
@@ -174,12 +175,19 @@ def matrix_section(net: Network, conventions: Conventions) -> Section:
         steps = tuple(steps)
         chains.append(Chain(f"matrix.delta{layer}", deltas[layer], steps, scope, ":=", True))
 
+    # The weight penalties are on the batch's loss L; one sample's loss (the column form) has none.
+    penalties = {} if column else {penalty.parameter.name: penalty for penalty in weight_penalties(net)}
     for spec_layer in reversed(network.layers):
         layer = spec_layer.index
         for parameter in spec_layer.parameters:
+            gradient, reasons = sign * ours(spec_layer.gradient(parameter)), (Reason("matrix_calculus"),)
+            penalty = penalties.get(parameter.name)
+            if penalty is not None:
+                gradient = gradient + _elementwise_of(penalty.derivative(), penalty.entry, shown[parameter.name])
+                entry = q.quantity(parameter.role, layer)[unit_index(layer - 1, "prev"), unit_index(layer, "cur")]
+                reasons += penalty_reasons(penalty, entry)
             chains.append(Chain(f"matrix.{parameter.role}{layer}", Partial(loss, shown[parameter.name]),
-                                (step(sign * ours(spec_layer.gradient(parameter)), Reason("matrix_calculus")),),
-                                scope, boxed=True))
+                                (step(gradient, *reasons),), scope, boxed=True))
     return Section("matrix", tuple(chains), facts={"column": column})
 
 

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from symbp.spec.schema import Spec
+from symbp.symbolic import quantities as q
 
 # Reason kinds, in the words the documents use for them (see symbp.render.latex.document).
 REASONS = (
     "definition", "chain_rule", "total_derivative", "sum_rule", "constant_factor", "product_rule",
     "power_rule", "derivative_of", "constant", "only_term", "simplify", "in_terms_of_output", "substitute",
     "fact", "delta", "factor", "cse", "delta_rule", "update", "sum_over_samples", "matrix_calculus",
-    "elementwise", "split",
+    "elementwise", "split", "kink",
 )
 
 
@@ -40,6 +41,15 @@ class Step:
 
 def fact(lhs, rhs) -> sp.Eq:
     return sp.Eq(lhs, rhs, evaluate=False)
+
+
+def penalty_reasons(penalty, entry: sp.Expr) -> tuple[Reason, ...]:
+    """Where a penalised weight's extra gradient term comes from: the derivative of its penalty
+    (``symbp.symbolic.penalties.WeightPenalty``) at one entry, and for L1 the kink of |w| at 0."""
+    if penalty is None:
+        return ()
+    reasons = (Reason("fact", (fact(q.Partial(penalty.term(entry), entry), penalty.derivative(entry)),)),)
+    return reasons + ((Reason("kink"),) if penalty.l1 != 0 else ())
 
 
 @dataclass(frozen=True)

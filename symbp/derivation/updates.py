@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symbp.derivation.model import Chain, Reason, Section, step
+from symbp.derivation.model import Chain, Reason, Section, penalty_reasons, step
 from symbp.runtime import optimizers as rules
 from symbp.symbolic import quantities as q
 from symbp.symbolic.network import Network
+from symbp.symbolic.penalties import weight_penalties
 from symbp.symbolic.quantities import (
     BETA1,
     BETA2,
@@ -30,10 +31,13 @@ from symbp.symbolic.quantities import (
 
 
 def _parameters(net: Network):
-    """(kind, layer, indexed parameter, its per-sample gradient in delta form) for each layer."""
+    """(kind, layer, indexed parameter, its per-sample gradient in delta form, its penalty or None) for each
+    layer."""
+    penalties = {penalty.parameter.name: penalty for penalty in weight_penalties(net)}
     for layer in net.layers:
         for parameter, indexed, delta_form in layer.index_gradients():
-            yield parameter.role, layer.index, indexed, delta_form
+            yield parameter.role, layer.index, indexed, delta_form, penalties.get(parameter.name)
+
 
 
 def update_section(net: Network, sign: int) -> Section:
@@ -41,20 +45,24 @@ def update_section(net: Network, sign: int) -> Section:
     coefficient = net.sample_coefficient
     optimizer = net.spec.training.optimizer
     chains = []
-    for kind, layer, parameter, delta_form in _parameters(net):
+    for kind, layer, parameter, delta_form, penalty in _parameters(net):
         per_sample = sp.Sum(Partial(q.sample_losses()[n], parameter), (n, 1, q.N_SAMPLES))
         in_deltas = sp.Sum(AtSample(delta_form, n), (n, 1, q.N_SAMPLES))
+        # A penalised weight's gradient gains the penalty's derivative: the penalty is on L, not on any sample.
+        extra = penalty.derivative(parameter) if penalty is not None else sp.Integer(0)
         chains.append(Chain(
             f"update.gradient.{kind}{layer}", Partial(LOSS, parameter),
-            (step(coefficient * per_sample, Reason("sum_over_samples")),
-             step(sign * coefficient * in_deltas, Reason("delta_rule"))),
+            (step(coefficient * per_sample + extra, Reason("sum_over_samples"), *penalty_reasons(penalty, parameter)),
+             step(sign * coefficient * in_deltas + extra, Reason("delta_rule"))),
             "batch",
         ))
         if optimizer in ("gd", "sgd"):
             descent = rules.descent(Current(parameter), Partial(LOSS, parameter), LEARNING_RATE)
             steps = [step(descent)]
             if sign < 0:
-                steps.append(step(Current(parameter) + LEARNING_RATE * coefficient * in_deltas, Reason("delta_rule")))
+                steps.append(step(Current(parameter) + LEARNING_RATE * coefficient * in_deltas
+                                  - LEARNING_RATE * extra.xreplace({parameter: Current(parameter)}),
+                                  Reason("delta_rule")))
             chains.append(Chain(f"update.{kind}{layer}", Updated(parameter), tuple(steps), "update", "update", True))
     if optimizer == "momentum":
         chains += [

@@ -60,6 +60,15 @@ class LayerSpec:
     bias: bool = True
     weights: tuple[tuple[float, ...], ...] | None = None
     biases: tuple[float, ...] | None = None
+    residual: bool = False  # Z = A W + b + A: the layer's input added to its pre-activation
+    # Weight penalties added to the loss, Keras's names and convention: ("l1", c) adds c * sum |w|,
+    # ("l2", c) adds c * sum w^2 over the layer's weights (not its biases).
+    kernel_regularizer: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """The layer kind of ``symbp.symbolic.layers`` that computes this layer."""
+        return "residual" if self.residual else "dense"
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,9 @@ class Spec:
                 "bias": layer.bias,
                 "weights": layer.weights,
                 "biases": layer.biases,
+                # Keys beyond the dense layer's appear only when used, so a dense spec's canonical form is unchanged.
+                **({"residual": True} if layer.residual else {}),
+                **({"kernel_regularizer": dict(layer.kernel_regularizer)} if layer.kernel_regularizer else {}),
             }
             for layer in self.layers
         ]
@@ -148,7 +160,8 @@ def exact_value(number: float) -> sp.Rational:
 # --------------------------------------------------------------------------- helpers
 
 _TOP_KEYS = ("name", "title", "inputs", "layers", "loss", "training", "data", "notation")
-_LAYER_KEYS = ("units", "activation", "bias", "weights", "biases")
+_LAYER_KEYS = ("units", "activation", "bias", "weights", "biases", "residual", "kernel_regularizer")
+PENALTIES = ("l1", "l2")
 _LOSS_KEYS = ("name", "expr", "scale", "reduction")
 _TRAINING_KEYS = tuple(TrainingSpec.__dataclass_fields__)
 _DATA_KEYS = ("builtin", "path", "format", "split", "seed")
@@ -534,7 +547,27 @@ def _layer(value: Any, index: int, fan_in: int, is_output: bool) -> LayerSpec:
         if not bias:
             raise SpecError(f"{path}.biases", "the layer has bias = false; remove biases or set bias = true")
         biases = _vector(table["biases"], units, f"{path}.biases")
-    return LayerSpec(units, activation, params, bias, weights, biases)
+    residual = table.get("residual", False)
+    if not isinstance(residual, bool):
+        raise SpecError(f"{path}.residual", f"expected true or false, got {_got(residual)}")
+    if residual and units != fan_in:
+        raise SpecError(f"{path}.residual", f"adds the layer's {_plural(fan_in, 'input')} to its {units} units; "
+                                            f"give units = {fan_in} or remove residual")
+    regularizer = _kernel_regularizer(table["kernel_regularizer"], f"{path}.kernel_regularizer") \
+        if "kernel_regularizer" in table else ()
+    return LayerSpec(units, activation, params, bias, weights, biases, residual, regularizer)
+
+
+def _kernel_regularizer(value: Any, path: str) -> tuple[tuple[str, float], ...]:
+    """{l2 = 1e-4}, {l1 = ...} or both: each a coefficient of 0 or more, in the order l1, l2."""
+    example = "e.g. kernel_regularizer = { l2 = 1e-4 }"
+    table = _table(value, path, example)
+    if not table:
+        raise SpecError(path, f"is empty; give l1, l2 or both, {example}")
+    for key in table:
+        if key not in PENALTIES:
+            raise SpecError(f"{path}.{_key_text(key)}", f"unknown penalty{_suggest(key, PENALTIES)}")
+    return tuple((name, _number(table[name], f"{path}.{name}", low=0.0)) for name in PENALTIES if name in table)
 
 
 def _loss(value: Any, output_activation: str) -> LossSpec:

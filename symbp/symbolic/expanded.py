@@ -17,6 +17,7 @@ from symbp.registry.rules import y, yhat, z
 from symbp.spec.schema import Spec, load_spec
 from symbp.symbolic.layers import activate
 from symbp.symbolic.network import loss_coefficient, network_of
+from symbp.symbolic.penalties import penalty_of, weight_penalties
 
 # Networks up to this many parameters get the expanded form (in checks and in derivations).
 EXPANDED_PARAMETER_LIMIT = 60
@@ -33,6 +34,7 @@ class ExpandedNetwork:
     preactivations: tuple[tuple[sp.Expr, ...], ...]
     activations: tuple[tuple[sp.Expr, ...], ...]
     sample_loss: sp.Expr  # sum over outputs of l(yhat_k, y_k), for one sample
+    penalty: sp.Expr = sp.Integer(0)  # the weight penalties, added once to the whole loss (not per sample)
 
     @property
     def parameter_symbols(self) -> list[tuple[str, tuple[int, ...], sp.Symbol]]:
@@ -57,7 +59,12 @@ class ExpandedNetwork:
         grads = {parameter.name: np.zeros(parameter.shape) for parameter in network_of(self.spec).parameters}
         for (name, index, _), value in zip(self.parameter_symbols, totals[1:]):
             grads[name][index] = value
-        return float(totals[0]), grads
+        if self.penalty == 0:
+            return float(totals[0]), grads
+        point = dict(zip(symbols, values))
+        for name, index, symbol in self.parameter_symbols:
+            grads[name][index] += float(sp.diff(self.penalty, symbol).subs(point))
+        return float(totals[0]) + float(self.penalty.subs(point)), grads
 
 
 def _activate(calculus: ActivationCalculus, preactivations: list[sp.Expr],
@@ -94,7 +101,8 @@ def expand_network(spec_source) -> ExpandedNetwork:
         all_act.append(tuple(previous))
     loss_expr = network.output.loss.expr
     sample_loss = sum(loss_expr.subs({yhat: out, y: target}) for out, target in zip(previous, targets))
-    return ExpandedNetwork(spec, weights, inputs, targets, tuple(all_pre), tuple(all_act), sample_loss)
+    penalty = penalty_of(weight_penalties(network), weights)
+    return ExpandedNetwork(spec, weights, inputs, targets, tuple(all_pre), tuple(all_act), sample_loss, penalty)
 
 
 def gradient_at(spec_source, sample_inputs, sample_targets,

@@ -82,7 +82,9 @@ class InPlacePrinter(TrainerPrinter):
         return tuple(ROWS if ROWS in sizes else max(sizes) for sizes in zip(*shapes))
 
     def _atom(self, expr) -> bool:
-        return expr in self.shapes or expr in self.bindings and isinstance(self.bindings[expr], sp.MatrixSymbol)
+        # A matrix symbol is an array the step already holds (a residual layer adds its input A as it is).
+        return (expr in self.shapes or isinstance(expr, sp.MatrixSymbol)
+                or expr in self.bindings and isinstance(self.bindings[expr], sp.MatrixSymbol))
 
     def _bound_product(self, expr) -> bool:
         return expr in self.bindings and not isinstance(self.bindings[expr], sp.MatrixSymbol)

@@ -15,12 +15,13 @@ from symbp import __version__
 from symbp.registry.calculus import ActivationCalculus, a_vec, g_vec
 from symbp.registry.rules import RowMax, RowSum, y, y_vec, yhat, z, z_vec
 from symbp.render.code.inplace import InPlacePrinter, Workspace
-from symbp.render.code.printing import numpy_code
+from symbp.render.code.printing import ArraySum, numpy_code
 from symbp.render.code.runtime_source import import_block, runtime_source
 from symbp.render.templating import render
 from symbp.spec.expressions import NotFinite, evaluate_everywhere
 from symbp.spec.schema import SpecSource
 from symbp.symbolic.network import Layer, Network, build_network, n_samples
+from symbp.symbolic.penalties import weight_penalties
 
 MARKER = "# symbp-generated-module"
 # Networks no wider than this train with a sample per column: a few long rows beat many short ones.
@@ -317,6 +318,31 @@ def _work_arrays(workspace: Workspace) -> dict:
             for name, shape in workspace.shapes.items()}
 
 
+def _penalty_total(network: Network) -> str:
+    """The weight penalties' sum over every penalised entry, as code; "" when the spec has none."""
+    penalties = weight_penalties(network)
+    if not penalties:
+        return ""
+    terms = []
+    for penalty in penalties:
+        w = penalty.entry
+        terms += [coefficient * ArraySum(each) for coefficient, each in ((penalty.l1, sp.Abs(w)), (penalty.l2, w**2))
+                  if coefficient != 0]
+    return _code(sp.Add(*terms, evaluate=False)) if terms else ""
+
+
+def _penalty_gradients(network: Network) -> list[Line]:
+    """What each penalty adds to its weight's gradient, d/dw (l1 |w| + l2 w^2), as code on the whole array."""
+    lines = []
+    for penalty in weight_penalties(network):
+        derivative = penalty.derivative()
+        if derivative != 0:
+            name = penalty.parameter.name
+            lines.append(Line(f"grad_{name}", _code(derivative),
+                              f"dL/d{name} gains the derivative of the penalty {_code(penalty.term())} on each entry"))
+    return lines
+
+
 def param_views(network: Network) -> list[ParamView]:
     return [ParamView(p.name, p.shape, p.role, p.fan_in, p.fan_out, p.given) for p in network.parameters]
 
@@ -454,6 +480,9 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "runtime": runtime_source().parts,
         "imports": import_block("import math", "import numpy as np"),
         "backward_lines": backward_lines(network, for_gradient.delta),
+        "penalty_total": _penalty_total(network),
+        "penalty_params": [penalty.parameter.name for penalty in weight_penalties(network)],
+        "penalty_gradients": _penalty_gradients(network),
         "loss_terms": for_loss.loss_terms,
         "gradient_loss_total": _sum_of_squares(for_gradient) or f"np.sum({for_gradient.loss_terms})",
         "prediction": network.prediction.name,

@@ -13,6 +13,12 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 
+class ArraySum(sp.Function):
+    """The sum of every entry of an array (a weight penalty's total): ``np.sum(...)`` in code."""
+
+    nargs = 1
+
+
 class TrainerPrinter(NumPyPrinter):
     """Prints for a module that does ``import numpy as np``.
 
@@ -139,6 +145,9 @@ class TrainerPrinter(NumPyPrinter):
         if not isinstance(summand, (sp.Symbol, sp.MatrixSymbol)):
             printed = f"({printed})"
         return f"{printed}.sum(axis={self.unit_axis}, keepdims=True)"
+
+    def _print_ArraySum(self, expr):
+        return f"{self._module_format('numpy.sum')}({self._print(expr.args[0])})"
 
     def _print_Min(self, expr):
         return self._pairwise("numpy.minimum", expr.args)

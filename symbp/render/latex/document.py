@@ -54,6 +54,7 @@ REASON_WORDS = {
     "matrix_calculus": "SymPy's matrix calculus",
     "elementwise": "the index form, entry by entry",
     "split": "split the fraction",
+    "kink": "|w| has a kink at 0, where sign(0) = 0 is taken",
     "update": "",
 }
 
