@@ -1,9 +1,14 @@
 """One training loop per implementation, each timed around its loop only.
 
 Every function takes (workload, X, Y, params) with X, Y already in the workload's dtype and
-returns (seconds, compile_seconds, final_params). Mini-batch runs gather each batch's rows from
-the unshuffled data inside the timed loop, as training that reshuffles every epoch must; symbp's
+returns (seconds, compile_seconds, final_params, final_loss). Mini-batch runs gather each batch's rows
+from the unshuffled data inside the timed loop, as training that reshuffles every epoch must; symbp's
 own train() does its shuffling itself, with the same order.
+
+Each one gives what symbp's train() gives: the parameters and the loss on the whole training set after
+every epoch. In full-batch training each step's forward pass yields the loss of the epoch before it, so
+only the last epoch's is computed again; a mini-batch epoch ends with one forward pass over the whole
+set. The loss of the last epoch is returned, and run.py checks it against symbp's.
 """
 
 from __future__ import annotations
@@ -39,9 +44,9 @@ def symbp(workload, X, Y, params):
     generation = time.perf_counter() - started
     epochs = 1 if workload.batch_size else workload.steps
     started = time.perf_counter()
-    final, _ = module.train(params, X, Y, learning_rate=workload.learning_rate, epochs=epochs,
-                            batch_size=workload.batch_size, seed=0, optimizer="gd")
-    return time.perf_counter() - started, generation, final
+    final, history = module.train(params, X, Y, learning_rate=workload.learning_rate, epochs=epochs,
+                                  batch_size=workload.batch_size, seed=0, optimizer="gd")
+    return time.perf_counter() - started, generation, final, history["loss"][-1]
 
 
 def symbp_saved(workload, X, Y, params):
@@ -60,9 +65,19 @@ def symbp_saved(workload, X, Y, params):
     module = load_module_from_source(source, f"saved_{workload.spec['name']}")
     epochs = 1 if workload.batch_size else workload.steps
     started = time.perf_counter()
-    final, _ = module.train(params, X, Y, learning_rate=workload.learning_rate, epochs=epochs,
-                            batch_size=workload.batch_size, seed=0, optimizer="gd")
-    return time.perf_counter() - started, 0.0, final
+    final, history = module.train(params, X, Y, learning_rate=workload.learning_rate, epochs=epochs,
+                                  batch_size=workload.batch_size, seed=0, optimizer="gd")
+    return time.perf_counter() - started, 0.0, final, history["loss"][-1]
+
+
+def _numpy_forward(kinds, p, x):
+    a = x
+    for index, kind in enumerate(kinds, start=1):
+        z = a @ p[f"W{index}"]
+        if f"b{index}" in p:
+            z += p[f"b{index}"]
+        a = 1 / (1 + np.exp(-z)) if kind == "sigmoid" else np.exp(z)
+    return a
 
 
 def handwritten(workload, X, Y, params):
@@ -71,6 +86,7 @@ def handwritten(workload, X, Y, params):
     names = list(params)
     p = {k: v.copy() for k, v in params.items()}
     lr = workload.learning_rate
+    losses = []
     started = time.perf_counter()
     for rows in _batches(workload, X.shape[0]):
         x, y = X[rows], Y[rows]
@@ -82,7 +98,10 @@ def handwritten(workload, X, Y, params):
                 z += p[f"b{index}"]
             outputs.append(1 / (1 + np.exp(-z)) if kind == "sigmoid" else np.exp(z))
         a = outputs[-1]
-        delta = (2 * c) * (a - y) * (a * (1 - a) if kinds[-1] == "sigmoid" else a)
+        error = a - y
+        if workload.batch_size is None:
+            losses.append(c * float(np.vdot(error, error)))
+        delta = (2 * c) * error * (a * (1 - a) if kinds[-1] == "sigmoid" else a)
         for index in range(len(kinds), 0, -1):
             grad_w = outputs[index - 1].T @ delta
             if f"b{index}" in p:
@@ -91,8 +110,10 @@ def handwritten(workload, X, Y, params):
                 hidden = outputs[index - 1]
                 delta = (delta @ p[f"W{index}"].T) * hidden * (1 - hidden)
             p[f"W{index}"] -= lr * grad_w
+    error = _numpy_forward(kinds, p, X) - Y
+    final_loss = _coefficient(workload, X.shape[0]) * float(np.vdot(error, error))
     assert names == list(p)
-    return time.perf_counter() - started, 0.0, p
+    return time.perf_counter() - started, 0.0, p, final_loss
 
 
 def lab_style(workload, X, Y, params):
@@ -116,11 +137,12 @@ def lab_style(workload, X, Y, params):
         w1_1 -= eta * np.mean(delta1_1 * X, axis=0).reshape(3, 1)
         w1_2 -= eta * np.mean(delta1_2 * X, axis=0).reshape(3, 1)
     seconds = time.perf_counter() - started
-    return seconds, 0.0, {"W1": np.hstack([w1_1, w1_2]), "W2": w2_1}
+    return seconds, 0.0, {"W1": np.hstack([w1_1, w1_2]), "W2": w2_1}, None
 
 
 def floor(workload, X, Y, params):
-    """Only the matrix products of a training step, into preallocated buffers: a lower bound."""
+    """Only the matrix products of training, into preallocated buffers: a lower bound. Mini-batch training
+    ends with the forward products over the whole set (the epoch's loss)."""
     kinds = _activations(workload)
     weights = [params[f"W{i}"] for i in range(1, len(kinds) + 1)]
     size = workload.batch_size or X.shape[0]
@@ -140,7 +162,11 @@ def floor(workload, X, Y, params):
             np.matmul(inputs.T, outs[index][:n], out=grads[index])
             if index:
                 np.matmul(outs[index][:n], weights[index].T, out=backs[index][:n])
-    return time.perf_counter() - started, 0.0, None
+    if workload.batch_size:
+        previous = X
+        for w in weights:
+            previous = previous @ w
+    return time.perf_counter() - started, 0.0, None, None
 
 
 def torch_eager(workload, X, Y, params):
@@ -150,24 +176,32 @@ def torch_eager(workload, X, Y, params):
     p = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     kinds = _activations(workload)
     lr = workload.learning_rate
-    started = time.perf_counter()
-    batches = [torch.from_numpy(r) if isinstance(r, np.ndarray) else r for r in _batches(workload, X.shape[0])]
-    for rows in batches:
-        x, y = tx[rows], ty[rows]
+
+    def loss(x, y):
         a = x
         for index, kind in enumerate(kinds, start=1):
             z = a @ p[f"W{index}"]
             if f"b{index}" in p:
                 z = z + p[f"b{index}"]
             a = torch.sigmoid(z) if kind == "sigmoid" else torch.exp(z)
-        loss = _coefficient(workload, x.shape[0]) * ((a - y) ** 2).sum()
-        loss.backward()
+        return _coefficient(workload, x.shape[0]) * ((a - y) ** 2).sum()
+
+    losses = []
+    started = time.perf_counter()
+    batches = [torch.from_numpy(r) if isinstance(r, np.ndarray) else r for r in _batches(workload, X.shape[0])]
+    for rows in batches:
+        value = loss(tx[rows], ty[rows])
+        value.backward()
+        if workload.batch_size is None:
+            losses.append(value.detach())
         with torch.no_grad():
-            for value in p.values():
-                value -= lr * value.grad
-                value.grad = None
+            for parameter in p.values():
+                parameter -= lr * parameter.grad
+                parameter.grad = None
+    with torch.no_grad():
+        final_loss = float(loss(tx, ty))
     seconds = time.perf_counter() - started
-    return seconds, 0.0, {k: v.detach().numpy() for k, v in p.items()}
+    return seconds, 0.0, {k: v.detach().numpy() for k, v in p.items()}, final_loss
 
 
 def jax_jit(workload, X, Y, params):
@@ -192,14 +226,16 @@ def jax_jit(workload, X, Y, params):
         return total / x.shape[0] if mean else total
 
     @jax.jit
-    def step(p, x, y):
-        grads = jax.grad(loss)(p, x, y)
-        return {k: p[k] - lr * grads[k] for k in p}
+    def step(p, x, y):  # full batch: the loss before the step comes with its gradient
+        value, grads = jax.value_and_grad(loss)(p, x, y)
+        return {k: p[k] - lr * grads[k] for k in p}, value
 
     @jax.jit
     def batch_step(p, data, targets, rows):
-        return step(p, data[rows], targets[rows])
+        grads = jax.grad(loss)(p, data[rows], targets[rows])
+        return {k: p[k] - lr * grads[k] for k in p}
 
+    whole_set_loss = jax.jit(loss)
     device_x, device_y = jnp.asarray(X), jnp.asarray(Y)
     batches = _batches(workload, X.shape[0])
     p = {k: jnp.asarray(v) for k, v in params.items()}
@@ -210,17 +246,24 @@ def jax_jit(workload, X, Y, params):
             jax.block_until_ready(batch_step(p, device_x, device_y, rows))
     else:
         jax.block_until_ready(step(p, device_x, device_y))
+    jax.block_until_ready(whole_set_loss(p, device_x, device_y))
     compile_seconds = time.perf_counter() - started
+    losses = []
     started = time.perf_counter()
     for rows in batches:
-        p = batch_step(p, device_x, device_y, rows) if workload.batch_size else step(p, device_x, device_y)
+        if workload.batch_size:
+            p = batch_step(p, device_x, device_y, rows)
+        else:
+            p, value = step(p, device_x, device_y)
+            losses.append(value)
+    final_loss = float(whole_set_loss(p, device_x, device_y))
     jax.block_until_ready(p)
-    return time.perf_counter() - started, compile_seconds, {k: np.asarray(v) for k, v in p.items()}
+    return time.perf_counter() - started, compile_seconds, {k: np.asarray(v) for k, v in p.items()}, final_loss
 
 
 def hips_autograd(workload, X, Y, params):
     import autograd.numpy as anp
-    from autograd import grad
+    from autograd import value_and_grad
 
     kinds = _activations(workload)
     lr = workload.learning_rate
@@ -234,13 +277,16 @@ def hips_autograd(workload, X, Y, params):
             a = 1 / (1 + anp.exp(-z)) if kind == "sigmoid" else anp.exp(z)
         return _coefficient(workload, x.shape[0]) * anp.sum((a - y) ** 2)
 
-    gradient = grad(loss)
+    gradient = value_and_grad(loss)
     p = {k: v.copy() for k, v in params.items()}
+    losses = []
     started = time.perf_counter()
     for rows in _batches(workload, X.shape[0]):
-        grads = gradient(p, X[rows], Y[rows])
+        value, grads = gradient(p, X[rows], Y[rows])
+        losses.append(value)
         p = {k: p[k] - lr * grads[k] for k in p}
-    return time.perf_counter() - started, 0.0, p
+    final_loss = float(loss(p, X, Y))
+    return time.perf_counter() - started, 0.0, p, final_loss
 
 
 IMPLEMENTATIONS = {

@@ -7,8 +7,9 @@
 Each implementation runs in a process of its own; rounds are interleaved so that drift in the
 machine's speed touches every implementation alike. Times are medians over rounds, with the
 spread (max - min) beside them, and ratios are taken within this one run. Implementations whose
-library is not installed are left out. The script fails if any implementation ends at parameters
-that differ from symbp's.
+library is not installed are left out. Every implementation gives what symbp's train() gives, the
+parameters and the loss on the whole training set after each epoch; the script fails if any ends at
+parameters or a last loss that differ from symbp's.
 """
 
 from __future__ import annotations
@@ -44,11 +45,12 @@ def _worker(args) -> None:
     if result is None:
         print(json.dumps(None))
         return
-    seconds, compile_seconds, params = result
+    seconds, compile_seconds, params, final_loss = result
     if params is not None:
         np.savez(args.params, **{k: np.asarray(v, dtype=np.float64) for k, v in params.items()})
     print(json.dumps({"seconds": seconds, "compile": compile_seconds, "steps": workload.steps,
-                      "has_params": params is not None}))
+                      "has_params": params is not None,
+                      "loss": None if final_loss is None else float(final_loss)}))
 
 
 def _available(name: str) -> bool:
@@ -196,6 +198,11 @@ def main() -> None:
                     difference = f"{diff:.1e}"
                     if diff > AGREEMENT[dtype]:
                         failures.append(f"{name} on {workload_name} ({dtype}) ends {diff:.1e} away from symbp")
+                final_loss, symbp_loss = row[0].get("loss"), runs["symbp"][0]["loss"]
+                tolerance = AGREEMENT[dtype] * max(1.0, abs(symbp_loss))
+                if final_loss is not None and abs(final_loss - symbp_loss) > tolerance:
+                    failures.append(f"{name} on {workload_name} ({dtype}) reports a last loss of {final_loss!r}, "
+                                    f"symbp {symbp_loss!r}")
                 spread = max(per_step[name]) - min(per_step[name])
                 vs_jax = f"{median[name] / median['jax_jit']:.2f}" if "jax_jit" in median else "-"
                 vs_torch = f"{median[name] / median['torch']:.2f}" if "torch" in median else "-"
