@@ -41,7 +41,7 @@ def test_a_long_sum_is_continued_over_rows_that_fit():
 
 def test_the_drawing_of_a_deep_network_is_scaled_into_the_text_block():
     spec = load_spec(DEEP)
-    drawing = network_drawing(spec.sizes, tuple(layer.bias for layer in spec.layers), notation_for(spec, "lab"))
+    drawing = network_drawing(spec, notation_for(spec, "lab"))
     scale = drawing_scale(drawing)
     xs = [node.x for node in drawing.nodes]
     # The drawing may already be laid out narrower (its columns closer); either way it fits.

@@ -13,6 +13,8 @@ import numpy as np
 
 from symbp.errors import SymbpError
 from symbp.spec.schema import Spec
+from symbp.symbolic.connections import connections
+from symbp.symbolic.network import network_of
 
 # A layer's weights are written on its edges only when it has this few (bias edges included):
 # beyond it, labels overlap (a 4-5-3 network's first layer has 25).
@@ -27,7 +29,7 @@ LAYER_SPACING = 2.4
 INCHES_PER_UNIT = 0.55
 LABELLED_INCHES_PER_UNIT = 1.0
 COLORMAP = "RdBu_r"  # diverging: negative weights blue, positive red, zero white
-UNIT_COLOUR, BIAS_COLOUR, LINE_COLOUR = "#cfe2f3", "#d9d9d9", "#404040"
+UNIT_COLOUR, BIAS_COLOUR, LINE_COLOUR, SKIP_COLOUR = "#cfe2f3", "#d9d9d9", "#404040", "#3d3d99"
 TRAINING_COLOUR, VALIDATION_COLOUR = "#1f4e79", "#c55a11"
 
 
@@ -98,8 +100,8 @@ class DrawingPlan:
 
 
 def _edge_counts(spec: Spec) -> list[int]:
-    fans = [spec.inputs, *(layer.units for layer in spec.layers)]
-    return [(fans[index] + int(layer.bias)) * layer.units for index, layer in enumerate(spec.layers)]
+    """Each layer's weighted edges (bias edges included; a skip connection holds no weight)."""
+    return [sum(1 for edge in connections(layer) if edge.parameter is not None) for layer in network_of(spec).layers]
 
 
 def drawing_plan(spec: Spec) -> DrawingPlan:
@@ -152,24 +154,24 @@ def network_png(spec: Spec, params: dict[str, np.ndarray], stream: BinaryIO, pla
     # Tall networks get wider gaps between layers, so the picture stays near a landscape page's shape.
     gap = max(LAYER_SPACING, 0.5 * max(float(h[0] - h[-1]) for h in heights))
     starts, ends, weights, layer_of = [], [], [], []
-    bias_units = []
+    bias_units, skips = [], []
     sources = {}
-    for index, layer in enumerate(spec.layers, start=1):
+    for index, layer in enumerate(network_of(spec).layers, start=1):
         x0, x1 = gap * (index - 1), gap * index
-        W = np.asarray(params[f"W{index}"], dtype=float)
-        source = [(x0, h) for h in heights[index - 1]]
+        bias_at = (x0, float(heights[index - 1][0]) + 1.0)
         if layer.bias:
-            bias_at = (x0, float(heights[index - 1][0]) + 1.0)
             bias_units.append((bias_at, f"B{index}"))
-            source.append(bias_at)
-            W = np.vstack([W, np.asarray(params[f"b{index}"], dtype=float)[None, :]])
-        sources[index] = len(source)
-        for i, start in enumerate(source):
-            for j, h in enumerate(heights[index]):
-                starts.append(start)
-                ends.append((x1, float(h)))
-                weights.append(W[i, j])
-                layer_of.append(index)
+        sources[index] = layer.fan_in + int(layer.bias)
+        for edge in connections(layer):
+            start = bias_at if edge.source is None else (x0, float(heights[index - 1][edge.source - 1]))
+            end = (x1, float(heights[index][edge.target - 1]))
+            if edge.parameter is None:
+                skips.append((start, end))
+                continue
+            starts.append(start)
+            ends.append(end)
+            weights.append(float(np.asarray(params[edge.parameter.name], dtype=float)[edge.entry]))
+            layer_of.append(index)
     weights = np.asarray(weights)
     largest = float(np.abs(weights).max()) if weights.size else 1.0
     largest = largest or 1.0
@@ -212,6 +214,8 @@ def network_png(spec: Spec, params: dict[str, np.ndarray], stream: BinaryIO, pla
             kind = "inputs" if column == 0 else ("outputs" if column == len(names) - 1 else "units")
             axes.text(x, float(column_heights[-1]) - 0.8, f"{len(column_names)} {kind}", ha="center", va="top",
                       fontsize=8)
+    for start, end in skips:  # an input added unweighted: a dashed arc, outside the colour scale
+        axes.add_patch(_skip_arc(start, end))
     for at, name in bias_units:
         axes.add_patch(_circle(at, BIAS_COLOUR, 0.2))
         axes.text(*at, name, ha="center", va="center", fontsize=7, zorder=4)
@@ -224,8 +228,17 @@ def network_png(spec: Spec, params: dict[str, np.ndarray], stream: BinaryIO, pla
     title = f"{spec.name}: trained weights"
     if plan.drawn_edges < plan.edges:
         title += f" (the {plan.drawn_edges} strongest of {plan.edges})"
+    if skips:
+        title += "\ndashed: skip connections (input added unweighted)"
     axes.set_title(title)
     figure.savefig(stream, format="png", bbox_inches="tight")
+
+
+def _skip_arc(start: tuple[float, float], end: tuple[float, float]):
+    from matplotlib.patches import FancyArrowPatch
+
+    return FancyArrowPatch(start, end, connectionstyle="arc3,rad=-0.3", arrowstyle="-|>", mutation_scale=8,
+                           linestyle="--", linewidth=1.0, color=SKIP_COLOUR, shrinkA=9, shrinkB=9, zorder=1.5)
 
 
 def _circle(centre: tuple[float, float], colour: str, radius: float):

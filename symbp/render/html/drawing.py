@@ -15,6 +15,8 @@ MARGIN_PX = 12.0
 CAPTION_HALF_WIDTH_CM = 1.1
 # A weight label's box (px): MathML sits centred in it on a white ground, as TikZ's fill=white does.
 LABEL_BOX = (64.0, 24.0)
+# A skip connection's arc leaves and meets its units at this angle to the straight line, as TikZ's bend left=32.
+SKIP_BEND = math.radians(32)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class SvgEdge:
     label: str
     label_x: float  # the label box's top left corner
     label_y: float
+    path: str = ""  # a skip connection's arc (SVG path data); empty for a straight edge
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,21 @@ class SvgDrawing:
     edges: tuple[SvgEdge, ...]
     captions: tuple[tuple[float, float, str], ...]
     label_box: tuple[float, float] = LABEL_BOX
+
+
+def _skip_arc(at, start_centre, end_centre, direction, length) -> SvgEdge:
+    """A dashed arc bending to the left of the straight line (upwards between units side by side), from
+    circle to circle: a quadratic curve whose tangents make ``SKIP_BEND`` with the line at both ends."""
+    (x0, y0), (x1, y1), (ux, uy) = start_centre, end_centre, direction
+    cos, sin = math.cos(SKIP_BEND), math.sin(SKIP_BEND)
+    leaving = (ux * cos - uy * sin, uy * cos + ux * sin)  # the direction turned left
+    arriving = (ux * cos + uy * sin, uy * cos - ux * sin)  # turned right
+    start = at(x0 + leaving[0] * UNIT_RADIUS_CM, y0 + leaving[1] * UNIT_RADIUS_CM)
+    end = at(x1 - arriving[0] * UNIT_RADIUS_CM, y1 - arriving[1] * UNIT_RADIUS_CM)
+    lift = length / 2 * math.tan(SKIP_BEND)
+    control = at((x0 + x1) / 2 - uy * lift, (y0 + y1) / 2 + ux * lift)
+    path = f"M {start[0]} {start[1]} Q {control[0]} {control[1]} {end[0]} {end[1]}"
+    return SvgEdge(*start, *end, "", 0.0, 0.0, path)
 
 
 def svg_drawing(drawing: Drawing) -> SvgDrawing:
@@ -64,6 +82,9 @@ def svg_drawing(drawing: Drawing) -> SvgDrawing:
         (x0, y0), (x1, y1) = where[edge.source], where[edge.target]
         length = math.hypot(x1 - x0, y1 - y0) or 1.0
         ux, uy = (x1 - x0) / length, (y1 - y0) / length
+        if edge.skip:
+            edges.append(_skip_arc(at, (x0, y0), (x1, y1), (ux, uy), length))
+            continue
         # From circle to circle, as TikZ draws between node borders.
         start = at(x0 + ux * UNIT_RADIUS_CM, y0 + uy * UNIT_RADIUS_CM)
         end = at(x1 - ux * UNIT_RADIUS_CM, y1 - uy * UNIT_RADIUS_CM)

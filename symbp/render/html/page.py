@@ -71,7 +71,7 @@ def network_html(spec_source: SpecSource, notation: str | None = None) -> str:
 
     spec = load_spec(spec_source)
     chosen = notation_for(spec, notation)
-    drawing = network_drawing(spec.sizes, tuple(layer.bias for layer in spec.layers), chosen)
+    drawing = network_drawing(spec, chosen)
     body = _render("html/network.html.j2", spec=spec, notation=chosen, svg=svg_drawing(drawing))
     return _render("html/fragment.html.j2", body=Markup(body))
 

@@ -540,7 +540,7 @@ def derivation_context(spec_source, notation: str | None = None, writer_class: t
     sections = [_section_view(writer, section, spec) for section in shown]
     training = spec.training
     layers = range(1, len(spec.layers) + 1)
-    drawing = network_drawing(spec.sizes, tuple(layer.bias for layer in spec.layers), chosen)
+    drawing = network_drawing(spec, chosen)
     return {
         "marker": MARKER,
         "version": __version__,

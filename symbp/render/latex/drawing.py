@@ -1,7 +1,9 @@
 """The network drawn as TikZ data: neurons, bias units and weighted edges, labelled in a notation.
 
 Python decides what is drawn and where (wide layers show their first units, a gap, and the last);
-``templates/latex/macros.tex.j2`` turns the result into TikZ commands.
+``templates/latex/macros.tex.j2`` turns the result into TikZ commands. The edges are each layer's
+connections (``symbp.symbolic.connections``): a weight or bias on each, and a skip connection (an input
+added unweighted, as in a residual layer) drawn as a dashed arc.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from dataclasses import dataclass
 
 from symbp.render.latex.notation import Notation
 from symbp.render.latex.printer import NotationPrinter
+from symbp.spec.schema import Spec
 from symbp.symbolic import quantities as q
+from symbp.symbolic.connections import connections
+from symbp.symbolic.network import network_of
 
 # A layer with more units than this is drawn as its first units, a vertical ellipsis and its last unit.
 MOST_UNITS_DRAWN = 6
@@ -44,6 +49,7 @@ class Edge:
     target: str
     label: str
     position: float
+    skip: bool = False  # the source's value added to the target's pre-activation as it is: a dashed arc
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,10 @@ class Drawing:
     # Edges whose label found no clear place: (source's label, target's label, weight's label), for a legend.
     unlabelled: tuple[tuple[str, str, str], ...] = ()
 
+    @property
+    def has_skips(self) -> bool:
+        return any(edge.skip for edge in self.edges)
+
 
 def _shown(units: int) -> list[int | None]:
     """Unit numbers drawn for a layer; None marks the gap."""
@@ -62,8 +72,11 @@ def _shown(units: int) -> list[int | None]:
     return [*range(1, SHOWN_BEFORE_GAP + 1), None, units]
 
 
-def network_drawing(sizes: tuple[int, ...], biases: tuple[bool, ...], notation: Notation) -> Drawing:
+def network_drawing(spec: Spec, notation: Notation) -> Drawing:
     printer = NotationPrinter(notation)
+    network = network_of(spec)
+    sizes = spec.sizes
+    biases = tuple(layer.bias for layer in spec.layers)
     depth = len(sizes) - 1
     nodes: list[Node] = []
     positions: dict[tuple[int, int], str] = {}
@@ -92,28 +105,34 @@ def network_drawing(sizes: tuple[int, ...], biases: tuple[bool, ...], notation: 
     intended: list[str] = []  # each edge's label before placement
     placed: list[tuple[float, float]] = []
     coordinates = {node.name: (node.x, node.y) for node in nodes}
-    for layer in range(1, depth + 1):
-        sources = [u for u in _shown(sizes[layer - 1]) if u is not None]
-        targets = [u for u in _shown(sizes[layer]) if u is not None]
-        count = len(sources) * len(targets) + (len(targets) if layer in bias_nodes else 0)
-        label_all = count <= MOST_LABELLED_EDGES
-        for target in targets:
-            for source in sources:
-                label = printer.doprint(q.weight(layer)[source, target]) if label_all or source == 1 else ""
-                edges.append(_edge(positions[(layer - 1, source)], positions[(layer, target)], label, coordinates,
-                                   placed))
-                intended.append(label)
-            if layer in bias_nodes:
-                label = printer.doprint(q.bias(layer)[target]) if label_all or target == 1 else ""
-                edges.append(_edge(bias_nodes[layer], positions[(layer, target)], label, coordinates, placed))
-                intended.append(label)
+    for layer, layer_model in enumerate(network.layers, start=1):
+        drawn = [edge for edge in connections(layer_model) if _drawn(edge, layer, positions, bias_nodes)]
+        label_all = len(drawn) <= MOST_LABELLED_EDGES
+        for edge in drawn:
+            source = bias_nodes[layer] if edge.source is None else positions[(layer - 1, edge.source)]
+            target = positions[(layer, edge.target)]
+            if edge.parameter is None:
+                edges.append(Edge(source, target, "", 0.5, skip=True))
+                intended.append("")
+                continue
+            first = edge.target == 1 if edge.source is None else edge.source == 1
+            label = printer.doprint(edge.quantity) if label_all or first else ""
+            edges.append(_edge(source, target, label, coordinates, placed))
+            intended.append(label)
     bottom = -((tallest - 1) / 2 * ROW_SPACING) - ROW_SPACING
-    captions = tuple((layer * spacing, bottom, _caption(layer, depth, sizes[layer]))
+    kinds = ("input", *(layer.kind for layer in network.layers))
+    captions = tuple((layer * spacing, bottom, _caption(layer, depth, sizes[layer], kinds[layer]))
                      for layer in range(depth + 1))
     labels = {node.name: node.label for node in nodes}
     unlabelled = tuple((labels[edge.source], labels[edge.target], dropped) for edge, dropped in zip(edges, intended)
                        if dropped and not edge.label)
     return Drawing(tuple(nodes), tuple(edges), captions, unlabelled)
+
+
+def _drawn(edge, layer: int, positions: dict, bias_nodes: dict) -> bool:
+    """Whether both ends of a connection into ``layer`` are drawn (a wide layer leaves some units out)."""
+    source_drawn = layer in bias_nodes if edge.source is None else (layer - 1, edge.source) in positions
+    return source_drawn and (layer, edge.target) in positions
 
 
 def _edge(source: str, target: str, label: str, coordinates: dict, placed: list) -> Edge:
@@ -135,8 +154,11 @@ def _edge(source: str, target: str, label: str, coordinates: dict, placed: list)
     return Edge(source, target, label, best)
 
 
-def _caption(layer: int, depth: int, units: int) -> str:
+def _caption(layer: int, depth: int, units: int, kind: str) -> str:
+    """Under each column: what it is and how many units it has; a hidden layer of a kind other than dense
+    by its kind ("residual (4)")."""
     if layer == 0:
         return f"input ({units})"
-    what = "output" if layer == depth else "hidden"
-    return f"{what} ({units})"
+    if layer == depth:
+        return f"output ({units})"
+    return f"{'hidden' if kind == 'dense' else kind.replace('_', ' ')} ({units})"

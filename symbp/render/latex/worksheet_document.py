@@ -200,7 +200,7 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
         "solutions": solutions or key_only,
         "key_only": key_only,
         "hand": hand,
-        "drawing": network_drawing(hand.spec.sizes, tuple(layer.bias for layer in hand.spec.layers), hand_notation),
+        "drawing": network_drawing(hand.spec, hand_notation),
         "given": given,
         "forward": forward,
         "deltas": deltas,

@@ -1,0 +1,95 @@
+"""The drawings show each layer's own connections: a residual layer's skips as dashed arcs, a layer kind that
+joins unit j to input j alone with one edge per unit, dense layers every edge as before."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import toy_layer
+
+from symbp.cli.plots import drawing_plan, network_png
+from symbp.render.html.drawing import svg_drawing
+from symbp.render.latex.document import derivation_document, notation_for
+from symbp.render.latex.drawing import network_drawing
+from symbp.spec.schema import load_spec
+from symbp.symbolic.connections import connections
+from symbp.symbolic.layers import LAYER_KINDS
+from symbp.symbolic.network import network_of
+
+RESIDUAL = {
+    "name": "skips", "inputs": 3,
+    "layers": [{"units": 3, "activation": "tanh"}, {"units": 3, "activation": "relu", "residual": True},
+               {"units": 1, "activation": "linear"}],
+    "loss": {"name": "squared_error"},
+}
+
+
+def _pairs(layer, weighted: bool) -> set[tuple]:
+    return {(edge.source, edge.target) for edge in connections(layer) if (edge.parameter is not None) == weighted}
+
+
+def test_a_dense_layer_joins_every_input_and_its_bias_to_every_unit():
+    dense = network_of(load_spec(RESIDUAL)).layers[0]
+    assert _pairs(dense, weighted=True) == {(i, j) for i in (1, 2, 3, None) for j in (1, 2, 3)}
+    assert _pairs(dense, weighted=False) == set()
+    assert {str(edge.quantity) for edge in connections(dense) if edge.source == 2 and edge.target == 3} == \
+        {"weight1[2, 3]"}
+
+
+def test_a_residual_layer_adds_one_skip_per_unit_read_off_its_expanded_preactivation():
+    residual = network_of(load_spec(RESIDUAL)).layers[1]
+    assert not residual.fully_connected  # so its connections are read off the expansion, not assumed
+    assert _pairs(residual, weighted=True) == {(i, j) for i in (1, 2, 3, None) for j in (1, 2, 3)}
+    assert _pairs(residual, weighted=False) == {(1, 1), (2, 2), (3, 3)}
+
+
+@pytest.fixture()
+def toy_spec():
+    toy_layer.register()
+    yield toy_layer.toy_spec()
+    LAYER_KINDS.pop(toy_layer.KIND, None)
+
+
+def test_a_kind_defined_outside_symbp_is_drawn_with_its_own_edges(toy_spec):
+    scale = network_of(toy_spec).layers[1]
+    assert _pairs(scale, weighted=True) == {(1, 1), (2, 2), (3, 3)}
+    drawing = network_drawing(toy_spec, notation_for(toy_spec, "lab"))
+    into_scale = [edge for edge in drawing.edges if edge.target.startswith("n2-")]
+    assert len(into_scale) == 3 and {edge.source[1:] for edge in into_scale} == {"1-0", "1-1", "1-2"}
+    assert all(edge.source[-1] == edge.target[-1] for edge in into_scale)
+    assert drawing.captions[2][2] == "elementwise scale (3)"
+
+
+def test_the_document_draws_skips_as_unlabelled_dashed_arcs_and_says_what_they_are():
+    spec = load_spec(RESIDUAL)
+    drawing = network_drawing(spec, notation_for(spec, "lab"))
+    skips = [edge for edge in drawing.edges if edge.skip]
+    assert [(edge.source, edge.target) for edge in skips] == [("n1-0", "n2-0"), ("n1-1", "n2-1"), ("n1-2", "n2-2")]
+    assert all(edge.label == "" for edge in skips) and drawing.has_skips
+    assert [caption for _, _, caption in drawing.captions] == ["input (3)", "hidden (3)", "residual (3)", "output (1)"]
+    tex = derivation_document(spec, "lab")
+    assert tex.count(r"\draw[skip]") == 3 and "A dashed arc is a skip connection" in tex
+    arcs = [edge for edge in svg_drawing(drawing).edges if edge.path]
+    assert len(arcs) == 3 and all(edge.path.startswith("M ") and " Q " in edge.path for edge in arcs)
+
+
+def test_a_dense_network_has_no_skip_and_no_sentence_about_them():
+    spec = load_spec("actuarial")
+    drawing = network_drawing(spec, notation_for(spec, "lab"))
+    assert not drawing.has_skips
+    assert "skip" not in derivation_document(spec, "lab").split(r"\begin{document}")[1]
+
+
+def test_the_trained_network_picture_draws_the_skips_and_counts_only_weights():
+    pytest.importorskip("matplotlib")
+    import numpy as np
+
+    spec = load_spec(RESIDUAL)
+    assert drawing_plan(spec).edges == 12 + 12 + 4  # the skips hold no weight
+    rng = np.random.default_rng(0)
+    params = {"W1": rng.normal(size=(3, 3)), "b1": rng.normal(size=3), "W2": rng.normal(size=(3, 3)),
+              "b2": rng.normal(size=3), "W3": rng.normal(size=(3, 1)), "b3": rng.normal(size=1)}
+    stream = io.BytesIO()
+    network_png(spec, params, stream)
+    assert stream.getvalue().startswith(b"\x89PNG")
