@@ -216,3 +216,16 @@ def test_the_readmes_residual_example_loads_and_its_gradient_checks():
     example = load_spec(tomllib.loads(section.split("```toml", 1)[1].split("```", 1)[0]))
     assert [layer.kind for layer in example.layers] == ["dense", "residual", "dense"]
     assert check_gradients(example).passed
+
+
+def test_a_worksheet_that_works_a_smaller_network_keeps_the_skip(spec):
+    from symbp.worksheet.exercises import build_worksheet, hand_spec
+
+    small, shrunk = hand_spec(spec)
+    assert shrunk and [layer.kind for layer in small.layers] == ["dense", "residual", "dense"]
+    assert small.layers[1].units == small.layers[0].units == 2
+    # The key's error terms take the skip (their gradients are checked against the expanded loss of the small
+    # residual network while the sheet is made); the drawing shows it.
+    sheet = build_worksheet(spec, variant=3)
+    assert [layer.kind for layer in sheet.hand.spec.layers] == ["dense", "residual", "dense"]
+    assert worksheet_document(spec, solutions=True).count(r"\draw[skip]") == 2

@@ -19,7 +19,7 @@ from symbp.derivation.explicit import error_terms, parameters
 from symbp.derivation.indexform import net_of
 from symbp.registry import rules
 from symbp.registry.rules import activation_named, loss_named
-from symbp.spec.schema import LayerSpec, Spec, TrainingSpec, load_spec
+from symbp.spec.schema import Spec, TrainingSpec, load_spec
 from symbp.symbolic import quantities as q
 from symbp.symbolic.exact import exact_descent
 from symbp.symbolic.expanded import gradient_at
@@ -102,7 +102,9 @@ def hand_spec(spec: Spec) -> tuple[Spec, bool]:
         units = min(layer.units, HAND_UNITS)
         if activation_named(layer.activation).rowwise:
             units = 2
-        layers.append(LayerSpec(units, layer.activation, layer.activation_params, layer.bias))
+        # The layer keeps its kind (a residual layer stays one: both its widths shrink alike); the spec's
+        # given weights belong to the larger network and are drawn afresh.
+        layers.append(replace(layer, units=units, weights=None, biases=None))
     shrunk = replace(spec, name=f"{spec.name}_small", inputs=min(spec.inputs, HAND_INPUTS), layers=tuple(layers),
                      training=TrainingSpec(optimizer="gd", learning_rate=spec.training.learning_rate))
     return shrunk, True
