@@ -32,7 +32,7 @@ from symbp.registry.rules import K, k, loss_named, y, yhat, z, z_vec
 from symbp.spec.schema import Spec
 from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT, PRECISION, _piece_at, expand_network
 from symbp.symbolic.layers import fully_connected
-from symbp.symbolic.network import network_of
+from symbp.symbolic.network import loss_coefficient, network_of
 from symbp.symbolic.penalties import weight_penalties
 
 # The most work the oracle takes on, in differentiations x (operations + FIXED_OPERATIONS) (see the
@@ -62,6 +62,7 @@ class Point:
 
     spec: Spec
     weights: dict[str, list[list[sp.Float]]]  # "W1" -> rows of fan_in, "b1" -> one row
+    matrices: dict[str, sp.Matrix]  # the same numbers as matrices, for the layers' expanded pre-activations
     inputs: list[sp.Float]
     targets: list[sp.Float]
     preactivations: list[list[sp.Float]]
@@ -97,18 +98,16 @@ def _activate(layer, pre: list[sp.Expr], near: list[sp.Float]) -> list[sp.Expr]:
 def point_at(spec: Spec, params: dict[str, np.ndarray], x_row, y_row) -> Point:
     weights = {name: np.atleast_2d(np.asarray(array, dtype=np.float64)).tolist() for name, array in params.items()}
     weights = {name: [[_number(value) for value in row] for row in rows] for name, rows in weights.items()}
+    matrices = {name: sp.Matrix(rows) for name, rows in weights.items()}
     inputs = [_number(value) for value in x_row]
     previous = inputs
     pres, acts = [], []
-    for index, (fan_in, layer) in enumerate(zip(spec.sizes, spec.layers), start=1):
-        w = weights[f"W{index}"]
-        pre = [sp.Add(*(previous[r] * w[r][c] for r in range(fan_in))) for c in range(layer.units)]
-        if layer.bias:
-            pre = [pre[c] + weights[f"b{index}"][0][c] for c in range(layer.units)]
+    for layer, symbolic in zip(spec.layers, network_of(spec).layers):
+        pre = symbolic.expanded_preactivation(previous, matrices)
         previous = [value.evalf(PRECISION) for value in _activate(layer, pre, pre)]
         pres.append(pre)
         acts.append(previous)
-    return Point(spec, weights, inputs, [_number(value) for value in y_row], pres, acts)
+    return Point(spec, weights, matrices, inputs, [_number(value) for value in y_row], pres, acts)
 
 
 def _loss_pieces(spec: Spec, point: Point) -> list[sp.Expr]:
@@ -154,13 +153,10 @@ def unit_loss(point: Point, layer_number: int, unit: int) -> tuple[sp.Expr, list
     else:
         piece = _piece_at(calculus.forward, point.preactivations[layer_number - 1][unit])
         activated = [piece.xreplace({z: own}) if c == unit else others[c] for c in range(layer.units)]
-    for index in range(layer_number + 1, len(spec.layers) + 1):
-        layer = spec.layers[index - 1]
-        w = point.weights[f"W{index}"]
-        pre = [sp.Add(*(activated[r] * w[r][c] for r in range(spec.sizes[index - 1]))) for c in range(layer.units)]
-        if layer.bias:
-            pre = [pre[c] + point.weights[f"b{index}"][0][c] for c in range(layer.units)]
-        activated = _activate(layer, pre, point.preactivations[index - 1])
+    later = network_of(spec).layers[layer_number:]
+    for index, symbolic in enumerate(later, start=layer_number + 1):
+        pre = symbolic.expanded_preactivation(activated, point.matrices)
+        activated = _activate(spec.layers[index - 1], pre, point.preactivations[index - 1])
     loss = sp.Add(*(piece.xreplace({yhat: out, y: target})
                     for piece, out, target in zip(_loss_pieces(spec, point), activated, targets)))
     return loss, [_weight, _multiplier, _rest, *others, *targets]
@@ -259,8 +255,7 @@ class ExpandedOracle:
                     per_weight, numbers = _unit_numbers(point, *where)
                     for (name, index), value, multiplier, rest in per_weight:
                         totals[name][index] += derivative(value, multiplier, rest, *numbers)
-        spec = self.spec
-        coefficient = spec.loss.scale / samples if spec.loss.reduction == "mean" else spec.loss.scale
+        coefficient = float(loss_coefficient(self.spec, samples))
         return {name: coefficient * np.vectorize(float, otypes=[np.float64])(array) for name, array in totals.items()}
 
 
