@@ -30,7 +30,7 @@ import sympy as sp
 from symbp.registry.calculus import activation_calculus
 from symbp.registry.rules import K, k, loss_named, y, yhat, z, z_vec
 from symbp.spec.schema import Spec
-from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT, PRECISION, _piece_at, expand_network
+from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT, PRECISION, _piece_at, expand_network, gradient_at
 from symbp.symbolic.layers import fully_connected
 from symbp.symbolic.network import network_of
 from symbp.symbolic.penalties import weight_penalties
@@ -283,6 +283,34 @@ class WholeLossOracle:
         return expand_network(self.spec).evaluate(self.params, self.X[:samples], self.Y[:samples])[1]
 
 
+class PerParameterOracle:
+    """SymPy's derivative of each sample's expanded loss, one parameter at a time at the check's point
+    (``symbp.symbolic.expanded.gradient_at``): every other parameter a number, so the loss stays one
+    unknown deep. For layer kinds whose expanded form written whole is out of SymPy's reach (a layer
+    normalisation nests square roots of sums over all its units: ``Layer.expanded_per_parameter``).
+    """
+
+    def __init__(self, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray):
+        self.spec, self.X, self.Y = spec, X, Y
+        network = network_of(spec)
+        self.parameters = network.parameters
+        self.values = {p.name: sp.Matrix(*p.symbol.shape, [sp.Rational(float(v)) for v in np.ravel(params[p.name])])
+                       for p in self.parameters}
+
+    def gradient(self, samples: int) -> dict[str, np.ndarray]:
+        totals = {p.name: np.zeros(p.shape) for p in self.parameters}
+        for x_row, y_row in zip(self.X[:samples].tolist(), self.Y[:samples].tolist()):
+            for (name, index), value in gradient_at(self.spec, x_row, y_row, self.values).items():
+                totals[name][index] += float(value)
+        spec = self.spec
+        coefficient = spec.loss.scale / samples if spec.loss.reduction == "mean" else spec.loss.scale
+        return {name: coefficient * array for name, array in totals.items()}
+
+
+def _per_parameter(network) -> bool:
+    return any(getattr(layer, "expanded_per_parameter", False) for layer in network.layers)
+
+
 @dataclass(frozen=True)
 class ExpandedPlan:
     """How much of the check's data the oracle takes on, and why not more."""
@@ -293,7 +321,7 @@ class ExpandedPlan:
     operations: int = 0  # in a first-layer unit's loss; 0 when not measured
     differentiations: tuple[int, ...] = ()  # for the first 1, 2, ... requested samples
     asked: bool = True  # False when the caller turned the oracle off
-    oracle: ExpandedOracle | WholeLossOracle | None = None
+    oracle: ExpandedOracle | WholeLossOracle | PerParameterOracle | None = None
 
     def cost(self, samples: int) -> int:
         """The work for the first ``samples`` samples, in the units of ``EXPANDED_COST_LIMIT``."""
@@ -309,7 +337,7 @@ class ExpandedPlan:
         """What the report must say: nothing when the oracle runs on every sample."""
         if not self.asked:
             return "expanded oracle not run: turned off by the caller"
-        if isinstance(self.oracle, WholeLossOracle):
+        if isinstance(self.oracle, (WholeLossOracle, PerParameterOracle)):
             return None
         if not self.operations:
             return (f"expanded oracle skipped: {self.parameters} parameters, over the {EXPANDED_PARAMETER_LIMIT} "
@@ -339,6 +367,8 @@ def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: n
     network = network_of(spec)
     # Units that are weighted sums, and a loss that is a sum over samples, are what the per-unit oracle writes;
     # other layer kinds, and weight penalties (one term for the whole loss), are expanded whole.
+    if _per_parameter(network) and not weight_penalties(network):
+        return ExpandedPlan(parameters, requested, requested, oracle=PerParameterOracle(spec, params, X, Y))
     if not all(fully_connected(layer) for layer in network.layers) or weight_penalties(network):
         return ExpandedPlan(parameters, requested, requested, oracle=WholeLossOracle(spec, params, X, Y))
     oracle = ExpandedOracle(spec, params, X, Y)
