@@ -304,7 +304,14 @@ class PerParameterOracle:
                 totals[name][index] += float(value)
         spec = self.spec
         coefficient = spec.loss.scale / samples if spec.loss.reduction == "mean" else spec.loss.scale
-        return {name: coefficient * array for name, array in totals.items()}
+        grads = {name: coefficient * array for name, array in totals.items()}
+        # The weight penalties are on the whole loss, once: SymPy's derivative of each at each entry.
+        for penalty in weight_penalties(network_of(spec)):
+            values = self.values[penalty.parameter.name]
+            for index in penalty.parameter.entries():
+                entry = values[penalty.parameter.matrix_entry(index)]
+                grads[penalty.parameter.name][index] += float(penalty.derivative(entry))
+        return grads
 
 
 def _per_parameter(network) -> bool:
@@ -367,7 +374,7 @@ def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: n
     network = network_of(spec)
     # Units that are weighted sums, and a loss that is a sum over samples, are what the per-unit oracle writes;
     # other layer kinds, and weight penalties (one term for the whole loss), are expanded whole.
-    if _per_parameter(network) and not weight_penalties(network):
+    if _per_parameter(network):
         return ExpandedPlan(parameters, requested, requested, oracle=PerParameterOracle(spec, params, X, Y))
     if not all(fully_connected(layer) for layer in network.layers) or weight_penalties(network):
         return ExpandedPlan(parameters, requested, requested, oracle=WholeLossOracle(spec, params, X, Y))
