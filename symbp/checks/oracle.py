@@ -38,6 +38,9 @@ from symbp.symbolic.penalties import weight_penalties
 # The most work the oracle takes on, in differentiations x (operations + FIXED_OPERATIONS) (see the
 # module's docstring): a few seconds, at the speeds benchmarks/check_time.py measures.
 EXPANDED_COST_LIMIT = 20_000
+# The most differentiations (parameters x samples) the one-parameter-at-a-time oracle takes on unasked: each
+# costs SymPy up to a second through a layer normalisation's square root of a sum; at least one sample is taken.
+PER_PARAMETER_LIMIT = 60
 # What one differentiation costs however small its loss: building, differentiating and lambdifying it.
 FIXED_OPERATIONS = 100
 
@@ -344,8 +347,14 @@ class ExpandedPlan:
         """What the report must say: nothing when the oracle runs on every sample."""
         if not self.asked:
             return "expanded oracle not run: turned off by the caller"
-        if isinstance(self.oracle, (WholeLossOracle, PerParameterOracle)):
+        if isinstance(self.oracle, WholeLossOracle):
             return None
+        if isinstance(self.oracle, PerParameterOracle):
+            if self.samples == self.requested:
+                return None
+            return (f"expanded oracle on {self.samples} of {self.requested} samples: differentiated one parameter "
+                    f"at a time, {self.parameters} x {self.requested} differentiations are over the limit of "
+                    f"{PER_PARAMETER_LIMIT}")
         if not self.operations:
             return (f"expanded oracle skipped: {self.parameters} parameters, over the {EXPANDED_PARAMETER_LIMIT} "
                     "the loss is written out for")
@@ -375,7 +384,8 @@ def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: n
     # Units that are weighted sums, and a loss that is a sum over samples, are what the per-unit oracle writes;
     # other layer kinds, and weight penalties (one term for the whole loss), are expanded whole.
     if _per_parameter(network):
-        return ExpandedPlan(parameters, requested, requested, oracle=PerParameterOracle(spec, params, X, Y))
+        fits = requested if expanded else min(requested, max(1, PER_PARAMETER_LIMIT // parameters))
+        return ExpandedPlan(parameters, requested, fits, oracle=PerParameterOracle(spec, params, X, Y))
     if not all(fully_connected(layer) for layer in network.layers) or weight_penalties(network):
         return ExpandedPlan(parameters, requested, requested, oracle=WholeLossOracle(spec, params, X, Y))
     oracle = ExpandedOracle(spec, params, X, Y)
