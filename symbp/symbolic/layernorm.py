@@ -54,6 +54,7 @@ mean_symbol = sp.Symbol("mu", real=True)
 variance_symbol = sp.Symbol("sigma2", nonnegative=True)
 scale_symbol = sp.Symbol("sigmahat", positive=True)  # sqrt(sigma^2 + epsilon)
 epsilon_symbol = sp.Symbol("epsilon", positive=True)
+mean_g_symbol, mean_gx_symbol = sp.symbols("gbar gxbar", real=True)  # mean(g), mean(g o x_hat) over the row
 
 
 def _in_range(expr: sp.Expr) -> sp.Expr:
@@ -292,12 +293,22 @@ class LayerNormLayer:
 
     @cached_property
     def backward_steps(self) -> tuple[CodeStep, ...]:
-        """dL/dX_hat and dL/dU from delta = dL/dZ, before the parameters' gradients (dL/dW reads dL/dU)."""
+        """dL/dX_hat, the two row means of the compact form, and dL/dU, from delta = dL/dZ, before the
+        parameters' gradients (dL/dW reads dL/dU)."""
         compact = normalisation_calculus().compact
+        g_mean, gx_mean = (MatrixSymbol(f"{name}{self.index}", n_samples, 1)
+                           for name in ("mean_deltaH", "mean_deltaH_H"))
+        # Each row mean as a symbol bound to its column of per-sample values.
+        means = {sp.Sum(g_vec[k], (k, 0, K - 1)): K * mean_g_symbol,
+                 sp.Sum(g_vec[k] * x_vec[k], (k, 0, K - 1)): K * mean_gx_symbol}
+        arrays = {g_vec: self.normalised_delta, x_vec: self.normalised, scale_symbol: self.scale,
+                  mean_g_symbol: g_mean, mean_gx_symbol: gx_mean}
         return (
             CodeStep(self.normalised_delta, self.normalised_gradient, {}, f"dL/dH{self.index} = delta * gamma"),
-            CodeStep(self.weighted_delta, self._row(compact),
-                     {g_vec: self.normalised_delta, x_vec: self.normalised, scale_symbol: self.scale},
+            CodeStep(g_mean, self._row(row_mean(g_vec[k], k)), arrays, "its mean over each sample's units"),
+            CodeStep(gx_mean, self._row(row_mean(g_vec[k] * x_vec[k], k)), arrays,
+                     "and the mean of its product with the normalised values"),
+            CodeStep(self.weighted_delta, self._row(compact.xreplace(means)), arrays,
                      f"dL/dU{self.index}: through each sample's mean and variance, SymPy's chain rule"),
         )
 
