@@ -226,3 +226,15 @@ def test_train_and_predict_on_the_command_line(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "iris.json"), "--params", str(params)]) == 0
     accuracy = float(capsys.readouterr().out.split("accuracy")[1].split()[0])
     assert accuracy >= 0.75  # three classes: a third by chance
+
+
+def test_the_readmes_layer_norm_example_loads_and_its_gradient_checks():
+    import tomllib
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Layer normalisation", 1)[1]
+    example = load_spec(tomllib.loads(section.split("```toml", 1)[1].split("```", 1)[0]))
+    assert [layer.kind for layer in example.layers] == ["layer_norm", "dense"]
+    report = check_gradients(example, samples=2)
+    assert report.passed, report.table()
