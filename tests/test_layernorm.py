@@ -238,3 +238,10 @@ def test_the_readmes_layer_norm_example_loads_and_its_gradient_checks():
     assert [layer.kind for layer in example.layers] == ["layer_norm", "dense"]
     report = check_gradients(example, samples=2)
     assert report.passed, report.table()
+
+
+def test_a_notebook_shows_the_spec_with_its_normalised_layer():
+    import symbp
+
+    page = symbp.load_spec(_spec_dict())._repr_html_()
+    assert "3 tanh (layer norm), 1 linear;" in page and "<svg" in page
