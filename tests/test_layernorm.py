@@ -245,3 +245,17 @@ def test_a_notebook_shows_the_spec_with_its_normalised_layer():
 
     page = symbp.load_spec(_spec_dict())._repr_html_()
     assert "3 tanh (layer norm), 1 linear;" in page and "<svg" in page
+
+
+def test_a_penalised_normalised_layer_checks_against_the_expanded_loss():
+    spec = load_spec(_spec_dict({"kernel_regularizer": {"l1": 0.01, "l2": 0.05}}))
+    report = check_gradients(spec, samples=2, expanded=True)
+    assert report.passed, report.table()
+    assert all(p.expanded_error is not None for p in report.parameters)
+
+
+def test_given_weights_start_a_normalised_layer():
+    weights = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]
+    spec = load_spec(_spec_dict({"weights": weights}))
+    module = load_module_from_source(generate_module(spec), spec.name)
+    np.testing.assert_array_equal(module.init_params(0)["W1"], np.array(weights))
