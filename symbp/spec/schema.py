@@ -590,7 +590,8 @@ def _normalization(table: dict, path: str, units: int, residual: bool) -> tuple[
     normalization = table["normalization"]
     allowed = ", ".join(f'"{name}"' for name in NORMALIZATIONS)
     if normalization not in NORMALIZATIONS:
-        raise SpecError(f"{path}.normalization", f"unknown normalization {_got(normalization)}; allowed: {allowed}")
+        raise SpecError(f"{path}.normalization", f"expected one of {allowed} (layer normalisation; batch "
+                                                 f"normalisation is not supported), got {_got(normalization)}")
     if units < 2:
         raise SpecError(f"{path}.normalization", "the variance over 1 unit is always 0; give units = 2 or more, "
                                                  "or remove normalization")
