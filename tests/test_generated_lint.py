@@ -20,6 +20,10 @@ SPECS = {
                                                                     {"units": 4, "activation": "softmax"}],
                      "loss": "cross_entropy"},
     "linear": {"name": "linear", "inputs": 1, "layers": [{"units": 1, "activation": "linear"}]},
+    # Layer normalisation: arrays of its own on the way to Z, and the plain training step only.
+    "layer_norm": {"name": "layer_norm", "inputs": 3, "layers": [
+        {"units": 4, "activation": "relu", "normalization": "layer", "epsilon": 1e-3},
+        {"units": 2, "activation": "softmax", "normalization": "layer"}], "loss": "cross_entropy"},
 }
 
 

@@ -30,7 +30,7 @@ import sympy as sp
 from symbp.registry.calculus import activation_calculus
 from symbp.registry.rules import K, k, loss_named, y, yhat, z, z_vec
 from symbp.spec.schema import Spec
-from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT, PRECISION, _piece_at, expand_network
+from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT, PRECISION, _piece_at, expand_network, gradient_at
 from symbp.symbolic.layers import fully_connected
 from symbp.symbolic.network import loss_coefficient, network_of
 from symbp.symbolic.penalties import weight_penalties
@@ -38,6 +38,9 @@ from symbp.symbolic.penalties import weight_penalties
 # The most work the oracle takes on, in differentiations x (operations + FIXED_OPERATIONS) (see the
 # module's docstring): a few seconds, at the speeds benchmarks/check_time.py measures.
 EXPANDED_COST_LIMIT = 20_000
+# The most differentiations (parameters x samples) the one-parameter-at-a-time oracle takes on unasked: each
+# costs SymPy up to a second through a layer normalisation's square root of a sum; at least one sample is taken.
+PER_PARAMETER_LIMIT = 60
 # What one differentiation costs however small its loss: building, differentiating and lambdifying it.
 FIXED_OPERATIONS = 100
 
@@ -278,6 +281,41 @@ class WholeLossOracle:
         return expand_network(self.spec).evaluate(self.params, self.X[:samples], self.Y[:samples])[1]
 
 
+class PerParameterOracle:
+    """SymPy's derivative of each sample's expanded loss, one parameter at a time at the check's point
+    (``symbp.symbolic.expanded.gradient_at``): every other parameter a number, so the loss stays one
+    unknown deep. For layer kinds whose expanded form written whole is out of SymPy's reach (a layer
+    normalisation nests square roots of sums over all its units: ``Layer.expanded_per_parameter``).
+    """
+
+    def __init__(self, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray):
+        self.spec, self.X, self.Y = spec, X, Y
+        network = network_of(spec)
+        self.parameters = network.parameters
+        self.values = {p.name: sp.Matrix(*p.symbol.shape, [sp.Rational(float(v)) for v in np.ravel(params[p.name])])
+                       for p in self.parameters}
+
+    def gradient(self, samples: int) -> dict[str, np.ndarray]:
+        totals = {p.name: np.zeros(p.shape) for p in self.parameters}
+        for x_row, y_row in zip(self.X[:samples].tolist(), self.Y[:samples].tolist()):
+            for (name, index), value in gradient_at(self.spec, x_row, y_row, self.values).items():
+                totals[name][index] += float(value)
+        spec = self.spec
+        coefficient = spec.loss.scale / samples if spec.loss.reduction == "mean" else spec.loss.scale
+        grads = {name: coefficient * array for name, array in totals.items()}
+        # The weight penalties are on the whole loss, once: SymPy's derivative of each at each entry.
+        for penalty in weight_penalties(network_of(spec)):
+            values = self.values[penalty.parameter.name]
+            for index in penalty.parameter.entries():
+                entry = values[penalty.parameter.matrix_entry(index)]
+                grads[penalty.parameter.name][index] += float(penalty.derivative(entry))
+        return grads
+
+
+def _per_parameter(network) -> bool:
+    return any(getattr(layer, "expanded_per_parameter", False) for layer in network.layers)
+
+
 @dataclass(frozen=True)
 class ExpandedPlan:
     """How much of the check's data the oracle takes on, and why not more."""
@@ -288,7 +326,7 @@ class ExpandedPlan:
     operations: int = 0  # in a first-layer unit's loss; 0 when not measured
     differentiations: tuple[int, ...] = ()  # for the first 1, 2, ... requested samples
     asked: bool = True  # False when the caller turned the oracle off
-    oracle: ExpandedOracle | WholeLossOracle | None = None
+    oracle: ExpandedOracle | WholeLossOracle | PerParameterOracle | None = None
 
     def cost(self, samples: int) -> int:
         """The work for the first ``samples`` samples, in the units of ``EXPANDED_COST_LIMIT``."""
@@ -306,6 +344,12 @@ class ExpandedPlan:
             return "expanded oracle not run: turned off by the caller"
         if isinstance(self.oracle, WholeLossOracle):
             return None
+        if isinstance(self.oracle, PerParameterOracle):
+            if self.samples == self.requested:
+                return None
+            return (f"expanded oracle on {self.samples} of {self.requested} samples: differentiated one parameter "
+                    f"at a time, {self.parameters} x {self.requested} differentiations are over the limit of "
+                    f"{PER_PARAMETER_LIMIT}")
         if not self.operations:
             return (f"expanded oracle skipped: {self.parameters} parameters, over the {EXPANDED_PARAMETER_LIMIT} "
                     "the loss is written out for")
@@ -334,6 +378,9 @@ def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: n
     network = network_of(spec)
     # Units that are weighted sums, and a loss that is a sum over samples, are what the per-unit oracle writes;
     # other layer kinds, and weight penalties (one term for the whole loss), are expanded whole.
+    if _per_parameter(network):
+        fits = requested if expanded else min(requested, max(1, PER_PARAMETER_LIMIT // parameters))
+        return ExpandedPlan(parameters, requested, fits, oracle=PerParameterOracle(spec, params, X, Y))
     if not all(fully_connected(layer) for layer in network.layers) or weight_penalties(network):
         return ExpandedPlan(parameters, requested, requested, oracle=WholeLossOracle(spec, params, X, Y))
     oracle = ExpandedOracle(spec, params, X, Y)
