@@ -301,7 +301,7 @@ class PerParameterOracle:
             for (name, index), value in gradient_at(self.spec, x_row, y_row, self.values).items():
                 totals[name][index] += float(value)
         spec = self.spec
-        coefficient = spec.loss.scale / samples if spec.loss.reduction == "mean" else spec.loss.scale
+        coefficient = float(loss_coefficient(spec, samples))
         grads = {name: coefficient * array for name, array in totals.items()}
         # The weight penalties are on the whole loss, once: SymPy's derivative of each at each entry.
         for penalty in weight_penalties(network_of(spec)):
