@@ -276,11 +276,13 @@ class WholeLossOracle:
     as weighted sums, or with weight penalties; slower, so only within ``EXPANDED_PARAMETER_LIMIT``.
     """
 
-    def __init__(self, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray):
-        self.spec, self.params, self.X, self.Y = spec, params, X, Y
+    def __init__(self, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray,
+                 masks: dict[str, np.ndarray] | None = None):
+        self.spec, self.params, self.X, self.Y, self.masks = spec, params, X, Y, masks
 
     def gradient(self, samples: int) -> dict[str, np.ndarray]:
-        return expand_network(self.spec).evaluate(self.params, self.X[:samples], self.Y[:samples])[1]
+        masks = None if self.masks is None else {name: mask[:samples] for name, mask in self.masks.items()}
+        return expand_network(self.spec).evaluate(self.params, self.X[:samples], self.Y[:samples], masks)[1]
 
 
 @dataclass(frozen=True)
@@ -326,10 +328,11 @@ class ExpandedPlan:
 
 
 def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray,
-                  expanded: bool | None = None) -> ExpandedPlan:
+                  expanded: bool | None = None, masks: dict[str, np.ndarray] | None = None) -> ExpandedPlan:
     """How many samples the oracle can take on: all of them unless the size rule says fewer (or none).
 
     ``expanded`` True takes every sample whatever the size, False turns the oracle off, None applies the limits.
+    ``masks``: the dropout masks the module's gradient was taken with (by mask name), held fixed.
     """
     parameters, requested = spec.parameter_count, X.shape[0]
     if expanded is False:
@@ -340,7 +343,7 @@ def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: n
     # Units that are weighted sums, and a loss that is a sum over samples, are what the per-unit oracle writes;
     # other layer kinds, and weight penalties (one term for the whole loss), are expanded whole.
     if not all(fully_connected(layer) for layer in network.layers) or weight_penalties(network):
-        return ExpandedPlan(parameters, requested, requested, oracle=WholeLossOracle(spec, params, X, Y))
+        return ExpandedPlan(parameters, requested, requested, oracle=WholeLossOracle(spec, params, X, Y, masks))
     oracle = ExpandedOracle(spec, params, X, Y)
     counts = tuple(oracle.differentiations(samples) for samples in range(1, requested + 1))
     plan = ExpandedPlan(parameters, requested, requested, oracle.operations(), counts, oracle=oracle)

@@ -64,10 +64,15 @@ class LayerSpec:
     # Weight penalties added to the loss, Keras's names and convention: ("l1", c) adds c * sum |w|,
     # ("l2", c) adds c * sum w^2 over the layer's weights (not its biases).
     kernel_regularizer: tuple[tuple[str, float], ...] = ()
+    # Inverted dropout of the layer's inputs while training: each input is zeroed with this probability and the
+    # others scaled by 1 / (1 - dropout); 0 drops nothing. Evaluation (predict, forward, loss) uses every input.
+    dropout: float = 0.0
 
     @property
     def kind(self) -> str:
         """The layer kind of ``symbp.symbolic.layers`` that computes this layer."""
+        if self.dropout:
+            return "dropout"
         return "residual" if self.residual else "dense"
 
 
@@ -139,6 +144,7 @@ class Spec:
                 # Keys beyond the dense layer's appear only when used, so a dense spec's canonical form is unchanged.
                 **({"residual": True} if layer.residual else {}),
                 **({"kernel_regularizer": dict(layer.kernel_regularizer)} if layer.kernel_regularizer else {}),
+                **({"dropout": layer.dropout} if layer.dropout else {}),
             }
             for layer in self.layers
         ]
@@ -160,7 +166,7 @@ def exact_value(number: float) -> sp.Rational:
 # --------------------------------------------------------------------------- helpers
 
 _TOP_KEYS = ("name", "title", "inputs", "layers", "loss", "training", "data", "notation")
-_LAYER_KEYS = ("units", "activation", "bias", "weights", "biases", "residual", "kernel_regularizer")
+_LAYER_KEYS = ("units", "activation", "bias", "weights", "biases", "residual", "kernel_regularizer", "dropout")
 PENALTIES = ("l1", "l2")
 _LOSS_KEYS = ("name", "expr", "scale", "reduction")
 _TRAINING_KEYS = tuple(TrainingSpec.__dataclass_fields__)
@@ -555,7 +561,26 @@ def _layer(value: Any, index: int, fan_in: int, is_output: bool) -> LayerSpec:
                                             f"give units = {fan_in} or remove residual")
     regularizer = _kernel_regularizer(table["kernel_regularizer"], f"{path}.kernel_regularizer") \
         if "kernel_regularizer" in table else ()
-    return LayerSpec(units, activation, params, bias, weights, biases, residual, regularizer)
+    dropout = _dropout(table["dropout"], f"{path}.dropout") if "dropout" in table else 0.0
+    if dropout and residual:
+        raise SpecError(f"{path}.dropout", "a residual layer cannot drop its inputs (the skip would carry them "
+                                           "undropped); remove dropout or residual")
+    return LayerSpec(units, activation, params, bias, weights, biases, residual, regularizer, dropout)
+
+
+def _dropout(value: Any, path: str) -> float:
+    """The fraction of the layer's inputs dropped while training: 0 or more, less than 1."""
+    example = "e.g. dropout = 0.5 drops half of the layer's inputs while training"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise SpecError(path, f"expected a number from 0 up to (not including) 1, got {_got(value)}"
+                              f"{_number_hint(value) or '; ' + example}")
+    try:
+        rate = float(value)
+    except OverflowError:
+        rate = math.inf
+    if not (math.isfinite(rate) and 0.0 <= rate < 1.0):
+        raise SpecError(path, f"must be from 0 up to (not including) 1, got {_float_text(rate)}; {example}")
+    return rate
 
 
 def _kernel_regularizer(value: Any, path: str) -> tuple[tuple[str, float], ...]:

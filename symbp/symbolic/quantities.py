@@ -15,7 +15,7 @@ from functools import cache, lru_cache
 import sympy as sp
 
 # What each kind of indexed quantity is, for the printer and the numerical checker.
-KINDS = ("input", "target", "prediction", "pre", "act", "weight", "bias", "delta", "incoming", "sample_loss")
+KINDS = ("input", "target", "prediction", "pre", "act", "weight", "bias", "delta", "incoming", "sample_loss", "mask")
 MATRIX_KINDS = ("data", "targets", "pre", "act", "weight", "bias", "delta")
 
 
@@ -147,6 +147,11 @@ def weight(layer: int) -> sp.IndexedBase:
 
 def bias(layer: int) -> sp.IndexedBase:
     return quantity("bias", layer)
+
+
+def mask(layer: int) -> sp.IndexedBase:
+    """The dropout mask on a layer's inputs: m^(l)_i multiplies input i of layer l (0, or 1 / (1 - rate))."""
+    return quantity("mask", layer)
 
 
 def delta(layer: int) -> sp.IndexedBase:
