@@ -138,6 +138,10 @@ class DropoutLayer(DenseLayer):
             forms.append((self.parameters[1], q.bias(self.index)[j], delta))
         return forms
 
+    def indexed_inputs(self) -> dict[str, sp.Matrix]:
+        """The mask as a row of its named quantities m^(l)_i, under the mask's name (for ``expanded_preactivation``)."""
+        return {self.mask.name: sp.Matrix(1, self.fan_in, lambda _, i: q.mask(self.index)[i + 1])}
+
     # -- expanded scalars
     def expanded_inputs(self) -> dict[str, sp.Matrix]:
         """What the layer reads besides its parameters and the layer below, as scalar symbols: one sample's

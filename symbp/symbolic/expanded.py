@@ -131,16 +131,18 @@ def expand_network(spec_source) -> ExpandedNetwork:
                            tuple(layer_inputs))
 
 
-def gradient_at(spec_source, sample_inputs, sample_targets,
-                params: dict[str, sp.Matrix]) -> dict[tuple[str, tuple[int, ...]], sp.Expr]:
+def gradient_at(spec_source, sample_inputs, sample_targets, params: dict[str, sp.Matrix],
+                masks: dict[str, sp.Matrix] | None = None) -> dict[tuple[str, tuple[int, ...]], sp.Expr]:
     """d(sample loss)/d(each weight) at one point, by SymPy, expanding lazily.
 
     The same scalar forward pass as ``expand_network``, but with every number in place except the one
     weight being differentiated: the expression stays small at any depth, and the derivative is
     still SymPy's, knowing nothing of deltas. The numbers are carried to ``PRECISION`` digits.
     Keys are (array name, index) as in ``parameter_symbols``;
-    ``params`` holds "W1" (fan-in x units) and "b1" (1 x units) matrices of exact numbers.
+    ``params`` holds "W1" (fan-in x units) and "b1" (1 x units) matrices of exact numbers; ``masks`` the
+    sample's dropout masks ("M2": 1 x fan-in), held fixed (none: evaluation mode).
     """
+    masks = masks or {}
     network = network_of(load_spec(spec_source))
     shapes = {parameter.name: parameter.shape for parameter in network.parameters}
     unknown = sp.Symbol("t", real=True)
@@ -154,7 +156,7 @@ def gradient_at(spec_source, sample_inputs, sample_targets,
     for name, matrix in params.items():
         for i in range(matrix.rows):
             for jj in range(matrix.cols):
-                point = {key: value.applyfunc(number).as_mutable() for key, value in params.items()}
+                point = {key: value.applyfunc(number).as_mutable() for key, value in {**masks, **params}.items()}
                 point[name][i, jj] = unknown
                 previous: list[sp.Expr] = [number(value) for value in sample_inputs]
                 for layer in network.layers:

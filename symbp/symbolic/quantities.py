@@ -16,7 +16,7 @@ import sympy as sp
 
 # What each kind of indexed quantity is, for the printer and the numerical checker.
 KINDS = ("input", "target", "prediction", "pre", "act", "weight", "bias", "delta", "incoming", "sample_loss", "mask")
-MATRIX_KINDS = ("data", "targets", "pre", "act", "weight", "bias", "delta")
+MATRIX_KINDS = ("data", "targets", "pre", "act", "weight", "bias", "delta", "mask")
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,17 @@ class Notation:
     def delta(self, layer: int, j: str) -> str:
         return rf"{self.err}{self.layer_mark(layer)}_{{{j}}}"
 
+    def mask(self, layer: int, i: str) -> str:
+        """The dropout mask's entry on input i of layer ``layer``: m^(l)_i, or m_{x_i} in a text without layer
+        marks (named after the unit it masks)."""
+        mark = self.layer_mark(layer)
+        return f"m{mark}_{{{i}}}" if mark else f"m_{{{self.act(layer - 1, i)}}}"
+
+    def mask_matrix(self, layer: int) -> str:
+        """The dropout mask on layer ``layer``'s inputs, as a matrix (a row per sample) or a vector."""
+        mark = self.layer_mark(layer)
+        return rf"\mathbf{{M}}{mark}" if mark else rf"\mathbf{{M}}_{{{self.matrix('act', layer - 1)}}}"
+
     def incoming(self, layer: int, j: str) -> str | None:
         """A name for sum_k delta_k w_jk, where the text gives it one."""
         return None

@@ -287,6 +287,8 @@ class NotationPrinter(LatexPrinter):
         role = MATRIX_ROLES.get(expr)
         if role is None:
             return super()._print_MatrixSymbol(expr)
+        if role.kind == "mask":
+            return self.notation.mask_matrix(role.layer)
         return self.notation.matrix(role.kind, role.layer)
 
     def _print_OneMatrix(self, expr):
