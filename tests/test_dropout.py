@@ -40,8 +40,8 @@ def _spec_dict(first: float = 0.25, second: float = 0.5) -> dict:
 
 
 def _without_dropout(spec_dict: dict) -> dict:
-    return {**spec_dict, "name": "plain",
-            "layers": [{key: value for key, value in layer.items() if key != "dropout"} for layer in spec_dict["layers"]]}
+    layers = [{key: value for key, value in layer.items() if key != "dropout"} for layer in spec_dict["layers"]]
+    return {**spec_dict, "name": "plain", "layers": layers}
 
 
 @pytest.fixture(scope="module")

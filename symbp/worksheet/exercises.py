@@ -21,9 +21,9 @@ from symbp.registry import rules
 from symbp.registry.rules import activation_named, loss_named
 from symbp.spec.schema import Spec, TrainingSpec, load_spec
 from symbp.symbolic import quantities as q
+from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.exact import exact_descent
 from symbp.symbolic.expanded import gradient_at
-from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.layers import activate
 from symbp.symbolic.network import Network, network_of
 from symbp.symbolic.penalties import refuse_penalties

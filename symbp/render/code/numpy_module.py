@@ -16,7 +16,7 @@ from symbp.registry.calculus import ActivationCalculus, a_vec, g_vec
 from symbp.registry.rules import RowMax, RowSum, y, y_vec, yhat, z, z_vec
 from symbp.render.code.inplace import InPlacePrinter, Workspace
 from symbp.render.code.printing import ArraySum, numpy_code
-from symbp.render.code.runtime_source import RUNTIME_MODULES, import_block, runtime_source
+from symbp.render.code.runtime_source import OPTIONAL_RUNTIME_MODULES, RUNTIME_MODULES, import_block, runtime_source
 from symbp.render.templating import render
 from symbp.spec.expressions import NotFinite, evaluate_everywhere
 from symbp.spec.schema import SpecSource
@@ -471,7 +471,7 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     params = param_views(network)
     diagnose_lines = _lines_for_diagnose(hidden + prediction.lines, diagnosed_layers)
     # The dropout runtime goes only into modules that drop: every other module stays as it was.
-    runtime_modules = (*RUNTIME_MODULES, "dropout") if dropped else RUNTIME_MODULES
+    runtime_modules = (*RUNTIME_MODULES, *OPTIONAL_RUNTIME_MODULES) if dropped else RUNTIME_MODULES
     return {
         "spec": spec,
         "marker": MARKER,
