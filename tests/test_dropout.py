@@ -337,3 +337,14 @@ def test_the_html_page_shows_the_mask(spec, tmp_path):
     page = target.read_text(encoding="utf-8")
     # Each mask entry m, and the mask matrices in bold M (U+1D40C), which a plain network's page has none of.
     assert "<msubsup><mi>m</mi>" in page and "&#x1D40C;" in page
+
+
+def test_the_readmes_dropout_example_loads_and_its_gradient_checks():
+    import tomllib
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Dropout", 1)[1]
+    example = load_spec(tomllib.loads(section.split("```toml", 1)[1].split("```", 1)[0]))
+    assert [layer.kind for layer in example.layers] == ["dense", "dropout"]
+    assert check_gradients(example).passed

@@ -182,9 +182,11 @@ class Notation:
         return f"m{mark}_{{{i}}}" if mark else f"m_{{{self.act(layer - 1, i)}}}"
 
     def mask_matrix(self, layer: int) -> str:
-        """The dropout mask on layer ``layer``'s inputs, as a matrix (a row per sample) or a vector."""
+        """The dropout mask on layer ``layer``'s inputs: a matrix, a row per sample, or in a text that writes one
+        sample's column vectors, a vector."""
         mark = self.layer_mark(layer)
-        return rf"\mathbf{{M}}{mark}" if mark else rf"\mathbf{{M}}_{{{self.matrix('act', layer - 1)}}}"
+        letter = r"\mathbf{m}" if self.column_vectors else r"\mathbf{M}"
+        return f"{letter}{mark}" if mark else f"{letter}_{{{self.matrix('act', layer - 1)}}}"
 
     def incoming(self, layer: int, j: str) -> str | None:
         """A name for sum_k delta_k w_jk, where the text gives it one."""
@@ -263,6 +265,9 @@ class ArticleNotation(Notation):
 
     def loss(self) -> str:
         return r"\bar{E}"
+
+    def mask_matrix(self, layer: int) -> str:
+        return rf"\vec{{m}}{self.layer_mark(layer)}"
 
     def matrix(self, kind: str, layer: int) -> str:
         mark = self.layer_mark(layer)
