@@ -348,3 +348,18 @@ def test_the_readmes_dropout_example_loads_and_its_gradient_checks():
     example = load_spec(tomllib.loads(section.split("```toml", 1)[1].split("```", 1)[0]))
     assert [layer.kind for layer in example.layers] == ["dense", "dropout"]
     assert check_gradients(example).passed
+
+
+def test_the_grader_carries_the_sheets_mask_forward(spec):
+    from symbp.classroom.answers import answers_of, given_numbers
+    from symbp.classroom.grading import Sheet, agrees, grade
+
+    for variant in range(4):
+        sheet = build_worksheet(spec, variant)
+        right = {answer.name: answer.value for answer in answers_of(sheet)}
+        assert grade(sheet, right, "s").first is None
+        # Each answer follows from the right earlier ones through the mask, as the grader recomputes it.
+        model = Sheet(sheet, answers_of(sheet))
+        for name, value in right.items():
+            assert agrees(model.expected(name, model.true), value), (variant, name)
+        assert given_numbers(sheet)[-1] == tuple((name, tuple(mask)) for name, mask in sorted(sheet.hand.masks.items()))
