@@ -50,16 +50,21 @@ def checked_masks(masks, rates, widths, rows, dtype):
     return checked
 
 
-def dropout_step(loss, loss_and_grad, rates, widths, rng):
-    """loss_and_grad(params, X, Y) for the training loop: the gradient with fresh masks from rng each call.
+def dropout_step(loss, loss_and_grad, rates, widths, seed):
+    """loss_and_grad(params, X, Y) for the training loop: the gradient with fresh masks each call, drawn
+    from mask_generator(seed) (made at the first call: a Trainable that only measures losses draws nothing).
 
     The loss it returns is the network's own (evaluation mode, no masks), the loss train()'s history
     records, so a full-batch run's history means what a mini-batch run's does; it costs one forward pass.
     """
+    generator = []
+
     def step(params, X, Y):
+        if not generator:
+            generator.append(mask_generator(seed))
         dtype = np.result_type(*params.values())
         dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
-        masks = dropout_masks(rng, rates, widths, X.shape[0], dtype)
+        masks = dropout_masks(generator[0], rates, widths, X.shape[0], dtype)
         grads = loss_and_grad(params, X, Y, masks)[1]
         return loss(params, X, Y), grads
 
