@@ -363,3 +363,11 @@ def test_the_grader_carries_the_sheets_mask_forward(spec):
         for name, value in right.items():
             assert agrees(model.expected(name, model.true), value), (variant, name)
         assert given_numbers(sheet)[-1] == tuple((name, tuple(mask)) for name, mask in sorted(sheet.hand.masks.items()))
+
+
+def test_diagnose_reads_the_network_in_evaluation_mode(module):
+    params, X, Y, _ = _problem(module, samples=30)
+    report = module.diagnose(params, X, Y)
+    grads = module.loss_and_grad(params, X, Y)[1]
+    first = report["layers"][0]["gradient_norm"]
+    assert first == pytest.approx(np.sqrt(np.sum(grads["W1"] ** 2) + np.sum(grads["b1"] ** 2)), rel=1e-12)
