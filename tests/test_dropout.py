@@ -371,3 +371,32 @@ def test_diagnose_reads_the_network_in_evaluation_mode(module):
     grads = module.loss_and_grad(params, X, Y)[1]
     first = report["layers"][0]["gradient_norm"]
     assert first == pytest.approx(np.sqrt(np.sum(grads["W1"] ** 2) + np.sum(grads["b1"] ** 2)), rel=1e-12)
+
+
+@pytest.mark.parametrize("samples_as_columns", [True, False])
+def test_the_in_place_training_step_takes_the_masks(spec, samples_as_columns):
+    module = load_module_from_source(generate_module(spec, samples_as_columns), spec.name)
+    params, X, Y, rng = _problem(module)
+    masks = module.draw_masks(rng, X.shape[0])
+    value, grads = module.loss_and_grad(params, X, Y, masks)
+    work = module._workspace(X.shape[0], np.float64)
+    arrange = (lambda array: np.ascontiguousarray(array.T)) if samples_as_columns else np.ascontiguousarray
+    step_value, step_grads = module._loss_and_grad_into(params, arrange(X), arrange(Y), work,
+                                                       {name: arrange(mask) for name, mask in masks.items()})
+    assert step_value == pytest.approx(value, rel=1e-12)
+    for name in grads:
+        np.testing.assert_allclose(step_grads[name], grads[name], rtol=1e-10, atol=1e-14)
+    # train()'s two routes draw the same masks from the same seed: a run does not depend on which one a batch takes.
+    allocating = module._trainable(4).loss_and_grad(params, X, Y)
+    in_place = module._trainable(4).loss_and_grad_into(params, arrange(X), arrange(Y), work)
+    assert allocating[0] == pytest.approx(in_place[0], rel=1e-12) == module.loss(params, X, Y)
+    for name in grads:
+        np.testing.assert_allclose(in_place[1][name], allocating[1][name], rtol=1e-10, atol=1e-14)
+
+
+def test_float32_training_keeps_float32_masks_and_parameters(module):
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(3000, 3)), rng.uniform(size=(3000, 2))
+    trained, history = module.train(module.init_params(0), X, Y, dtype=np.float32, epochs=2, batch_size=1500)
+    assert all(array.dtype == np.float32 for array in trained.values())
+    assert np.isfinite(history["loss"]).all()

@@ -50,22 +50,43 @@ def checked_masks(masks, rates, widths, rows, dtype):
     return checked
 
 
-def dropout_step(loss, loss_and_grad, rates, widths, seed):
-    """loss_and_grad(params, X, Y) for the training loop: the gradient with fresh masks each call, drawn
-    from mask_generator(seed) (made at the first call: a Trainable that only measures losses draws nothing).
+class DropoutSteps:
+    """The training loop's two routes to a step's gradient, with fresh masks from one generator.
 
-    The loss it returns is the network's own (evaluation mode, no masks), the loss train()'s history
-    records, so a full-batch run's history means what a mini-batch run's does; it costs one forward pass.
+    Both draw a batch's masks alike (a row per sample, then laid out as the in-place step's arrays), so a
+    run's masks do not depend on which route each batch takes. The loss each returns is the network's own
+    (evaluation mode, no masks), the loss train()'s history records, so a full-batch run's history means
+    what a mini-batch run's does; it costs one forward pass per step. The generator is made at the first
+    step: a Trainable that only measures losses draws nothing.
     """
-    generator = []
 
-    def step(params, X, Y):
-        if not generator:
-            generator.append(mask_generator(seed))
+    def __init__(self, loss, rates, widths, seed, sample_axis):
+        self.loss, self.rates, self.widths, self.seed = loss, rates, widths, seed
+        self.sample_axis, self.generator = sample_axis, None
+
+    def masks(self, params, rows):
+        if self.generator is None:
+            self.generator = mask_generator(self.seed)
         dtype = np.result_type(*params.values())
-        dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
-        masks = dropout_masks(generator[0], rates, widths, X.shape[0], dtype)
-        grads = loss_and_grad(params, X, Y, masks)[1]
-        return loss(params, X, Y), grads
+        return dropout_masks(self.generator, self.rates, self.widths, rows, dtype if dtype.kind == "f" else np.float64)
 
-    return step
+    def allocating(self, loss_and_grad):
+        """loss_and_grad(params, X, Y) on a sample per row."""
+        def step(params, X, Y):
+            grads = loss_and_grad(params, X, Y, self.masks(params, X.shape[0]))[1]
+            return self.loss(params, X, Y), grads
+
+        return step
+
+    def in_place(self, loss_and_grad_into):
+        """loss_and_grad_into(params, X, Y, work) on the in-place step's layout (a sample per column with
+        sample_axis 1)."""
+        def step(params, X, Y, work):
+            masks = self.masks(params, X.shape[self.sample_axis])
+            if self.sample_axis == 1:
+                masks = {name: mask.T for name, mask in masks.items()}
+            grads = loss_and_grad_into(params, X, Y, work, masks)[1]
+            rows = (X.T, Y.T) if self.sample_axis == 1 else (X, Y)
+            return self.loss(params, *rows), grads
+
+        return step

@@ -254,7 +254,7 @@ def _shape_code(shape: tuple) -> str:
 
 def _transposed_symbols(network: Network) -> dict:
     """Each (N, k) matrix symbol as the transpose of a (k, N) symbol of the same name."""
-    batch_wide = [network.data, network.targets]
+    batch_wide = [network.data, network.targets, *(layer.mask for layer in dropout_layers(network))]
     for layer in network.layers:
         batch_wide += [layer.preactivation_symbol, layer.output, layer.delta]
     return {m: MatrixSymbol(m.name, m.shape[1], m.shape[0]).T for m in batch_wide}
@@ -294,11 +294,11 @@ def _inplace_step(network: Network, block: OutputBlock, samples_as_columns: bool
 
     stand_in = sp.Symbol("__stand_in__", real=True)
     last = network.layers[-1]
-    if with_gradient and dropout_layers(network):
-        raise ValueError("the in-place step has no dropout masks: a network with dropout trains by loss_and_grad")
     for layer in network.layers:
-        # The in-place forward pass of a network with dropout is its evaluation mode (train()'s loss per epoch).
-        write(layer.preactivation_symbol.name, arranged(evaluation_mode(network, layer.preactivation)), layer.units)
+        # The training step multiplies a dropout layer's inputs by its mask; the loss alone is measured in
+        # evaluation mode, every mask all ones (train()'s loss per epoch).
+        preactivation = layer.preactivation if with_gradient else evaluation_mode(network, layer.preactivation)
+        write(layer.preactivation_symbol.name, arranged(preactivation), layer.units)
         if layer is last:
             break
         write(layer.output.name, layer.calculus.numeric_forward.xreplace({z: stand_in}), layer.units,
@@ -460,10 +460,7 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     if samples_as_columns is None:
         samples_as_columns = max(spec.sizes) <= SAMPLES_AS_COLUMNS_UP_TO
     dropped = dropout_layers(network)
-    # Correctness first: a training step with dropout reads fresh masks, which the in-place step does not
-    # take; such a network trains by _loss_and_grad alone (its whole-set loss, in evaluation mode, stays in place).
-    step_lines, step_total, workspace = ([], "", {}) if dropped else _inplace_step(network, for_gradient,
-                                                                                    samples_as_columns)
+    step_lines, step_total, workspace = _inplace_step(network, for_gradient, samples_as_columns)
     loss_step_lines, loss_step_total, loss_workspace = _inplace_step(network, for_loss, samples_as_columns,
                                                                      with_gradient=False)
     training = spec.training
