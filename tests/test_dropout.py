@@ -400,3 +400,16 @@ def test_float32_training_keeps_float32_masks_and_parameters(module):
     trained, history = module.train(module.init_params(0), X, Y, dtype=np.float32, epochs=2, batch_size=1500)
     assert all(array.dtype == np.float32 for array in trained.values())
     assert np.isfinite(history["loss"]).all()
+
+
+def test_a_line_with_dropout_is_derived_with_its_mask_not_as_the_labs_regression():
+    # The lab's regression section writes yhat = w x + b; with a mask the model is w m x + b, so the general
+    # sections (which carry m) derive it, and the worksheet's descent exercise is the lab's plain line.
+    line = load_spec({"name": "line", "inputs": 1, "layers": [{"units": 1, "activation": "linear", "dropout": 0.5}]})
+    derivation = derive(line)
+    assert all(section.kind != "regression" for section in derivation.sections)
+    report = verify(derivation)
+    assert report.passed, report.mismatches[:3]
+    sheet = build_worksheet(line, variant=1)
+    assert sheet.descent.spec.layers[0].kind == "dense" and set(sheet.hand.masks) == {"M1"}
+    assert "m^{(1)}_{1}" in worksheet_document(line, "lab", variant=1, solutions=True)
