@@ -413,3 +413,15 @@ def test_a_line_with_dropout_is_derived_with_its_mask_not_as_the_labs_regression
     sheet = build_worksheet(line, variant=1)
     assert sheet.descent.spec.layers[0].kind == "dense" and set(sheet.hand.masks) == {"M1"}
     assert "m^{(1)}_{1}" in worksheet_document(line, "lab", variant=1, solutions=True)
+
+
+def test_the_general_equations_carry_the_mask(spec):
+    general = derive(spec).section("general")
+    j, k = q.unit_index(q.LAYER, "cur"), q.unit_index(q.LAYER + 1, "next")
+    i = q.unit_index(q.LAYER - 1, "prev")
+    hidden = general.chain("general.hidden_delta").result
+    assert hidden.has(q.mask(q.LAYER + 1)[j]) and hidden.has(q.weight(q.LAYER + 1)[j, k])
+    assert general.chain("general.weight").result == q.delta(q.LAYER)[j] * q.mask(q.LAYER)[i] * q.act(q.LAYER - 1)[i]
+    plain = derive(load_spec(_without_dropout(_spec_dict()))).section("general")
+    assert not plain.chain("general.weight").result.has(q.mask(q.LAYER)[i])
+    assert "dropout mask $m$" in derivation_document(spec, "lab")
