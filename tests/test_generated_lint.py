@@ -20,6 +20,10 @@ SPECS = {
                                                                     {"units": 4, "activation": "softmax"}],
                      "loss": "cross_entropy"},
     "linear": {"name": "linear", "inputs": 1, "layers": [{"units": 1, "activation": "linear"}]},
+    # Dropout on the inputs and the hidden layer, and an L2 penalty: the masks' tables, draws and steps.
+    "dropped": {"name": "dropped", "inputs": 3, "layers": [
+        {"units": 12, "activation": "tanh", "dropout": 0.2, "kernel_regularizer": {"l2": 0.01}},
+        {"units": 2, "activation": "softmax", "dropout": 0.5}], "loss": "cross_entropy"},
 }
 
 
