@@ -425,3 +425,36 @@ def test_the_general_equations_carry_the_mask(spec):
     plain = derive(load_spec(_without_dropout(_spec_dict()))).section("general")
     assert not plain.chain("general.weight").result.has(q.mask(q.LAYER)[i])
     assert "dropout mask $m$" in derivation_document(spec, "lab")
+
+
+def test_dropout_with_normalization_on_one_layer_is_refused_in_one_line():
+    with pytest.raises(SymbpError) as caught:
+        load_spec({"name": "both", "inputs": 2, "layers": [
+            {"units": 3, "activation": "tanh", "normalization": "layer", "dropout": 0.5},
+            {"units": 1, "activation": "linear"}]})
+    message = str(caught.value)
+    assert message.startswith("layers[0].dropout:") and "normalization" in message and "\n" not in message
+
+
+def test_a_dropout_layer_after_a_normalised_one_checks_against_the_expanded_loss_and_pytorch():
+    torch = pytest.importorskip("torch")
+    spec = load_spec({"name": "mixed", "inputs": 2, "layers": [
+        {"units": 3, "activation": "tanh", "normalization": "layer"},
+        {"units": 2, "activation": "sigmoid", "dropout": 0.4}], "loss": "binary_cross_entropy"})
+    # The one-parameter-at-a-time oracle (for the normalised layer) holds the masks fixed as well.
+    report = check_gradients(spec, expanded=True, samples=3)
+    assert report.passed and report.masks_note, report.table()
+    assert all(p.expanded_error is not None for p in report.parameters)
+    module = load_module_from_source(generate_module(spec), spec.name)
+    params, X, Y, rng = _problem(module)
+    masks = module.draw_masks(rng, X.shape[0])
+    value, grads = module.loss_and_grad(params, X, Y, masks)
+    tensors = {name: torch.tensor(array, requires_grad=True) for name, array in params.items()}
+    u = torch.tensor(X) @ tensors["W1"]
+    hidden = torch.tanh(torch.nn.functional.layer_norm(u, (3,), tensors["gamma1"], tensors["beta1"], eps=1e-5))
+    logits = (hidden * torch.tensor(masks["M2"])) @ tensors["W2"] + tensors["b2"]
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor(Y), reduction="sum") / len(X)
+    expected.backward()
+    assert value == pytest.approx(expected.item(), rel=1e-12)
+    for name, tensor in tensors.items():
+        np.testing.assert_allclose(grads[name], tensor.grad.numpy(), rtol=1e-9, atol=1e-13, err_msg=name)

@@ -30,14 +30,17 @@ import sympy as sp
 from symbp.registry.calculus import activation_calculus
 from symbp.registry.rules import K, k, loss_named, y, yhat, z, z_vec
 from symbp.spec.schema import Spec
-from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT, PRECISION, _piece_at, expand_network
+from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT, PRECISION, _piece_at, expand_network, gradient_at
 from symbp.symbolic.layers import fully_connected
-from symbp.symbolic.network import network_of
+from symbp.symbolic.network import loss_coefficient, network_of
 from symbp.symbolic.penalties import weight_penalties
 
 # The most work the oracle takes on, in differentiations x (operations + FIXED_OPERATIONS) (see the
 # module's docstring): a few seconds, at the speeds benchmarks/check_time.py measures.
 EXPANDED_COST_LIMIT = 20_000
+# The most differentiations (parameters x samples) the one-parameter-at-a-time oracle takes on unasked: each
+# costs SymPy up to a second through a layer normalisation's square root of a sum; at least one sample is taken.
+PER_PARAMETER_LIMIT = 60
 # What one differentiation costs however small its loss: building, differentiating and lambdifying it.
 FIXED_OPERATIONS = 100
 
@@ -62,6 +65,7 @@ class Point:
 
     spec: Spec
     weights: dict[str, list[list[sp.Float]]]  # "W1" -> rows of fan_in, "b1" -> one row
+    matrices: dict[str, sp.Matrix]  # the same numbers as matrices, for the layers' expanded pre-activations
     inputs: list[sp.Float]
     targets: list[sp.Float]
     preactivations: list[list[sp.Float]]
@@ -97,18 +101,16 @@ def _activate(layer, pre: list[sp.Expr], near: list[sp.Float]) -> list[sp.Expr]:
 def point_at(spec: Spec, params: dict[str, np.ndarray], x_row, y_row) -> Point:
     weights = {name: np.atleast_2d(np.asarray(array, dtype=np.float64)).tolist() for name, array in params.items()}
     weights = {name: [[_number(value) for value in row] for row in rows] for name, rows in weights.items()}
+    matrices = {name: sp.Matrix(rows) for name, rows in weights.items()}
     inputs = [_number(value) for value in x_row]
     previous = inputs
     pres, acts = [], []
-    for index, (fan_in, layer) in enumerate(zip(spec.sizes, spec.layers), start=1):
-        w = weights[f"W{index}"]
-        pre = [sp.Add(*(previous[r] * w[r][c] for r in range(fan_in))) for c in range(layer.units)]
-        if layer.bias:
-            pre = [pre[c] + weights[f"b{index}"][0][c] for c in range(layer.units)]
+    for layer, symbolic in zip(spec.layers, network_of(spec).layers):
+        pre = symbolic.expanded_preactivation(previous, matrices)
         previous = [value.evalf(PRECISION) for value in _activate(layer, pre, pre)]
         pres.append(pre)
         acts.append(previous)
-    return Point(spec, weights, inputs, [_number(value) for value in y_row], pres, acts)
+    return Point(spec, weights, matrices, inputs, [_number(value) for value in y_row], pres, acts)
 
 
 def _loss_pieces(spec: Spec, point: Point) -> list[sp.Expr]:
@@ -154,13 +156,10 @@ def unit_loss(point: Point, layer_number: int, unit: int) -> tuple[sp.Expr, list
     else:
         piece = _piece_at(calculus.forward, point.preactivations[layer_number - 1][unit])
         activated = [piece.xreplace({z: own}) if c == unit else others[c] for c in range(layer.units)]
-    for index in range(layer_number + 1, len(spec.layers) + 1):
-        layer = spec.layers[index - 1]
-        w = point.weights[f"W{index}"]
-        pre = [sp.Add(*(activated[r] * w[r][c] for r in range(spec.sizes[index - 1]))) for c in range(layer.units)]
-        if layer.bias:
-            pre = [pre[c] + point.weights[f"b{index}"][0][c] for c in range(layer.units)]
-        activated = _activate(layer, pre, point.preactivations[index - 1])
+    later = network_of(spec).layers[layer_number:]
+    for index, symbolic in enumerate(later, start=layer_number + 1):
+        pre = symbolic.expanded_preactivation(activated, point.matrices)
+        activated = _activate(spec.layers[index - 1], pre, point.preactivations[index - 1])
     loss = sp.Add(*(piece.xreplace({yhat: out, y: target})
                     for piece, out, target in zip(_loss_pieces(spec, point), activated, targets)))
     return loss, [_weight, _multiplier, _rest, *others, *targets]
@@ -259,8 +258,7 @@ class ExpandedOracle:
                     per_weight, numbers = _unit_numbers(point, *where)
                     for (name, index), value, multiplier, rest in per_weight:
                         totals[name][index] += derivative(value, multiplier, rest, *numbers)
-        spec = self.spec
-        coefficient = spec.loss.scale / samples if spec.loss.reduction == "mean" else spec.loss.scale
+        coefficient = float(loss_coefficient(self.spec, samples))
         return {name: coefficient * np.vectorize(float, otypes=[np.float64])(array) for name, array in totals.items()}
 
 
@@ -285,6 +283,45 @@ class WholeLossOracle:
         return expand_network(self.spec).evaluate(self.params, self.X[:samples], self.Y[:samples], masks)[1]
 
 
+class PerParameterOracle:
+    """SymPy's derivative of each sample's expanded loss, one parameter at a time at the check's point
+    (``symbp.symbolic.expanded.gradient_at``): every other parameter a number, so the loss stays one
+    unknown deep. For layer kinds whose expanded form written whole is out of SymPy's reach (a layer
+    normalisation nests square roots of sums over all its units: ``Layer.expanded_per_parameter``).
+    """
+
+    def __init__(self, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray,
+                 masks: dict[str, np.ndarray] | None = None):
+        self.spec, self.X, self.Y, self.masks = spec, X, Y, masks or {}
+        network = network_of(spec)
+        self.parameters = network.parameters
+        self.values = {p.name: sp.Matrix(*p.symbol.shape, [sp.Rational(float(v)) for v in np.ravel(params[p.name])])
+                       for p in self.parameters}
+
+    def gradient(self, samples: int) -> dict[str, np.ndarray]:
+        totals = {p.name: np.zeros(p.shape) for p in self.parameters}
+        for row, (x_row, y_row) in enumerate(zip(self.X[:samples].tolist(), self.Y[:samples].tolist())):
+            # The sample's dropout masks, held fixed (a row each).
+            masks = {name: sp.Matrix(1, mask.shape[1], [sp.Rational(float(v)) for v in mask[row]])
+                     for name, mask in self.masks.items()}
+            for (name, index), value in gradient_at(self.spec, x_row, y_row, self.values, masks).items():
+                totals[name][index] += float(value)
+        spec = self.spec
+        coefficient = spec.loss.scale / samples if spec.loss.reduction == "mean" else spec.loss.scale
+        grads = {name: coefficient * array for name, array in totals.items()}
+        # The weight penalties are on the whole loss, once: SymPy's derivative of each at each entry.
+        for penalty in weight_penalties(network_of(spec)):
+            values = self.values[penalty.parameter.name]
+            for index in penalty.parameter.entries():
+                entry = values[penalty.parameter.matrix_entry(index)]
+                grads[penalty.parameter.name][index] += float(penalty.derivative(entry))
+        return grads
+
+
+def _per_parameter(network) -> bool:
+    return any(getattr(layer, "expanded_per_parameter", False) for layer in network.layers)
+
+
 @dataclass(frozen=True)
 class ExpandedPlan:
     """How much of the check's data the oracle takes on, and why not more."""
@@ -295,7 +332,7 @@ class ExpandedPlan:
     operations: int = 0  # in a first-layer unit's loss; 0 when not measured
     differentiations: tuple[int, ...] = ()  # for the first 1, 2, ... requested samples
     asked: bool = True  # False when the caller turned the oracle off
-    oracle: ExpandedOracle | WholeLossOracle | None = None
+    oracle: ExpandedOracle | WholeLossOracle | PerParameterOracle | None = None
 
     def cost(self, samples: int) -> int:
         """The work for the first ``samples`` samples, in the units of ``EXPANDED_COST_LIMIT``."""
@@ -313,6 +350,12 @@ class ExpandedPlan:
             return "expanded oracle not run: turned off by the caller"
         if isinstance(self.oracle, WholeLossOracle):
             return None
+        if isinstance(self.oracle, PerParameterOracle):
+            if self.samples == self.requested:
+                return None
+            return (f"expanded oracle on {self.samples} of {self.requested} samples: differentiated one parameter "
+                    f"at a time, {self.parameters} x {self.requested} differentiations are over the limit of "
+                    f"{PER_PARAMETER_LIMIT}")
         if not self.operations:
             return (f"expanded oracle skipped: {self.parameters} parameters, over the {EXPANDED_PARAMETER_LIMIT} "
                     "the loss is written out for")
@@ -342,6 +385,9 @@ def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: n
     network = network_of(spec)
     # Units that are weighted sums, and a loss that is a sum over samples, are what the per-unit oracle writes;
     # other layer kinds, and weight penalties (one term for the whole loss), are expanded whole.
+    if _per_parameter(network):
+        fits = requested if expanded else min(requested, max(1, PER_PARAMETER_LIMIT // parameters))
+        return ExpandedPlan(parameters, requested, fits, oracle=PerParameterOracle(spec, params, X, Y, masks))
     if not all(fully_connected(layer) for layer in network.layers) or weight_penalties(network):
         return ExpandedPlan(parameters, requested, requested, oracle=WholeLossOracle(spec, params, X, Y, masks))
     oracle = ExpandedOracle(spec, params, X, Y)

@@ -159,10 +159,13 @@ def network_png(spec: Spec, params: dict[str, np.ndarray], stream: BinaryIO, pla
     for index, layer in enumerate(network_of(spec).layers, start=1):
         x0, x1 = gap * (index - 1), gap * index
         bias_at = (x0, float(heights[index - 1][0]) + 1.0)
-        if layer.bias:
+        edges = connections(layer)
+        # A bias unit wherever an edge starts from none of the inputs: a bias, or a normalised layer's shift.
+        constant = any(edge.source is None for edge in edges)
+        if constant:
             bias_units.append((bias_at, f"B{index}"))
-        sources[index] = layer.fan_in + int(layer.bias)
-        for edge in connections(layer):
+        sources[index] = layer.fan_in + int(constant)
+        for edge in edges:
             start = bias_at if edge.source is None else (x0, float(heights[index - 1][edge.source - 1]))
             end = (x1, float(heights[index][edge.target - 1]))
             if edge.parameter is None:

@@ -24,11 +24,14 @@ from symbp.derivation.regression import regression_section
 from symbp.derivation.updates import update_section
 from symbp.derivation.worked import worked_section
 from symbp.spec.schema import Spec, load_spec
+from symbp.symbolic.layernorm import refuse_normalization
 
 
 def derive(spec_source, conventions: Conventions | None = None) -> Derivation:
     """The derivation of backpropagation for a spec, section by section."""
-    return _derive(load_spec(spec_source), conventions or Conventions())
+    spec = load_spec(spec_source)
+    refuse_normalization(spec, "the derivation")
+    return _derive(spec, conventions or Conventions())
 
 
 @cache

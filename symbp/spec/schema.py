@@ -38,6 +38,9 @@ OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 # The notation presets a spec may name: those of symbp.render.latex.notation, which a test holds to this list
 # (the renderer depends on the spec, not the other way round).
 NOTATION_NAMES = ("lab", "article", "lesson", "slides", "fausett")
+# The normalisations a layer may name, and layer normalisation's default epsilon (PyTorch's nn.LayerNorm).
+NORMALIZATIONS = ("layer",)
+LAYER_NORM_EPSILON = 1e-5
 REDUCTIONS = ("mean", "sum")
 INITIALIZERS = ("glorot_normal", "glorot_uniform", "he_normal", "normal", "uniform", "zeros")
 MAX_SIZE = 1_000_000
@@ -50,6 +53,9 @@ MAX_LAYERS = 100
 # The LaTeX notation presets a spec may choose (symbp.render.latex.notation defines each; a test keeps the
 # two lists equal), named here so that reading a spec needs nothing from the renderers.
 NOTATION_NAMES = ("lab", "article", "lesson", "slides", "fausett")
+# The normalisations a layer may name, and layer normalisation's default epsilon (PyTorch's nn.LayerNorm).
+NORMALIZATIONS = ("layer",)
+LAYER_NORM_EPSILON = 1e-5
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,10 @@ class LayerSpec:
     # Weight penalties added to the loss, Keras's names and convention: ("l1", c) adds c * sum |w|,
     # ("l2", c) adds c * sum w^2 over the layer's weights (not its biases).
     kernel_regularizer: tuple[tuple[str, float], ...] = ()
+    # "layer": Z = gamma * (U - mean) / sqrt(variance + epsilon) + beta over each sample's units, U = A W
+    # (PyTorch's nn.LayerNorm, Keras's LayerNormalization); "" for none. Such a layer has no bias: beta replaces it.
+    normalization: str = ""
+    epsilon: float = LAYER_NORM_EPSILON
     # Inverted dropout of the layer's inputs while training: each input is zeroed with this probability and the
     # others scaled by 1 / (1 - dropout); 0 drops nothing. Evaluation (predict, forward, loss) uses every input.
     dropout: float = 0.0
@@ -71,9 +81,17 @@ class LayerSpec:
     @property
     def kind(self) -> str:
         """The layer kind of ``symbp.symbolic.layers`` that computes this layer."""
+        if self.normalization == "layer":
+            return "layer_norm"
         if self.dropout:
             return "dropout"
         return "residual" if self.residual else "dense"
+
+    @property
+    def parameter_count(self) -> int:
+        """Besides the weights: a bias per unit, or a gain and a shift per unit for a normalised layer."""
+        per_unit = 2 if self.normalization else int(self.bias)
+        return per_unit * self.units
 
 
 @dataclass(frozen=True)
@@ -126,7 +144,7 @@ class Spec:
     @property
     def parameter_count(self) -> int:
         return sum(
-            fan_in * layer.units + (layer.units if layer.bias else 0)
+            fan_in * layer.units + layer.parameter_count
             for fan_in, layer in zip(self.sizes[:-1], self.layers, strict=True)
         )
 
@@ -144,6 +162,7 @@ class Spec:
                 # Keys beyond the dense layer's appear only when used, so a dense spec's canonical form is unchanged.
                 **({"residual": True} if layer.residual else {}),
                 **({"kernel_regularizer": dict(layer.kernel_regularizer)} if layer.kernel_regularizer else {}),
+                **({"normalization": layer.normalization, "epsilon": layer.epsilon} if layer.normalization else {}),
                 **({"dropout": layer.dropout} if layer.dropout else {}),
             }
             for layer in self.layers
@@ -166,7 +185,8 @@ def exact_value(number: float) -> sp.Rational:
 # --------------------------------------------------------------------------- helpers
 
 _TOP_KEYS = ("name", "title", "inputs", "layers", "loss", "training", "data", "notation")
-_LAYER_KEYS = ("units", "activation", "bias", "weights", "biases", "residual", "kernel_regularizer", "dropout")
+_LAYER_KEYS = ("units", "activation", "bias", "weights", "biases", "residual", "kernel_regularizer", "normalization",
+               "epsilon", "dropout")
 PENALTIES = ("l1", "l2")
 _LOSS_KEYS = ("name", "expr", "scale", "reduction")
 _TRAINING_KEYS = tuple(TrainingSpec.__dataclass_fields__)
@@ -561,11 +581,45 @@ def _layer(value: Any, index: int, fan_in: int, is_output: bool) -> LayerSpec:
                                             f"give units = {fan_in} or remove residual")
     regularizer = _kernel_regularizer(table["kernel_regularizer"], f"{path}.kernel_regularizer") \
         if "kernel_regularizer" in table else ()
+    normalization, epsilon = _normalization(table, path, units, residual)
+    if normalization:
+        bias = False  # the shift beta is the layer's bias, added after the normalisation
     dropout = _dropout(table["dropout"], f"{path}.dropout") if "dropout" in table else 0.0
     if dropout and residual:
         raise SpecError(f"{path}.dropout", "a residual layer cannot drop its inputs (the skip would carry them "
                                            "undropped); remove dropout or residual")
-    return LayerSpec(units, activation, params, bias, weights, biases, residual, regularizer, dropout)
+    if dropout and normalization:
+        raise SpecError(f"{path}.dropout", "is not combined with normalization in one layer; remove one of them")
+    return LayerSpec(units, activation, params, bias, weights, biases, residual, regularizer, normalization, epsilon,
+                     dropout)
+
+
+def _normalization(table: dict, path: str, units: int, residual: bool) -> tuple[str, float]:
+    """The layer's normalization and its epsilon, after checking that the layer can have them."""
+    if "normalization" not in table:
+        if "epsilon" in table:
+            raise SpecError(f"{path}.epsilon", 'is the normalisation\'s; add normalization = "layer" or remove epsilon')
+        return "", LAYER_NORM_EPSILON
+    normalization = table["normalization"]
+    allowed = ", ".join(f'"{name}"' for name in NORMALIZATIONS)
+    if normalization not in NORMALIZATIONS:
+        raise SpecError(f"{path}.normalization", f"expected one of {allowed} (layer normalisation; batch "
+                                                 f"normalisation is not supported), got {_got(normalization)}")
+    if units < 2:
+        raise SpecError(f"{path}.normalization", "the variance over 1 unit is always 0; give units = 2 or more, "
+                                                 "or remove normalization")
+    if residual:
+        raise SpecError(f"{path}.normalization", "is not combined with residual; remove one of them")
+    # A bias added before the mean is subtracted cancels exactly; the shift beta takes its place.
+    if table.get("bias") is True or "biases" in table:
+        key = "biases" if "biases" in table else "bias"
+        raise SpecError(f"{path}.{key}", "a normalised layer has no bias: its shift beta (starting at 0) takes "
+                                         f"its place; remove {key}")
+    epsilon = table.get("epsilon", LAYER_NORM_EPSILON)
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not math.isfinite(epsilon) \
+            or epsilon <= 0:
+        raise SpecError(f"{path}.epsilon", f"expected a positive number, got {_got(epsilon)}; e.g. epsilon = 1e-5")
+    return normalization, float(epsilon)
 
 
 def _dropout(value: Any, path: str) -> float:

@@ -36,7 +36,8 @@ def connections(layer: Layer) -> tuple[Connection, ...]:
     """Every edge into the layer's units, unit by unit: its weighted inputs, then any skip, then its bias."""
     if fully_connected(layer):
         return _dense_connections(layer)
-    return _read_connections(layer)
+    own = getattr(layer, "connections", None)  # a kind whose expanded form is too deep to read edges off
+    return own() if own is not None else _read_connections(layer)
 
 
 def _dense_connections(layer: Layer) -> tuple[Connection, ...]:

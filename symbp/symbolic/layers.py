@@ -121,6 +121,12 @@ class Layer(Protocol):
     def numeric_preactivation(self, previous, params: Mapping):
         """Z on numbers: ``previous`` an array of samples (or one sample), ``params`` arrays by name."""
 
+    # Optional, for a kind that is more than one matrix expression (``symbp.symbolic.layernorm``):
+    # ``forward_steps`` and ``backward_steps``, the arrays its generated code computes on the way to Z and from
+    # delta to what ``gradient`` and ``input_gradient`` read (a module with such a layer trains on the plain
+    # step); ``connections()``, its edges for the drawings; ``expanded_per_parameter``, True when its expanded
+    # loss is to be differentiated one parameter at a time at the check's point rather than written whole.
+
 
 def activate(calculus: ActivationCalculus, preactivations: Sequence[sp.Expr],
              forward: sp.Expr | None = None) -> list[sp.Expr]:

@@ -15,7 +15,8 @@ from functools import cache, lru_cache
 import sympy as sp
 
 # What each kind of indexed quantity is, for the printer and the numerical checker.
-KINDS = ("input", "target", "prediction", "pre", "act", "weight", "bias", "delta", "incoming", "sample_loss", "mask")
+KINDS = ("input", "target", "prediction", "pre", "act", "weight", "bias", "gain", "shift", "delta", "incoming",
+         "sample_loss", "mask")
 MATRIX_KINDS = ("data", "targets", "pre", "act", "weight", "bias", "delta", "mask")
 
 

@@ -29,6 +29,8 @@ MARKER = "# symbp-generated-module"
 # Measured: full batches gain 10-40% at every width up to 64, but gathering a mini-batch's columns
 # costs a random access per value, and from 16 units wide that loses 10% (2x at 64 inputs).
 SAMPLES_AS_COLUMNS_UP_TO = 8
+# Parameters that start at a fixed value whatever the spec's init: biases and shifts at 0, gains at 1.
+FIXED_STARTS = ("bias", "shift", "gain")
 
 
 @dataclass(frozen=True)
@@ -125,11 +127,24 @@ def hidden_lines(network: Network, code=_code, training: bool = False) -> list[L
     lines = []
     for layer in network.layers:
         preactivation = layer.preactivation if training else evaluation_mode(network, layer.preactivation)
-        lines.append(Line(layer.preactivation_symbol.name, code(preactivation)))
+        lines += _steps(layer, "forward_steps", code) or [Line(layer.preactivation_symbol.name, code(preactivation))]
         if layer is network.layers[-1]:
             break
         lines.append(Line(layer.output.name, _activation_code(layer, code), activation_comment(layer)))
     return lines
+
+
+def _steps(layer: Layer, stage: str, code) -> list[Line]:
+    """The arrays a layer kind computes on its way to Z (``forward_steps``) or from delta to what its
+    gradients read (``backward_steps``); none for a kind whose pre-activation and pullbacks are one expression each."""
+    return [Line(step.target.name, code(step.expr, step.bindings), step.comment)
+            for step in getattr(layer, stage, ())]
+
+
+def in_place_step(network: Network) -> bool:
+    """Whether the in-place training step can express every layer: not those that compute arrays of their own
+    on the way (layer normalisation), which train on the plain step."""
+    return not any(getattr(layer, "forward_steps", ()) for layer in network.layers)
 
 
 def activation_comment(layer: Layer) -> str:
@@ -224,6 +239,7 @@ def backward_lines(network: Network, output_delta: str, code=_code) -> list[Line
         )
     )
     for layer in reversed(network.layers):
+        lines += _steps(layer, "backward_steps", code)
         for parameter in layer.parameters:
             lines.append(Line(f"grad_{parameter.name}", code(layer.gradient(parameter)), f"dL/d{parameter.name}"))
         if layer.index == 1:
@@ -368,7 +384,8 @@ def param_views(network: Network) -> list[ParamView]:
 def architecture(network: Network) -> str:
     parts = [str(network.spec.inputs)]
     for layer in network.layers:
-        parts.append(f"{layer.units} ({layer.calculus.short_name}{'' if layer.bias else ', no bias'})")
+        detail = ", layer norm" if getattr(layer, "kind", "") == "layer_norm" else "" if layer.bias else ", no bias"
+        parts.append(f"{layer.units} ({layer.calculus.short_name}{detail})")
     return " -> ".join(parts)
 
 
@@ -460,9 +477,11 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     if samples_as_columns is None:
         samples_as_columns = max(spec.sizes) <= SAMPLES_AS_COLUMNS_UP_TO
     dropped = dropout_layers(network)
-    step_lines, step_total, workspace = _inplace_step(network, for_gradient, samples_as_columns)
-    loss_step_lines, loss_step_total, loss_workspace = _inplace_step(network, for_loss, samples_as_columns,
-                                                                     with_gradient=False)
+    in_place = in_place_step(network)
+    step_lines, step_total, workspace = _inplace_step(network, for_gradient, samples_as_columns) \
+        if in_place else ([], "", {})
+    loss_step_lines, loss_step_total, loss_workspace = _inplace_step(
+        network, for_loss, samples_as_columns, with_gradient=False) if in_place else ([], "", {})
     training = spec.training
     diagnosed_layers = _diagnosed_layers(network)
     params = param_views(network)
@@ -477,7 +496,7 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "architecture": architecture(network),
         "params": params,
         # init_params needs its random generator only when some weight is drawn rather than given.
-        "draws": training.init != "zeros" and any(p.explicit is None and p.kind != "bias" for p in params),
+        "draws": training.init != "zeros" and any(p.explicit is None and p.kind not in FIXED_STARTS for p in params),
         "title": textwrap.fill(f"{spec.title or spec.name}: a NumPy trainer for the network in spec '{spec.name}'.",
                                96),
         "layers": network.layers,
@@ -489,6 +508,7 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "prediction_lines": prediction.lines,
         "loss_output_lines": for_loss.lines,
         "gradient_forward_lines": (hidden_lines(network, training=True) if dropped else hidden) + for_gradient.lines,
+        "in_place": in_place,
         "step_lines": step_lines,
         "widest": max(spec.sizes),
         "samples_as_columns": samples_as_columns,
