@@ -24,6 +24,10 @@ SPECS = {
     "layer_norm": {"name": "layer_norm", "inputs": 3, "layers": [
         {"units": 4, "activation": "relu", "normalization": "layer", "epsilon": 1e-3},
         {"units": 2, "activation": "softmax", "normalization": "layer"}], "loss": "cross_entropy"},
+    # Dropout on the inputs and the hidden layer, and an L2 penalty: the masks' tables, draws and steps.
+    "dropped": {"name": "dropped", "inputs": 3, "layers": [
+        {"units": 12, "activation": "tanh", "dropout": 0.2, "kernel_regularizer": {"l2": 0.01}},
+        {"units": 2, "activation": "softmax", "dropout": 0.5}], "loss": "cross_entropy"},
 }
 
 

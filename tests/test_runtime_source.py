@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 
 from symbp.render.code.numpy_module import generate_module
-from symbp.render.code.runtime_source import RUNTIME_MODULES, import_block, runtime_source
-from symbp.runtime import diagnostics, optimizers, training
+from symbp.render.code.runtime_source import OPTIONAL_RUNTIME_MODULES, RUNTIME_MODULES, import_block, runtime_source
+from symbp.runtime import diagnostics, dropout, optimizers, training
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = {"name": "small", "inputs": 2, "layers": [{"units": 3, "activation": "relu"},
                                                  {"units": 2, "activation": "softmax"}], "loss": "cross_entropy"}
+DROPPED = {**SPEC, "name": "dropped", "layers": [{"units": 3, "activation": "relu", "dropout": 0.5},
+                                                 {"units": 2, "activation": "softmax"}]}
 
 
 def _top_level(source):
@@ -28,8 +30,17 @@ def test_every_runtime_function_and_class_is_in_the_generated_module_as_written(
             assert generated.get(name) == text, f"{module.__name__}.{name}"
 
 
-def test_no_name_is_defined_twice_and_only_numpy_is_imported_besides_the_standard_library():
-    tree = ast.parse(generate_module(SPEC))
+def test_the_dropout_runtime_goes_only_into_modules_with_dropout():
+    generated = _top_level(generate_module(DROPPED))
+    for name, text in _top_level(inspect.getsource(dropout)).items():
+        assert generated.get(name) == text, f"{dropout.__name__}.{name}"
+    plain = generate_module(SPEC)
+    assert "symbp.runtime.dropout" not in plain and "def dropout_masks" not in plain
+
+
+@pytest.mark.parametrize("spec", [SPEC, DROPPED])
+def test_no_name_is_defined_twice_and_only_numpy_is_imported_besides_the_standard_library(spec):
+    tree = ast.parse(generate_module(spec))
     names = Counter()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.ClassDef):
@@ -52,7 +63,8 @@ def test_the_import_block_merges_and_orders_as_isort_does():
 
 def test_the_runtime_modules_import_before_their_code_and_are_all_included():
     assert {part.module for part in runtime_source().parts} == {f"symbp.runtime.{name}" for name in RUNTIME_MODULES}
-    assert {path.stem for path in (ROOT / "symbp" / "runtime").glob("*.py")} - {"__init__"} == set(RUNTIME_MODULES)
+    assert {path.stem for path in (ROOT / "symbp" / "runtime").glob("*.py")} - {"__init__"} == {
+        *RUNTIME_MODULES, *OPTIONAL_RUNTIME_MODULES}
     assert all(part.summary and "import " not in part.code.split("\n", 1)[0] for part in runtime_source().parts)
 
 

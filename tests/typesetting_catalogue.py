@@ -103,6 +103,11 @@ def _fixed() -> dict[str, dict]:
     )
     specs["many_outputs_linear"] = _spec("many_outputs_linear", 2, [_layer(5, "softplus"), _layer(6, "linear")])
     specs["one_input_line"] = _spec("one_input_line", 1, [_layer(1, "linear")], scale=0.5)
+    # Dropout on the inputs and on the hidden layer: the masks m appear in every section and in the worksheet.
+    specs["dropout_3_4_2"] = _spec(
+        "dropout_3_4_2", 3, [{**_layer(4, "relu"), "dropout": 0.2}, {**_layer(2, "softmax"), "dropout": 0.5}],
+        "cross_entropy",
+    )
     return specs
 
 

@@ -46,6 +46,7 @@ class CheckReport:
     loss_agreement: float | None = None
     expanded_samples: int = 0  # samples SymPy's expanded loss was checked on
     expanded_note: str | None = None  # why the expanded oracle took fewer samples, or none
+    masks_note: str | None = None  # the dropout masks held fixed while checking, or none
 
     @property
     def worst(self) -> float:
@@ -67,6 +68,8 @@ class CheckReport:
             rows.append(f"{p.name:<10} {p.entries_checked:>8} {p.finite_difference_error:>15.2e} {expanded:>13}")
         if self.expanded_note:
             rows.append(self.expanded_note)
+        if self.masks_note:
+            rows.append(self.masks_note)
         return "\n".join(rows)
 
 
@@ -185,19 +188,28 @@ def check_gradients(spec_source: SpecSource, *, samples: int = 6, seed: int = 0,
     params = module.init_params(seed)
     for name in module.PARAMS:
         params[name] = params[name] + rng.normal(scale=0.5, size=params[name].shape)
+    # A network with dropout is checked in training mode: one drawn set of masks, held fixed throughout, so
+    # that the loss is a function of the parameters alone (and its evaluation mode is the plain network's).
+    masks = module.draw_masks(rng, samples) if getattr(module, "DROPOUT", None) else None
+    with_masks = {} if masks is None else {"masks": masks}
     with np.errstate(all="ignore"):
-        value, grads = module.loss_and_grad(params, X, Y)
+        value, grads = module.loss_and_grad(params, X, Y, **with_masks)
     if not (np.isfinite(value) and all(np.isfinite(grads[name]).all() for name in module.PARAMS)):
         what = f"the loss is {value}" if not np.isfinite(value) else "the gradient is not finite"
         raise SymbpError(f"check: {what} at the random test point (seed {seed}): the network overflows float64 "
                          "there, so its gradient cannot be checked; use smaller exponents or fewer layers")
     report = CheckReport(spec, samples, tolerance)
-    report.loss_agreement = abs(value - module.loss(params, X, Y)) / max(abs(value), 1e-300)
+    report.loss_agreement = abs(value - module.loss(params, X, Y, **with_masks)) / max(abs(value), 1e-300)
+    if masks is not None:
+        dropped = sum(int(np.count_nonzero(mask == 0)) for mask in masks.values())
+        entries = sum(mask.size for mask in masks.values())
+        report.masks_note = (f"dropout: one drawn mask per layer ({', '.join(masks)}) held fixed, "
+                             f"{dropped} of {entries} inputs dropped")
 
     def loss(p):
-        return module.loss(p, X, Y)
+        return module.loss(p, X, Y, **with_masks)
 
-    plan = plan_expanded(spec, params, X, Y, expanded)
+    plan = plan_expanded(spec, params, X, Y, expanded, masks)
     report.expanded_samples, report.expanded_note = plan.samples, plan.note
     oracle = None
     if plan.samples:
@@ -205,7 +217,8 @@ def check_gradients(spec_source: SpecSource, *, samples: int = 6, seed: int = 0,
         oracle = plan.gradient()
         with np.errstate(all="ignore"):
             oracle_grads = grads if plan.samples == samples else module.loss_and_grad(
-                params, X[:plan.samples], Y[:plan.samples])[1]
+                params, X[:plan.samples], Y[:plan.samples],
+                **({} if masks is None else {"masks": {name: m[:plan.samples] for name, m in masks.items()}}))[1]
     for name in module.PARAMS:
         grad = grads[name]
         count = grad.size

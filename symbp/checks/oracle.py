@@ -274,11 +274,13 @@ class WholeLossOracle:
     as weighted sums, or with weight penalties; slower, so only within ``EXPANDED_PARAMETER_LIMIT``.
     """
 
-    def __init__(self, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray):
-        self.spec, self.params, self.X, self.Y = spec, params, X, Y
+    def __init__(self, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray,
+                 masks: dict[str, np.ndarray] | None = None):
+        self.spec, self.params, self.X, self.Y, self.masks = spec, params, X, Y, masks
 
     def gradient(self, samples: int) -> dict[str, np.ndarray]:
-        return expand_network(self.spec).evaluate(self.params, self.X[:samples], self.Y[:samples])[1]
+        masks = None if self.masks is None else {name: mask[:samples] for name, mask in self.masks.items()}
+        return expand_network(self.spec).evaluate(self.params, self.X[:samples], self.Y[:samples], masks)[1]
 
 
 class PerParameterOracle:
@@ -288,8 +290,9 @@ class PerParameterOracle:
     normalisation nests square roots of sums over all its units: ``Layer.expanded_per_parameter``).
     """
 
-    def __init__(self, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray):
-        self.spec, self.X, self.Y = spec, X, Y
+    def __init__(self, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray,
+                 masks: dict[str, np.ndarray] | None = None):
+        self.spec, self.X, self.Y, self.masks = spec, X, Y, masks or {}
         network = network_of(spec)
         self.parameters = network.parameters
         self.values = {p.name: sp.Matrix(*p.symbol.shape, [sp.Rational(float(v)) for v in np.ravel(params[p.name])])
@@ -297,8 +300,11 @@ class PerParameterOracle:
 
     def gradient(self, samples: int) -> dict[str, np.ndarray]:
         totals = {p.name: np.zeros(p.shape) for p in self.parameters}
-        for x_row, y_row in zip(self.X[:samples].tolist(), self.Y[:samples].tolist()):
-            for (name, index), value in gradient_at(self.spec, x_row, y_row, self.values).items():
+        for row, (x_row, y_row) in enumerate(zip(self.X[:samples].tolist(), self.Y[:samples].tolist())):
+            # The sample's dropout masks, held fixed (a row each).
+            masks = {name: sp.Matrix(1, mask.shape[1], [sp.Rational(float(v)) for v in mask[row]])
+                     for name, mask in self.masks.items()}
+            for (name, index), value in gradient_at(self.spec, x_row, y_row, self.values, masks).items():
                 totals[name][index] += float(value)
         spec = self.spec
         coefficient = float(loss_coefficient(spec, samples))
@@ -365,10 +371,11 @@ class ExpandedPlan:
 
 
 def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray,
-                  expanded: bool | None = None) -> ExpandedPlan:
+                  expanded: bool | None = None, masks: dict[str, np.ndarray] | None = None) -> ExpandedPlan:
     """How many samples the oracle can take on: all of them unless the size rule says fewer (or none).
 
     ``expanded`` True takes every sample whatever the size, False turns the oracle off, None applies the limits.
+    ``masks``: the dropout masks the module's gradient was taken with (by mask name), held fixed.
     """
     parameters, requested = spec.parameter_count, X.shape[0]
     if expanded is False:
@@ -380,9 +387,9 @@ def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: n
     # other layer kinds, and weight penalties (one term for the whole loss), are expanded whole.
     if _per_parameter(network):
         fits = requested if expanded else min(requested, max(1, PER_PARAMETER_LIMIT // parameters))
-        return ExpandedPlan(parameters, requested, fits, oracle=PerParameterOracle(spec, params, X, Y))
+        return ExpandedPlan(parameters, requested, fits, oracle=PerParameterOracle(spec, params, X, Y, masks))
     if not all(fully_connected(layer) for layer in network.layers) or weight_penalties(network):
-        return ExpandedPlan(parameters, requested, requested, oracle=WholeLossOracle(spec, params, X, Y))
+        return ExpandedPlan(parameters, requested, requested, oracle=WholeLossOracle(spec, params, X, Y, masks))
     oracle = ExpandedOracle(spec, params, X, Y)
     counts = tuple(oracle.differentiations(samples) for samples in range(1, requested + 1))
     plan = ExpandedPlan(parameters, requested, requested, oracle.operations(), counts, oracle=oracle)

@@ -95,12 +95,18 @@ class Oracle:
         # does not saturate to outputs near 1e-6, where a central difference of -y/a loses its digits.
         self.params = {name: (value + rng.normal(scale=0.5, size=value.shape)) / _fan_in_shrink(value)
                        for name, value in initial.items()}
-        self.loss, self.gradient = self.module.loss_and_grad(self.params, self.X, self.Y)
+        # A network with dropout is checked with the masks of train()'s first step (drawn from the spec's seed),
+        # so that the update section's new parameters are that step's; they are the derivation's m's.
+        self.masks = None
+        if getattr(self.module, "DROPOUT", None):
+            self.masks = self.module.draw_masks(self.module.mask_generator(spec.training.seed), samples)
+        self.loss, self.gradient = self.module.loss_and_grad(self.params, self.X, self.Y, **self._masks_of())
         # One sample's loss has no weight penalty (that is on the whole loss L): the module's is taken off.
         penalty = _penalty_gradients(self.network, self.params)
         self.sample_gradients = [
             {name: value - penalty.get(name, 0.0)
-             for name, value in self.module.loss_and_grad(self.params, self.X[n:n + 1], self.Y[n:n + 1])[1].items()}
+             for name, value in self.module.loss_and_grad(self.params, self.X[n:n + 1], self.Y[n:n + 1],
+                                                          **self._masks_of(slice(n, n + 1)))[1].items()}
             for n in range(samples)]
         self._loss_function = sp.lambdify((rules.yhat, rules.y), loss_named(spec.loss.name).expr, "numpy")
         self._cache: dict = {}
@@ -108,6 +114,14 @@ class Oracle:
     @property
     def samples(self) -> int:
         return self.X.shape[0]
+
+    def _masks_of(self, rows=slice(None)) -> dict:
+        """loss_and_grad's keyword for the masks' rows: none for a network without dropout."""
+        return {} if self.masks is None else {"masks": {name: mask[rows] for name, mask in self.masks.items()}}
+
+    def mask(self, layer: int, rows):
+        """The mask on layer ``layer``'s inputs at the samples ``rows`` (an index or a list)."""
+        return self.masks[f"M{layer}"][rows]
 
     def activate(self, layer: int, pre: np.ndarray) -> np.ndarray:
         spec_layer = self.spec.layers[layer - 1]
@@ -136,6 +150,8 @@ class Oracle:
             if (kind, layer) == ("act", 0):
                 values[("act", 0)][unit] = value
         previous = values[("act", 0)]
+        if self.masks is not None:
+            params = {**params, **{name: mask[n] for name, mask in self.masks.items()}}
         for layer in range(1, self.depth + 1):
             pre = np.array(self.network.layer(layer).numeric_preactivation(previous, params), dtype=float)
             for (kind, at, unit), value in overrides.items():
@@ -239,6 +255,8 @@ class Evaluator:
             return self.sign * oracle.derivative(("loss",), ("act", role.layer, units[0]), n)
         if role.kind == "sample_loss":
             return oracle.sample_loss(units[0])
+        if role.kind == "mask":
+            return float(oracle.mask(role.layer, n)[units[0]])
         raise KeyError(role)
 
     def partial(self, expr: q.Partial, n: int, bound: dict):
@@ -290,6 +308,8 @@ class Evaluator:
             value = oracle.X[list(rows)]
         elif role.kind == "targets":
             value = oracle.Y[list(rows)]
+        elif role.kind == "mask":
+            value = oracle.mask(role.layer, list(rows))
         elif role.kind == "delta":
             coefficient = 1 if self.column else self._sample_coefficient()
             value = self.sign * coefficient * np.array([oracle.error_term(role.layer, r) for r in rows])

@@ -74,7 +74,8 @@ def given_numbers(sheet: Worksheet) -> tuple:
     """Everything the sheet hands the student: two sheets with the same numbers ask the same questions."""
     hand, descent = sheet.hand, sheet.descent
     params = tuple(tuple(matrix) for _, matrix in sorted(hand.params.items()))
-    return (hand.x, hand.y, params, hand.rate, descent.xs, descent.ys, descent.history[0], descent.rate)
+    masks = tuple((name, tuple(mask)) for name, mask in sorted(hand.masks.items()))
+    return (hand.x, hand.y, params, hand.rate, descent.xs, descent.ys, descent.history[0], descent.rate, masks)
 
 
 def degenerate(sheet: Worksheet) -> str | None:

@@ -55,6 +55,9 @@ def _given_network(sheet: Worksheet, writer: Writer) -> list[tuple[str, str]]:
     hand = sheet.hand
     given = [(writer.math(q.inputs()[i]), writer.math(v)) for i, v in enumerate(hand.x, start=1)]
     given += [(writer.math(q.targets()[k]), writer.math(v)) for k, v in enumerate(hand.y, start=1)]
+    # A dropout layer's fixed mask belongs with the input it multiplies.
+    given += [(writer.math(q.mask(int(name[1:]))[i]), writer.math(v))
+              for name, mask in hand.masks.items() for i, v in enumerate(mask, start=1)]
     given += [(writer.math(parameter), writer.math(hand.values[parameter])) for parameter in hand.gradients]
     given.append((writer.math(q.LEARNING_RATE), writer.math(hand.rate)))
     return given

@@ -101,8 +101,14 @@ class Sheet:
 
     # --- what each answer should be, from the student's earlier answers (``known``) ---
 
+    def _mask(self, layer: int, i: int) -> float:
+        """The sheet's fixed dropout mask entry on input i of ``layer``; 1 for a layer without dropout."""
+        mask = self.sheet.hand.masks.get(f"M{layer}")
+        return 1.0 if mask is None else float(mask[i - 1])
+
     def _below(self, layer: int, i: int, known: dict[str, float]) -> float:
-        return self.x[i - 1] if layer == 1 else known[f"a{layer - 1}_{i}"]
+        """Input i of ``layer`` as the layer sees it: times its dropout mask entry, where it has one."""
+        return (self.x[i - 1] if layer == 1 else known[f"a{layer - 1}_{i}"]) * self._mask(layer, i)
 
     def _activation(self, layer: int):
         calculus = self.net.activation(layer)
@@ -132,7 +138,7 @@ class Sheet:
         if transposed and W.rows != W.cols:
             return None
         total = sum(float(W[j - 1, i - 1] if transposed else W[i - 1, j - 1]) * known[f"delta{layer + 1}_{j}"]
-                    for j in range(1, self.sizes[layer + 1] + 1))
+                    for j in range(1, self.sizes[layer + 1] + 1)) * self._mask(layer + 1, i)
         if not slope:
             return total
         functions = self._activation(layer)

@@ -56,7 +56,10 @@ def _expanded_loss(net: Network):
     as_output, local = {}, {}
     for current in net.layers:
         layer, units, calculus = current.index, current.units, current.calculus
-        pres = current.expanded_preactivation(previous, {p.name: p.indexed_matrix() for p in current.parameters})
+        # A kind that reads more than its parameters (a dropout mask) gives it as named quantities too.
+        extra = getattr(current, "indexed_inputs", dict)()
+        pres = current.expanded_preactivation(previous, {**{p.name: p.indexed_matrix() for p in current.parameters},
+                                                         **extra})
         outputs = []
         for j in range(1, units + 1):
             if calculus.rowwise:

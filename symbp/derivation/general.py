@@ -19,6 +19,7 @@ import sympy as sp
 from symbp.derivation.indexform import delta_reason
 from symbp.derivation.model import Reason, Section, chain, fact, product, step
 from symbp.symbolic import quantities as q
+from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import SAMPLE_LOSS, Partial, unit_index
 
@@ -42,28 +43,36 @@ def _derivative_reason() -> Reason:
     return Reason("derivative_of", about=generic_activation()(q.VARIABLE))
 
 
-def _dz_da(above, layer, j, k) -> sp.Expr:
-    """dz^(l+1)_k / da^(l)_j from the pre-activation's definition, by SymPy: the weight w^(l+1)_jk."""
+def _input(layer, i, masked: bool) -> sp.Expr:
+    """Input i of ``layer`` as its pre-activation sees it: a^(l-1)_i, times the dropout mask m^(l)_i when the
+    network drops inputs (m = 1 for a layer without dropout)."""
+    return q.mask(layer)[i] * q.act(layer - 1)[i] if masked else q.act(layer - 1)[i]
+
+
+def _dz_da(above, layer, j, k, masked: bool = False) -> sp.Expr:
+    """dz^(l+1)_k / da^(l)_j from the pre-activation's definition, by SymPy: the weight w^(l+1)_jk (times the
+    mask entry m^(l+1)_j in a network with dropout)."""
     other = unit_index(layer, "cur'")
     count = sp.Symbol("units_below", integer=True, positive=True)
-    pre = sp.Sum(q.weight(above)[other, k] * q.act(layer)[other], (other, 1, count)) + q.bias(above)[k]
+    pre = sp.Sum(q.weight(above)[other, k] * _input(above, other, masked), (other, 1, count)) + q.bias(above)[k]
     derived = sp.diff(pre, q.act(layer)[j]).doit()
     # SymPy answers by cases, "w_jk if unit j exists": it does, so the first case is the derivative.
     value = derived.args[0].expr if isinstance(derived, sp.Piecewise) else derived
-    if value != q.weight(above)[j, k]:
+    if value != q.weight(above)[j, k] * (q.mask(above)[j] if masked else 1):
         raise ArithmeticError(f"SymPy's dz/da is {derived}, not a weight")
     return value
 
 
-def _parameter_chains(prefix: str, layer, sign: int, bias: bool) -> list:
+def _parameter_chains(prefix: str, layer, sign: int, bias: bool, masked: bool = False) -> list:
     j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
     z, weight = q.pre(layer)[j], q.weight(layer)[i, j]
     defined = delta_reason(layer, j, sign)
+    source = _input(layer, i, masked)
     chains = [chain(
         f"general.{prefix}weight", Partial(SAMPLE_LOSS, weight),
         step(product(Partial(SAMPLE_LOSS, z), Partial(z, weight)), Reason("chain_rule")),
-        step(sign * q.delta(layer)[j] * q.act(layer - 1)[i], defined,
-             Reason("substitute", (fact(Partial(z, weight), q.act(layer - 1)[i]),))),
+        step(sign * q.delta(layer)[j] * source, defined,
+             Reason("substitute", (fact(Partial(z, weight), source),))),
         scope=SCOPE, boxed=True,
     )]
     if bias:
@@ -95,10 +104,10 @@ def _output_delta(net: Network, layer, sign: int):
     )
 
 
-def _hidden_delta(layer, above, sign: int, summed_to):
+def _hidden_delta(layer, above, sign: int, summed_to, masked: bool = False):
     j, k = unit_index(layer, "cur"), unit_index(above, "next")
     a, z, z_above = q.act(layer)[j], q.pre(layer)[j], q.pre(above)[k]
-    weight = _dz_da(above, layer, j, k)
+    weight = _dz_da(above, layer, j, k, masked)
     received = sp.Sum(q.delta(above)[k] * weight, (k, 1, summed_to))
     return chain(
         "general.hidden_delta", q.delta(layer)[j],
@@ -120,12 +129,15 @@ def general_section(net: Network, sign: int, symbolic_layers: bool = True) -> Se
     else:
         output, hidden = net.depth, (net.depth - 1 if net.depth > 1 else None)
     bias_everywhere = any(net.has_bias(layer) for layer in range(1, net.depth + 1))
-    chains = [_output_delta(net, output, sign), *_parameter_chains("output_", output, sign, bias_everywhere)]
+    # A network that drops inputs is stated with the masks: m = 1 stands for a layer without dropout.
+    masked = bool(dropout_layers(net))
+    chains = [_output_delta(net, output, sign),
+              *_parameter_chains("output_", output, sign, bias_everywhere, masked)]
     if hidden is not None:
         above = hidden + 1
-        chains.append(_hidden_delta(hidden, above, sign, units_of(above)))
-        chains += _parameter_chains("", hidden, sign, bias_everywhere)
+        chains.append(_hidden_delta(hidden, above, sign, units_of(above), masked))
+        chains += _parameter_chains("", hidden, sign, bias_everywhere, masked)
     return Section("general", tuple(chains), facts={
         "symbolic": symbolic_layers, "output": output, "hidden": hidden,
-        "rowwise": net.activation(net.depth).rowwise,
+        "rowwise": net.activation(net.depth).rowwise, "masked": masked,
     })

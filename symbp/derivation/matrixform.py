@@ -122,6 +122,9 @@ def matrix_section(net: Network, conventions: Conventions) -> Section:
         ours_of = {spec_layer.output: acts[layer], spec_layer.delta: deltas[layer],
                    spec_layer.preactivation_symbol: pres[layer]}
         ours_of.update({parameter.symbol: shown[parameter.name] for parameter in spec_layer.parameters})
+        mask = getattr(spec_layer, "mask", None)  # a dropout layer's mask on its inputs
+        if mask is not None:
+            ours_of[mask] = shaped("mask", layer, spec_layer.fan_in)
         renames.update({theirs: mine.T if column else mine for theirs, mine in ours_of.items()})
 
     def ours(expr):

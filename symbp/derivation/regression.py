@@ -23,10 +23,11 @@ from symbp.symbolic.quantities import LOSS, SAMPLE_LOSS, AtSample, Current, Part
 
 
 def is_regression(net: Network) -> bool:
-    """One input, one linear unit, squared error: the lab's linear regression."""
+    """One input, one linear dense unit, squared error: the lab's linear regression. (A skip or a dropout mask
+    changes the model w x + b the section writes: such a unit gets the general sections instead.)"""
     spec = net.spec
     return (spec.sizes == (1, 1) and activation_named(spec.layers[0].activation).identity
-            and loss_named(spec.loss.name).least_squares)
+            and net.layer(1).kind == "dense" and loss_named(spec.loss.name).least_squares)
 
 
 def regression_section(net: Network) -> Section | None:

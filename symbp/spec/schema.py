@@ -74,12 +74,17 @@ class LayerSpec:
     # (PyTorch's nn.LayerNorm, Keras's LayerNormalization); "" for none. Such a layer has no bias: beta replaces it.
     normalization: str = ""
     epsilon: float = LAYER_NORM_EPSILON
+    # Inverted dropout of the layer's inputs while training: each input is zeroed with this probability and the
+    # others scaled by 1 / (1 - dropout); 0 drops nothing. Evaluation (predict, forward, loss) uses every input.
+    dropout: float = 0.0
 
     @property
     def kind(self) -> str:
         """The layer kind of ``symbp.symbolic.layers`` that computes this layer."""
         if self.normalization == "layer":
             return "layer_norm"
+        if self.dropout:
+            return "dropout"
         return "residual" if self.residual else "dense"
 
     @property
@@ -158,6 +163,7 @@ class Spec:
                 **({"residual": True} if layer.residual else {}),
                 **({"kernel_regularizer": dict(layer.kernel_regularizer)} if layer.kernel_regularizer else {}),
                 **({"normalization": layer.normalization, "epsilon": layer.epsilon} if layer.normalization else {}),
+                **({"dropout": layer.dropout} if layer.dropout else {}),
             }
             for layer in self.layers
         ]
@@ -180,7 +186,7 @@ def exact_value(number: float) -> sp.Rational:
 
 _TOP_KEYS = ("name", "title", "inputs", "layers", "loss", "training", "data", "notation")
 _LAYER_KEYS = ("units", "activation", "bias", "weights", "biases", "residual", "kernel_regularizer", "normalization",
-               "epsilon")
+               "epsilon", "dropout")
 PENALTIES = ("l1", "l2")
 _LOSS_KEYS = ("name", "expr", "scale", "reduction")
 _TRAINING_KEYS = tuple(TrainingSpec.__dataclass_fields__)
@@ -578,7 +584,14 @@ def _layer(value: Any, index: int, fan_in: int, is_output: bool) -> LayerSpec:
     normalization, epsilon = _normalization(table, path, units, residual)
     if normalization:
         bias = False  # the shift beta is the layer's bias, added after the normalisation
-    return LayerSpec(units, activation, params, bias, weights, biases, residual, regularizer, normalization, epsilon)
+    dropout = _dropout(table["dropout"], f"{path}.dropout") if "dropout" in table else 0.0
+    if dropout and residual:
+        raise SpecError(f"{path}.dropout", "a residual layer cannot drop its inputs (the skip would carry them "
+                                           "undropped); remove dropout or residual")
+    if dropout and normalization:
+        raise SpecError(f"{path}.dropout", "is not combined with normalization in one layer; remove one of them")
+    return LayerSpec(units, activation, params, bias, weights, biases, residual, regularizer, normalization, epsilon,
+                     dropout)
 
 
 def _normalization(table: dict, path: str, units: int, residual: bool) -> tuple[str, float]:
@@ -607,6 +620,21 @@ def _normalization(table: dict, path: str, units: int, residual: bool) -> tuple[
             or epsilon <= 0:
         raise SpecError(f"{path}.epsilon", f"expected a positive number, got {_got(epsilon)}; e.g. epsilon = 1e-5")
     return normalization, float(epsilon)
+
+
+def _dropout(value: Any, path: str) -> float:
+    """The fraction of the layer's inputs dropped while training: 0 or more, less than 1."""
+    example = "e.g. dropout = 0.5 drops half of the layer's inputs while training"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise SpecError(path, f"expected a number from 0 up to (not including) 1, got {_got(value)}"
+                              f"{_number_hint(value) or '; ' + example}")
+    try:
+        rate = float(value)
+    except OverflowError:
+        rate = math.inf
+    if not (math.isfinite(rate) and 0.0 <= rate < 1.0):
+        raise SpecError(path, f"must be from 0 up to (not including) 1, got {_float_text(rate)}; {example}")
+    return rate
 
 
 def _kernel_regularizer(value: Any, path: str) -> tuple[tuple[str, float], ...]:

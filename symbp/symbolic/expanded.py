@@ -35,6 +35,23 @@ class ExpandedNetwork:
     activations: tuple[tuple[sp.Expr, ...], ...]
     sample_loss: sp.Expr  # sum over outputs of l(yhat_k, y_k), for one sample
     penalty: sp.Expr = sp.Integer(0)  # the weight penalties, added once to the whole loss (not per sample)
+    # Inputs of layers besides the data, one sample's worth (a dropout mask: "M2" -> a row of symbols m^2_i).
+    layer_inputs: tuple[tuple[str, sp.Matrix], ...] = ()
+
+    def _layer_input_values(self, masks: dict | None, samples: int) -> list[list[float]]:
+        """Each sample's values of the layer inputs' symbols, in ``layer_input_symbols`` order; a mask not
+        given is all ones (evaluation mode)."""
+        rows = [[] for _ in range(samples)]
+        for name, symbols in self.layer_inputs:
+            given = None if masks is None else masks.get(name)
+            values = np.ones((samples, len(symbols))) if given is None else np.asarray(given, dtype=float)
+            for row, sample in zip(rows, values.tolist()):
+                row += sample
+        return rows
+
+    @property
+    def layer_input_symbols(self) -> list[sp.Symbol]:
+        return [symbol for _, symbols in self.layer_inputs for symbol in symbols]
 
     @property
     def parameter_symbols(self) -> list[tuple[str, tuple[int, ...], sp.Symbol]]:
@@ -47,14 +64,18 @@ class ExpandedNetwork:
         """d(sample loss)/d(each weight), straight from SymPy."""
         return {symbol: sp.diff(self.sample_loss, symbol) for _, _, symbol in self.parameter_symbols}
 
-    def evaluate(self, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> tuple[float, dict]:
-        """The loss and gradient on data, summed over samples and scaled as the spec says."""
+    def evaluate(self, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray,
+                 masks: dict[str, np.ndarray] | None = None) -> tuple[float, dict]:
+        """The loss and gradient on data, summed over samples and scaled as the spec says; ``masks`` holds a
+        dropout layer's mask (N x fan_in) under its name, and a layer without one is in evaluation mode."""
         symbols = [symbol for _, _, symbol in self.parameter_symbols]
-        arguments = [*symbols, *self.inputs, *self.targets]
+        arguments = [*symbols, *self.inputs, *self.targets, *self.layer_input_symbols]
         # Scalar evaluation, one sample at a time: Piecewise becomes a plain conditional.
         function = sp.lambdify(arguments, [self.sample_loss, *self.gradient.values()], modules="math", cse=True)
         values = [float(params[name][index]) for name, index, _ in self.parameter_symbols]
-        per_sample = np.array([function(*values, *x_row, *y_row) for x_row, y_row in zip(X.tolist(), Y.tolist())])
+        extra = self._layer_input_values(masks, X.shape[0])
+        per_sample = np.array([function(*values, *x_row, *y_row, *more)
+                               for x_row, y_row, more in zip(X.tolist(), Y.tolist(), extra)])
         totals = float(loss_coefficient(self.spec, X.shape[0])) * per_sample.sum(axis=0)
         grads = {parameter.name: np.zeros(parameter.shape) for parameter in network_of(self.spec).parameters}
         for (name, index, _), value in zip(self.parameter_symbols, totals[1:]):
@@ -92,29 +113,36 @@ def expand_network(spec_source) -> ExpandedNetwork:
     weights: dict[str, sp.Matrix] = {}
     previous: list[sp.Expr] = list(inputs)
     all_pre, all_act = [], []
+    layer_inputs: list[tuple[str, sp.Matrix]] = []
     for layer in network.layers:
         symbols = layer.expanded_symbols()
         weights.update(symbols)
-        pre = layer.expanded_preactivation(previous, symbols)
+        # A kind may read more than its parameters (a dropout mask): as symbols too, one sample's worth.
+        extra = getattr(layer, "expanded_inputs", dict)()
+        layer_inputs += extra.items()
+        pre = layer.expanded_preactivation(previous, {**symbols, **extra})
         previous = activate(layer.calculus, pre)
         all_pre.append(tuple(pre))
         all_act.append(tuple(previous))
     loss_expr = network.output.loss.expr
     sample_loss = sum(loss_expr.subs({yhat: out, y: target}) for out, target in zip(previous, targets))
     penalty = penalty_of(weight_penalties(network), weights)
-    return ExpandedNetwork(spec, weights, inputs, targets, tuple(all_pre), tuple(all_act), sample_loss, penalty)
+    return ExpandedNetwork(spec, weights, inputs, targets, tuple(all_pre), tuple(all_act), sample_loss, penalty,
+                           tuple(layer_inputs))
 
 
-def gradient_at(spec_source, sample_inputs, sample_targets,
-                params: dict[str, sp.Matrix]) -> dict[tuple[str, tuple[int, ...]], sp.Expr]:
+def gradient_at(spec_source, sample_inputs, sample_targets, params: dict[str, sp.Matrix],
+                masks: dict[str, sp.Matrix] | None = None) -> dict[tuple[str, tuple[int, ...]], sp.Expr]:
     """d(sample loss)/d(each weight) at one point, by SymPy, expanding lazily.
 
     The same scalar forward pass as ``expand_network``, but with every number in place except the one
     weight being differentiated: the expression stays small at any depth, and the derivative is
     still SymPy's, knowing nothing of deltas. The numbers are carried to ``PRECISION`` digits.
     Keys are (array name, index) as in ``parameter_symbols``;
-    ``params`` holds "W1" (fan-in x units) and "b1" (1 x units) matrices of exact numbers.
+    ``params`` holds "W1" (fan-in x units) and "b1" (1 x units) matrices of exact numbers; ``masks`` the
+    sample's dropout masks ("M2": 1 x fan-in), held fixed (none: evaluation mode).
     """
+    masks = masks or {}
     network = network_of(load_spec(spec_source))
     shapes = {parameter.name: parameter.shape for parameter in network.parameters}
     unknown = sp.Symbol("t", real=True)
@@ -128,7 +156,7 @@ def gradient_at(spec_source, sample_inputs, sample_targets,
     for name, matrix in params.items():
         for i in range(matrix.rows):
             for jj in range(matrix.cols):
-                point = {key: value.applyfunc(number).as_mutable() for key, value in params.items()}
+                point = {key: value.applyfunc(number).as_mutable() for key, value in {**masks, **params}.items()}
                 point[name][i, jj] = unknown
                 previous: list[sp.Expr] = [number(value) for value in sample_inputs]
                 for layer in network.layers:

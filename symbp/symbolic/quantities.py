@@ -16,8 +16,8 @@ import sympy as sp
 
 # What each kind of indexed quantity is, for the printer and the numerical checker.
 KINDS = ("input", "target", "prediction", "pre", "act", "weight", "bias", "gain", "shift", "delta", "incoming",
-         "sample_loss")
-MATRIX_KINDS = ("data", "targets", "pre", "act", "weight", "bias", "delta")
+         "sample_loss", "mask")
+MATRIX_KINDS = ("data", "targets", "pre", "act", "weight", "bias", "delta", "mask")
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,11 @@ def weight(layer: int) -> sp.IndexedBase:
 
 def bias(layer: int) -> sp.IndexedBase:
     return quantity("bias", layer)
+
+
+def mask(layer: int) -> sp.IndexedBase:
+    """The dropout mask on a layer's inputs: m^(l)_i multiplies input i of layer l (0, or 1 / (1 - rate))."""
+    return quantity("mask", layer)
 
 
 def delta(layer: int) -> sp.IndexedBase:

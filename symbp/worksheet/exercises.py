@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from dataclasses import astuple, dataclass, replace
+from dataclasses import astuple, dataclass, field, replace
 
 import sympy as sp
 
@@ -21,6 +21,7 @@ from symbp.registry import rules
 from symbp.registry.rules import activation_named, loss_named
 from symbp.spec.schema import Spec, TrainingSpec, load_spec
 from symbp.symbolic import quantities as q
+from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.exact import exact_descent
 from symbp.symbolic.expanded import gradient_at
 from symbp.symbolic.layernorm import refuse_normalization
@@ -58,6 +59,8 @@ class HandProblem:
     gradients: dict[sp.Basic, sp.Expr]  # per parameter quantity
     updated: dict[sp.Basic, sp.Expr]
     shrunk: bool  # whether the spec's network was made smaller for the exercise
+    # A dropout layer's mask for the exercise, fixed and given: "M2" -> a 1 x fan-in row of 0 and 1 / (1 - rate).
+    masks: dict[str, sp.Matrix] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,9 +128,13 @@ def hand_problem(spec: Spec, rng: random.Random, sign: int = 1) -> HandProblem:
     values = _parameter_values(net, params)
     values.update({q.inputs()[i + 1]: value for i, value in enumerate(x)})
     values.update({q.targets()[k + 1]: value for k, value in enumerate(y)})
+    masks = _hand_masks(net, rng)
+    for name, mask in masks.items():
+        layer = int(name[1:])
+        values.update({q.mask(layer)[i + 1]: value for i, value in enumerate(mask)})
     previous = list(x)
     for layer in net.layers:
-        pres = layer.expanded_preactivation(previous, params)
+        pres = layer.expanded_preactivation(previous, {**params, **masks})
         outputs = [_settled(out) for out in activate(layer.calculus, pres, _exact(layer.calculus.forward))]
         for j, (pre, out) in enumerate(zip(pres, outputs), start=1):
             values[q.pre(layer.index)[j]] = pre
@@ -145,8 +152,20 @@ def hand_problem(spec: Spec, rng: random.Random, sign: int = 1) -> HandProblem:
         gradient = sign * deltas[q.delta(layer)[j]] * (source.xreplace(values) if source != 1 else 1)
         gradients[parameter] = gradient
         updated[parameter] = values[parameter] - rate * gradient
-    _check_against_expanded(small, x, y, params, gradients)
-    return HandProblem(small, x, y, params, rate, values, loss, deltas, gradients, updated, shrunk)
+    _check_against_expanded(small, x, y, params, gradients, masks)
+    return HandProblem(small, x, y, params, rate, values, loss, deltas, gradients, updated, shrunk, masks)
+
+
+def _hand_masks(net: Network, rng: random.Random) -> dict[str, sp.Matrix]:
+    """A fixed mask for each dropout layer of the exercise: each input dropped (0) with the layer's rate, else
+    kept as 1 / (1 - rate), exactly; at least one input is kept, so that the layer still sees something."""
+    masks = {}
+    for layer in dropout_layers(net):
+        kept = [rng.random() >= layer.rate for _ in range(layer.fan_in)]
+        if not any(kept):
+            kept[rng.randrange(layer.fan_in)] = True
+        masks[layer.mask.name] = sp.Matrix(1, layer.fan_in, [layer.kept_value if keep else 0 for keep in kept])
+    return masks
 
 
 def _settled(value: sp.Expr) -> sp.Expr:
@@ -174,10 +193,10 @@ def _parameter_values(net: Network, params: dict[str, sp.Matrix]) -> dict:
             for parameter in net.parameters for index in parameter.entries()}
 
 
-def _check_against_expanded(spec: Spec, x, y, params, gradients) -> None:
+def _check_against_expanded(spec: Spec, x, y, params, gradients, masks=None) -> None:
     """Each delta-rule gradient must equal SymPy's derivative of the expanded loss (to 1e-12)."""
     named = {p.name: p for p in network_of(spec).parameters}
-    for (name, index), derivative in gradient_at(spec, x, y, params).items():
+    for (name, index), derivative in gradient_at(spec, x, y, params, masks).items():
         parameter = named[name].indexed(index)
         expected = spec.loss.scale * float(sp.N(derivative, 30))
         if abs(float(gradients[parameter]) - expected) > 1e-12 * (1 + abs(expected)):
@@ -186,7 +205,8 @@ def _check_against_expanded(spec: Spec, x, y, params, gradients) -> None:
 
 def _is_line(spec: Spec) -> bool:
     layer = spec.layers[0]
-    return (spec.inputs == 1 and len(spec.layers) == 1 and layer.units == 1
+    # A plain line: a skip or dropout would make the descent exercise another model (the lab's line is worked then).
+    return (spec.inputs == 1 and len(spec.layers) == 1 and layer.units == 1 and layer.kind == "dense"
             and activation_named(layer.activation).identity and layer.bias and loss_named(spec.loss.name).least_squares)
 
 

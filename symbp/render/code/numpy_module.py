@@ -16,10 +16,11 @@ from symbp.registry.calculus import ActivationCalculus, a_vec, g_vec
 from symbp.registry.rules import RowMax, RowSum, y, y_vec, yhat, z, z_vec
 from symbp.render.code.inplace import InPlacePrinter, Workspace
 from symbp.render.code.printing import ArraySum, numpy_code
-from symbp.render.code.runtime_source import import_block, runtime_source
+from symbp.render.code.runtime_source import OPTIONAL_RUNTIME_MODULES, RUNTIME_MODULES, import_block, runtime_source
 from symbp.render.templating import render
 from symbp.spec.expressions import NotFinite, evaluate_everywhere
 from symbp.spec.schema import SpecSource
+from symbp.symbolic.dropout import dropout_layers, evaluation_mode
 from symbp.symbolic.network import Layer, Network, build_network, n_samples
 from symbp.symbolic.penalties import weight_penalties
 
@@ -71,6 +72,16 @@ class DiagnosedLayer:
 
 
 @dataclass(frozen=True)
+class MaskView:
+    """A dropout layer's mask, as the module names and draws it."""
+
+    name: str  # "M2": the mask on layer 2's inputs
+    layer: int
+    rate: float
+    width: int  # the layer's inputs: the mask's columns
+
+
+@dataclass(frozen=True)
 class ParamView:
     name: str
     shape: tuple[int, ...]
@@ -108,12 +119,15 @@ def _layer_bindings(layer: Layer) -> dict:
     return {a_vec: layer.output, z_vec: layer.preactivation_symbol}
 
 
-def hidden_lines(network: Network, code=_code) -> list[Line]:
-    """The forward pass up to the output layer's pre-activation, printed by code (an array library's printer)."""
+def hidden_lines(network: Network, code=_code, training: bool = False) -> list[Line]:
+    """The forward pass up to the output layer's pre-activation, printed by code (an array library's printer).
+
+    In evaluation mode (by default) every dropout mask is all ones, which leaves the plain network; with
+    ``training``, each dropout layer multiplies its inputs by its mask (the arrays M1, M2, ...)."""
     lines = []
     for layer in network.layers:
-        lines += _steps(layer, "forward_steps", code) or [Line(layer.preactivation_symbol.name,
-                                                                code(layer.preactivation))]
+        preactivation = layer.preactivation if training else evaluation_mode(network, layer.preactivation)
+        lines += _steps(layer, "forward_steps", code) or [Line(layer.preactivation_symbol.name, code(preactivation))]
         if layer is network.layers[-1]:
             break
         lines.append(Line(layer.output.name, _activation_code(layer, code), activation_comment(layer)))
@@ -256,7 +270,7 @@ def _shape_code(shape: tuple) -> str:
 
 def _transposed_symbols(network: Network) -> dict:
     """Each (N, k) matrix symbol as the transpose of a (k, N) symbol of the same name."""
-    batch_wide = [network.data, network.targets]
+    batch_wide = [network.data, network.targets, *(layer.mask for layer in dropout_layers(network))]
     for layer in network.layers:
         batch_wide += [layer.preactivation_symbol, layer.output, layer.delta]
     return {m: MatrixSymbol(m.name, m.shape[1], m.shape[0]).T for m in batch_wide}
@@ -297,7 +311,10 @@ def _inplace_step(network: Network, block: OutputBlock, samples_as_columns: bool
     stand_in = sp.Symbol("__stand_in__", real=True)
     last = network.layers[-1]
     for layer in network.layers:
-        write(layer.preactivation_symbol.name, arranged(layer.preactivation), layer.units)
+        # The training step multiplies a dropout layer's inputs by its mask; the loss alone is measured in
+        # evaluation mode, every mask all ones (train()'s loss per epoch).
+        preactivation = layer.preactivation if with_gradient else evaluation_mode(network, layer.preactivation)
+        write(layer.preactivation_symbol.name, arranged(preactivation), layer.units)
         if layer is last:
             break
         write(layer.output.name, layer.calculus.numeric_forward.xreplace({z: stand_in}), layer.units,
@@ -459,6 +476,7 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     for_gradient = output_block(network, with_loss=True, with_delta=True)
     if samples_as_columns is None:
         samples_as_columns = max(spec.sizes) <= SAMPLES_AS_COLUMNS_UP_TO
+    dropped = dropout_layers(network)
     in_place = in_place_step(network)
     step_lines, step_total, workspace = _inplace_step(network, for_gradient, samples_as_columns) \
         if in_place else ([], "", {})
@@ -468,6 +486,8 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     diagnosed_layers = _diagnosed_layers(network)
     params = param_views(network)
     diagnose_lines = _lines_for_diagnose(hidden + prediction.lines, diagnosed_layers)
+    # The dropout runtime goes only into modules that drop: every other module stays as it was.
+    runtime_modules = (*RUNTIME_MODULES, *OPTIONAL_RUNTIME_MODULES) if dropped else RUNTIME_MODULES
     return {
         "spec": spec,
         "marker": MARKER,
@@ -487,7 +507,7 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "last_preactivation": network.layers[-1].preactivation_symbol.name,
         "prediction_lines": prediction.lines,
         "loss_output_lines": for_loss.lines,
-        "gradient_forward_lines": hidden + for_gradient.lines,
+        "gradient_forward_lines": (hidden_lines(network, training=True) if dropped else hidden) + for_gradient.lines,
         "in_place": in_place,
         "step_lines": step_lines,
         "widest": max(spec.sizes),
@@ -498,8 +518,12 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "loss_step_lines": loss_step_lines,
         "loss_step_total": loss_step_total,
         "loss_workspace": loss_workspace,
-        "runtime": runtime_source().parts,
-        "imports": import_block("import math", "import numpy as np"),
+        "runtime": runtime_source(runtime_modules).parts,
+        "imports": import_block("import math", "import numpy as np", modules=runtime_modules),
+        "dropout": [MaskView(layer.mask.name, layer.index, layer.rate, layer.fan_in) for layer in dropped],
+        # The masks' unpacking, as the parameters' is: "M1, M2 = masks['M1'], masks['M2']".
+        "mask_unpack": (", ".join(layer.mask.name for layer in dropped) + " = "
+                        + ", ".join(f"masks[{layer.mask.name!r}]" for layer in dropped)) if dropped else "",
         "backward_lines": backward_lines(network, for_gradient.delta),
         "penalty_total": _penalty_total(network),
         "penalty_params": [penalty.parameter.name for penalty in weight_penalties(network)],

@@ -175,6 +175,19 @@ class Notation:
     def delta(self, layer: int, j: str) -> str:
         return rf"{self.err}{self.layer_mark(layer)}_{{{j}}}"
 
+    def mask(self, layer: int, i: str) -> str:
+        """The dropout mask's entry on input i of layer ``layer``: m^(l)_i, or m_{x_i} in a text without layer
+        marks (named after the unit it masks)."""
+        mark = self.layer_mark(layer)
+        return f"m{mark}_{{{i}}}" if mark else f"m_{{{self.act(layer - 1, i)}}}"
+
+    def mask_matrix(self, layer: int) -> str:
+        """The dropout mask on layer ``layer``'s inputs: a matrix, a row per sample, or in a text that writes one
+        sample's column vectors, a vector."""
+        mark = self.layer_mark(layer)
+        letter = r"\mathbf{m}" if self.column_vectors else r"\mathbf{M}"
+        return f"{letter}{mark}" if mark else f"{letter}_{{{self.matrix('act', layer - 1)}}}"
+
     def incoming(self, layer: int, j: str) -> str | None:
         """A name for sum_k delta_k w_jk, where the text gives it one."""
         return None
@@ -252,6 +265,9 @@ class ArticleNotation(Notation):
 
     def loss(self) -> str:
         return r"\bar{E}"
+
+    def mask_matrix(self, layer: int) -> str:
+        return rf"\vec{{m}}{self.layer_mark(layer)}"
 
     def matrix(self, kind: str, layer: int) -> str:
         mark = self.layer_mark(layer)

@@ -287,6 +287,8 @@ class NotationPrinter(LatexPrinter):
         role = MATRIX_ROLES.get(expr)
         if role is None:
             return super()._print_MatrixSymbol(expr)
+        if role.kind == "mask":
+            return self.notation.mask_matrix(role.layer)
         return self.notation.matrix(role.kind, role.layer)
 
     def _print_OneMatrix(self, expr):
@@ -307,6 +309,11 @@ class NotationPrinter(LatexPrinter):
         return inner + self.notation.transpose_mark
 
     def _print_HadamardProduct(self, expr):
+        # SymPy writes the transpose of the dropped inputs, (A o M)^T, as A^T o M^T; the texts write the former.
+        if self._transposed_masked(expr):
+            inner = self._print(HadamardProduct(*(arg.arg for arg in expr.args)))
+            return rf"\left({inner}\right){self.notation.transpose_mark}"
+
         def factor(arg):
             text = self._print(arg)
             return rf"\left({text}\right)" if isinstance(arg, (MatAdd, MatMul, HadamardProduct)) else text
@@ -314,13 +321,22 @@ class NotationPrinter(LatexPrinter):
         return r" \odot ".join(factor(arg) for arg in sorted(expr.args, key=self._matrix_rank))
 
     def _matrix_rank(self, matrix) -> int:
-        """Hadamard factors as the index form reads: what arrives from above, the residual, the units."""
+        """Hadamard factors as the index form reads: what arrives from above, the residual, the units, and a
+        dropout mask after what it masks (A o M)."""
         kinds = {MATRIX_ROLES[m].kind for m in matrix.atoms(sp.MatrixSymbol) if m in MATRIX_ROLES}
         if "delta" in kinds:
             return 0
         if "targets" in kinds:
             return 1
+        if kinds == {"mask"}:
+            return 4
         return 2 if isinstance(matrix, sp.MatrixSymbol) else 3
+
+    @staticmethod
+    def _transposed_masked(expr) -> bool:
+        """A^T o M^T with M a dropout mask: printed as (A o M)^T."""
+        return (isinstance(expr, HadamardProduct) and all(isinstance(arg, Transpose) for arg in expr.args)
+                and any(MATRIX_ROLES[m].kind == "mask" for m in expr.atoms(sp.MatrixSymbol) if m in MATRIX_ROLES))
 
     def _print_HadamardPower(self, expr):
         base = self._print(expr.base)
@@ -335,8 +351,8 @@ class NotationPrinter(LatexPrinter):
         scalars_only = sum(1 for arg in expr.args if arg.is_Matrix) == 1
         for arg in expr.args:
             text = self._print(arg)
-            if isinstance(arg, MatAdd) or (isinstance(arg, HadamardProduct) and not scalars_only) \
-                    or (arg.is_Add and not arg.is_Matrix):
+            bracketed = isinstance(arg, HadamardProduct) and not self._transposed_masked(arg)
+            if isinstance(arg, MatAdd) or (bracketed and not scalars_only) or (arg.is_Add and not arg.is_Matrix):
                 text = rf"\left({text}\right)"
             factors.append(text)
         return " ".join(factors)

@@ -162,6 +162,9 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
 
     given = [_entry(writer, q.inputs()[i], value) for i, value in enumerate(hand.x, start=1)]
     given += [_entry(writer, q.targets()[k], value) for k, value in enumerate(hand.y, start=1)]
+    # A dropout layer's mask is part of the exercise: fixed, given with the input.
+    given += [_entry(writer, q.mask(int(name[1:]))[i], value)
+              for name, mask in hand.masks.items() for i, value in enumerate(mask, start=1)]
     parameters = [parameter for parameter in hand.gradients]
     given += [_entry(writer, parameter, hand.values[parameter]) for parameter in parameters]
     forward = []
@@ -202,6 +205,7 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
         "hand": hand,
         "drawing": network_drawing(hand.spec, hand_notation),
         "given": given,
+        "masked": bool(hand.masks),
         "forward": forward,
         "deltas": deltas,
         "gradients": gradients,

@@ -27,6 +27,7 @@ from symbp.render.code.numpy_module import (
 )
 from symbp.render.code.runtime_source import import_block, runtime_source
 from symbp.render.templating import render
+from symbp.symbolic.dropout import refuse_dropout
 from symbp.symbolic.layernorm import refuse_normalization
 from symbp.symbolic.network import Network, build_network, n_samples
 from symbp.symbolic.penalties import refuse_penalties
@@ -100,6 +101,7 @@ def generate_array_api_module(spec_source) -> str:
     network = spec_source if isinstance(spec_source, Network) else build_network(spec_source)
     refuse_penalties(network.spec, "the array-API backend")
     refuse_normalization(network.spec, "the array-API backend (and so --dask)")
+    refuse_dropout(network.spec, "the array-API backend")
     return render("array_api/module.py.j2", **module_context(network))
 
 

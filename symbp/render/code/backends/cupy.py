@@ -33,6 +33,7 @@ from symbp.render.code.numpy_module import (
 )
 from symbp.render.code.printing import numpy_code
 from symbp.render.templating import render
+from symbp.symbolic.dropout import refuse_dropout
 from symbp.symbolic.layernorm import refuse_normalization
 from symbp.symbolic.network import Layer, Network, build_network, n_samples
 
@@ -317,4 +318,5 @@ def generate_cupy_module(spec_source) -> str:
     """The source text of the CuPy module for a spec: the NumPy module's step, fused into GPU kernels."""
     network = spec_source if isinstance(spec_source, Network) else build_network(spec_source)
     refuse_normalization(network.spec, "the CuPy backend")
+    refuse_dropout(network.spec, "the CuPy backend")
     return render("cupy/module.py.j2", **module_context(network))
