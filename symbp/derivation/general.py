@@ -21,8 +21,8 @@ from symbp.derivation.model import Reason, Section, chain, fact, product, step
 from symbp.symbolic import quantities as q
 from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.network import Network
-from symbp.symbolic.residual import residual_layers
 from symbp.symbolic.quantities import SAMPLE_LOSS, Partial, unit_index
+from symbp.symbolic.residual import residual_layers
 
 DEPTH, LAYER = q.DEPTH, q.LAYER  # the output layer L, and any hidden layer l with 1 <= l < L
 GENERIC = "generic"  # the activation of a layer, unnamed (phi, sigma or f in the texts)

@@ -415,6 +415,9 @@ def _skip_facts(view: SectionView, writer: Writer, section) -> None:
     view.facts["bracket_equal"] = writer.math(sp.Eq(j, k, evaluate=False))
     view.facts["skip_unit"] = writer.math(j)
     view.facts["residual_layers"] = [writer.notation.layer_name(layer) for layer in section.facts["residual"]]
+    # Layers by name are this network's own, so the indicator has a value: 1 if the layer above is residual.
+    named = not section.facts["symbolic"]
+    view.facts["skip_value"] = int(hidden + 1 in section.facts["residual"]) if named else None
 
 
 def _walk(writer: Writer, blocks: dict[str, Block], walk: dict) -> dict:
