@@ -138,4 +138,18 @@ def test_the_html_page_renders(spec, tmp_path):
                          'activation = "sigmoid"\n[loss]\nname = "binary_cross_entropy"\n', encoding="utf-8")
     assert main(["derive", str(spec_path), "--html", "-o", str(target)]) == 0
     page = target.read_text(encoding="utf-8")
-    assert "The equations of backpropagation" in page and "<math" in page
+    general = page[page.index('<section class="general">'):]
+    general = general[:general.index("</section>")]
+    # The skip indicator s^(k+1) as MathML, in the sentence that defines it and in the equations.
+    assert "skip indicator" in general and "Iverson's bracket" in general
+    assert general.count("<msup><mi>s</mi>") >= 5 and general.count('class="why"') >= 10
+
+
+@pytest.mark.parametrize("notation", NOTATIONS)
+def test_every_notations_html_page_has_the_general_equations(spec, notation):
+    from symbp.render.html.page import derivation_page
+
+    page = derivation_page(spec, notation)
+    general = page[page.index('<section class="general">'):]
+    general = general[:general.index("</section>")]
+    assert "skip indicator" in general and "<math" in general and "backpropagation.</p>" in general
