@@ -130,6 +130,13 @@ def test_the_general_section_typesets_cleanly(spec, notation):
     assert not report.problems(), report.problems()
 
 
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex")
+@pytest.mark.parametrize("notation", ["lab", "fausett"])
+def test_dropout_and_a_residual_layer_typeset_cleanly(notation):
+    report = inspect_tex(derivation_document(load_spec(_spec_dict(dropout=0.5)), notation), f"both_{notation}")
+    assert not report.problems(), report.problems()
+
+
 def test_the_html_page_renders(spec, tmp_path):
     target = tmp_path / "res.html"
     spec_path = tmp_path / "res.toml"
