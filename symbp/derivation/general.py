@@ -132,6 +132,7 @@ def _picked_by_skip(received: sp.Sum) -> tuple[sp.Expr, sp.Eq]:
     terms = sp.Add.make_args(sp.expand(received.function))
     weighted = sp.Sum(sp.Add(*(term for term in terms if not term.has(sp.KroneckerDelta))), *limits)
     through_skip = sp.Sum(sp.Add(*(term for term in terms if term.has(sp.KroneckerDelta))), *limits)
+    # SymPy answers "s delta_j if j <= units(l + 1)": where s = 1 the layers are equally wide, so unit j exists.
     picked = _first_case(through_skip.doit())
     if picked.has(sp.KroneckerDelta, sp.Sum):
         raise ArithmeticError(f"SymPy's sum {through_skip} is {picked}, not one term")
