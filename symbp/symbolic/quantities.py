@@ -16,7 +16,7 @@ import sympy as sp
 
 # What each kind of indexed quantity is, for the printer and the numerical checker.
 KINDS = ("input", "target", "prediction", "pre", "act", "weight", "bias", "gain", "shift", "delta", "incoming",
-         "sample_loss", "mask")
+         "sample_loss", "mask", "skip")
 MATRIX_KINDS = ("data", "targets", "pre", "act", "weight", "bias", "delta", "mask")
 
 
@@ -153,6 +153,12 @@ def bias(layer: int) -> sp.IndexedBase:
 def mask(layer: int) -> sp.IndexedBase:
     """The dropout mask on a layer's inputs: m^(l)_i multiplies input i of layer l (0, or 1 / (1 - rate))."""
     return quantity("mask", layer)
+
+
+def skip(layer: int) -> sp.IndexedBase:
+    """Whether a layer adds its input to its pre-activation: s^(l) is 1 for a residual layer, 0 for any other.
+    One number per layer, so the base itself is the quantity, never one of its entries."""
+    return quantity("skip", layer)
 
 
 def delta(layer: int) -> sp.IndexedBase:

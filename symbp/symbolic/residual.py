@@ -89,3 +89,8 @@ def _residual(symbols: LayerSymbols, layer_spec, calculus: ActivationCalculus) -
 
 
 register_layer_kind(KIND, _residual)
+
+
+def residual_layers(network) -> tuple[ResidualLayer, ...]:
+    """The network's layers that add their input to their pre-activation, first to last."""
+    return tuple(layer for layer in network.layers if isinstance(layer, ResidualLayer))

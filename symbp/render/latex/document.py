@@ -364,6 +364,8 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
         _tag(view, writer.notation)
     if section.kind == "general":
         _general_facts(view, writer.notation, section)
+        if section.facts["skipped"]:
+            _skip_facts(view, writer, section)
     if section.kind == "worked":
         view.facts["walks"] = [_walk(writer, blocks, walk) for walk in section.facts["paths"]]
     if section.kind == "explicit":
@@ -401,6 +403,21 @@ def _general_facts(view: SectionView, notation: Notation, section) -> None:
         view.facts["hidden_layer"] = notation.layer_name(facts["hidden"])
         view.facts["above_layer"] = notation.layer_name(facts["hidden"] + 1)
     view.facts["generic"] = notation.generic_symbol
+
+
+def _skip_facts(view: SectionView, writer: Writer, section) -> None:
+    """Names the skip indicator of the layer above the hidden one, the bracket that picks the skip's unit, and
+    the network's residual layers."""
+    hidden = section.facts["hidden"]
+    j, k = q.unit_index(hidden, "cur"), q.unit_index(hidden + 1, "next")
+    view.facts["skip"] = writer.math(q.skip(hidden + 1))
+    view.facts["bracket"] = writer.math(sp.KroneckerDelta(j, k))
+    view.facts["bracket_equal"] = writer.math(sp.Eq(j, k, evaluate=False))
+    view.facts["skip_unit"] = writer.math(j)
+    view.facts["residual_layers"] = [writer.notation.layer_name(layer) for layer in section.facts["residual"]]
+    # Layers by name are this network's own, so the indicator has a value: 1 if the layer above is residual.
+    named = not section.facts["symbolic"]
+    view.facts["skip_value"] = int(hidden + 1 in section.facts["residual"]) if named else None
 
 
 def _walk(writer: Writer, blocks: dict[str, Block], walk: dict) -> dict:

@@ -181,6 +181,11 @@ class Notation:
         mark = self.layer_mark(layer)
         return f"m{mark}_{{{i}}}" if mark else f"m_{{{self.act(layer - 1, i)}}}"
 
+    def skip(self, layer: int) -> str:
+        """Whether layer ``layer`` adds its input to its pre-activation (1 for a residual layer, 0 otherwise):
+        s^(l), carrying the layer as the text's other quantities do."""
+        return f"s{self.layer_mark(layer)}"
+
     def mask_matrix(self, layer: int) -> str:
         """The dropout mask on layer ``layer``'s inputs: a matrix, a row per sample, or in a text that writes one
         sample's column vectors, a vector."""
@@ -424,6 +429,11 @@ class FausettNotation(Notation):
     def incoming(self, layer: int, j: str) -> str | None:
         return rf"{self.err}\_in_{{{self._error_subscript(layer, j)}}}"
 
+    def skip(self, layer: int) -> str:
+        """Named after the layer's units, Y or Z (with its superscript when several hidden layers): s_Y."""
+        mark = self._hidden_mark(layer) if layer < self.depth else ""
+        return f"s_{{{self._unit_letter(layer).upper()}{mark}}}"
+
     def sample_loss(self, n: str | None = None) -> str:
         return "E" if n is None else f"E_{{{n}}}"
 
@@ -524,6 +534,10 @@ class LessonNotation(Notation):
 
     def delta(self, layer: int, j: str) -> str:
         return rf"{self.err}_{{{self._neuron(layer)}{j}}}"
+
+    def skip(self, layer: int) -> str:
+        """Named after the layer's neurons, O or H: s_O."""
+        return f"s_{{{self._neuron(layer)}}}"
 
     def sample_loss(self, n: str | None = None) -> str:
         return "E" if n is None else f"E_{{{n}}}"

@@ -33,6 +33,16 @@ from symbp.symbolic.quantities import (
 _ATOMIC = (sp.Symbol, sp.Indexed, sp.MatrixSymbol, sp.Function)
 
 
+def _is_skip(expr) -> bool:
+    """The skip indicator s^(l) of a layer (1 for a residual layer, 0 otherwise)."""
+    role = ROLES.get(expr) if isinstance(expr, sp.IndexedBase) else None
+    return role is not None and role.kind == "skip"
+
+
+def _through_skip(term) -> bool:
+    return any(_is_skip(node) for node in sp.preorder_traversal(term))
+
+
 class NotationPrinter(LatexPrinter):
     """Prints derivation expressions in one notation; products keep the order they were built in."""
 
@@ -86,6 +96,12 @@ class NotationPrinter(LatexPrinter):
         if role.kind == "sample_loss":
             return notation.sample_loss(indices[0])
         return getattr(notation, role.kind)(layer, indices[0])
+
+    def _print_IndexedBase(self, expr):
+        # A quantity of one number per layer (the skip indicator s^(l)) is the base itself.
+        if _is_skip(expr):
+            return self.notation.skip(ROLES[expr].layer)
+        return super()._print_IndexedBase(expr)
 
     def _print_timed(self, expr, when: str):
         parameter = expr.parameter
@@ -187,6 +203,8 @@ class NotationPrinter(LatexPrinter):
         if any(isinstance(term, sp.Sum) for term in terms):
             # A pre-activation: the weighted sum and the bias in the order the text writes them.
             terms.sort(key=lambda term: isinstance(term, sp.Sum) == self.notation.bias_first)
+        # What a skip adds comes after what it is added to: w_jk + s [j = k], as z = A W + 1 b + A is written.
+        terms.sort(key=_through_skip)
         pieces = [self._print(terms[0])]
         for term in terms[1:]:
             if term.could_extract_minus_sign():
@@ -260,6 +278,8 @@ class NotationPrinter(LatexPrinter):
     def _factor_rank(self, factor) -> tuple:
         if factor.is_Number:
             return (0,)
+        if _is_skip(factor):  # a number, 0 or 1, written in front as a coefficient: s delta_j
+            return (1,)
         if isinstance(factor, sp.Symbol) and factor not in INDEX_ROLES:
             return (1,)
         roles = [ROLES[node.base] for node in sp.preorder_traversal(factor)
