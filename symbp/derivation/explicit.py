@@ -17,6 +17,7 @@ from functools import cache
 import sympy as sp
 from sympy.logic.boolalg import Boolean
 
+from symbp.derivation.identities import independent_verdict, is_rational_function
 from symbp.derivation.indexform import in_layer, local_derivative
 from symbp.derivation.model import Chain, Reason, Section, step
 from symbp.derivation.steps import present
@@ -79,18 +80,6 @@ def _expanded_loss(net: Network):
     return total, as_output, local
 
 
-# Coordinates of the random points: integers drawn uniformly from a set this large.
-_POINT_RANGE = 2**61
-
-
-def _at_random_points(expr, count: int):
-    """expr evaluated exactly at `count` random integer points (a bound variable of a sum is left alone)."""
-    rng = random.Random(1)
-    free = sorted((s for s in expr.free_symbols if not isinstance(s, sp.Dummy)), key=sp.default_sort_key)
-    for _ in range(count):
-        yield expr.xreplace({symbol: sp.Integer(rng.randint(-_POINT_RANGE, _POINT_RANGE)) for symbol in free})
-
-
 def _clearly_nonzero(expr) -> bool:
     """Whether expr is far from zero at a small random rational point, evaluated to 30 digits.
 
@@ -104,36 +93,23 @@ def _clearly_nonzero(expr) -> bool:
     return bool(value.is_Number and value.is_finite and abs(value) > 1e-12)
 
 
-def _is_rational_function(expr) -> bool:
-    """Built from rationals and (indexed) symbols by +, * and integer powers alone."""
-    if isinstance(expr, (sp.Rational, sp.Symbol, sp.Indexed)):
-        return True
-    if expr.is_Pow:
-        return expr.exp.is_Integer and _is_rational_function(expr.base)
-    return isinstance(expr, (sp.Add, sp.Mul)) and all(_is_rational_function(arg) for arg in expr.args)
-
-
 def is_zero(expr) -> bool:
     """Whether an expression vanishes identically, decided in exact arithmetic.
 
-    First at three random integer points: a nonzero value settles it, and a rational function
-    (every gradient here without exp, log or branches) that vanishes at all three is zero but for
-    a chance below (d / 2**62)**3 for degree d, since a nonzero polynomial of degree d vanishes at
-    a uniformly random point of S^n with chance at most d/|S| (Schwartz-Zippel). Otherwise SymPy's
-    expand decides, and for a piecewise expression whose branches SymPy cannot match up, many
-    random rational points on every branch.
+    First at three random points modulo a large prime, every function application an independent
+    unknown (``symbp.derivation.identities``): vanishing there proves it zero, and a nonzero value
+    proves a rational function (every gradient here without exp, log or branches) nonzero. Each is
+    wrong with a chance below (d / 2**61)**3 for degree d, since a nonzero polynomial of degree d
+    vanishes at a uniformly random point of S^n with chance at most d/|S| (Schwartz-Zippel). An
+    expression with applications that does not vanish so may still be zero (tanh^2 + sech^2 - 1):
+    a point evaluated to 30 digits shows most such nonzero, then SymPy's expand decides, and for a
+    piecewise expression whose branches SymPy cannot match up, many random rational points on
+    every branch.
     """
-    rational = _is_rational_function(expr)
-    if rational:
-        vanished = 0
-        for value in _at_random_points(expr, 3):
-            if value.is_Rational:
-                if value != 0:
-                    return False
-                vanished += 1
-        if vanished == 3:
-            return True
-    elif _clearly_nonzero(expr):
+    verdict = independent_verdict(expr)
+    if verdict is not None:
+        return verdict
+    if not is_rational_function(expr) and _clearly_nonzero(expr):
         return False
     if sp.expand(expr) == 0:
         return True
