@@ -20,6 +20,7 @@ from sympy.logic.boolalg import Boolean
 from symbp.derivation.identities import independent_verdict, is_rational_function
 from symbp.derivation.indexform import in_layer, local_derivative
 from symbp.derivation.model import Chain, Reason, Section, step
+from symbp.derivation.rewriting import xreplace
 from symbp.derivation.steps import present
 from symbp.registry import rules
 from symbp.registry.rules import loss_named
@@ -128,19 +129,28 @@ def is_zero(expr) -> bool:
     return True
 
 
+def _expands_to_zero(expr) -> bool:
+    """sp.expand(expr) == 0, with the expansion spared where expr is shown nonzero: at a point
+    modulo a prime for a rational function, at a numeric point otherwise (expand keeps the value)."""
+    verdict = independent_verdict(expr)
+    if verdict is False or (verdict is None and _clearly_nonzero(expr)):
+        return False
+    return sp.expand(expr) == 0
+
+
 def _derivatives(expr, wrt: list) -> list:
     """SymPy's derivative of expr by each of wrt, taken with its indexed symbols (w[1, 2]) renamed
     to plain ones: the same result, without the cost of an Indexed's free_symbols at every node."""
     plain = {atom: sp.Dummy(real=True) for atom in sorted(expr.atoms(sp.Indexed), key=sp.default_sort_key)}
     back = {dummy: atom for atom, dummy in plain.items()}
     renamed = expr.xreplace(plain)
-    return [sp.diff(renamed, plain[variable]).xreplace(back) if variable in plain else sp.Integer(0)
+    return [xreplace(sp.diff(renamed, plain[variable]), back) if variable in plain else sp.Integer(0)
             for variable in wrt]
 
 
 def _read_back(derivative, as_output, local):
     """Replaces f'(pre-activation) by the activation's derivative, and f(...) by the unit's output."""
-    return derivative.xreplace(local).xreplace(as_output)
+    return xreplace(xreplace(derivative, local), as_output)
 
 
 def _one_hot(expr, net: Network):
@@ -149,7 +159,8 @@ def _one_hot(expr, net: Network):
         return expr
     units = net.units(net.depth)
     last = q.targets()[units]
-    return expr.subs(last, 1 - sum(q.targets()[k] for k in range(1, units)))
+    # xreplace gives subs's result for an atom such as y_3, without subs's pattern matching at every node.
+    return xreplace(expr, {last: 1 - sum(q.targets()[k] for k in range(1, units))})
 
 
 def _simplest_gradient(expr, net: Network):
@@ -272,19 +283,19 @@ def _shared_terms(gradients: list[sp.Expr]):
     # A factor that is minus another (y - a beside a - y) is written with the other's name: -s_1.
     def fully(expr):
         while expr.free_symbols & definitions.keys():
-            expr = expr.xreplace(definitions)
+            expr = xreplace(expr, definitions)
         return expr
 
     for symbol in list(kept):
         for other in kept:
-            if kept.index(other) < kept.index(symbol) and sp.expand(fully(symbol) + fully(other)) == 0:
+            if kept.index(other) < kept.index(symbol) and _expands_to_zero(fully(symbol) + fully(other)):
                 definitions[symbol] = -other
                 kept.remove(symbol)
                 break
 
     def inline(expr):
         while True:
-            expanded = expr.xreplace({s: definitions[s] for s in definitions if s not in kept})
+            expanded = xreplace(expr, {s: definitions[s] for s in definitions if s not in kept})
             if expanded == expr:
                 return expanded
             expr = expanded
@@ -292,8 +303,8 @@ def _shared_terms(gradients: list[sp.Expr]):
     names = [sp.Symbol("s", real=True)] if len(kept) == 1 else [sp.Symbol(f"s_{n}", real=True)
                                                                    for n in range(1, len(kept) + 1)]
     rename = dict(zip(kept, names))
-    shared = {rename[s]: present(inline(definitions[s]).xreplace(rename)) for s in kept}
-    return shared, [present(inline(expr).xreplace(rename)) for expr in reduced]
+    shared = {rename[s]: present(xreplace(inline(definitions[s]), rename)) for s in kept}
+    return shared, [present(xreplace(inline(expr), rename)) for expr in reduced]
 
 
 def explicit_section(net: Network, sign: int) -> Section | None:
@@ -309,7 +320,7 @@ def explicit_section(net: Network, sign: int) -> Section | None:
 
     def inline_shared(expr):
         while expr.has(*shared):
-            expr = expr.xreplace(shared)
+            expr = xreplace(expr, shared)
         return expr
 
     chains = []
