@@ -119,3 +119,26 @@ def test_is_zero_with_opaque_applications():
     # Zero only through what exp is: the opaque test leaves it to SymPy, which proves it.
     assert is_zero(sp.exp(z + x[1]) - sp.exp(z) * sp.exp(x[1]))
     assert not is_zero(sp.tanh(z) - sp.sinh(z))
+
+
+def test_rewrites_that_visit_each_subexpression_once_agree_with_sympy():
+    from symbp.derivation.rewriting import replace, xreplace
+
+    w, a = sp.IndexedBase("w", real=True), sp.IndexedBase("a", real=True)
+    f = sp.Function("f", real=True)
+    s, m = sp.Symbol("s"), sp.Symbol("m", integer=True)
+    inner = (a[1] - 1) * w[1, 1] * f(a[2] * (1 - a[2]))
+    branches = sp.Piecewise((inner * (s - a[1]) + inner**2 * w[2, 1], a[1] > 0), (-inner, True))
+    expr = branches + sp.Sum(w[1, m] * s, (m, 1, 3))
+    rule = {a[1]: 1 - a[2], s: w[1, 2] - a[2]}
+    assert xreplace(expr, rule) == expr.xreplace(rule)
+    assert xreplace(expr, rule) != expr
+
+    def flip(product):
+        return sp.Mul(*(-factor if factor.is_Add else factor for factor in product.args))
+
+    assert replace(expr, lambda node: node.is_Mul, flip) == expr.replace(lambda node: node.is_Mul, flip)
+    # A node rebuilt equal to an argument that was itself rewritten is left alone, as SymPy leaves it.
+    double = sp.Mul(2, s, evaluate=False) + s
+    assert replace(double, lambda node: node.is_Symbol, lambda node: 2 * node) == double.replace(
+        lambda node: node.is_Symbol, lambda node: 2 * node)
