@@ -293,12 +293,16 @@ def _shared_terms(gradients: list[sp.Expr]):
                 kept.remove(symbol)
                 break
 
+    resolved: dict = {}
+
     def inline(expr):
-        while True:
-            expanded = xreplace(expr, {s: definitions[s] for s in definitions if s not in kept})
-            if expanded == expr:
-                return expanded
-            expr = expanded
+        """expr with the shared subexpressions that are not kept written out; each is written out
+        once, with its own inner ones, and then put in wherever it occurs."""
+        inner = (expr.free_symbols & definitions.keys()) - set(kept)
+        for symbol in inner:
+            if symbol not in resolved:
+                resolved[symbol] = inline(definitions[symbol])
+        return xreplace(expr, {symbol: resolved[symbol] for symbol in inner})
 
     names = [sp.Symbol("s", real=True)] if len(kept) == 1 else [sp.Symbol(f"s_{n}", real=True)
                                                                    for n in range(1, len(kept) + 1)]
