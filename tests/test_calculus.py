@@ -86,3 +86,59 @@ def test_is_zero_decides_identities_exactly():
     m = sp.Symbol("m", integer=True)
     # A sum's bound variable is not a point's coordinate.
     assert not is_zero(sp.Sum(w[1, m] ** 2, (m, 1, 2)) - w[1, 1] ** 2)
+
+
+def test_independent_verdict_proves_zero_with_opaque_applications():
+    from symbp.derivation.identities import independent_verdict
+
+    w, x = sp.IndexedBase("w", real=True), sp.IndexedBase("x", real=True)
+    f, df = sp.Function("f", real=True), sp.Function("df", real=True)
+    z = w[1, 1] * x[1] + w[1, 2] * x[2]
+    # Zero whatever f and f' are: the same application is the same unknown wherever it recurs.
+    assert independent_verdict(df(z) * w[1, 1] * (f(z) - 1) + df(z) * w[1, 1] * (1 - f(z))) is True
+    assert independent_verdict(sp.Abs(z) / (1 + sp.Abs(z)) ** 2 - sp.Abs(z) * (1 + sp.Abs(z)) ** -2) is True
+    assert independent_verdict((z**2 - x[1] ** 2) / (z - x[1]) - z - x[1]) is True
+    # Nonzero with opaque parts: not proven zero, and not called nonzero either (the parts may be related).
+    assert independent_verdict(df(z) * f(z) - df(z)) is None
+    assert independent_verdict(sp.tanh(z) ** 2 + 1 / sp.cosh(z) ** 2 - 1) is None
+    # Without applications a nonzero value settles it.
+    assert independent_verdict((z + 1) ** 2 - z**2 - 1) is False
+    # A float makes the arithmetic inexact: no verdict.
+    assert independent_verdict((sp.Float(0.5) + z) ** 2 - z**2 - z - sp.Rational(1, 4)) is None
+
+
+def test_is_zero_with_opaque_applications():
+    from symbp.derivation.explicit import is_zero
+
+    w, x = sp.IndexedBase("w", real=True), sp.IndexedBase("x", real=True)
+    f = sp.Function("f", real=True)
+    z = w[1, 1] * x[1] + w[1, 2] * x[2]
+    softsign = z / (1 + sp.Abs(z))
+    assert is_zero(sp.diff(softsign, w[1, 1]) - x[1] * (1 + sp.Abs(z) - z * sp.sign(z)) / (1 + sp.Abs(z)) ** 2)
+    assert not is_zero(f(z) * (1 - f(z)) - f(z) * (f(z) - 1))
+    # Zero only through what exp is: the opaque test leaves it to SymPy, which proves it.
+    assert is_zero(sp.exp(z + x[1]) - sp.exp(z) * sp.exp(x[1]))
+    assert not is_zero(sp.tanh(z) - sp.sinh(z))
+
+
+def test_rewrites_that_visit_each_subexpression_once_agree_with_sympy():
+    from symbp.derivation.rewriting import replace, xreplace
+
+    w, a = sp.IndexedBase("w", real=True), sp.IndexedBase("a", real=True)
+    f = sp.Function("f", real=True)
+    s, m = sp.Symbol("s"), sp.Symbol("m", integer=True)
+    inner = (a[1] - 1) * w[1, 1] * f(a[2] * (1 - a[2]))
+    branches = sp.Piecewise((inner * (s - a[1]) + inner**2 * w[2, 1], a[1] > 0), (-inner, True))
+    expr = branches + sp.Sum(w[1, m] * s, (m, 1, 3))
+    rule = {a[1]: 1 - a[2], s: w[1, 2] - a[2]}
+    assert xreplace(expr, rule) == expr.xreplace(rule)
+    assert xreplace(expr, rule) != expr
+
+    def flip(product):
+        return sp.Mul(*(-factor if factor.is_Add else factor for factor in product.args))
+
+    assert replace(expr, lambda node: node.is_Mul, flip) == expr.replace(lambda node: node.is_Mul, flip)
+    # A node rebuilt equal to an argument that was itself rewritten is left alone, as SymPy leaves it.
+    double = sp.Mul(2, s, evaluate=False) + s
+    assert replace(double, lambda node: node.is_Symbol, lambda node: 2 * node) == double.replace(
+        lambda node: node.is_Symbol, lambda node: 2 * node)

@@ -17,8 +17,10 @@ from functools import cache
 import sympy as sp
 from sympy.logic.boolalg import Boolean
 
+from symbp.derivation.identities import independent_verdict, is_rational_function
 from symbp.derivation.indexform import in_layer, local_derivative
 from symbp.derivation.model import Chain, Reason, Section, step
+from symbp.derivation.rewriting import xreplace
 from symbp.derivation.steps import present
 from symbp.registry import rules
 from symbp.registry.rules import loss_named
@@ -82,18 +84,6 @@ def _expanded_loss(net: Network):
     return total, as_output, local
 
 
-# Coordinates of the random points: integers drawn uniformly from a set this large.
-_POINT_RANGE = 2**61
-
-
-def _at_random_points(expr, count: int):
-    """expr evaluated exactly at `count` random integer points (a bound variable of a sum is left alone)."""
-    rng = random.Random(1)
-    free = sorted((s for s in expr.free_symbols if not isinstance(s, sp.Dummy)), key=sp.default_sort_key)
-    for _ in range(count):
-        yield expr.xreplace({symbol: sp.Integer(rng.randint(-_POINT_RANGE, _POINT_RANGE)) for symbol in free})
-
-
 def _clearly_nonzero(expr) -> bool:
     """Whether expr is far from zero at a small random rational point, evaluated to 30 digits.
 
@@ -107,36 +97,23 @@ def _clearly_nonzero(expr) -> bool:
     return bool(value.is_Number and value.is_finite and abs(value) > 1e-12)
 
 
-def _is_rational_function(expr) -> bool:
-    """Built from rationals and (indexed) symbols by +, * and integer powers alone."""
-    if isinstance(expr, (sp.Rational, sp.Symbol, sp.Indexed)):
-        return True
-    if expr.is_Pow:
-        return expr.exp.is_Integer and _is_rational_function(expr.base)
-    return isinstance(expr, (sp.Add, sp.Mul)) and all(_is_rational_function(arg) for arg in expr.args)
-
-
 def is_zero(expr) -> bool:
     """Whether an expression vanishes identically, decided in exact arithmetic.
 
-    First at three random integer points: a nonzero value settles it, and a rational function
-    (every gradient here without exp, log or branches) that vanishes at all three is zero but for
-    a chance below (d / 2**62)**3 for degree d, since a nonzero polynomial of degree d vanishes at
-    a uniformly random point of S^n with chance at most d/|S| (Schwartz-Zippel). Otherwise SymPy's
-    expand decides, and for a piecewise expression whose branches SymPy cannot match up, many
-    random rational points on every branch.
+    First at three random points modulo a large prime, every function application an independent
+    unknown (``symbp.derivation.identities``): vanishing there proves it zero, and a nonzero value
+    proves a rational function (every gradient here without exp, log or branches) nonzero. Each is
+    wrong with a chance below (d / 2**61)**3 for degree d, since a nonzero polynomial of degree d
+    vanishes at a uniformly random point of S^n with chance at most d/|S| (Schwartz-Zippel). An
+    expression with applications that does not vanish so may still be zero (tanh^2 + sech^2 - 1):
+    a point evaluated to 30 digits shows most such nonzero, then SymPy's expand decides, and for a
+    piecewise expression whose branches SymPy cannot match up, many random rational points on
+    every branch.
     """
-    rational = _is_rational_function(expr)
-    if rational:
-        vanished = 0
-        for value in _at_random_points(expr, 3):
-            if value.is_Rational:
-                if value != 0:
-                    return False
-                vanished += 1
-        if vanished == 3:
-            return True
-    elif _clearly_nonzero(expr):
+    verdict = independent_verdict(expr)
+    if verdict is not None:
+        return verdict
+    if not is_rational_function(expr) and _clearly_nonzero(expr):
         return False
     if sp.expand(expr) == 0:
         return True
@@ -155,19 +132,28 @@ def is_zero(expr) -> bool:
     return True
 
 
+def _expands_to_zero(expr) -> bool:
+    """sp.expand(expr) == 0, with the expansion spared where expr is shown nonzero: at a point
+    modulo a prime for a rational function, at a numeric point otherwise (expand keeps the value)."""
+    verdict = independent_verdict(expr)
+    if verdict is False or (verdict is None and _clearly_nonzero(expr)):
+        return False
+    return sp.expand(expr) == 0
+
+
 def _derivatives(expr, wrt: list) -> list:
     """SymPy's derivative of expr by each of wrt, taken with its indexed symbols (w[1, 2]) renamed
     to plain ones: the same result, without the cost of an Indexed's free_symbols at every node."""
     plain = {atom: sp.Dummy(real=True) for atom in sorted(expr.atoms(sp.Indexed), key=sp.default_sort_key)}
     back = {dummy: atom for atom, dummy in plain.items()}
     renamed = expr.xreplace(plain)
-    return [sp.diff(renamed, plain[variable]).xreplace(back) if variable in plain else sp.Integer(0)
+    return [xreplace(sp.diff(renamed, plain[variable]), back) if variable in plain else sp.Integer(0)
             for variable in wrt]
 
 
 def _read_back(derivative, as_output, local):
     """Replaces f'(pre-activation) by the activation's derivative, and f(...) by the unit's output."""
-    return derivative.xreplace(local).xreplace(as_output)
+    return xreplace(xreplace(derivative, local), as_output)
 
 
 def _one_hot(expr, net: Network):
@@ -176,7 +162,8 @@ def _one_hot(expr, net: Network):
         return expr
     units = net.units(net.depth)
     last = q.targets()[units]
-    return expr.subs(last, 1 - sum(q.targets()[k] for k in range(1, units)))
+    # xreplace gives subs's result for an atom such as y_3, without subs's pattern matching at every node.
+    return xreplace(expr, {last: 1 - sum(q.targets()[k] for k in range(1, units))})
 
 
 def _simplest_gradient(expr, net: Network):
@@ -299,28 +286,32 @@ def _shared_terms(gradients: list[sp.Expr]):
     # A factor that is minus another (y - a beside a - y) is written with the other's name: -s_1.
     def fully(expr):
         while expr.free_symbols & definitions.keys():
-            expr = expr.xreplace(definitions)
+            expr = xreplace(expr, definitions)
         return expr
 
     for symbol in list(kept):
         for other in kept:
-            if kept.index(other) < kept.index(symbol) and sp.expand(fully(symbol) + fully(other)) == 0:
+            if kept.index(other) < kept.index(symbol) and _expands_to_zero(fully(symbol) + fully(other)):
                 definitions[symbol] = -other
                 kept.remove(symbol)
                 break
 
+    resolved: dict = {}
+
     def inline(expr):
-        while True:
-            expanded = expr.xreplace({s: definitions[s] for s in definitions if s not in kept})
-            if expanded == expr:
-                return expanded
-            expr = expanded
+        """expr with the shared subexpressions that are not kept written out; each is written out
+        once, with its own inner ones, and then put in wherever it occurs."""
+        inner = (expr.free_symbols & definitions.keys()) - set(kept)
+        for symbol in inner:
+            if symbol not in resolved:
+                resolved[symbol] = inline(definitions[symbol])
+        return xreplace(expr, {symbol: resolved[symbol] for symbol in inner})
 
     names = [sp.Symbol("s", real=True)] if len(kept) == 1 else [sp.Symbol(f"s_{n}", real=True)
                                                                    for n in range(1, len(kept) + 1)]
     rename = dict(zip(kept, names))
-    shared = {rename[s]: present(inline(definitions[s]).xreplace(rename)) for s in kept}
-    return shared, [present(inline(expr).xreplace(rename)) for expr in reduced]
+    shared = {rename[s]: present(xreplace(inline(definitions[s]), rename)) for s in kept}
+    return shared, [present(xreplace(inline(expr), rename)) for expr in reduced]
 
 
 def explicit_section(net: Network, sign: int) -> Section | None:
@@ -336,7 +327,7 @@ def explicit_section(net: Network, sign: int) -> Section | None:
 
     def inline_shared(expr):
         while expr.has(*shared):
-            expr = expr.xreplace(shared)
+            expr = xreplace(expr, shared)
         return expr
 
     chains = []

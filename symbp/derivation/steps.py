@@ -10,6 +10,7 @@ from __future__ import annotations
 import sympy as sp
 
 from symbp.derivation.model import Reason, Step, fact
+from symbp.derivation.rewriting import replace
 from symbp.symbolic.quantities import Partial
 
 
@@ -104,7 +105,7 @@ def present(expr: sp.Basic) -> sp.Basic:
                     break
         return sign * sp.Mul(*factors)
 
-    return tidy(sp.sympify(expr).replace(lambda node: node.is_Mul, flip_factors))
+    return tidy(replace(sp.sympify(expr), lambda node: node.is_Mul, flip_factors))
 
 
 def differentiate(expr: sp.Expr, variable, result: sp.Expr | None = None) -> list[Step]:

@@ -9,6 +9,7 @@ on the wide side, so that a display judged to fit does fit.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Text block of the documents: A4 with 2.3 cm margins, in points.
 TEXT_WIDTH_PT = 464.0
@@ -151,6 +152,7 @@ def _width(tokens: list[str]) -> float:
     return total
 
 
+@lru_cache(maxsize=65536)
 def estimated_width(latex: str) -> float:
     """The width in points that ``latex`` (math, display style, 11 pt) takes on the page; errs wide."""
     return _width(_TOKEN.findall(latex)) * _CALIBRATION

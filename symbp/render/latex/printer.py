@@ -51,6 +51,22 @@ class NotationPrinter(LatexPrinter):
         self.notation = notation
         # Stand-ins: a symbol printed as another expression (the matrix an elementwise function acts on).
         self.stand_ins: dict[sp.Symbol, sp.Basic] = {}
+        # What each expression printed as: a deep network's gradients repeat the same factors many times.
+        self._printed: dict = {}
+
+    def _print(self, expr, **kwargs) -> str:
+        """SymPy's printing, remembered per expression (and keyword), except under a stand-in, where a
+        symbol prints as something else for the moment."""
+        if self.stand_ins:
+            return super()._print(expr, **kwargs)
+        try:
+            key = (type(expr), expr, tuple(sorted(kwargs.items())))
+            text = self._printed.get(key)
+        except TypeError:  # an unhashable argument, such as a list
+            return super()._print(expr, **kwargs)
+        if text is None:
+            text = self._printed[key] = super()._print(expr, **kwargs)
+        return text
 
     # -- indexed quantities
     def _print_index(self, expr) -> str:
