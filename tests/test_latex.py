@@ -7,7 +7,7 @@ import sympy as sp
 
 from symbp.checks.verify import Oracle, verify
 from symbp.derivation.backprop import derive
-from symbp.derivation.explicit import EXPLICIT_PARAMETER_LIMIT
+from symbp.derivation.explicit import EXPLICIT_OPERATION_LIMIT, EXPLICIT_PARAMETER_LIMIT, _expanded_loss
 from symbp.derivation.indexform import net_of
 from symbp.derivation.model import Conventions, Step
 from symbp.derivation.steps import present
@@ -248,6 +248,20 @@ def test_large_networks_skip_the_explicit_list():
     derivation = derive("mnist")
     assert derivation.section("explicit") is None
     assert derivation.section("matrix") is not None
+
+
+def test_a_small_network_whose_written_out_loss_is_too_long_skips_the_explicit_list():
+    """56 parameters, but without biases every weight's gradient is a sum over every path: the loss written out
+    has about 5,000 operations, and the list would take SymPy minutes and fill pages."""
+    layers = [{"units": units, "activation": activation, "bias": False}
+              for units, activation in zip((4, 4, 4, 3), ("tanh", "sigmoid", "softplus", "softmax"))]
+    spec = load_spec({"name": "paths", "inputs": 3, "layers": layers, "loss": {"name": "cross_entropy"}})
+    assert spec.parameter_count <= EXPLICIT_PARAMETER_LIMIT
+    assert sp.count_ops(_expanded_loss(net_of(spec))[0]) > EXPLICIT_OPERATION_LIMIT
+    derivation = derive(spec)
+    assert derivation.section("explicit") is None
+    assert derivation.section("matrix") is not None
+    assert derive("house_prices").section("explicit") is not None
 
 
 def test_document_prints_only_chains_of_the_derivation():

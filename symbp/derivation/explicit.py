@@ -29,8 +29,13 @@ from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT
 from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import SAMPLE_LOSS, Partial
 
-# Networks with at most this many parameters get the explicit gradient of every weight.
+# Networks with at most this many parameters get the explicit gradient of every weight,
 EXPLICIT_PARAMETER_LIMIT = EXPANDED_PARAMETER_LIMIT
+# when their loss written out has at most this many operations. Past it (a deep network without biases, say,
+# whose every weight's gradient is a sum over every path through the network) the list fills pages and takes
+# SymPy minutes; the matrix form states the same gradients. Every other network of the typesetting catalogue
+# and the document benchmark stays under 700.
+EXPLICIT_OPERATION_LIMIT = 1000
 
 
 def parameters(net: Network) -> list[tuple[int, sp.Indexed, sp.Expr]]:
@@ -318,6 +323,8 @@ def explicit_section(net: Network, sign: int) -> Section | None:
     if net.spec.parameter_count > EXPLICIT_PARAMETER_LIMIT:
         return None
     loss, as_output, local = _expanded_loss(net)
+    if sp.count_ops(loss) > EXPLICIT_OPERATION_LIMIT:
+        return None
     listed = parameters(net)
     derivatives = _derivatives(loss, [parameter for _, parameter, _ in listed])
     gradients = _simplified_gradients([_read_back(derivative, as_output, local) for derivative in derivatives],
