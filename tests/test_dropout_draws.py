@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import random
 
-import numpy as np
 import pytest
+from torch_reference import assert_pytorchs_loss_and_gradient, drawn_problem
 
 from symbp.checks.gradients import load_module_from_source
 from symbp.render.code.numpy_module import generate_module
@@ -55,70 +55,17 @@ def _drawn(draw: int) -> dict:
             "loss": {"name": loss, "reduction": reduction, "scale": 0.5 if loss == "squared_error" else 1.0}}
 
 
-def _torch_loss(torch, spec, tensors, X, Y, masks):
-    """PyTorch's loss: with masks, each dropout layer's inputs times its mask; without, PyTorch's own dropout
-    in evaluation mode (training=False), which is the identity."""
-    functions = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "linear": lambda z: z,
-                 # Not torch's softplus: it returns z itself above z = 20, an error of exp(-20) in the loss.
-                 "softplus": lambda z: torch.logaddexp(z, torch.zeros_like(z)),
-                 "softmax": lambda z: torch.softmax(z, dim=1)}
-    a, total = torch.tensor(X), torch.zeros((), dtype=torch.float64)
-    for index, layer in enumerate(spec.layers, start=1):
-        if layer.dropout:
-            if masks is None:
-                a = torch.nn.functional.dropout(a, p=layer.dropout, training=False)
-            else:
-                a = a * torch.tensor(masks[f"M{index}"])
-        weight = tensors[f"W{index}"]
-        z = a @ weight
-        if layer.bias:
-            z = z + tensors[f"b{index}"]
-        if layer.residual:
-            z = z + a
-        a, logits = functions[layer.activation](z), z
-        penalty = dict(layer.kernel_regularizer)
-        total = total + penalty.get("l1", 0.0) * weight.abs().sum() + penalty.get("l2", 0.0) * (weight**2).sum()
-    y = torch.tensor(Y)
-    if spec.loss.name == "squared_error":
-        terms = (a - y) ** 2
-    elif spec.loss.name == "cross_entropy":
-        # From the logits, as the generated module does: log(a) of a probability near 1 loses digits.
-        terms = -y * torch.log_softmax(logits, dim=1)
-    else:
-        terms = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
-    divisor = len(X) if spec.loss.reduction == "mean" else 1
-    return total + spec.loss.scale * terms.sum() / divisor
-
-
-def _problem(spec, module, draw):
-    rng = np.random.default_rng(draw)
-    params = {name: rng.normal(scale=0.7, size=value.shape) for name, value in module.init_params(0).items()}
-    X = rng.normal(size=(7, spec.inputs))
-    if spec.loss.name == "cross_entropy":
-        Y = np.eye(spec.outputs)[rng.integers(0, spec.outputs, size=7)]
-    elif spec.loss.name == "binary_cross_entropy":
-        Y = rng.uniform(0.1, 0.9, size=(7, spec.outputs))
-    else:
-        Y = rng.normal(size=(7, spec.outputs))
-    return params, X, Y, rng
-
-
 @pytest.mark.parametrize("draw", range(DRAWS))
 def test_a_drawn_architecture_with_dropout_has_pytorchs_gradient_in_both_modes(draw):
     torch = pytest.importorskip("torch")
     spec = load_spec(_drawn(draw))
     module = load_module_from_source(generate_module(spec), spec.name)
-    params, X, Y, rng = _problem(spec, module, draw)
+    params, X, Y, rng = drawn_problem(spec, module, draw)
     training_masks = module.draw_masks(rng, X.shape[0])
     for masks in (training_masks, None):
         value, grads = module.loss_and_grad(params, X, Y, masks)
-        tensors = {name: torch.tensor(array, requires_grad=True) for name, array in params.items()}
-        expected = _torch_loss(torch, spec, tensors, X, Y, masks)
-        expected.backward()
-        assert value == pytest.approx(expected.item(), rel=1e-12), "training" if masks else "evaluation"
-        for name, tensor in tensors.items():
-            np.testing.assert_allclose(grads[name], tensor.grad.numpy(), rtol=1e-9,
-                                       atol=1e-12 * max(1.0, abs(value)), err_msg=name)
+        assert_pytorchs_loss_and_gradient(torch, spec, value, grads, params, X, Y, masks,
+                                          "training" if masks else "evaluation")
     # Evaluation mode is what loss() and forward() compute.
     assert module.loss(params, X, Y) == pytest.approx(module.loss_and_grad(params, X, Y)[0], rel=1e-12)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import random
 
-import numpy as np
 import pytest
 from test_residual_draws import _OUTPUTS, _PENALTIES
+from torch_reference import assert_pytorchs_loss_and_gradient, drawn_problem
 
 from symbp.checks.gradients import load_module_from_source
 from symbp.render.code.numpy_module import generate_module
@@ -60,57 +60,14 @@ def _drawn(draw: int) -> dict:
             "loss": {"name": loss, "reduction": reduction, "scale": 0.5 if loss == "squared_error" else 1.0}}
 
 
-def _torch_loss(torch, spec, tensors, X, Y):
-    functions = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "linear": lambda z: z,
-                 # Not torch's softplus: it returns z itself above z = 20, an error of exp(-20) in the loss.
-                 "softplus": lambda z: torch.logaddexp(z, torch.zeros_like(z)),
-                 "softmax": lambda z: torch.softmax(z, dim=1)}
-    a, total = torch.tensor(X), torch.zeros((), dtype=torch.float64)
-    for index, layer in enumerate(spec.layers, start=1):
-        weight = tensors[f"W{index}"]
-        z = a @ weight
-        if layer.normalization == "layer":
-            z = torch.nn.functional.layer_norm(z, (layer.units,), weight=tensors[f"gamma{index}"],
-                                               bias=tensors[f"beta{index}"], eps=layer.epsilon)
-        if layer.bias:
-            z = z + tensors[f"b{index}"]
-        if layer.residual:
-            z = z + a
-        a, logits = functions[layer.activation](z), z
-        penalty = dict(layer.kernel_regularizer)
-        total = total + penalty.get("l1", 0.0) * weight.abs().sum() + penalty.get("l2", 0.0) * (weight**2).sum()
-    y = torch.tensor(Y)
-    if spec.loss.name == "squared_error":
-        terms = (a - y) ** 2
-    elif spec.loss.name == "cross_entropy":
-        terms = -y * torch.log_softmax(logits, dim=1)
-    else:
-        terms = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
-    divisor = len(X) if spec.loss.reduction == "mean" else 1
-    return total + spec.loss.scale * terms.sum() / divisor
-
-
 @pytest.mark.parametrize("draw", range(DRAWS))
 def test_a_drawn_architecture_with_layer_norm_has_pytorchs_gradient(draw):
     torch = pytest.importorskip("torch")
     spec = load_spec(_drawn(draw))
     module = load_module_from_source(generate_module(spec), spec.name)
-    rng = np.random.default_rng(draw)
-    params = {name: rng.normal(scale=0.7, size=value.shape) for name, value in module.init_params(0).items()}
-    X = rng.normal(size=(7, spec.inputs))
-    if spec.loss.name == "cross_entropy":
-        Y = np.eye(spec.outputs)[rng.integers(0, spec.outputs, size=7)]
-    elif spec.loss.name == "binary_cross_entropy":
-        Y = rng.uniform(0.1, 0.9, size=(7, spec.outputs))
-    else:
-        Y = rng.normal(size=(7, spec.outputs))
+    params, X, Y, _ = drawn_problem(spec, module, draw)
     value, grads = module.loss_and_grad(params, X, Y)
-    tensors = {name: torch.tensor(array, requires_grad=True) for name, array in params.items()}
-    expected = _torch_loss(torch, spec, tensors, X, Y)
-    expected.backward()
-    assert value == pytest.approx(expected.item(), rel=1e-12)
-    for name, tensor in tensors.items():
-        np.testing.assert_allclose(grads[name], tensor.grad.numpy(), rtol=1e-9, atol=1e-12 * max(1.0, abs(value)))
+    assert_pytorchs_loss_and_gradient(torch, spec, value, grads, params, X, Y)
 
 
 def test_the_draws_mix_normalised_residual_and_dense_layers_and_penalties():

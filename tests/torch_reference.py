@@ -1,0 +1,73 @@
+"""PyTorch's loss for a spec's network, written independently of symbp's model, for the drawn-architecture tests.
+
+Every layer kind symbp has: dense, residual (the layer's input added), dropout (the inputs times a given mask,
+or PyTorch's own dropout in evaluation mode when there are no masks), layer normalisation
+(``torch.nn.functional.layer_norm``), and L1/L2 weight penalties.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def torch_loss(torch, spec, tensors, X, Y, masks=None):
+    """The spec's loss on (X, Y) at the parameters ``tensors`` (by name), in float64."""
+    functions = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "linear": lambda z: z,
+                 # Not torch's softplus: it returns z itself above z = 20, an error of exp(-20) in the loss.
+                 "softplus": lambda z: torch.logaddexp(z, torch.zeros_like(z)),
+                 "softmax": lambda z: torch.softmax(z, dim=1)}
+    a, total = torch.tensor(X), torch.zeros((), dtype=torch.float64)
+    for index, layer in enumerate(spec.layers, start=1):
+        if layer.dropout:
+            if masks is None:
+                a = torch.nn.functional.dropout(a, p=layer.dropout, training=False)
+            else:
+                a = a * torch.tensor(masks[f"M{index}"])
+        weight = tensors[f"W{index}"]
+        z = a @ weight
+        if layer.normalization == "layer":
+            z = torch.nn.functional.layer_norm(z, (layer.units,), weight=tensors[f"gamma{index}"],
+                                               bias=tensors[f"beta{index}"], eps=layer.epsilon)
+        if layer.bias:
+            z = z + tensors[f"b{index}"]
+        if layer.residual:
+            z = z + a
+        a, logits = functions[layer.activation](z), z
+        penalty = dict(layer.kernel_regularizer)
+        total = total + penalty.get("l1", 0.0) * weight.abs().sum() + penalty.get("l2", 0.0) * (weight**2).sum()
+    y = torch.tensor(Y)
+    if spec.loss.name == "squared_error":
+        terms = (a - y) ** 2
+    elif spec.loss.name == "cross_entropy":
+        # From the logits, as the generated module does: log(a) of a probability near 1 loses digits.
+        terms = -y * torch.log_softmax(logits, dim=1)
+    else:
+        terms = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    divisor = len(X) if spec.loss.reduction == "mean" else 1
+    return total + spec.loss.scale * terms.sum() / divisor
+
+
+def drawn_problem(spec, module, draw):
+    """Parameters, 7 samples and targets of the loss's kind, drawn for ``draw``; and the generator, to draw on."""
+    rng = np.random.default_rng(draw)
+    params = {name: rng.normal(scale=0.7, size=value.shape) for name, value in module.init_params(0).items()}
+    X = rng.normal(size=(7, spec.inputs))
+    if spec.loss.name == "cross_entropy":
+        Y = np.eye(spec.outputs)[rng.integers(0, spec.outputs, size=7)]
+    elif spec.loss.name == "binary_cross_entropy":
+        Y = rng.uniform(0.1, 0.9, size=(7, spec.outputs))
+    else:
+        Y = rng.normal(size=(7, spec.outputs))
+    return params, X, Y, rng
+
+
+def assert_pytorchs_loss_and_gradient(torch, spec, value, grads, params, X, Y, masks=None, mode=""):
+    """The module's loss ``value`` and gradients ``grads`` at ``params`` equal PyTorch autograd's."""
+    tensors = {name: torch.tensor(array, requires_grad=True) for name, array in params.items()}
+    expected = torch_loss(torch, spec, tensors, X, Y, masks)
+    expected.backward()
+    assert value == pytest.approx(expected.item(), rel=1e-12), mode
+    for name, tensor in tensors.items():
+        np.testing.assert_allclose(grads[name], tensor.grad.numpy(), rtol=1e-9,
+                                   atol=1e-12 * max(1.0, abs(value)), err_msg=name)
