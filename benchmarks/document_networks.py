@@ -8,6 +8,8 @@ biases, a different activation in every layer, binary cross-entropy and regressi
 
 from __future__ import annotations
 
+import random
+
 SOFTSIGN = {"expr": "x / (1 + abs(x))", "name": "softsign"}
 SINE = {"expr": "sin(x)", "name": "sine"}
 CUBIC = {"expr": "x + x**3 / 3", "name": "cubic"}
@@ -43,3 +45,45 @@ NETWORKS = {
     "12-12-12-12-12 widest": _spec("widest", [12] * 5, ["relu", "tanh", "sigmoid", "softmax"], "cross_entropy"),
     "3-8-8-6-1 exp out": _spec("deep_exp", [3, 8, 8, 6, 1], ["sigmoid", "tanh", "sigmoid", "exponential"]),
 }
+
+
+# What a drawn network's layers may be: every built-in activation that is not an output-only one, and two
+# custom ones, so that the draws cover what the fixed list above does not think of.
+_HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "softplus", "linear", SOFTSIGN, SINE)
+_OUTPUTS = {
+    "regression": (("linear", "sigmoid", "tanh", "exponential"), "squared_error"),
+    "softmax": (("softmax",), "cross_entropy"),
+    "binary": (("sigmoid",), "binary_cross_entropy"),
+}
+
+
+def drawn_network(seed: int) -> dict:
+    """A network drawn from seed: 1 to 4 layers of 1 to 12 units, each layer's activation and bias drawn, an
+    output and loss that go together, mean or sum. The same seed gives the same spec on every machine."""
+    rng = random.Random(seed)
+    depth = rng.randint(1, 4)
+    sizes = [rng.randint(1, 12) for _ in range(depth + 1)]
+    kind = rng.choice(sorted(_OUTPUTS))
+    outputs, loss = _OUTPUTS[kind]
+    if kind == "softmax":
+        sizes[-1] = max(2, sizes[-1])
+    elif kind == "binary":
+        sizes[-1] = 1
+    activations = [rng.choice(_HIDDEN) for _ in range(depth - 1)] + [rng.choice(outputs)]
+    biases = [rng.random() < 0.7 for _ in range(depth)]
+    spec = _spec(f"drawn_{seed}", sizes, activations, loss, bias=biases)
+    spec["loss"]["reduction"] = rng.choice(["mean", "sum"])
+    return spec
+
+
+def drawn_name(seed: int) -> str:
+    """The benchmark's name for the network drawn from seed: its seed and sizes."""
+    spec = drawn_network(seed)
+    return f"drawn {seed}: " + "-".join(str(n) for n in [spec["inputs"], *(layer["units"] for layer in spec["layers"])])
+
+
+def network_spec(name: str) -> dict:
+    """The spec of a listed network, or of a drawn one by its name ("drawn 17: 3-4-1")."""
+    if name.startswith("drawn "):
+        return drawn_network(int(name.split()[1].rstrip(":")))
+    return NETWORKS[name]

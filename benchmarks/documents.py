@@ -1,14 +1,17 @@
 """How long `symbp derive` and `symbp worksheet` take for networks up to 4 layers and 12 units wide.
 
     python benchmarks/documents.py [--repeat N] [--notation NAME ...] [--network TEXT ...]
-                                   [--derive-only] [--timeout S] [--cpu] [--save DIR | --compare DIR]
+                                   [--drawn N [--first-seed S]] [--derive-only] [--timeout S] [--cpu]
+                                   [--save DIR | --compare DIR]
 
 Each document (a derivation, or a worksheet with its answer key) is made in a fresh process, as the
 command line makes it, so that no cache carries over from one to the next; the time is that of
 `derivation_document` or `worksheet_document` alone, after the imports. Prints one row per network
 (from benchmarks/document_networks.py) with its parameter count, the best of N times for each
 notation's derivation (d) and worksheet (w), and their total. The target is under 5 s for each
-document. A document that runs past --timeout shows as >S.
+document. A document that runs past --timeout shows as >S. --drawn N times N networks drawn at random
+instead (seeds from --first-seed on; `document_networks.drawn_network`): up to 4 layers of up to 12
+units, any activation, with and without biases, so that no fixed list decides what is measured.
 
 --save DIR writes every document's LaTeX to DIR; --compare DIR checks each against the one saved
 there and marks a document whose text differs with '!' (a speedup must not change a byte), and one
@@ -35,13 +38,13 @@ def file_name(network: str, notation: str, kind: str) -> str:
 
 def make_document(network: str, notation: str, kind: str) -> tuple[str, float, float]:
     """The document's text, and the wall-clock and processor seconds it took."""
-    from document_networks import NETWORKS
+    from document_networks import network_spec
 
     from symbp.render.latex.document import derivation_document
     from symbp.render.latex.worksheet_document import worksheet_document
     from symbp.spec.schema import load_spec
 
-    spec = load_spec(NETWORKS[network])
+    spec = load_spec(network_spec(network))
     started, cpu = time.perf_counter(), time.process_time()
     if kind == "derivation":
         text = derivation_document(spec, notation)
@@ -98,6 +101,8 @@ def main() -> None:
     parser.add_argument("--notation", action="append", choices=NOTATIONS, help="only this notation (repeatable)")
     parser.add_argument("--network", action="append", metavar="TEXT",
                         help="only the networks whose name contains TEXT (repeatable)")
+    parser.add_argument("--drawn", type=int, metavar="N", help="time N networks drawn at random instead")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first drawn network's seed (default 0)")
     parser.add_argument("--derive-only", action="store_true", help="time the derivations, not the worksheets")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a document counts as too slow")
     parser.add_argument("--cpu", action="store_true", help="report processor seconds instead of wall-clock seconds")
@@ -110,7 +115,7 @@ def main() -> None:
         child(args)
         return
 
-    from document_networks import NETWORKS
+    from document_networks import NETWORKS, drawn_name, network_spec
 
     from symbp.spec.schema import load_spec
 
@@ -118,7 +123,9 @@ def main() -> None:
         Path(args.save).mkdir(parents=True, exist_ok=True)
     notations = args.notation or list(NOTATIONS)
     kinds = KINDS[:1] if args.derive_only else KINDS
-    networks = [name for name in NETWORKS if not args.network or any(text in name for text in args.network)]
+    listed = [drawn_name(seed) for seed in range(args.first_seed, args.first_seed + args.drawn)] if args.drawn \
+        else list(NETWORKS)
+    networks = [name for name in listed if not args.network or any(text in name for text in args.network)]
     columns = [(notation, kind) for notation in notations for kind in kinds]
     header = f"{'network':<32} {'params':>6} " + " ".join(
         f"{notation[:7] + ' ' + kind[0]:>9}" for notation, kind in columns) + f" {'total':>7}"
@@ -140,7 +147,7 @@ def main() -> None:
                 total += seconds
                 cells.append(f"{seconds:>8.2f}{mark}")
         total_text = (">" if over else "") + f"{total:.1f}"
-        params = load_spec(NETWORKS[network]).parameter_count
+        params = load_spec(network_spec(network)).parameter_count
         print(f"{network:<32} {params:>6} " + " ".join(cells) + f" {total_text:>7}", flush=True)
     if args.compare:
         print(f"{mismatches} document(s) differ from {args.compare}, {unchecked} not compared (none saved, or "

@@ -102,6 +102,27 @@ def _clearly_nonzero(expr) -> bool:
     return bool(value.is_Number and value.is_finite and abs(value) > 1e-12)
 
 
+def _values_at_one_point(exprs) -> list:
+    """Each expression's value at one random rational point shared by all, to 30 digits (None where
+    it has no finite number there): a fingerprint that tells most unequal expressions apart at once."""
+    rng = random.Random(2)
+    free = sorted(set().union(*(expr.free_symbols for expr in exprs)) - {s for e in exprs for s in e.atoms(sp.Dummy)},
+                  key=sp.default_sort_key)
+    point = {symbol: sp.Rational(rng.randint(-300, 300), rng.randint(50, 150)) for symbol in free}
+    values = []
+    for expr in exprs:
+        value = sp.sympify(expr).xreplace(point).evalf(30)
+        values.append(complex(value) if value.is_Number and value.is_finite else None)
+    return values
+
+
+def _may_agree(value, factor: int, other) -> bool:
+    """Whether two fingerprints leave value = factor * other possible (an unknown one always does)."""
+    if value is None or other is None:
+        return True
+    return abs(value - factor * other) <= 1e-9 * (1 + abs(value) + abs(other))
+
+
 def is_zero(expr) -> bool:
     """Whether an expression vanishes identically, decided in exact arithmetic.
 
@@ -202,17 +223,27 @@ def _target_count(expr, targets) -> int:
     return sum(1 for node in sp.preorder_traversal(expr) if node in targets)
 
 
-def _simplified_gradients(gradients, listed, net: Network) -> list:
+def _first_of_each_unit(listed) -> dict:
+    """The first listed parameter of each unit, by unit: (layer, parameter, source)."""
+    first: dict = {}
+    for layer, parameter, source in listed:
+        first.setdefault((layer, parameter.indices[-1]), (layer, parameter, source))
+    return first
+
+
+def _simplified_gradients(loss, as_output, local, listed, net: Network) -> list:
     """Each gradient simplified once per unit: a weight's is its unit's error term times its source
-    (dl/dw_ij = dl/db_j a_i), so one simplification serves every weight into unit j. The checks in
-    explicit_section compare every result with SymPy's own derivative."""
+    (dl/dw_ij = dl/db_j a_i), so SymPy differentiates the loss once per unit, by the unit's first
+    parameter, and one simplification serves every weight into unit j. The checks in
+    explicit_section compare every result with the delta rule."""
+    first = _first_of_each_unit(listed)
+    derivatives = _derivatives(loss, [parameter for _, parameter, _ in first.values()])
     cores: dict = {}
-    for gradient, (layer, parameter, source) in zip(gradients, listed):
-        unit = (layer, parameter.indices[-1])
-        if unit not in cores:
-            # The bias's gradient is the core itself; a weight's, divided by its source, term by term.
-            core = gradient if source == 1 else sp.expand(gradient) / source
-            cores[unit] = _simplest_gradient(sp.factor_terms(core) if source != 1 else core, net)
+    for derivative, (unit, (_, _, source)) in zip(derivatives, first.items()):
+        gradient = _read_back(derivative, as_output, local)
+        # The bias's gradient is the core itself; a weight's, divided by its source, term by term.
+        core = gradient if source == 1 else sp.expand(gradient) / source
+        cores[unit] = _simplest_gradient(sp.factor_terms(core) if source != 1 else core, net)
     return [cores[(layer, parameter.indices[-1])] * source for layer, parameter, source in listed]
 
 
@@ -326,9 +357,7 @@ def explicit_section(net: Network, sign: int) -> Section | None:
     if sp.count_ops(loss) > EXPLICIT_OPERATION_LIMIT:
         return None
     listed = parameters(net)
-    derivatives = _derivatives(loss, [parameter for _, parameter, _ in listed])
-    gradients = _simplified_gradients([_read_back(derivative, as_output, local) for derivative in derivatives],
-                                      listed, net)
+    gradients = _simplified_gradients(loss, as_output, local, listed, net)
     shared, factored = _shared_terms(gradients)
     deltas = error_terms(net, sign)
 
@@ -338,13 +367,20 @@ def explicit_section(net: Network, sign: int) -> Section | None:
         return expr
 
     chains = []
+    written_out = {symbol: _one_hot(inline_shared(value), net) for symbol, value in shared.items()}
+    error_terms_read = {unit: _one_hot(delta, net) for unit, delta in deltas.items()}
+    fingerprints = _values_at_one_point([*written_out.values(), *error_terms_read.values()])
+    shared_values = dict(zip(written_out, fingerprints))
+    delta_values = dict(zip(error_terms_read, fingerprints[len(written_out):]))
     for symbol, value in shared.items():
         steps = [step(value, Reason("cse"))]
-        for (layer, j), delta in deltas.items():
-            for factor in (1, -1):
-                if is_zero(_one_hot(inline_shared(value) - factor * delta, net)):
-                    steps.append(step(factor * q.delta(layer)[j], Reason("delta_rule")))
-        chains.append(Chain(f"explicit.{symbol.name}", symbol, tuple(steps[:2]), "sample", ":="))
+        # The first error term (or its negative) that the shared factor equals; a pair whose values differ
+        # at one point cannot be equal, so only the pairs that agree there are decided in exact arithmetic.
+        steps += [step(factor * q.delta(layer)[j], Reason("delta_rule"))
+                  for (layer, j), delta in error_terms_read.items() for factor in (1, -1)
+                  if _may_agree(shared_values[symbol], factor, delta_values[(layer, j)])
+                  and is_zero(written_out[symbol] - factor * delta)][:1]
+        chains.append(Chain(f"explicit.{symbol.name}", symbol, tuple(steps), "sample", ":="))
     for (layer, parameter, source), gradient, form in zip(listed, gradients, factored):
         j = parameter.indices[-1]
         rule = sign * deltas[(layer, j)] * source

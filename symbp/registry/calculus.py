@@ -98,29 +98,33 @@ def _agrees(candidate: sp.Expr, forward: sp.Expr, derivative: sp.Expr, params: d
     return True
 
 
-def _output_form(forward: sp.Expr, derivative: sp.Expr, params: dict, thorough: bool = True) -> sp.Expr | None:
-    """Rewrites phi'(z) in terms of a = phi(z), trying SymPy's routes in order of simplicity.
-
-    Without ``thorough`` only the cheap routes are tried: solving and simplifying an arbitrary
-    user-written formula can take SymPy unbounded time, and phi'(z) in z serves just as well.
-    """
-    candidates = []
+def _output_form_candidates(forward: sp.Expr, derivative: sp.Expr, thorough: bool):
+    """phi'(z) rewritten in a by each route in turn, simplest first; a generator, so that the costly
+    routes (solving for z) run only when the simpler ones gave nothing that agrees."""
     if not derivative.has(z):
-        candidates.append(derivative)
+        yield derivative
     if thorough:
-        candidates.append(sp.simplify(derivative.subs(forward, a)))
+        yield sp.simplify(derivative.subs(forward, a))
         try:
             inverses = sp.solve(sp.Eq(a, forward), z)
         except (NotImplementedError, TypeError, ValueError):
             inverses = []
         for inverse in inverses:
             try:
-                candidates.append(sp.simplify(derivative.subs(z, inverse)))
+                yield sp.simplify(derivative.subs(z, inverse))
             except (TypeError, ValueError):
                 continue
     # Piecewise-linear units keep the sign of z in their output (relu, leaky relu).
-    candidates.append(derivative.subs(z, a))
-    for candidate in candidates:
+    yield derivative.subs(z, a)
+
+
+def _output_form(forward: sp.Expr, derivative: sp.Expr, params: dict, thorough: bool = True) -> sp.Expr | None:
+    """Rewrites phi'(z) in terms of a = phi(z), trying SymPy's routes in order of simplicity.
+
+    Without ``thorough`` only the cheap routes are tried: solving and simplifying an arbitrary
+    user-written formula can take SymPy unbounded time, and phi'(z) in z serves just as well.
+    """
+    for candidate in _output_form_candidates(forward, derivative, thorough):
         if candidate.has(z) or candidate.has(sp.nan):
             continue
         if _agrees(candidate, forward, derivative, params):
