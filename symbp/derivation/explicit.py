@@ -302,8 +302,9 @@ def error_terms(net: Network, sign: int) -> dict:
     return deltas
 
 
-def _shared_terms(gradients: list[sp.Expr]):
-    """SymPy's cse, keeping only the subexpressions that at least half of the gradients share."""
+def _shared_terms(gradients: list[sp.Expr], sources: list[sp.Expr]):
+    """SymPy's cse, keeping only the subexpressions that at least half of the gradients share; sources[i]
+    is what the i-th parameter multiplies in its unit's pre-activation."""
     replacements, reduced = sp.cse(gradients, order="none")
     definitions = dict(replacements)
 
@@ -347,7 +348,19 @@ def _shared_terms(gradients: list[sp.Expr]):
                                                                    for n in range(1, len(kept) + 1)]
     rename = dict(zip(kept, names))
     shared = {rename[s]: present(xreplace(inline(definitions[s]), rename)) for s in kept}
-    return shared, [present(xreplace(inline(expr), rename)) for expr in reduced]
+    presented: dict = {}
+
+    def present_gradient(expr, source):
+        """present(expr), read once per unit: a weight's gradient is its unit's factor times its source,
+        and present leaves a source (an input or an activation, no sum, no number) where it is."""
+        if source == 1 or not (expr.is_Mul and source in expr.args):
+            return present(expr)
+        unit_factor = expr / source
+        if unit_factor not in presented:
+            presented[unit_factor] = present(unit_factor)
+        return presented[unit_factor] * source
+
+    return shared, [present_gradient(xreplace(inline(expr), rename), source) for expr, source in zip(reduced, sources)]
 
 
 def explicit_section(net: Network, sign: int) -> Section | None:
@@ -358,7 +371,7 @@ def explicit_section(net: Network, sign: int) -> Section | None:
         return None
     listed = parameters(net)
     gradients = _simplified_gradients(loss, as_output, local, listed, net)
-    shared, factored = _shared_terms(gradients)
+    shared, factored = _shared_terms(gradients, [source for _, _, source in listed])
     deltas = error_terms(net, sign)
 
     def inline_shared(expr):
