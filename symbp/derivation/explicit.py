@@ -374,10 +374,16 @@ def explicit_section(net: Network, sign: int) -> Section | None:
     shared, factored = _shared_terms(gradients, [source for _, _, source in listed])
     deltas = error_terms(net, sign)
 
+    def fully(value):
+        while value.has(*shared):
+            value = xreplace(value, shared)
+        return value
+
+    written_out_shared = {symbol: fully(value) for symbol, value in shared.items()}
+
     def inline_shared(expr):
-        while expr.has(*shared):
-            expr = xreplace(expr, shared)
-        return expr
+        """expr with every shared factor written out (one pass: none of them names another any more)."""
+        return xreplace(expr, written_out_shared)
 
     chains = []
     written_out = {symbol: _one_hot(inline_shared(value), net) for symbol, value in shared.items()}
@@ -394,12 +400,22 @@ def explicit_section(net: Network, sign: int) -> Section | None:
                   if _may_agree(shared_values[symbol], factor, delta_values[(layer, j)])
                   and is_zero(written_out[symbol] - factor * delta)][:1]
         chains.append(Chain(f"explicit.{symbol.name}", symbol, tuple(steps), "sample", ":="))
+    checked: set = set()
     for (layer, parameter, source), gradient, form in zip(listed, gradients, factored):
         j = parameter.indices[-1]
         rule = sign * deltas[(layer, j)] * source
-        expanded = _one_hot(inline_shared(form), net)
-        if not is_zero(expanded - _one_hot(gradient, net)) or not is_zero(_one_hot(gradient - rule, net)):
-            raise ArithmeticError(f"the expanded gradient for {parameter} does not match the delta rule")
+        # A weight's form, gradient and delta rule are its unit's times its source: equal for one weight
+        # of the unit, they are equal for every other, so each unit's factors are compared once.
+        compared = (form, gradient, rule)
+        if source != 1 and all(side.is_Mul and source in side.args for side in compared):
+            compared = tuple(side / source for side in compared)
+        if compared not in checked:
+            unit_form, unit_gradient, unit_rule = compared
+            expanded = _one_hot(inline_shared(unit_form), net)
+            if not is_zero(expanded - _one_hot(unit_gradient, net)) or not is_zero(
+                    _one_hot(unit_gradient - unit_rule, net)):
+                raise ArithmeticError(f"the expanded gradient for {parameter} does not match the delta rule")
+            checked.add(compared)
         chains.append(Chain(
             f"explicit.{parameter}", Partial(SAMPLE_LOSS, parameter),
             (step(form, Reason("cse")), step(sign * q.delta(layer)[j] * source, Reason("delta_rule"))),
