@@ -57,8 +57,11 @@ def _activation_function(name: str, arity: int):
     return type(name, (sp.Function,), {"fdiff": fdiff, "is_real": True, "nargs": arity}), partials
 
 
-def _expanded_loss(net: Network):
-    """The per-sample loss in weights and inputs, and how to read its f(...), f'(...) back as layer quantities."""
+def _expanded_loss(net: Network, shifts: dict | None = None):
+    """The per-sample loss in weights and inputs, and how to read its f(...), f'(...) back as layer quantities.
+    shifts, by (layer, unit), adds a symbol to that unit's pre-activation: the loss's derivative by it is the
+    derivative by the pre-activation itself, what a bias's derivative is for a unit that has one."""
+    shifts = shifts or {}
     previous = [q.inputs()[i] for i in range(1, net.units(0) + 1)]
     as_output, local = {}, {}
     for current in net.layers:
@@ -67,6 +70,7 @@ def _expanded_loss(net: Network):
         extra = getattr(current, "indexed_inputs", dict)()
         pres = current.expanded_preactivation(previous, {**{p.name: p.indexed_matrix() for p in current.parameters},
                                                          **extra})
+        pres = [pre + shifts.get((layer, j), 0) for j, pre in enumerate(pres, start=1)]
         outputs = []
         for j in range(1, units + 1):
             if calculus.rowwise:
@@ -173,6 +177,7 @@ def _derivatives(expr, wrt: list) -> list:
     plain = {atom: sp.Dummy(real=True) for atom in sorted(expr.atoms(sp.Indexed), key=sp.default_sort_key)}
     back = {dummy: atom for atom, dummy in plain.items()}
     renamed = expr.xreplace(plain)
+    plain.update({variable: variable for variable in wrt if isinstance(variable, sp.Dummy)})
     return [xreplace(sp.diff(renamed, plain[variable]), back) if variable in plain else sp.Integer(0)
             for variable in wrt]
 
@@ -223,27 +228,19 @@ def _target_count(expr, targets) -> int:
     return sum(1 for node in sp.preorder_traversal(expr) if node in targets)
 
 
-def _first_of_each_unit(listed) -> dict:
-    """The first listed parameter of each unit, by unit: (layer, parameter, source)."""
-    first: dict = {}
-    for layer, parameter, source in listed:
-        first.setdefault((layer, parameter.indices[-1]), (layer, parameter, source))
-    return first
-
-
-def _simplified_gradients(loss, as_output, local, listed, net: Network) -> list:
+def _simplified_gradients(net: Network, listed) -> list:
     """Each gradient simplified once per unit: a weight's is its unit's error term times its source
-    (dl/dw_ij = dl/db_j a_i), so SymPy differentiates the loss once per unit, by the unit's first
-    parameter, and one simplification serves every weight into unit j. The checks in
-    explicit_section compare every result with the delta rule."""
-    first = _first_of_each_unit(listed)
-    derivatives = _derivatives(loss, [parameter for _, parameter, _ in first.values()])
-    cores: dict = {}
-    for derivative, (unit, (_, _, source)) in zip(derivatives, first.items()):
-        gradient = _read_back(derivative, as_output, local)
-        # The bias's gradient is the core itself; a weight's, divided by its source, term by term.
-        core = gradient if source == 1 else sp.expand(gradient) / source
-        cores[unit] = _simplest_gradient(sp.factor_terms(core) if source != 1 else core, net)
+    (dl/dw_ij = dl/dz_j a_i), so SymPy differentiates the loss once per unit, by its bias or, for a unit
+    without one, by its pre-activation, and one simplification serves every parameter of unit j. The checks
+    in explicit_section compare every result with the delta rule."""
+    units = list(dict.fromkeys((layer, parameter.indices[-1]) for layer, parameter, _ in listed))
+    biases = {(layer, parameter.indices[-1]): parameter for layer, parameter, source in listed if source == 1}
+    shifts = {unit: sp.Dummy(f"shift{unit[0]}_{unit[1]}", real=True) for unit in units if unit not in biases}
+    loss, as_output, local = _expanded_loss(net, shifts)
+    derivatives = _derivatives(loss, [biases.get(unit, shifts.get(unit)) for unit in units])
+    at_zero = {shift: sp.Integer(0) for shift in shifts.values()}
+    cores = {unit: _simplest_gradient(xreplace(_read_back(derivative, as_output, local), at_zero), net)
+             for unit, derivative in zip(units, derivatives)}
     return [cores[(layer, parameter.indices[-1])] * source for layer, parameter, source in listed]
 
 
@@ -366,11 +363,10 @@ def _shared_terms(gradients: list[sp.Expr], sources: list[sp.Expr]):
 def explicit_section(net: Network, sign: int) -> Section | None:
     if net.spec.parameter_count > EXPLICIT_PARAMETER_LIMIT:
         return None
-    loss, as_output, local = _expanded_loss(net)
-    if sp.count_ops(loss) > EXPLICIT_OPERATION_LIMIT:
+    if sp.count_ops(_expanded_loss(net)[0]) > EXPLICIT_OPERATION_LIMIT:
         return None
     listed = parameters(net)
-    gradients = _simplified_gradients(loss, as_output, local, listed, net)
+    gradients = _simplified_gradients(net, listed)
     shared, factored = _shared_terms(gradients, [source for _, _, source in listed])
     deltas = error_terms(net, sign)
 
