@@ -32,9 +32,9 @@ from symbp.symbolic.quantities import SAMPLE_LOSS, Partial
 # Networks with at most this many parameters get the explicit gradient of every weight,
 EXPLICIT_PARAMETER_LIMIT = EXPANDED_PARAMETER_LIMIT
 # when their loss written out has at most this many operations. Past it (a deep network without biases, say,
-# whose every weight's gradient is a sum over every path through the network) the list fills pages and takes
-# SymPy minutes; the matrix form states the same gradients. Every other network of the typesetting catalogue
-# and the document benchmark stays under 700.
+# whose every unit's gradient is a sum over every path through the network) the list fills pages; the matrix
+# form states the same gradients. Every other network of the typesetting catalogue and the document benchmark
+# stays under 700.
 EXPLICIT_OPERATION_LIMIT = 1000
 
 
