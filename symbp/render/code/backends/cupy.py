@@ -32,13 +32,17 @@ from symbp.render.code.numpy_module import (
     wrapped,
 )
 from symbp.render.code.printing import numpy_code
+from symbp.render.code.runtime_source import import_block, runtime_source
 from symbp.render.templating import render
 from symbp.symbolic.dropout import refuse_dropout
 from symbp.symbolic.layernorm import refuse_normalization
 from symbp.symbolic.network import Layer, Network, build_network, n_samples
 
-# The names the kernels give the step's numbers (n and names starting with _ are CuPy's own).
-SCALE, ROWS = sp.Symbol("scale", positive=True), "rows"
+# The runtime the module trains with, copied verbatim as into the NumPy module: the same loop and update rules.
+CUPY_RUNTIME = ("optimizers", "training")
+
+# The name the kernels give the batch's size (n and names starting with _ are CuPy's own).
+ROWS = "rows"
 # The stand-ins of the output block (numpy_module.output_block) and of a hidden layer's derivative.
 OUTPUT, TARGET, PRE = sp.symbols("__output__ __target__ __preactivation__", real=True)
 INCOMING, HIDDEN_OUTPUT, HIDDEN_PRE = sp.symbols("__incoming__ __output__ __pre__", real=True)
@@ -141,13 +145,13 @@ def _output_stages(network: Network, shapes: dict, *, with_loss: bool, with_delt
         wanted.append(_symbol("terms"))
     if with_delta:
         delta = _symbol(last.delta.name)
-        assignments.append((delta, (block.delta_expr * SCALE).xreplace(rename)))
+        assignments.append((delta, block.delta_expr.xreplace(rename)))
         wanted.append(delta)
     if not wanted:
         wanted = [output]
     arrays = {**_product_and_bias(last), _symbol("Y"): "Y"}
     shapes["Y"] = (None, last.units)
-    return plan(name, assignments, arrays, {n_samples: ROWS, SCALE: "scale"}, wanted, shapes)
+    return plan(name, assignments, arrays, {n_samples: ROWS}, wanted, shapes)
 
 
 def _forward_products(network: Network) -> dict:
@@ -198,7 +202,7 @@ def _bodies(network: Network, hidden: dict, backward: dict, outputs: dict) -> di
         if layer is not network.layers[-1]:
             forward += _stage_lines(hidden[layer.index])
     last = network.layers[-1]
-    step = forward + [f"# The output layer: activation, loss terms and error term dL/dZ{last.index} (times scale)."]
+    step = forward + [f"# The output layer: activation, loss terms and error term dL/dZ{last.index}."]
     step += _stage_lines(outputs["step"])
     step.append("value = " + ("" if network.loss_coefficient == 1 else
                               f"{numpy_code(network.loss_coefficient, names={'N': ROWS})} * ") + "float(cp.sum(terms))")
@@ -311,6 +315,8 @@ def module_context(network: Network) -> dict:
         "loss_name": network.output.loss.short_name,
         "training": spec.training,
         "likely_causes": [wrapped(cause) for cause in likely_causes(network)],
+        "runtime": runtime_source(CUPY_RUNTIME).parts,
+        "imports": import_block("import math", "import numpy as np", modules=CUPY_RUNTIME),
     }
 
 
