@@ -257,10 +257,7 @@ def test_symbp_train_trains_with_dropout_reproducibly(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command", [
-    ["generate", "{spec}", "--backend", "array-api", "-o", "{out}"],
     ["generate", "{spec}", "--backend", "cupy", "-o", "{out}"],
-    ["train", "{spec}", "--dask", "--data", "{spec}", "-o", "{out}"],
-    ["train", "{spec}", "--backend", "array-api", "-o", "{out}"],
 ])
 def test_the_backends_without_masks_refuse_it_in_one_line(tmp_path, capsys, command):
     spec_path = tmp_path / "dropped.json"

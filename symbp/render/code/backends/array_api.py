@@ -12,6 +12,7 @@ import textwrap
 from symbp import __version__
 from symbp.render.code.backends.printing import array_api_code
 from symbp.render.code.numpy_module import (
+    FIXED_STARTS,
     MARKER,
     Line,
     MaskView,
@@ -77,7 +78,8 @@ def module_context(network: Network) -> dict:
         "title": textwrap.fill(f"{spec.title or spec.name}: an array-API trainer for the network in spec "
                                f"'{spec.name}'.", 96),
         # init_params needs its random generator only when some weight is drawn rather than given.
-        "draws": spec.training.init != "zeros" and any(p.explicit is None and p.kind != "bias" for p in params),
+        "draws": spec.training.init != "zeros" and any(p.explicit is None and p.kind not in FIXED_STARTS
+                                                      for p in params),
         "forward_lines": forward_lines,
         "loss_lines": loss_lines,
         "gradient_forward_lines": training_hidden + for_gradient.lines,
