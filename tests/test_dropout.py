@@ -78,6 +78,13 @@ def test_a_malformed_rate_is_refused_in_one_line_naming_the_field(rate):
     assert "from 0 up to (not including) 1" in message or "without" in message  # what to write instead
 
 
+@pytest.mark.parametrize(("rate", "shown"), [(1, "got 1;"), (1.5, "got 1.5;"), (-0.1, "got -0.1;"), (2, "got 2;")])
+def test_a_rate_out_of_range_is_shown_as_written(rate, shown):
+    layers = _spec_dict()["layers"]
+    with pytest.raises(SymbpError, match=shown):
+        load_spec({**_spec_dict(), "layers": [{**layers[0], "dropout": rate}, layers[1]]})
+
+
 def test_dropout_with_residual_is_refused_in_one_line():
     with pytest.raises(SymbpError) as caught:
         load_spec({"name": "both", "inputs": 2, "layers": [
