@@ -109,3 +109,14 @@ def test_dropout_on_the_output_layers_inputs_is_marked_under_the_output_as_under
     assert "output, dropout (2)" in derivation_document(spec, "lab")
     plain = spec_with(dropout=False)
     assert network_drawing(plain, notation_for(plain, "lab")).captions[-1][2] == "output (2)"
+
+
+def test_a_long_caption_under_the_last_column_widens_the_svg_rather_than_run_off_it():
+    spec = load_spec({"name": "dropped", "inputs": 2, "loss": "cross_entropy",
+                      "layers": [{"units": 3, "activation": "tanh"},
+                                 {"units": 2, "activation": "softmax", "dropout": 0.5}]})
+    svg = svg_drawing(network_drawing(spec, notation_for(spec, "lab")))
+    x, _, text = svg.captions[-1]
+    assert text == "output, dropout (2)"
+    # 14px text runs about 7.8px a character: half the caption must fit between its centre and the right edge.
+    assert x + len(text) * 7.8 / 2 <= svg.width
