@@ -433,3 +433,62 @@ def test_the_gpu_scripts_gradient_check_passes_on_the_stand_in(capsys):
         else:
             sys.modules["cupy"] = saved
     assert "FAILED" not in capsys.readouterr().out
+
+
+DROPPED = {
+    "name": "dropped", "inputs": 3, "loss": "cross_entropy",
+    "layers": [{"units": 4, "activation": "tanh", "dropout": 0.25},
+               {"units": 3, "activation": "relu", "dropout": 0.4},
+               {"units": 2, "activation": "softmax", "dropout": 0.5}],
+    "training": {"seed": 3, "epochs": 4},
+}
+
+
+@functools.cache
+def _dropout_modules():
+    spec = load_spec(DROPPED)
+    return (spec, load_module_from_source(generate_module(spec), "np_dropped"),
+            _load_on_stand_in(generate_cupy_module(spec), "cupy_dropped"))
+
+
+@needs_compiler
+def test_dropout_masks_reach_the_kernels_as_the_numpy_module_applies_them():
+    """With masks (on the inputs, through the products and back into each hidden layer's error term) and
+    without (evaluation mode), loss, gradient and forward equal the NumPy module's."""
+    spec, numpy_module, cupy_module = _dropout_modules()
+    params, X, Y = _problem(spec, numpy_module, samples=9)
+    masks = numpy_module.draw_masks(np.random.default_rng(5), 9)
+    drawn = cupy_module.draw_masks(np.random.default_rng(5), 9)
+    assert all(isinstance(drawn[k], DeviceArray) and np.array_equal(np.asarray(drawn[k]), masks[k]) for k in masks)
+    for given in (None, masks):
+        extra = () if given is None else (given,)
+        value, grads = cupy_module.loss_and_grad(params, X, Y, *extra)
+        want_value, want_grads = numpy_module.loss_and_grad(params, X, Y, *extra)
+        _assert_close(value, want_value, "loss_and_grad's loss")
+        for key in want_grads:
+            _assert_close(grads[key], want_grads[key], f"gradient of {key}")
+        _assert_close(cupy_module.loss(params, X, Y, *extra), numpy_module.loss(params, X, Y, *extra), "loss")
+    _assert_close(cupy_module.forward(params, X), numpy_module.forward(params, X), "forward")
+    with pytest.raises(ValueError, match=r"masks: expected exactly M1, M2, M3 .*missing M3"):
+        cupy_module.loss_and_grad(params, X, Y, {"M1": masks["M1"], "M2": masks["M2"]})
+    with pytest.raises(ValueError, match=r"masks\['M2'\]: expected shape \(9, 4\)"):
+        cupy_module.loss_and_grad(params, X, Y, {**masks, "M2": masks["M2"][:2]})
+
+
+@needs_compiler
+@pytest.mark.parametrize("options", [
+    {"optimizer": "gd", "batch_size": None, "learning_rate": 0.3},
+    {"optimizer": "sgd", "batch_size": 4, "learning_rate": 0.2},
+    {"optimizer": "momentum", "batch_size": 3, "learning_rate": 0.1},
+    {"optimizer": "adam", "batch_size": None, "learning_rate": 0.02},
+    {"optimizer": "adam", "batch_size": 5, "learning_rate": 0.02},
+], ids=["gd", "sgd", "momentum", "adam-full-batch", "adam"])
+def test_training_with_dropout_draws_the_numpy_modules_masks_and_ends_at_its_parameters(options):
+    spec, numpy_module, cupy_module = _dropout_modules()
+    params, X, Y = _problem(spec, numpy_module, samples=12)
+    want_params, want = numpy_module.train(params, X, Y, **options)
+    got_params, got = cupy_module.train(params, X, Y, **options)
+    assert got["stopped"] == want["stopped"] == "epochs"
+    _assert_close(got["loss"], want["loss"], "history['loss']")
+    for key in want_params:
+        _assert_close(got_params[key], want_params[key], f"trained {key}")

@@ -263,20 +263,6 @@ def test_symbp_train_trains_with_dropout_reproducibly(tmp_path, capsys):
     assert all(np.array_equal(runs[0][key], runs[1][key]) for key in runs[0].files)
 
 
-@pytest.mark.parametrize("command", [
-    ["generate", "{spec}", "--backend", "cupy", "-o", "{out}"],
-])
-def test_the_backends_without_masks_refuse_it_in_one_line(tmp_path, capsys, command):
-    spec_path = tmp_path / "dropped.json"
-    spec_path.write_text(json.dumps(_spec_dict()), encoding="utf-8")
-    out = tmp_path / "out"
-    argv = [part.format(spec=spec_path, out=out) for part in command]
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("symbp: error: layers[0].dropout:") and "no dropout" in err[0]
-    assert not out.exists()
-
-
 def test_symbp_check_reports_the_fixed_mask(tmp_path, capsys):
     spec_path = tmp_path / "dropped.json"
     spec_path.write_text(json.dumps(_spec_dict()), encoding="utf-8")

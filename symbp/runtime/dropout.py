@@ -38,18 +38,20 @@ class DropoutSteps:
     run's masks do not depend on which route each batch takes. The loss each returns is the network's own
     (evaluation mode, no masks), the loss train()'s history records, so a full-batch run's history means
     what a mini-batch run's does; it costs one forward pass per step. The generator is made at the first
-    step: a Trainable that only measures losses draws nothing.
+    step: a Trainable that only measures losses draws nothing. to_device: for arrays NumPy does not hold (a
+    GPU's), what moves each drawn mask to where they are.
     """
 
-    def __init__(self, loss, rates, widths, seed, sample_axis):
+    def __init__(self, loss, rates, widths, seed, sample_axis, to_device=None):
         self.loss, self.rates, self.widths, self.seed = loss, rates, widths, seed
-        self.sample_axis, self.generator = sample_axis, None
+        self.sample_axis, self.generator, self.to_device = sample_axis, None, to_device
 
     def masks(self, params, rows):
         if self.generator is None:
             self.generator = mask_generator(self.seed)
-        dtype = np.result_type(*params.values())
-        return dropout_masks(self.generator, self.rates, self.widths, rows, dtype if dtype.kind == "f" else np.float64)
+        dtype = np.result_type(*(array.dtype for array in params.values()))
+        masks = dropout_masks(self.generator, self.rates, self.widths, rows, dtype if dtype.kind == "f" else np.float64)
+        return masks if self.to_device is None else {name: self.to_device(mask) for name, mask in masks.items()}
 
     def allocating(self, loss_and_grad):
         """loss_and_grad(params, X, Y) on a sample per row."""
