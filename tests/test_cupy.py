@@ -8,6 +8,7 @@ What only a GPU can show (NVRTC compiling the same bodies, cuBLAS, speed) is ben
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 import subprocess
 import sys
@@ -492,3 +493,22 @@ def test_training_with_dropout_draws_the_numpy_modules_masks_and_ends_at_its_par
     _assert_close(got["loss"], want["loss"], "history['loss']")
     for key in want_params:
         _assert_close(got_params[key], want_params[key], f"trained {key}")
+
+
+@pytest.mark.parametrize("layer, field", [
+    ({"residual": True}, "layers[1].residual"),
+    ({"kernel_regularizer": {"l2": 0.01}}, "layers[1].kernel_regularizer"),
+    ({"normalization": "layer", "bias": False}, "layers[1].normalization"),
+])
+def test_what_the_kernels_do_not_carry_is_refused_in_one_line_and_nothing_is_written(tmp_path, capsys, layer, field):
+    from symbp.cli.main import main
+
+    spec = {"name": "net", "inputs": 3, "layers": [{"units": 3, "activation": "tanh"},
+                                                   {"units": 3, "activation": "tanh", **layer},
+                                                   {"units": 1, "activation": "linear"}]}
+    (tmp_path / "net.json").write_text(json.dumps(spec), encoding="utf-8")
+    out = tmp_path / "net_cupy.py"
+    assert main(["generate", str(tmp_path / "net.json"), "--backend", "cupy", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"symbp: error: {field}:") and "CuPy" in err[0]
+    assert not out.exists()

@@ -18,6 +18,7 @@ from sympy import HadamardProduct
 from sympy.matrices.expressions.special import OneMatrix
 
 from symbp import __version__
+from symbp.errors import SymbpError
 from symbp.registry.calculus import a_vec, g_vec
 from symbp.registry.rules import z, z_vec
 from symbp.render.code.backends.cuda import PREAMBLE, Kernel, plan
@@ -39,6 +40,7 @@ from symbp.render.templating import render
 from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.layernorm import refuse_normalization
 from symbp.symbolic.network import Layer, Network, build_network, n_samples
+from symbp.symbolic.penalties import refuse_penalties
 
 # The runtime the module trains with, copied verbatim as into the NumPy module: the same loop and update rules.
 CUPY_RUNTIME = ("optimizers", "training")
@@ -376,4 +378,14 @@ def generate_cupy_module(spec_source) -> str:
     """The source text of the CuPy module for a spec: the NumPy module's step, fused into GPU kernels."""
     network = spec_source if isinstance(spec_source, Network) else build_network(spec_source)
     refuse_normalization(network.spec, "the CuPy backend")
+    refuse_penalties(network.spec, "the CuPy backend")
+    _refuse_residual(network.spec)
     return render("cupy/module.py.j2", **module_context(network))
+
+
+def _refuse_residual(spec) -> None:
+    """One line naming the first residual layer: the kernels add no skip."""
+    for index, layer_spec in enumerate(spec.layers):
+        if getattr(layer_spec, "residual", False):
+            raise SymbpError(f"layers[{index}].residual: the CuPy backend has no residual layers yet; use the "
+                             "NumPy module (symbp generate, check, train), or remove residual")
