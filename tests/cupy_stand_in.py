@@ -1,7 +1,10 @@
 """A stand-in for CuPy on the CPU: NumPy for the arrays, and g++ for the ElementwiseKernels' CUDA C.
 
 Everything a generated CuPy module does besides launching kernels on a GPU runs here as written:
-``cp.matmul(..., out=)``, ``cp.sum``, ``cp.take`` are NumPy's. An ``ElementwiseKernel`` keeps
+``cp.matmul(..., out=)``, ``cp.sum``, ``cp.take`` are NumPy's. Their arrays are ``DeviceArray``s, which
+NumPy's own functions refuse as they cannot read a GPU's memory (``np.take(device_array, ...)`` raises):
+code that would call NumPy on CuPy's arrays fails here too. NumPy's ufuncs and the arrays' methods work
+on them, as they do on CuPy's (through ``__array_ufunc__``). An ``ElementwiseKernel`` keeps
 its body as it is, wraps it in a loop over the broadcast elements (the in/out parameters becoming
 C++ variables, ``T`` a template parameter), compiles it with g++ and calls it through ctypes, in
 double or float as the arrays are. Kernels are compiled together, in one shared library, the first
@@ -88,6 +91,56 @@ class KernelCompileError(RuntimeError):
 LIBRARY = KernelLibrary()
 
 
+class DeviceArray(np.ndarray):
+    """An array on the pretend GPU: what the stand-in's functions return and take."""
+
+    def __array_function__(self, func, types, args, kwargs):
+        raise TypeError(f"numpy.{func.__name__} called on a device array; CuPy's arrays need cupy.{func.__name__} "
+                        "(or the array's own method)")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        if out is not None:
+            kwargs["out"] = tuple(_host(array) for array in out)
+        result = getattr(ufunc, method)(*(_host(value) for value in inputs), **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        return _on_device(result)
+
+
+def _host(value):
+    """A device array's memory as a plain NumPy array (a view: writes reach the device array)."""
+    return value.view(np.ndarray) if isinstance(value, DeviceArray) else value
+
+
+def _on_device(value):
+    if isinstance(value, np.ndarray) and not isinstance(value, DeviceArray):
+        return value.view(DeviceArray)
+    if isinstance(value, tuple):
+        return tuple(_on_device(item) for item in value)
+    return value
+
+
+def _device_function(name: str):
+    """cupy.NAME: NumPy's function on the arrays' memory, its arrays returned on the device."""
+    function = getattr(np, name)
+    if not callable(function) or isinstance(function, type):
+        return function
+
+    def on_device(*args, **kwargs):
+        return _on_device(function(*(_host(a) for a in args), **{k: _host(v) for k, v in kwargs.items()}))
+
+    return on_device
+
+
+def _asarray(value, dtype=None):
+    return np.asarray(_host(value), dtype=dtype).view(DeviceArray)
+
+
+def _asnumpy(value):
+    """The host's copy, as cupy.asnumpy makes it."""
+    return np.array(_host(value))
+
+
 class ElementwiseKernel:
     """cupy.ElementwiseKernel's interface, compiled for the CPU."""
 
@@ -119,6 +172,7 @@ class ElementwiseKernel:
     def __call__(self, *args):
         if self.library is None:
             LIBRARY.compile_pending()
+        args = tuple(_host(value) for value in args)
         ins, outs = args[: len(self.inputs)], args[len(self.inputs):]
         if len(outs) != len(self.outputs):
             raise TypeError(f"{self.name}: expected {len(self.outputs)} output arrays, got {len(outs)}")
@@ -141,10 +195,12 @@ class ElementwiseKernel:
 
 
 def stand_in() -> types.ModuleType:
-    """A module named cupy: NumPy's functions, asnumpy, and the compiling ElementwiseKernel."""
+    """A module named cupy: NumPy's functions on DeviceArrays, asnumpy, and the compiling ElementwiseKernel."""
     module = types.ModuleType("cupy")
-    module.__getattr__ = lambda name: getattr(np, name)
-    module.asnumpy = np.asarray
+    module.__getattr__ = _device_function
+    module.asarray = _asarray
+    module.asnumpy = _asnumpy
+    module.ndarray = DeviceArray
     module.ElementwiseKernel = ElementwiseKernel
     return module
 

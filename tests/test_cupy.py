@@ -8,6 +8,7 @@ What only a GPU can show (NVRTC compiling the same bodies, cuBLAS, speed) is ben
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import CATALOGUE
-from cupy_stand_in import COMPILER, stand_in
+from cupy_stand_in import COMPILER, DeviceArray, stand_in
 
 from symbp.checks.gradients import load_module_from_source, random_problem
 from symbp.examples import bundled_spec_paths
@@ -112,16 +113,65 @@ def _train_both(name, **options):
 @pytest.mark.parametrize("options", [
     {"optimizer": "gd", "epochs": 6, "batch_size": None, "learning_rate": 0.3},
     {"optimizer": "sgd", "epochs": 3, "batch_size": 16, "learning_rate": 0.2, "seed": 5},
+    {"optimizer": "sgd", "epochs": 3, "batch_size": 1, "learning_rate": 0.05, "seed": 2},
     {"optimizer": "momentum", "epochs": 4, "batch_size": 8, "learning_rate": 0.1, "momentum": 0.9},
+    {"optimizer": "momentum", "epochs": 5, "batch_size": None, "learning_rate": 0.1, "momentum": 0.5},
     {"optimizer": "adam", "epochs": 4, "batch_size": 16, "learning_rate": 0.01},
-], ids=["gd", "sgd", "momentum", "adam"])
+    {"optimizer": "adam", "epochs": 5, "batch_size": None, "learning_rate": 0.02, "beta1": 0.8, "epsilon": 1e-4},
+], ids=["gd", "sgd", "sgd-single-samples", "momentum", "momentum-full-batch", "adam", "adam-full-batch"])
 def test_train_takes_the_numpy_modules_steps(name, options):
+    """Every optimizer, full batch and mini-batches: the CuPy module ends at the NumPy module's parameters."""
     (want_params, want_history), (got_params, got_history) = _train_both(name, **options)
     assert got_history["stopped"] == want_history["stopped"]
     assert got_history["best_epoch"] == want_history["best_epoch"]
+    assert all(type(value) is float for value in got_history["loss"])  # the losses came back to the host
     _assert_close(got_history["loss"], want_history["loss"], "history['loss']")
     for key in want_params:
+        assert isinstance(got_params[key], DeviceArray)  # the parameters stayed on the device
         _assert_close(got_params[key], want_params[key], f"trained {key}")
+
+
+@needs_compiler
+def test_large_batches_end_where_the_numpy_modules_in_place_steps_do():
+    """Batches big enough for the NumPy module's preallocated step: the same numbers as its in-place route."""
+    spec, numpy_module, cupy_module = _modules("deep-tanh")
+    X, Y, rng = random_problem(spec, 1200, seed=6)
+    params = numpy_module.init_params(1)
+    for options in ({"optimizer": "adam", "batch_size": None, "learning_rate": 0.01, "epochs": 3},
+                    {"optimizer": "momentum", "batch_size": 600, "learning_rate": 0.05, "epochs": 2}):
+        want_params, want = numpy_module.train(params, X, Y, **options)
+        got_params, got = cupy_module.train(params, X, Y, **options)
+        _assert_close(got["loss"], want["loss"], "history['loss']")
+        for key in want_params:
+            _assert_close(got_params[key], want_params[key], f"trained {key}")
+
+
+def test_the_module_trains_with_the_runtime_copied_verbatim_and_one_plain_gradient_step():
+    """No training loop or update rule of its own: symbp.runtime's, as the NumPy module holds them."""
+    from symbp.render.code.backends.cupy import CUPY_RUNTIME
+    from symbp.render.code.runtime_source import runtime_source
+
+    source = generate_cupy_module(CATALOGUE["deep-tanh"])
+    numpy_source = generate_module(CATALOGUE["deep-tanh"])
+    for part in runtime_source(CUPY_RUNTIME).parts:
+        assert part.code in source and part.code in numpy_source
+    own = "\n".join(line for line in source.split("# ---- symbp.runtime.")[0].splitlines()
+                    if not line.lstrip().startswith(('"', "#")) and "Loss:" not in line)  # code, not its docs
+    assert "for epoch" not in own and "beta1**" not in own and "velocity[" not in own
+    assert "def _loss_and_grad_into(params, X, Y, work):" in own and "scale" not in own
+    assert "run_training(" in own
+
+
+def test_the_stand_ins_arrays_refuse_numpys_functions_as_cupys_arrays_do():
+    """What makes the tests above mean something for a GPU: NumPy's own functions cannot read a device array."""
+    cp = stand_in()
+    X = cp.asarray(np.arange(6.0).reshape(3, 2))
+    assert isinstance(X, DeviceArray) and isinstance(X * 2 + np.sqrt(X), DeviceArray)
+    with pytest.raises(TypeError, match="numpy.take called on a device array"):
+        np.take(X, np.array([0, 2]), axis=0, out=cp.empty((2, 2)), mode="clip")
+    with pytest.raises(TypeError, match="numpy.result_type called on a device array"):
+        np.result_type(X)
+    np.testing.assert_array_equal(cp.asnumpy(cp.take(X, cp.asarray([2, 0]), axis=0)), [[4.0, 5.0], [0.0, 1.0]])
 
 
 @needs_compiler
@@ -159,10 +209,10 @@ def test_save_and_load_round_trip_and_bad_inputs_name_the_field(tmp_path):
     spec, numpy_module, cupy_module = _modules("deep-tanh")
     params = cupy_module.init_params(3)
     for key, value in numpy_module.init_params(3).items():
-        np.testing.assert_array_equal(params[key], value)
+        np.testing.assert_array_equal(np.asarray(params[key]), value)
     cupy_module.save_params(tmp_path / "p.npz", params)
     loaded = cupy_module.load_params(tmp_path / "p.npz")
-    assert all(np.array_equal(loaded[k], params[k]) for k in params)
+    assert all(np.array_equal(np.asarray(loaded[k]), np.asarray(params[k])) for k in params)
     X, Y, _ = random_problem(spec, 5, seed=0)
     with pytest.raises(ValueError, match=r"X: expected shape \(N, 2\)"):
         cupy_module.loss(params, X[:, :1], Y)
@@ -384,3 +434,81 @@ def test_the_gpu_scripts_gradient_check_passes_on_the_stand_in(capsys):
         else:
             sys.modules["cupy"] = saved
     assert "FAILED" not in capsys.readouterr().out
+
+
+DROPPED = {
+    "name": "dropped", "inputs": 3, "loss": "cross_entropy",
+    "layers": [{"units": 4, "activation": "tanh", "dropout": 0.25},
+               {"units": 3, "activation": "relu", "dropout": 0.4},
+               {"units": 2, "activation": "softmax", "dropout": 0.5}],
+    "training": {"seed": 3, "epochs": 4},
+}
+
+
+@functools.cache
+def _dropout_modules():
+    spec = load_spec(DROPPED)
+    return (spec, load_module_from_source(generate_module(spec), "np_dropped"),
+            _load_on_stand_in(generate_cupy_module(spec), "cupy_dropped"))
+
+
+@needs_compiler
+def test_dropout_masks_reach_the_kernels_as_the_numpy_module_applies_them():
+    """With masks (on the inputs, through the products and back into each hidden layer's error term) and
+    without (evaluation mode), loss, gradient and forward equal the NumPy module's."""
+    spec, numpy_module, cupy_module = _dropout_modules()
+    params, X, Y = _problem(spec, numpy_module, samples=9)
+    masks = numpy_module.draw_masks(np.random.default_rng(5), 9)
+    drawn = cupy_module.draw_masks(np.random.default_rng(5), 9)
+    assert all(isinstance(drawn[k], DeviceArray) and np.array_equal(np.asarray(drawn[k]), masks[k]) for k in masks)
+    for given in (None, masks):
+        extra = () if given is None else (given,)
+        value, grads = cupy_module.loss_and_grad(params, X, Y, *extra)
+        want_value, want_grads = numpy_module.loss_and_grad(params, X, Y, *extra)
+        _assert_close(value, want_value, "loss_and_grad's loss")
+        for key in want_grads:
+            _assert_close(grads[key], want_grads[key], f"gradient of {key}")
+        _assert_close(cupy_module.loss(params, X, Y, *extra), numpy_module.loss(params, X, Y, *extra), "loss")
+    _assert_close(cupy_module.forward(params, X), numpy_module.forward(params, X), "forward")
+    with pytest.raises(ValueError, match=r"masks: expected exactly M1, M2, M3 .*missing M3"):
+        cupy_module.loss_and_grad(params, X, Y, {"M1": masks["M1"], "M2": masks["M2"]})
+    with pytest.raises(ValueError, match=r"masks\['M2'\]: expected shape \(9, 4\)"):
+        cupy_module.loss_and_grad(params, X, Y, {**masks, "M2": masks["M2"][:2]})
+
+
+@needs_compiler
+@pytest.mark.parametrize("options", [
+    {"optimizer": "gd", "batch_size": None, "learning_rate": 0.3},
+    {"optimizer": "sgd", "batch_size": 4, "learning_rate": 0.2},
+    {"optimizer": "momentum", "batch_size": 3, "learning_rate": 0.1},
+    {"optimizer": "adam", "batch_size": None, "learning_rate": 0.02},
+    {"optimizer": "adam", "batch_size": 5, "learning_rate": 0.02},
+], ids=["gd", "sgd", "momentum", "adam-full-batch", "adam"])
+def test_training_with_dropout_draws_the_numpy_modules_masks_and_ends_at_its_parameters(options):
+    spec, numpy_module, cupy_module = _dropout_modules()
+    params, X, Y = _problem(spec, numpy_module, samples=12)
+    want_params, want = numpy_module.train(params, X, Y, **options)
+    got_params, got = cupy_module.train(params, X, Y, **options)
+    assert got["stopped"] == want["stopped"] == "epochs"
+    _assert_close(got["loss"], want["loss"], "history['loss']")
+    for key in want_params:
+        _assert_close(got_params[key], want_params[key], f"trained {key}")
+
+
+@pytest.mark.parametrize("layer, field", [
+    ({"residual": True}, "layers[1].residual"),
+    ({"kernel_regularizer": {"l2": 0.01}}, "layers[1].kernel_regularizer"),
+    ({"normalization": "layer", "bias": False}, "layers[1].normalization"),
+])
+def test_what_the_kernels_do_not_carry_is_refused_in_one_line_and_nothing_is_written(tmp_path, capsys, layer, field):
+    from symbp.cli.main import main
+
+    spec = {"name": "net", "inputs": 3, "layers": [{"units": 3, "activation": "tanh"},
+                                                   {"units": 3, "activation": "tanh", **layer},
+                                                   {"units": 1, "activation": "linear"}]}
+    (tmp_path / "net.json").write_text(json.dumps(spec), encoding="utf-8")
+    out = tmp_path / "net_cupy.py"
+    assert main(["generate", str(tmp_path / "net.json"), "--backend", "cupy", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"symbp: error: {field}:") and "CuPy" in err[0]
+    assert not out.exists()

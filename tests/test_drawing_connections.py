@@ -93,3 +93,30 @@ def test_the_trained_network_picture_draws_the_skips_and_counts_only_weights():
     stream = io.BytesIO()
     network_png(spec, params, stream)
     assert stream.getvalue().startswith(b"\x89PNG")
+
+
+def test_dropout_on_the_output_layers_inputs_is_marked_under_the_output_as_under_a_hidden_layer():
+    def spec_with(dropout: bool):
+        return load_spec({"name": "dropped", "inputs": 2, "loss": "cross_entropy",
+                          "layers": [{"units": 3, "activation": "tanh", **({"dropout": 0.2} if dropout else {})},
+                                     {"units": 2, "activation": "softmax", **({"dropout": 0.5} if dropout else {})}]})
+
+    spec = spec_with(dropout=True)
+    drawing = network_drawing(spec, notation_for(spec, "lab"))
+    assert [caption for _, _, caption in drawing.captions] == ["input (2)", "dropout (3)", "output, dropout (2)"]
+    assert [caption for _, _, caption in svg_drawing(drawing).captions] == ["input (2)", "dropout (3)",
+                                                                          "output, dropout (2)"]
+    assert "output, dropout (2)" in derivation_document(spec, "lab")
+    plain = spec_with(dropout=False)
+    assert network_drawing(plain, notation_for(plain, "lab")).captions[-1][2] == "output (2)"
+
+
+def test_a_long_caption_under_the_last_column_widens_the_svg_rather_than_run_off_it():
+    spec = load_spec({"name": "dropped", "inputs": 2, "loss": "cross_entropy",
+                      "layers": [{"units": 3, "activation": "tanh"},
+                                 {"units": 2, "activation": "softmax", "dropout": 0.5}]})
+    svg = svg_drawing(network_drawing(spec, notation_for(spec, "lab")))
+    x, _, text = svg.captions[-1]
+    assert text == "output, dropout (2)"
+    # 14px text runs about 7.8px a character: half the caption must fit between its centre and the right edge.
+    assert x + len(text) * 7.8 / 2 <= svg.width

@@ -82,7 +82,6 @@ def test_the_command_line_refuses_it_with_exit_2_and_writes_nothing(tmp_path, ca
 @pytest.mark.parametrize(("command", "where", "suffix"), [
     (["derive"], "the derivation", ".tex"),
     (["worksheet"], "a worksheet", ".tex"),
-    (["generate", "--backend", "array-api"], "the array-API backend", ".py"),
     (["generate", "--backend", "cupy"], "the CuPy backend", ".py"),
 ])
 def test_what_does_not_carry_layer_norm_refuses_it_in_one_line(tmp_path, capsys, command, where, suffix):
@@ -94,17 +93,6 @@ def test_what_does_not_carry_layer_norm_refuses_it_in_one_line(tmp_path, capsys,
     if "not installed" not in err[0]:
         assert err[0].startswith("symbp: error: layers[0].normalization:") and where in err[0]
     assert not target.exists()
-
-
-def test_dask_training_refuses_it(tmp_path, capsys):
-    (tmp_path / "net.json").write_text(json.dumps(_spec_dict()))
-    np.savez(tmp_path / "d.npz", X=np.zeros((4, 2)), Y=np.zeros((4, 1)))
-    code = main(["train", str(tmp_path / "net.json"), "--dask", "--data", str(tmp_path / "d.npz"),
-                 "-o", str(tmp_path / "p.npz")])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1
-    assert err[0].startswith("symbp: error: layers[0].normalization:") and "--dask" in err[0]
-    assert not (tmp_path / "p.npz").exists()
 
 
 def test_a_dense_spec_is_unchanged_by_the_new_keys():

@@ -1,30 +1,11 @@
-"""Dropout masks for a generated module whose layers drop their inputs: drawing, checking, training steps.
+"""Dropout masks in a generated NumPy module whose layers drop their inputs: checking them, training steps.
 
-Inverted dropout: a mask entry is 0 with the layer's rate and 1 / (1 - rate) otherwise, so evaluation (no
-masks, or masks of ones) needs no rescaling. Masks are keyed by name ("M2" multiplies layer 2's inputs) and
-hold a row per sample and a column per input of their layer. Copied only into modules with dropout.
+The masks are drawn by symbp.runtime.masks (copied before this). Copied only into NumPy modules with dropout.
 """
 
 import numpy as np
 
-
-def mask_generator(seed):
-    """The Generator a training run draws its masks from: seeded by train()'s seed, and apart from the
-    stream that shuffles the batches, so that dropout does not change which samples each batch holds."""
-    return np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
-
-
-def dropout_masks(rng, rates, widths, rows, dtype=np.float64):
-    """A fresh mask for each dropout layer over `rows` samples, drawn from the NumPy Generator rng.
-
-    Each entry is kept (1 / (1 - rate)) with probability 1 - rate and dropped (0) otherwise; the masks are
-    drawn in the order of rates, so one generator state gives the same masks every time.
-    """
-    masks = {}
-    for name, rate in rates.items():
-        kept = rng.random((rows, widths[name])) >= rate
-        masks[name] = kept.astype(dtype) / np.dtype(dtype).type(1.0 - rate)
-    return masks
+from symbp.runtime.masks import dropout_masks, mask_generator
 
 
 def checked_masks(masks, rates, widths, rows, dtype):
@@ -57,18 +38,20 @@ class DropoutSteps:
     run's masks do not depend on which route each batch takes. The loss each returns is the network's own
     (evaluation mode, no masks), the loss train()'s history records, so a full-batch run's history means
     what a mini-batch run's does; it costs one forward pass per step. The generator is made at the first
-    step: a Trainable that only measures losses draws nothing.
+    step: a Trainable that only measures losses draws nothing. to_device: for arrays NumPy does not hold (a
+    GPU's), what moves each drawn mask to where they are.
     """
 
-    def __init__(self, loss, rates, widths, seed, sample_axis):
+    def __init__(self, loss, rates, widths, seed, sample_axis, to_device=None):
         self.loss, self.rates, self.widths, self.seed = loss, rates, widths, seed
-        self.sample_axis, self.generator = sample_axis, None
+        self.sample_axis, self.generator, self.to_device = sample_axis, None, to_device
 
     def masks(self, params, rows):
         if self.generator is None:
             self.generator = mask_generator(self.seed)
-        dtype = np.result_type(*params.values())
-        return dropout_masks(self.generator, self.rates, self.widths, rows, dtype if dtype.kind == "f" else np.float64)
+        dtype = np.result_type(*(array.dtype for array in params.values()))
+        masks = dropout_masks(self.generator, self.rates, self.widths, rows, dtype if dtype.kind == "f" else np.float64)
+        return masks if self.to_device is None else {name: self.to_device(mask) for name, mask in masks.items()}
 
     def allocating(self, loss_and_grad):
         """loss_and_grad(params, X, Y) on a sample per row."""

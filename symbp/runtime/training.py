@@ -36,17 +36,20 @@ class Trainable:
     loss_into(params, X, Y, work) the loss alone, from the forward pass only, into
     loss_workspace(rows, dtype). With sample_axis 1 the in-place functions take X and Y transposed,
     a sample per column. likely_causes: besides the learning rate, why the loss may stop being finite.
+    For arrays that NumPy does not hold (a GPU's): gather(array, rows, work, name, axis), the batch's
+    samples (rows: NumPy indices) as gather below copies them, and sqrt, the square root adam takes.
     """
 
     def __init__(self, loss, loss_and_grad, loss_and_grad_into=None, workspace=None, loss_into=None,
-                 loss_workspace=None, widest=1, sample_axis=0, likely_causes=()):
+                 loss_workspace=None, widest=1, sample_axis=0, likely_causes=(), gather=None, sqrt=np.sqrt):
         self.loss, self.loss_and_grad = loss, loss_and_grad
         self.loss_and_grad_into, self.workspace = loss_and_grad_into, workspace
         self.loss_into, self.loss_workspace = loss_into, loss_workspace
         self.widest, self.sample_axis, self.likely_causes = widest, sample_axis, likely_causes
+        self.gather, self.sqrt = gather, sqrt
 
 
-def optimizer_update(optimizer, learning_rate, momentum, beta1, beta2, epsilon):
+def optimizer_update(optimizer, learning_rate, momentum, beta1, beta2, epsilon, sqrt=np.sqrt):
     """update(params, grads, step): applies step number `step` (from 1) of the optimizer to the dict
     params, replacing its arrays; grads are plain gradients. The velocity and moments live in the closure."""
     if optimizer not in OPTIMIZERS:
@@ -68,7 +71,7 @@ def optimizer_update(optimizer, learning_rate, momentum, beta1, beta2, epsilon):
         for name, gradient in grads.items():
             moment[name] = adam_moment(moment.get(name, 0.0), gradient, beta1)
             second[name] = adam_second_moment(second.get(name, 0.0), gradient, beta2)
-            params[name] = adam_parameter(params[name], rate, moment[name], second[name], epsilon, np.sqrt)
+            params[name] = adam_parameter(params[name], rate, moment[name], second[name], epsilon, sqrt)
 
     return {"momentum": momentum_step, "adam": adam_step}.get(optimizer, gradient_step)
 
@@ -102,7 +105,7 @@ def laid_out(X, Y, sample_axis):
 
 def floating_type(*arrays):
     """The dtype of the in-place arrays: the arrays' common type, or float64 when that is not floating (int data)."""
-    dtype = np.result_type(*arrays)
+    dtype = np.result_type(*(array.dtype for array in arrays))
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
@@ -162,8 +165,8 @@ class Steps:
         if size not in self.workspaces:
             self.workspaces[size] = network.workspace(size, self.dtype)
         work = self.workspaces[size]
-        axis = network.sample_axis
-        X_batch, Y_batch = gather(X_step, rows, work, "X_batch", axis), gather(Y_step, rows, work, "Y_batch", axis)
+        axis, take = network.sample_axis, network.gather or gather
+        X_batch, Y_batch = take(X_step, rows, work, "X_batch", axis), take(Y_step, rows, work, "Y_batch", axis)
         return network.loss_and_grad_into(self.params, X_batch, Y_batch, work)
 
 
@@ -185,7 +188,7 @@ def run_training(network, params, X, Y, *, learning_rate, epochs, batch_size, se
     step_on = Steps(network, params, X, Y)
     whole_loss = WholeSetLoss(network, params, X, Y)
     validation_loss = WholeSetLoss(network, params, *validation) if validation is not None else None
-    update = optimizer_update(optimizer, learning_rate, momentum, beta1, beta2, epsilon)
+    update = optimizer_update(optimizer, learning_rate, momentum, beta1, beta2, epsilon, network.sqrt)
 
     epoch = step = 0
     measuring = False  # True while the loss after an epoch is computed, for note_trouble
@@ -271,7 +274,7 @@ def check_starting_loss(value, params, X, Y):
     """ValueError unless the loss at the parameters training starts from is finite."""
     if math.isfinite(value):
         return
-    blamed = [name for name, array in (("X", X), ("Y", Y), *params.items()) if not np.all(np.isfinite(array))]
+    blamed = [name for name, array in (("X", X), ("Y", Y), *params.items()) if not np.isfinite(array).all()]
     if blamed:
         where = f"{' and '.join(blamed)} {'holds' if len(blamed) == 1 else 'hold'} NaN or infinite values"
     else:

@@ -633,7 +633,7 @@ def _dropout(value: Any, path: str) -> float:
     except OverflowError:
         rate = math.inf
     if not (math.isfinite(rate) and 0.0 <= rate < 1.0):
-        raise SpecError(path, f"must be from 0 up to (not including) 1, got {_float_text(rate)}; {example}")
+        raise SpecError(path, f"must be from 0 up to (not including) 1, got {_show(value)}; {example}")
     return rate
 
 

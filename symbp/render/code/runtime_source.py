@@ -19,7 +19,7 @@ import symbp.runtime
 # In the order they are copied: a module's names are defined before the code that runs at import time uses them.
 RUNTIME_MODULES = ("optimizers", "diagnostics", "training")
 # Copied after those, and only into the modules that need them: the masks of a network with dropout.
-OPTIONAL_RUNTIME_MODULES = ("dropout",)
+OPTIONAL_RUNTIME_MODULES = ("masks", "dropout")
 
 
 @dataclass(frozen=True)

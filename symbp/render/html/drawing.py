@@ -13,6 +13,9 @@ PIXELS_PER_CM = 52.0
 UNIT_RADIUS_CM = 0.5  # the TikZ units are 10 mm circles
 MARGIN_PX = 12.0
 CAPTION_HALF_WIDTH_CM = 1.1
+# A caption character's width at the captions' 14px, in cm: a long caption under the first or last column
+# ("output, layer norm (2)") widens the picture rather than run off its edge.
+CAPTION_CHARACTER_CM = 0.15
 # A weight label's box (px): MathML sits centred in it on a white ground, as TikZ's fill=white does.
 LABEL_BOX = (64.0, 24.0)
 # A skip connection's arc leaves and meets its units at this angle to the straight line, as TikZ's bend left=32.
@@ -68,7 +71,9 @@ def _skip_arc(at, start_centre, end_centre, direction, length) -> SvgEdge:
 def svg_drawing(drawing: Drawing) -> SvgDrawing:
     xs = [node.x for node in drawing.nodes] + [x for x, _, _ in drawing.captions]
     ys = [node.y for node in drawing.nodes] + [y for _, y, _ in drawing.captions]
-    left = min(xs) - CAPTION_HALF_WIDTH_CM
+    halves = [(x, max(CAPTION_HALF_WIDTH_CM, len(text) * CAPTION_CHARACTER_CM / 2)) for x, _, text in drawing.captions]
+    left = min(min(xs) - CAPTION_HALF_WIDTH_CM, *(x - half for x, half in halves))
+    right = max(max(xs) + CAPTION_HALF_WIDTH_CM, *(x + half for x, half in halves))
     top = max(ys) + UNIT_RADIUS_CM
 
     def at(x: float, y: float) -> tuple[float, float]:
@@ -92,6 +97,6 @@ def svg_drawing(drawing: Drawing) -> SvgDrawing:
         corner = (round(lx - LABEL_BOX[0] / 2, 1), round(ly - LABEL_BOX[1] / 2, 1))
         edges.append(SvgEdge(*start, *end, edge.label, *corner))
     captions = tuple((*at(x, y), text) for x, y, text in drawing.captions)
-    width = (max(xs) + CAPTION_HALF_WIDTH_CM - left) * PIXELS_PER_CM + 2 * MARGIN_PX
+    width = (right - left) * PIXELS_PER_CM + 2 * MARGIN_PX
     height = (top - min(ys) + 0.4) * PIXELS_PER_CM + 2 * MARGIN_PX
     return SvgDrawing(round(width, 1), round(height, 1), nodes, tuple(edges), captions)

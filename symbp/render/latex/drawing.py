@@ -155,10 +155,11 @@ def _edge(source: str, target: str, label: str, coordinates: dict, placed: list)
 
 
 def _caption(layer: int, depth: int, units: int, kind: str) -> str:
-    """Under each column: what it is and how many units it has; a hidden layer of a kind other than dense
-    by its kind ("residual (4)")."""
+    """Under each column: what it is and how many units it has; a layer of a kind other than dense by its
+    kind ("residual (4)"), the output layer too ("output, dropout (2)": its inputs are dropped)."""
     if layer == 0:
         return f"input ({units})"
+    named = "" if kind == "dense" else kind.replace("_", " ")
     if layer == depth:
-        return f"output ({units})"
-    return f"{'hidden' if kind == 'dense' else kind.replace('_', ' ')} ({units})"
+        return f"output, {named} ({units})" if named else f"output ({units})"
+    return f"{named or 'hidden'} ({units})"

@@ -12,8 +12,10 @@ import textwrap
 from symbp import __version__
 from symbp.render.code.backends.printing import array_api_code
 from symbp.render.code.numpy_module import (
+    FIXED_STARTS,
     MARKER,
     Line,
+    MaskView,
     OutputBlock,
     architecture,
     backward_lines,
@@ -27,12 +29,13 @@ from symbp.render.code.numpy_module import (
 )
 from symbp.render.code.runtime_source import import_block, runtime_source
 from symbp.render.templating import render
-from symbp.symbolic.dropout import refuse_dropout
-from symbp.symbolic.layernorm import refuse_normalization
+from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.network import Network, build_network, n_samples
 from symbp.symbolic.penalties import refuse_penalties
 
 ARRAY_API_RUNTIME = ("optimizers",)
+# Added for networks with dropout: the masks are NumPy's draws, so a seed gives the NumPy module's masks.
+DROPOUT_RUNTIME = ("masks",)
 
 
 def _code(expr, bindings: dict | None = None, arrays=()) -> str:
@@ -58,9 +61,13 @@ def module_context(network: Network) -> dict:
     for_gradient = output_block(network, with_loss=True, with_delta=True, code=_code)
     coefficient = network.loss_coefficient
     params = param_views(network)
+    dropped = dropout_layers(network)
+    # The gradient's forward pass multiplies each dropout layer's inputs by its mask; forward and loss do not.
+    training_hidden = hidden_lines(network, _code, training=True) if dropped else hidden
     forward_lines = hidden + prediction.lines
     loss_lines = hidden + for_loss.lines
-    gradient_lines = hidden + for_gradient.lines + backward_lines(network, for_gradient.delta, _code)
+    gradient_lines = training_hidden + for_gradient.lines + backward_lines(network, for_gradient.delta, _code)
+    runtime_modules = ARRAY_API_RUNTIME + DROPOUT_RUNTIME if dropped else ARRAY_API_RUNTIME
     return {
         "spec": spec,
         "marker": MARKER,
@@ -71,10 +78,11 @@ def module_context(network: Network) -> dict:
         "title": textwrap.fill(f"{spec.title or spec.name}: an array-API trainer for the network in spec "
                                f"'{spec.name}'.", 96),
         # init_params needs its random generator only when some weight is drawn rather than given.
-        "draws": spec.training.init != "zeros" and any(p.explicit is None and p.kind != "bias" for p in params),
+        "draws": spec.training.init != "zeros" and any(p.explicit is None and p.kind not in FIXED_STARTS
+                                                      for p in params),
         "forward_lines": forward_lines,
         "loss_lines": loss_lines,
-        "gradient_forward_lines": hidden + for_gradient.lines,
+        "gradient_forward_lines": training_hidden + for_gradient.lines,
         "backward_lines": backward_lines(network, for_gradient.delta, _code),
         "forward_needs_dtype": _needs_dtype(forward_lines),
         "loss_needs_dtype": _needs_dtype(loss_lines),
@@ -88,10 +96,13 @@ def module_context(network: Network) -> dict:
         "loss_name": network.output.loss.short_name,
         "loss_comment": loss_comment(network),
         "training": spec.training,
-        # The array-API module computes its own steps; it shares the optimizers' rules with the NumPy module.
-        "runtime": runtime_source(ARRAY_API_RUNTIME).parts,
+        # The array-API module computes its own steps; it shares the optimizers' rules with the NumPy module
+        # (and, with dropout, how masks are drawn).
+        "runtime": runtime_source(runtime_modules).parts,
         "imports": import_block("import math", "import warnings", "from array_api_compat import array_namespace, "
-                                "device, is_dask_namespace, is_jax_namespace, to_device", modules=ARRAY_API_RUNTIME),
+                                "device, is_dask_namespace, is_jax_namespace, to_device", modules=runtime_modules),
+        "dropout": [MaskView(layer.mask.name, layer.index, layer.rate, layer.fan_in) for layer in dropped],
+        "mask_names": [layer.mask.name for layer in dropped],
         "likely_causes": [wrapped(cause) for cause in likely_causes(network)],
     }
 
@@ -100,8 +111,6 @@ def generate_array_api_module(spec_source) -> str:
     """The source text of the array-API module for a spec: the NumPy module's steps, on any array library."""
     network = spec_source if isinstance(spec_source, Network) else build_network(spec_source)
     refuse_penalties(network.spec, "the array-API backend")
-    refuse_normalization(network.spec, "the array-API backend (and so --dask)")
-    refuse_dropout(network.spec, "the array-API backend")
     return render("array_api/module.py.j2", **module_context(network))
 
 
