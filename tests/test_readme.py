@@ -97,7 +97,17 @@ def test_the_python_example_prints_what_the_readme_shows(tmp_path):
 def test_the_reproduction_table_states_what_symbp_gets(name, stated):
     from symbp.examples.reproduce import reproduce
 
-    assert reproduce(name).obtained == stated
+    obtained = reproduce(name).obtained
+    difference = re.compile(r"largest difference ([0-9.e+-]+) (\(tolerance [^)]*\))")
+    got, said = difference.fullmatch(obtained), difference.fullmatch(stated)
+    if got and said:
+        # The last digits of a float32 training run follow the machine's BLAS kernels (a run on a CPU
+        # without AVX-512 ends 7.4e-07 from Keras's weights where one with it ends 9.8e-07): the README's
+        # figure must be this machine's within a factor of 2, under the same tolerance.
+        assert got.group(2) == said.group(2)
+        assert 0.5 <= float(got.group(1)) / float(said.group(1)) <= 2, (obtained, stated)
+    else:
+        assert obtained == stated
 
 
 def update_readme() -> None:
