@@ -101,9 +101,9 @@ def test_the_reproduction_table_states_what_symbp_gets(name, stated):
     difference = re.compile(r"largest difference ([0-9.e+-]+) (\(tolerance [^)]*\))")
     got, said = difference.fullmatch(obtained), difference.fullmatch(stated)
     if got and said:
-        # The last digits of a float32 training run follow the machine's BLAS kernels (a run on a CPU
-        # without AVX-512 ends 7.4e-07 from Keras's weights where one with it ends 9.8e-07): the README's
-        # figure must be this machine's within a factor of 2, under the same tolerance.
+        # The last digits of a float32 training run follow the machine's BLAS kernels (the same run ends
+        # 7.4e-07 from Keras's weights on one machine and 9.8e-07 on another): the README's figure must be
+        # this machine's within a factor of 2, under the same tolerance.
         assert got.group(2) == said.group(2)
         assert 0.5 <= float(got.group(1)) / float(said.group(1)) <= 2, (obtained, stated)
     else:
