@@ -13,7 +13,10 @@ Times are the median per step over rounds (each round runs every implementation 
 the machine's speed touches them alike); ratios are taken within this one run. A library that is
 not installed is left out. PyTorch runs on one thread. With --saved, array-API modules generated
 earlier (by another version of symbp, say) step in the same rounds, marked "(saved)", so that a
-change is measured before and after in one run.
+change is measured before and after in one run. On a machine shared with other work, --cpu-time
+times by the process's own CPU seconds (time.process_time) rather than the wall clock, which then
+counts waiting for a core; run it with one thread per library (OPENBLAS_NUM_THREADS=1,
+XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"), as PyTorch's is.
 """
 
 from __future__ import annotations
@@ -122,8 +125,11 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=None, help="steps per run (default: W1 500, W2 one epoch)")
     parser.add_argument("--saved", type=Path, help="a folder of array-API modules generated earlier, as SPEC_NAME.py")
+    parser.add_argument("--cpu-time", action="store_true", help="time by the process's CPU seconds, not the wall clock")
     args = parser.parse_args(argv)
-    print(f"# {platform.machine()}, Python {platform.python_version()}, NumPy {np.__version__}, float64")
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    print(f"# {platform.machine()}, Python {platform.python_version()}, NumPy {np.__version__}, float64, "
+          f"{'CPU' if args.cpu_time else 'wall-clock'} time")
     print(f"{'workload':<9}{'implementation':<38}{'ms/step':>10}{'spread':>10}{'autodiff/symbp':>16}")
     for name in args.workloads:
         workload = WORKLOADS[name]
@@ -144,9 +150,9 @@ def main(argv=None) -> int:
             for pair in pairs:
                 ends = {}
                 for label, run in pair.items():
-                    started = time.perf_counter()
+                    started = clock()
                     ends[label] = run()
-                    times[label].append((time.perf_counter() - started) / steps * 1e3)
+                    times[label].append((clock() - started) / steps * 1e3)
                 *generated, reference = ends
                 for label in generated:
                     for key in ends[reference]:

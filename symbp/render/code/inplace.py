@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 from sympy.codegen.cfunctions import log1p
+from sympy.codegen.numpy_nodes import logaddexp
 from sympy.matrices.expressions.special import OneMatrix
 
 from symbp.registry.rules import RowMax, RowSum
@@ -150,7 +151,29 @@ class InPlacePrinter(TrainerPrinter):
         if expr.func in _UFUNCS and len(expr.args) == 1:
             lines, argument = self._argument(expr.args[0], out, depth)
             return lines + [f"{np_('numpy.' + _UFUNCS[expr.func])}({argument}, out={out})"]
+        if isinstance(expr, logaddexp):
+            lines = []
+            left, right = (self._operand(arg, depth, lines) for arg in expr.args)
+            return lines + [f"{np_('numpy.logaddexp')}({left}, {right}, out={out})"]
+        if isinstance(expr, (RowMax, RowSum)):
+            return self._emit_row_reduction(expr, out, depth)
         return self._whole(expr, out)
+
+    def _emit_row_reduction(self, expr, out, depth) -> list[str]:
+        """A sample's maximum or sum over its row of units, reduced straight into out (a column per sample)."""
+        lines: list[str] = []
+        (argument,) = expr.args
+        if isinstance(expr, RowMax):
+            argument = self.bindings.get(argument, argument)
+        reduced = self._operand(argument, depth, lines)
+        function = self._module_format("numpy.max" if isinstance(expr, RowMax) else "numpy.sum")
+        shape = self.shape_of(expr)
+        if self.workspace.shapes.get(out) == shape:
+            return lines + [f"{function}({reduced}, axis={self.unit_axis}, keepdims=True, out={out})"]
+        # out is a whole layer's array that the reduction is broadcast over: reduce into a column first.
+        column = self.workspace.scratch(shape, depth + 1)
+        return lines + [f"{function}({reduced}, axis={self.unit_axis}, keepdims=True, out={column})",
+                        f"{self._module_format('numpy.copyto')}({out}, {column})"]
 
     def _emit_pairwise(self, expr, out, depth) -> list[str]:
         """Min(a, b, ...) or Max(...): np.minimum or np.maximum of the first array and each other operand."""
