@@ -2,6 +2,7 @@
 
     python benchmarks/step_profile.py W1
     python benchmarks/step_profile.py W2 --dtype float32
+    python benchmarks/step_profile.py W1 --module before/w1.py   # a module generated earlier, for before and after
 
 The step's lines run in their own order on the workload's real batches (so values stay what
 training sees), each followed by a clock reading; the batch gather and the parameter update are
@@ -60,9 +61,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workload", choices=sorted(WORKLOADS))
     parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--module", type=Path, help="profile this module file (generated for the workload's spec, "
+                        "by another version of symbp, say) rather than one generated now")
     args = parser.parse_args()
     workload, dtype = WORKLOADS[args.workload], np.dtype(args.dtype)
-    source = generate_module(workload.spec)
+    source = args.module.read_text() if args.module else generate_module(workload.spec)
     module = load_module_from_source(source, workload.spec["name"])
     X, Y = workload.data(dtype)
     params = workload.initial(dtype)

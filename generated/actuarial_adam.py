@@ -108,9 +108,10 @@ def _forward_pass(params, X):
     W1, W2 = params['W1'], params['W2']
     Z1 = X @ W1
     # sigmoid, in an equivalent form that cannot overflow
-    A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
+    E1 = np.exp(-np.abs(Z1))
+    A1 = np.maximum(E1, (Z1 >= 0))/(1 + E1)
     Z2 = A1 @ W2
-    return [Z1, A1, Z2]
+    return [Z1, E1, A1, Z2]
 
 
 def predict(params, X):
@@ -145,7 +146,8 @@ def _loss_and_grad(params, X, Y):
     # Forward pass.
     Z1 = X @ W1
     # sigmoid, in an equivalent form that cannot overflow
-    A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
+    E1 = np.exp(-np.abs(Z1))
+    A1 = np.maximum(E1, (Z1 >= 0))/(1 + E1)
     Z2 = A1 @ W2
     A2 = np.exp(Z2)
     # shared by the lines below
@@ -177,6 +179,7 @@ def _workspace(rows, dtype):
     """The arrays one training step on a batch of `rows` samples writes into, allocated once per size."""
     return {
         'Z1': np.empty((2, rows), dtype),
+        'E1': np.empty((2, rows), dtype),
         'A1': np.empty((2, rows), dtype),
         '_scratch_2xn_1': np.empty((2, rows), dtype),
         'Z2': np.empty((1, rows), dtype),
@@ -200,6 +203,7 @@ def _loss_and_grad_into(params, X, Y, work):
     W1, W2 = params['W1'], params['W2']
     n = X.shape[_SAMPLE_AXIS]
     Z1 = work['Z1']
+    E1 = work['E1']
     A1 = work['A1']
     _scratch_2xn_1 = work['_scratch_2xn_1']
     Z2 = work['Z2']
@@ -211,15 +215,15 @@ def _loss_and_grad_into(params, X, Y, work):
     grad_W1 = work['grad_W1']
     # Z1 = W1.T @ X
     np.matmul(W1.T, X, out=Z1)
-    # A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
-    np.absolute(Z1, out=A1)
-    np.multiply(A1, -1, out=A1)
-    np.exp(A1, out=A1)
-    np.add(A1, 1, out=A1)
-    np.reciprocal(A1, out=A1)
-    np.minimum(Z1, 0, out=_scratch_2xn_1)
-    np.exp(_scratch_2xn_1, out=_scratch_2xn_1)
-    np.multiply(A1, _scratch_2xn_1, out=A1)
+    # E1 = np.exp(-np.abs(Z1))
+    np.absolute(Z1, out=E1)
+    np.negative(E1, out=E1)
+    np.exp(E1, out=E1)
+    # A1 = np.maximum(E1, (Z1 >= 0))/(1 + E1)
+    np.greater_equal(Z1, 0, out=A1)
+    np.maximum(A1, E1, out=A1)
+    np.add(E1, 1, out=_scratch_2xn_1)
+    np.divide(A1, _scratch_2xn_1, out=A1)
     # Z2 = W2.T @ A1
     np.matmul(W2.T, A1, out=Z2)
     # A2 = np.exp(Z2)
@@ -250,6 +254,7 @@ def _loss_workspace(rows, dtype):
     """The arrays _loss_into writes into for a set of `rows` samples."""
     return {
         'Z1': np.empty((2, rows), dtype),
+        'E1': np.empty((2, rows), dtype),
         'A1': np.empty((2, rows), dtype),
         '_scratch_2xn_1': np.empty((2, rows), dtype),
         'Z2': np.empty((1, rows), dtype),
@@ -264,6 +269,7 @@ def _loss_into(params, X, Y, work):
     W1, W2 = params['W1'], params['W2']
     n = X.shape[_SAMPLE_AXIS]
     Z1 = work['Z1']
+    E1 = work['E1']
     A1 = work['A1']
     _scratch_2xn_1 = work['_scratch_2xn_1']
     Z2 = work['Z2']
@@ -271,15 +277,15 @@ def _loss_into(params, X, Y, work):
     loss_terms = work['loss_terms']
     # Z1 = W1.T @ X
     np.matmul(W1.T, X, out=Z1)
-    # A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
-    np.absolute(Z1, out=A1)
-    np.multiply(A1, -1, out=A1)
-    np.exp(A1, out=A1)
-    np.add(A1, 1, out=A1)
-    np.reciprocal(A1, out=A1)
-    np.minimum(Z1, 0, out=_scratch_2xn_1)
-    np.exp(_scratch_2xn_1, out=_scratch_2xn_1)
-    np.multiply(A1, _scratch_2xn_1, out=A1)
+    # E1 = np.exp(-np.abs(Z1))
+    np.absolute(Z1, out=E1)
+    np.negative(E1, out=E1)
+    np.exp(E1, out=E1)
+    # A1 = np.maximum(E1, (Z1 >= 0))/(1 + E1)
+    np.greater_equal(Z1, 0, out=A1)
+    np.maximum(A1, E1, out=A1)
+    np.add(E1, 1, out=_scratch_2xn_1)
+    np.divide(A1, _scratch_2xn_1, out=A1)
     # Z2 = W2.T @ A1
     np.matmul(W2.T, A1, out=Z2)
     # A2 = np.exp(Z2)
@@ -393,7 +399,7 @@ def diagnose(params, X, Y, history=None):
     params, (X, Y) = _checked_params(params), _checked_data(X, Y)
     with np.errstate(all="ignore"):
         value, grads = _loss_and_grad(params, X, Y)
-        Z1, A1, Z2 = _forward_pass(params, X)
+        Z1, E1, A1, Z2 = _forward_pass(params, X)
         layers = [
             {
                 "layer": 1,

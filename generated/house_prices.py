@@ -99,8 +99,10 @@ def _check_numeric(name, array):
 def forward(params, X):
     """The network's output for inputs X of shape (N, 2)."""
     Z2 = _forward_pass(_checked_params(params), _checked_data(X))[-1]
+    # shared by the lines below
+    t0 = np.exp(-np.abs(Z2))
     # sigmoid, in an equivalent form that cannot overflow
-    A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
+    A2 = np.maximum(t0, (Z2 >= 0))/(1 + t0)
     return A2
 
 
@@ -110,9 +112,10 @@ def _forward_pass(params, X):
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     Z1 = X @ W1 + b1
     # sigmoid, in an equivalent form that cannot overflow
-    A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
+    E1 = np.exp(-np.abs(Z1))
+    A1 = np.maximum(E1, (Z1 >= 0))/(1 + E1)
     Z2 = A1 @ W2 + b2
-    return [Z1, A1, Z2]
+    return [Z1, E1, A1, Z2]
 
 
 def predict(params, X):
@@ -129,8 +132,10 @@ def loss(params, X, Y):
 def _loss(params, X, Y):
     """loss on checked arrays, for sets too small to gain from writing into preallocated arrays."""
     Z2 = _forward_pass(params, X)[-1]
+    # shared by the lines below
+    t0 = np.exp(-np.abs(Z2))
     # sigmoid, in an equivalent form that cannot overflow
-    A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
+    A2 = np.maximum(t0, (Z2 >= 0))/(1 + t0)
     return float(1/2 * np.sum((A2 - Y)**2))
 
 
@@ -146,17 +151,20 @@ def _loss_and_grad(params, X, Y):
     # Forward pass.
     Z1 = X @ W1 + b1
     # sigmoid, in an equivalent form that cannot overflow
-    A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
+    E1 = np.exp(-np.abs(Z1))
+    A1 = np.maximum(E1, (Z1 >= 0))/(1 + E1)
     Z2 = A1 @ W2 + b2
-    # sigmoid, in an equivalent form that cannot overflow
-    A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
     # shared by the lines below
-    t0 = A2 - Y
-    value = float(1/2 * np.vdot(t0, t0))
+    t0 = np.exp(-np.abs(Z2))
+    # sigmoid, in an equivalent form that cannot overflow
+    A2 = np.maximum(t0, (Z2 >= 0))/(1 + t0)
+    # shared by the lines below
+    t1 = A2 - Y
+    value = float(1/2 * np.vdot(t1, t1))
 
     # Backward pass: each delta is dL/dZ for its layer.
     # dL/dZ2: squared_error through sigmoid
-    delta2 = -A2*t0*(A2 - 1)
+    delta2 = -A2*t1*(A2 - 1)
     # dL/dW2
     grad_W2 = A1.T @ delta2
     # dL/db2
@@ -185,12 +193,14 @@ def _workspace(rows, dtype):
     """The arrays one training step on a batch of `rows` samples writes into, allocated once per size."""
     return {
         'Z1': np.empty((5, rows), dtype),
+        'E1': np.empty((5, rows), dtype),
         'A1': np.empty((5, rows), dtype),
         '_scratch_5xn_1': np.empty((5, rows), dtype),
         'Z2': np.empty((1, rows), dtype),
+        't0': np.empty((1, rows), dtype),
         'A2': np.empty((1, rows), dtype),
         '_scratch_1xn_1': np.empty((1, rows), dtype),
-        't0': np.empty((1, rows), dtype),
+        't1': np.empty((1, rows), dtype),
         'delta2': np.empty((1, rows), dtype),
         'grad_W2': np.empty((5, 1), dtype),
         'grad_b2': np.empty((1,), dtype),
@@ -211,12 +221,14 @@ def _loss_and_grad_into(params, X, Y, work):
     """
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     Z1 = work['Z1']
+    E1 = work['E1']
     A1 = work['A1']
     _scratch_5xn_1 = work['_scratch_5xn_1']
     Z2 = work['Z2']
+    t0 = work['t0']
     A2 = work['A2']
     _scratch_1xn_1 = work['_scratch_1xn_1']
-    t0 = work['t0']
+    t1 = work['t1']
     delta2 = work['delta2']
     grad_W2 = work['grad_W2']
     grad_b2 = work['grad_b2']
@@ -227,34 +239,34 @@ def _loss_and_grad_into(params, X, Y, work):
     # Z1 = W1.T @ X + b1[:, np.newaxis]
     np.matmul(W1.T, X, out=Z1)
     np.add(Z1, b1[:, np.newaxis], out=Z1)
-    # A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
-    np.absolute(Z1, out=A1)
-    np.multiply(A1, -1, out=A1)
-    np.exp(A1, out=A1)
-    np.add(A1, 1, out=A1)
-    np.reciprocal(A1, out=A1)
-    np.minimum(Z1, 0, out=_scratch_5xn_1)
-    np.exp(_scratch_5xn_1, out=_scratch_5xn_1)
-    np.multiply(A1, _scratch_5xn_1, out=A1)
+    # E1 = np.exp(-np.abs(Z1))
+    np.absolute(Z1, out=E1)
+    np.negative(E1, out=E1)
+    np.exp(E1, out=E1)
+    # A1 = np.maximum(E1, (Z1 >= 0))/(1 + E1)
+    np.greater_equal(Z1, 0, out=A1)
+    np.maximum(A1, E1, out=A1)
+    np.add(E1, 1, out=_scratch_5xn_1)
+    np.divide(A1, _scratch_5xn_1, out=A1)
     # Z2 = W2.T @ A1 + b2[:, np.newaxis]
     np.matmul(W2.T, A1, out=Z2)
     np.add(Z2, b2[:, np.newaxis], out=Z2)
-    # A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
-    np.absolute(Z2, out=A2)
-    np.multiply(A2, -1, out=A2)
-    np.exp(A2, out=A2)
-    np.add(A2, 1, out=A2)
-    np.reciprocal(A2, out=A2)
-    np.minimum(Z2, 0, out=_scratch_1xn_1)
-    np.exp(_scratch_1xn_1, out=_scratch_1xn_1)
-    np.multiply(A2, _scratch_1xn_1, out=A2)
-    # t0 = A2 - Y
-    np.subtract(A2, Y, out=t0)
-    # delta2 = -A2*t0*(A2 - 1)
-    np.multiply(A2, t0, out=delta2)
+    # t0 = np.exp(-np.abs(Z2))
+    np.absolute(Z2, out=t0)
+    np.negative(t0, out=t0)
+    np.exp(t0, out=t0)
+    # A2 = np.maximum(t0, (Z2 >= 0))/(1 + t0)
+    np.greater_equal(Z2, 0, out=A2)
+    np.maximum(A2, t0, out=A2)
+    np.add(t0, 1, out=_scratch_1xn_1)
+    np.divide(A2, _scratch_1xn_1, out=A2)
+    # t1 = A2 - Y
+    np.subtract(A2, Y, out=t1)
+    # delta2 = -A2*t1*(A2 - 1)
+    np.multiply(A2, t1, out=delta2)
     np.add(A2, -1, out=_scratch_1xn_1)
     np.multiply(delta2, _scratch_1xn_1, out=delta2)
-    np.multiply(delta2, -1, out=delta2)
+    np.negative(delta2, out=delta2)
     # grad_W2 = A1 @ delta2.T
     np.matmul(A1, delta2.T, out=grad_W2)
     # grad_b2 = (delta2).sum(axis=1)
@@ -269,7 +281,7 @@ def _loss_and_grad_into(params, X, Y, work):
     np.matmul(X, delta1.T, out=grad_W1)
     # grad_b1 = (delta1).sum(axis=1)
     np.matmul(delta1, ones, out=grad_b1)
-    value = float(1/2 * np.vdot(t0, t0))
+    value = float(1/2 * np.vdot(t1, t1))
     return value, {
         'W1': grad_W1,
         'b1': grad_b1,
@@ -282,9 +294,11 @@ def _loss_workspace(rows, dtype):
     """The arrays _loss_into writes into for a set of `rows` samples."""
     return {
         'Z1': np.empty((5, rows), dtype),
+        'E1': np.empty((5, rows), dtype),
         'A1': np.empty((5, rows), dtype),
         '_scratch_5xn_1': np.empty((5, rows), dtype),
         'Z2': np.empty((1, rows), dtype),
+        't0': np.empty((1, rows), dtype),
         'A2': np.empty((1, rows), dtype),
         '_scratch_1xn_1': np.empty((1, rows), dtype),
         'loss_terms': np.empty((1, rows), dtype),
@@ -296,36 +310,38 @@ def _loss_into(params, X, Y, work):
     (laid out as _loss_and_grad_into's): train()'s loss on the whole training set after each epoch."""
     W1, b1, W2, b2 = params['W1'], params['b1'], params['W2'], params['b2']
     Z1 = work['Z1']
+    E1 = work['E1']
     A1 = work['A1']
     _scratch_5xn_1 = work['_scratch_5xn_1']
     Z2 = work['Z2']
+    t0 = work['t0']
     A2 = work['A2']
     _scratch_1xn_1 = work['_scratch_1xn_1']
     loss_terms = work['loss_terms']
     # Z1 = W1.T @ X + b1[:, np.newaxis]
     np.matmul(W1.T, X, out=Z1)
     np.add(Z1, b1[:, np.newaxis], out=Z1)
-    # A1 = np.exp(np.minimum(Z1, 0))/(1 + np.exp(-np.abs(Z1)))
-    np.absolute(Z1, out=A1)
-    np.multiply(A1, -1, out=A1)
-    np.exp(A1, out=A1)
-    np.add(A1, 1, out=A1)
-    np.reciprocal(A1, out=A1)
-    np.minimum(Z1, 0, out=_scratch_5xn_1)
-    np.exp(_scratch_5xn_1, out=_scratch_5xn_1)
-    np.multiply(A1, _scratch_5xn_1, out=A1)
+    # E1 = np.exp(-np.abs(Z1))
+    np.absolute(Z1, out=E1)
+    np.negative(E1, out=E1)
+    np.exp(E1, out=E1)
+    # A1 = np.maximum(E1, (Z1 >= 0))/(1 + E1)
+    np.greater_equal(Z1, 0, out=A1)
+    np.maximum(A1, E1, out=A1)
+    np.add(E1, 1, out=_scratch_5xn_1)
+    np.divide(A1, _scratch_5xn_1, out=A1)
     # Z2 = W2.T @ A1 + b2[:, np.newaxis]
     np.matmul(W2.T, A1, out=Z2)
     np.add(Z2, b2[:, np.newaxis], out=Z2)
-    # A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
-    np.absolute(Z2, out=A2)
-    np.multiply(A2, -1, out=A2)
-    np.exp(A2, out=A2)
-    np.add(A2, 1, out=A2)
-    np.reciprocal(A2, out=A2)
-    np.minimum(Z2, 0, out=_scratch_1xn_1)
-    np.exp(_scratch_1xn_1, out=_scratch_1xn_1)
-    np.multiply(A2, _scratch_1xn_1, out=A2)
+    # t0 = np.exp(-np.abs(Z2))
+    np.absolute(Z2, out=t0)
+    np.negative(t0, out=t0)
+    np.exp(t0, out=t0)
+    # A2 = np.maximum(t0, (Z2 >= 0))/(1 + t0)
+    np.greater_equal(Z2, 0, out=A2)
+    np.maximum(A2, t0, out=A2)
+    np.add(t0, 1, out=_scratch_1xn_1)
+    np.divide(A2, _scratch_1xn_1, out=A2)
     # loss_terms = (A2 - Y)**2
     np.subtract(A2, Y, out=loss_terms)
     np.square(loss_terms, out=loss_terms)
@@ -433,9 +449,11 @@ def diagnose(params, X, Y, history=None):
     params, (X, Y) = _checked_params(params), _checked_data(X, Y)
     with np.errstate(all="ignore"):
         value, grads = _loss_and_grad(params, X, Y)
-        Z1, A1, Z2 = _forward_pass(params, X)
+        Z1, E1, A1, Z2 = _forward_pass(params, X)
+        # shared by the lines below
+        t0 = np.exp(-np.abs(Z2))
         # sigmoid, in an equivalent form that cannot overflow
-        A2 = np.exp(np.minimum(Z2, 0))/(1 + np.exp(-np.abs(Z2)))
+        A2 = np.maximum(t0, (Z2 >= 0))/(1 + t0)
         layers = [
             {
                 "layer": 1,

@@ -251,7 +251,13 @@ def test_a_step_is_matrix_products_and_one_kernel_per_layer_and_direction():
     assert [len(stages) for stages in context["backward"].values()] == [1]
     assert len(context["outputs"]["step"]) == 1
     step = context["outputs"]["step"][0]
-    assert step.outputs == ("terms", "delta2") and "symbp_logaddexp" in step.body
+    assert step.outputs == ("terms", "delta2")
+    # The loss through log1p(exp(-|z|)), the exponential the sigmoid computes too: one exp per element in all.
+    assert step.body.count("exp(") == 1 and "log1p(" in step.body
+    spec = CATALOGUE["out-binary_cross_entropy-sigmoid-bias"]
+    sigmoid_hidden = {**spec, "layers": [{**spec["layers"][0], "activation": "sigmoid"}, spec["layers"][1]]}
+    (hidden,) = module_context(build_network(sigmoid_hidden))["hidden"][1]
+    assert hidden.body.count("exp(") == 1, hidden.body
 
 
 @needs_compiler

@@ -26,14 +26,18 @@ def _concrete_rowwise(expr: sp.Expr, units: int, unit: int) -> tuple[sp.Expr, li
     return concrete, [*names, shift]
 
 
+# Each side of zero separately, where max, min and |z| have plain forms: z = log(1 + w) runs over every positive
+# number as w does, and exp(-|z|) is then 1/(1 + w), which SymPy can tell is below 1 (exp(-w) it cannot).
+_W = sp.Symbol("w", positive=True)
+SIDES = (sp.log(1 + _W), -sp.log(1 + _W), sp.Integer(0))
+
+
 @pytest.mark.parametrize("name", [n for n, a in ACTIVATIONS.items() if a.stable_expr is not None and not a.rowwise])
 def test_stable_activation_equals_the_registry_form(name):
     activation = ACTIVATIONS[name]
     difference = (activation.stable_expr - activation.expr).rewrite(sp.exp).rewrite(sp.log)
-    # On each side of zero separately, where min and |z| have plain forms.
-    positive = sp.Symbol("p", positive=True)
-    for side in (positive, -positive, 0):
-        assert sp.simplify(difference.subs(z, side)) == 0
+    for side in SIDES:
+        assert sp.simplify(difference.subs(z, side)) == 0, side
     for point in (-700, -30, -1.5, 0, 0.25, 3, 40, 700):
         want = activation.expr.evalf(40, subs={z: point})
         got = activation.stable_expr.rewrite(sp.log).evalf(40, subs={z: point})
@@ -63,7 +67,9 @@ def test_stable_loss_equals_the_loss_of_the_required_output(name):
                 assert abs((stable - plain).evalf(40, subs=point)) < 1e-25
     else:
         plain = loss.expr.subs(yhat, output.expr)
-        assert sp.simplify(sp.expand_log(plain - loss.stable_expr.rewrite(sp.log), force=True)) == 0
+        difference = plain - loss.stable_expr.rewrite(sp.log)
+        for side in SIDES:
+            assert sp.simplify(sp.expand_log(difference.subs(z, side), force=True)) == 0, side
         for _ in range(10):
             point = {z: float(rng.normal(scale=20)), y: float(rng.uniform())}
             assert abs((loss.stable_expr.rewrite(sp.log) - plain).evalf(40, subs=point)) < 1e-25
@@ -73,8 +79,7 @@ def test_printed_forward_differs_only_in_form():
     sigmoid = activation_calculus("sigmoid")
     assert sigmoid.forward == 1 / (1 + sp.exp(-z))
     assert sigmoid.numeric_forward != sigmoid.forward
-    positive = sp.Symbol("p", positive=True)
-    for side in (positive, -positive):
+    for side in SIDES:
         assert sp.simplify((sigmoid.numeric_forward - sigmoid.forward).subs(z, side)) == 0
     assert activation_calculus("tanh").numeric_forward == activation_calculus("tanh").forward
 

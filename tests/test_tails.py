@@ -39,7 +39,7 @@ def test_sigmoid_is_accurate_in_both_tails(logistic, dtype):
         predicted = logistic.predict(logistic.init_params(dtype=dtype), X).ravel()
     assert predicted.dtype == dtype
     worst = max(_ulps(got, _sigmoid(dtype(z)), dtype) for z, got in zip(ARGUMENTS, predicted))
-    assert worst <= 4, worst
+    assert worst <= 3, worst
     # The lower tail keeps its relative precision: no more exact zeros from -37 on (float64).
     if dtype is np.float64:
         assert predicted[ARGUMENTS.index(-40.0)] == pytest.approx(float(_sigmoid(-40)), rel=1e-15, abs=0)
@@ -54,7 +54,8 @@ def _bce(z, y):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("target", [0.0, 1.0, 0.25])
+# 0.9, a soft label that is not a binary fraction: y z rounds, and the loss must not lose digits to it.
+@pytest.mark.parametrize("target", [0.0, 1.0, 0.25, 0.9])
 def test_binary_cross_entropy_is_accurate_for_confident_predictions(logistic, target, dtype):
     params = logistic.init_params(dtype=dtype)
     worst = 0.0
@@ -63,9 +64,9 @@ def test_binary_cross_entropy_is_accurate_for_confident_predictions(logistic, ta
         with np.errstate(**STRICT):
             value = logistic.loss(params, X, Y)
             stepped, _ = logistic.loss_and_grad(params, X, Y)
-        want = _bce(dtype(z), target)
+        want = _bce(dtype(z), dtype(target))  # the target as the module holds it
         worst = max(worst, _ulps(value, want, dtype), _ulps(stepped, want, dtype))
-    assert worst <= 4, worst
+    assert worst <= 3, worst
 
 
 def test_a_confident_right_prediction_keeps_its_small_loss(logistic):

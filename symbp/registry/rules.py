@@ -6,7 +6,7 @@ prediction ``yhat`` and its target ``y``; the network's loss sums it over output
 Nothing here states a derivative: ``symbp.registry.calculus`` asks SymPy for every one.
 
 Some entries also carry a *stable* form: the same function written so that NumPy does not overflow
-(sigmoid through tanh, softmax after subtracting the row maximum, losses on the pre-activation
+(the sigmoid from exp(-|z|), softmax after subtracting the row maximum, losses on the pre-activation
 instead of the log of a probability). Only the printed value uses it; derivatives come from ``expr``,
 and the registry tests check that both forms agree.
 
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import sympy as sp
+from sympy.codegen.cfunctions import log1p
 from sympy.codegen.numpy_nodes import logaddexp
 
 from symbp.errors import SpecError
@@ -151,13 +152,20 @@ def _row_sum(expr: sp.Expr) -> sp.Sum:
     return sp.Sum(expr, (m, 0, K - 1))
 
 
+# exp(-|z|): in (0, 1] for every z, so it never overflows; the stable forms below share it.
+_NEGATIVE_ABS_EXP = sp.exp(-sp.Abs(z))
+# [z >= 0], 1 or 0: printed as a comparison, not a where().
+_AT_LEAST_ZERO = sp.Piecewise((1, z >= 0), (0, True))
+
+
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
-        # exp(min(z, 0)) / (1 + exp(-|z|)): 1 / (1 + exp(-z)) above zero, exp(z) / (1 + exp(z)) below, both
-        # to a few ulps (the tanh form loses the lower tail) and no exp of a positive number, so no overflow.
+        # With e = exp(-|z|): 1 / (1 + e) from zero up, e / (1 + e) below, both to a few ulps (the tanh form
+        # loses the lower tail) and no exp of a positive number, so no overflow. The numerator, exp(min(z, 0)),
+        # is max(e, [z >= 0]) (e is at most 1, and positive): one exponential per element, not two.
         Activation("sigmoid", 1 / (1 + sp.exp(-z)), display=r"\sigma",
-                   stable_expr=sp.exp(sp.Min(z, 0)) / (1 + sp.exp(-sp.Abs(z))),
+                   stable_expr=sp.Max(_NEGATIVE_ABS_EXP, _AT_LEAST_ZERO) / (1 + _NEGATIVE_ABS_EXP),
                    natural_targets=IN_UNIT_INTERVAL, notation_slot="sigmoid_symbol"),
         Activation("tanh", sp.tanh(z), display=r"\tanh"),
         Activation("relu", sp.Piecewise((z, z > 0), (0, True)), display=r"\operatorname{ReLU}"),
@@ -206,9 +214,11 @@ LOSSES: dict[str, Loss] = {
             "binary_cross_entropy",
             -(y * sp.log(yhat) + (1 - y) * sp.log(1 - yhat)),
             requires_output="sigmoid",
-            # The logits form: y log(1 + exp(-z)) + (1 - y) log(1 + exp(z)), each term accurate on its own,
-            # so a confident right prediction's small loss keeps its digits (log(1 + exp(z)) - y z cancels).
-            stable_expr=y * logaddexp(0, -z) + (1 - y) * logaddexp(0, z),
+            # The logits form: y log(1 + exp(-z)) + (1 - y) log(1 + exp(z)), with log(1 + exp(+-z)) =
+            # max(+-z, 0) + log1p(exp(-|z|)). Every term is at least zero, so a confident right prediction's
+            # small loss keeps its digits (log(1 + exp(z)) - y z would cancel), and the one exponential is the
+            # sigmoid's own exp(-|z|), computed once for both.
+            stable_expr=y * sp.Max(-z, 0) + (1 - y) * sp.Max(z, 0) + log1p(_NEGATIVE_ABS_EXP),
             targets=IN_UNIT_INTERVAL,
             prediction_name="probability",
         ),

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sympy as sp
+from sympy.codegen.cfunctions import log1p
+from sympy.codegen.numpy_nodes import logaddexp
 from sympy.matrices.expressions.special import OneMatrix
 
 from symbp.registry.rules import RowMax, RowSum
@@ -20,7 +22,10 @@ from symbp.render.code.printing import TrainerPrinter
 
 ROWS = "rows"
 _UFUNCS = {sp.exp: "exp", sp.tanh: "tanh", sp.log: "log", sp.cosh: "cosh", sp.sinh: "sinh", sp.sin: "sin",
-           sp.cos: "cos", sp.atan: "arctan", sp.Abs: "absolute"}
+           sp.cos: "cos", sp.atan: "arctan", sp.Abs: "absolute", log1p: "log1p"}
+# A comparison's ufunc: written into a float array it gives the 0/1 mask that [z >= 0] is.
+_COMPARISONS = {">=": "greater_equal", ">": "greater", "<=": "less_equal", "<": "less", "==": "equal",
+                "!=": "not_equal"}
 
 
 @dataclass
@@ -141,20 +146,52 @@ class InPlacePrinter(TrainerPrinter):
             return lines
         if isinstance(expr, (sp.Min, sp.Max)):
             return self._emit_pairwise(expr, out, depth)
+        if _is_mask(expr):
+            return self._emit_mask(expr.args[0].cond, out, depth)
         if expr.func in _UFUNCS and len(expr.args) == 1:
             lines, argument = self._argument(expr.args[0], out, depth)
             return lines + [f"{np_('numpy.' + _UFUNCS[expr.func])}({argument}, out={out})"]
+        if isinstance(expr, logaddexp):
+            lines = []
+            left, right = (self._operand(arg, depth, lines) for arg in expr.args)
+            return lines + [f"{np_('numpy.logaddexp')}({left}, {right}, out={out})"]
+        if isinstance(expr, (RowMax, RowSum)):
+            return self._emit_row_reduction(expr, out, depth)
         return self._whole(expr, out)
+
+    def _emit_row_reduction(self, expr, out, depth) -> list[str]:
+        """A sample's maximum or sum over its row of units, reduced straight into out (a column per sample)."""
+        lines: list[str] = []
+        (argument,) = expr.args
+        if isinstance(expr, RowMax):
+            argument = self.bindings.get(argument, argument)
+        reduced = self._operand(argument, depth, lines)
+        function = self._module_format("numpy.max" if isinstance(expr, RowMax) else "numpy.sum")
+        shape = self.shape_of(expr)
+        if self.workspace.shapes.get(out) == shape:
+            return lines + [f"{function}({reduced}, axis={self.unit_axis}, keepdims=True, out={out})"]
+        # out is a whole layer's array that the reduction is broadcast over: reduce into a column first.
+        column = self.workspace.scratch(shape, depth + 1)
+        return lines + [f"{function}({reduced}, axis={self.unit_axis}, keepdims=True, out={column})",
+                        f"{self._module_format('numpy.copyto')}({out}, {column})"]
 
     def _emit_pairwise(self, expr, out, depth) -> list[str]:
         """Min(a, b, ...) or Max(...): np.minimum or np.maximum of the first array and each other operand."""
         function = self._module_format("numpy.minimum" if isinstance(expr, sp.Min) else "numpy.maximum")
-        first, *rest = sorted(expr.args, key=lambda arg: self.shape_of(arg) is None)
+        # Arrays first, and among them one to compute first (into out itself), so no scratch array is needed.
+        first, *rest = sorted(expr.args, key=lambda arg: (self.shape_of(arg) is None, self._atom(arg)))
         lines, current = self._argument(first, out, depth)
         for operand in rest:
             lines.append(f"{function}({current}, {self._operand(operand, depth, lines)}, out={out})")
             current = out
         return lines
+
+    def _emit_mask(self, condition, out, depth) -> list[str]:
+        """[lhs op rhs] as 0s and 1s: the comparison's ufunc, written into the float array out."""
+        lines: list[str] = []
+        left, right = (self._operand(side, depth, lines) for side in (condition.lhs, condition.rhs))
+        function = self._module_format("numpy." + _COMPARISONS[condition.rel_op])
+        return lines + [f"{function}({left}, {right}, out={out})"]
 
     def _emit_chain(self, expr, out, depth, combine, inverse) -> list[str]:
         """a + b - c ... or a * b / c ...: the first array operand, then each other one, in place."""
@@ -164,8 +201,10 @@ class InPlacePrinter(TrainerPrinter):
         constants = [o for o in operands if self.shape_of(o) is None]
         arrays = [o for o in operands if self.shape_of(o) is not None]
         constant = (sp.Add if is_sum else sp.Mul)(*constants)
-        # Matrix products first: they can only write into out, not combine into it.
-        arrays.sort(key=lambda o: not self._has_product(o))
+        # Matrix products first: they can only write into out, not combine into it. Then an operand that enters
+        # as it is, so that a / b is one divide rather than a reciprocal and a multiply.
+        arrays.sort(key=lambda o: (not self._has_product(o), is_sum and o.could_extract_minus_sign()
+                                   or not is_sum and o.is_Pow and o.exp == -1))
 
         def split(operand):
             """(operand without its sign or reciprocal, whether it enters inverted)."""
@@ -191,7 +230,7 @@ class InPlacePrinter(TrainerPrinter):
         elif first_inverted:
             lines += self._emit(arrays[0], out, depth)
         elif self._atom(first) and constant != identity:
-            lines.append(f"{np_('numpy.' + combine)}({self._print(first)}, {self._print(constant)}, out={out})")
+            lines.append(self._combine_constant(self._print(first), constant, combine, out))
             constant = identity
         else:
             lines += self._emit(first, out, depth)
@@ -200,8 +239,14 @@ class InPlacePrinter(TrainerPrinter):
             printed = self._operand(value, depth, lines)
             lines.append(f"{np_('numpy.' + (inverse if inverted else combine))}({out}, {printed}, out={out})")
         if constant != identity:
-            lines.append(f"{np_('numpy.' + combine)}({out}, {self._print(constant)}, out={out})")
+            lines.append(self._combine_constant(out, constant, combine, out))
         return lines
+
+    def _combine_constant(self, operand: str, constant, combine: str, out: str) -> str:
+        """operand + constant or operand * constant into out; times -1 is np.negative."""
+        if combine == "multiply" and constant == -1:
+            return f"{self._module_format('numpy.negative')}({operand}, out={out})"
+        return f"{self._module_format('numpy.' + combine)}({operand}, {self._print(constant)}, out={out})"
 
     def _emit_matrix(self, expr, out, depth) -> list[str]:
         np_ = self._module_format
@@ -229,6 +274,13 @@ class InPlacePrinter(TrainerPrinter):
             if plain and isinstance(matrices[1], OneMatrix) and matrices[1].shape[1] == 1:
                 return [f"{np_('numpy.matmul')}({self._print(matrices[0])}, {self.workspace.ones()}, out={out})"]
         return self._whole(expr, out)
+
+
+def _is_mask(expr) -> bool:
+    """Piecewise((1, lhs op rhs), (0, True)): a comparison as 0 or 1."""
+    return (isinstance(expr, sp.Piecewise) and len(expr.args) == 2 and expr.args[1].cond == sp.true
+            and (expr.args[0].expr, expr.args[1].expr) == (1, 0)
+            and isinstance(expr.args[0].cond, sp.core.relational.Relational))
 
 
 def _is_broadcast_bias(term) -> bool:

@@ -100,13 +100,6 @@ def _code(expr, bindings: dict | None = None, arrays=()) -> str:
     return numpy_code(expr, bindings, names={"N": "n"}, arrays=arrays)
 
 
-def _activation_code(layer: Layer, code=_code) -> str:
-    calculus = layer.calculus
-    if calculus.rowwise:
-        return code(calculus.numeric_forward, {z_vec: layer.preactivation_symbol})
-    return code(calculus.numeric_forward, {z: layer.preactivation_symbol})
-
-
 def incoming_first(vjp: sp.Expr) -> sp.Expr:
     """Writes g[j] * phi' with the incoming gradient first, the way backprop is read aloud."""
     local, incoming = vjp.as_independent(g_vec)
@@ -117,6 +110,40 @@ def incoming_first(vjp: sp.Expr) -> sp.Expr:
 
 def _layer_bindings(layer: Layer) -> dict:
     return {a_vec: layer.output, z_vec: layer.preactivation_symbol}
+
+
+# Stands for a hidden layer's pre-activation in its activation's lines, bound to Z1, Z2, ... when they are printed.
+_HIDDEN_PRE = sp.Symbol("__hidden_preactivation__", real=True)
+
+
+def activation_parts(layer: Layer, pre: sp.Symbol) -> tuple[list[tuple[sp.Symbol, sp.Expr]], sp.Expr]:
+    """A hidden layer's activation as code evaluates it (the registry's stable form) over pre, a symbol that
+    stands for its pre-activation: the temporaries (name, value) that hold what it would compute twice, then
+    its value over them. The sigmoid's exp(-|z|) enters its numerator and its denominator, and is computed
+    once: E1 for layer 1 (E for an exponential, ``shared`` for anything else)."""
+    calculus = layer.calculus
+    forward = index_free(calculus.numeric_forward, {z_vec: pre}) if calculus.rowwise \
+        else calculus.numeric_forward.xreplace({z: pre})
+    placeholders = (sp.Symbol(f"__shared{i}__", real=True) for i in itertools.count())
+    shared, (value,) = sp.cse([forward], symbols=placeholders, optimizations=None, order="none")
+    names: dict = {}
+    for placeholder, part in shared:
+        stem = f"E{layer.index}" if isinstance(part, sp.exp) else f"shared{layer.index}"
+        taken = {name.name for name in names.values()}
+        name = next(n for n in itertools.chain([stem], (f"{stem}_{i}" for i in itertools.count(1))) if n not in taken)
+        names[placeholder] = sp.Symbol(name, real=True)
+    return [(names[p], part.xreplace(names)) for p, part in shared], value.xreplace(names)
+
+
+def activation_lines(layer: Layer, code=_code) -> list[Line]:
+    """The lines of a hidden layer's activation: its temporaries, then its output A."""
+    shared, value = activation_parts(layer, _HIDDEN_PRE)
+    bindings = {_HIDDEN_PRE: layer.preactivation_symbol}
+    temporaries = [name for name, _ in shared]
+    assignments = [*shared, (layer.output, value)]
+    comment = activation_comment(layer)
+    return [Line(str(target), code(expr, bindings, temporaries), comment if i == 0 else "", expr)
+            for i, (target, expr) in enumerate(assignments)]
 
 
 def hidden_lines(network: Network, code=_code, training: bool = False) -> list[Line]:
@@ -130,7 +157,7 @@ def hidden_lines(network: Network, code=_code, training: bool = False) -> list[L
         lines += _steps(layer, "forward_steps", code) or [Line(layer.preactivation_symbol.name, code(preactivation))]
         if layer is network.layers[-1]:
             break
-        lines.append(Line(layer.output.name, _activation_code(layer, code), activation_comment(layer)))
+        lines += activation_lines(layer, code)
     return lines
 
 
@@ -308,7 +335,6 @@ def _inplace_step(network: Network, block: OutputBlock, samples_as_columns: bool
         steps.append(StepLine(target, printer.doprint(expr), printer.assign(target, expr, shape)))
         return shape
 
-    stand_in = sp.Symbol("__stand_in__", real=True)
     last = network.layers[-1]
     for layer in network.layers:
         # The training step multiplies a dropout layer's inputs by its mask; the loss alone is measured in
@@ -317,8 +343,11 @@ def _inplace_step(network: Network, block: OutputBlock, samples_as_columns: bool
         write(layer.preactivation_symbol.name, arranged(preactivation), layer.units)
         if layer is last:
             break
-        write(layer.output.name, layer.calculus.numeric_forward.xreplace({z: stand_in}), layer.units,
-              {stand_in: layer.preactivation_symbol})
+        shared, value = activation_parts(layer, _HIDDEN_PRE)
+        bindings = {_HIDDEN_PRE: layer.preactivation_symbol}
+        for name, expr in shared:
+            known[name] = write(name.name, expr, printer_for(bindings).shape_of(expr) or layer.units, bindings)
+        write(layer.output.name, value, layer.units, bindings)
     for line in block.lines:
         shape = printer_for(block.bindings).shape_of(line.expr) or last.units
         shape = write(line.target, line.expr, shape, block.bindings)

@@ -20,11 +20,12 @@ from sympy.matrices.expressions.special import OneMatrix
 from symbp import __version__
 from symbp.errors import SymbpError
 from symbp.registry.calculus import a_vec, g_vec
-from symbp.registry.rules import z, z_vec
+from symbp.registry.rules import z_vec
 from symbp.render.code.backends.cuda import PREAMBLE, Kernel, plan
 from symbp.render.code.numpy_module import (
     MARKER,
     MaskView,
+    activation_parts,
     architecture,
     incoming_first,
     index_free,
@@ -112,14 +113,13 @@ def _check_dense(layer: Layer) -> None:
 def _hidden_forward(layer: Layer, shapes: dict) -> list:
     """The kernels (and any row-wise reductions) of a hidden layer's forward pass."""
     pre, output = _symbol(layer.preactivation_symbol.name), _symbol(layer.output.name)
-    calculus = layer.calculus
-    forward = index_free(calculus.numeric_forward, {z_vec: pre}) if calculus.rowwise \
-        else calculus.numeric_forward.xreplace({z: pre})
+    # The NumPy module's lines: what the activation would compute twice (the sigmoid's exp(-|z|)) is a local.
+    shared, value = activation_parts(layer, pre)
+    assignments = [(pre, _bias_added(layer)), *shared, (output, value)]
     wanted = [output]
     if _symbol(layer.preactivation_symbol.name) in _hidden_backward_expr(layer).free_symbols:
         wanted.append(pre)
-    return plan(f"layer{layer.index}_forward", [(pre, _bias_added(layer)), (output, forward)],
-                _product_and_bias(layer), {}, wanted, shapes)
+    return plan(f"layer{layer.index}_forward", assignments, _product_and_bias(layer), {}, wanted, shapes)
 
 
 def _product_and_bias(layer: Layer) -> dict:
