@@ -54,6 +54,7 @@ REASON_WORDS = {
     "matrix_calculus": "SymPy's matrix calculus",
     "elementwise": "the index form, entry by entry",
     "split": "split the fraction",
+    "factor": "take out the common factor",
     "kink": "|w| has a kink at 0, where sign(0) = 0 is taken",
     "update": "",
 }
@@ -274,6 +275,7 @@ SECTION_TITLES = {
     "matrix": "The matrix form",
     "explicit": "The gradient of every weight",
     "update": "The update rule",
+    "normalisation": "Normalisation",
 }
 
 
@@ -347,6 +349,17 @@ def _symbols(writer: Writer, layer: int | None, spec: Spec) -> dict[str, str]:
     return out
 
 
+def _normalisation_symbols(writer: Writer, layer: int) -> dict[str, str]:
+    """How the notation names a normalised layer's quantities, for the prose."""
+    j, k = q.unit_index(layer, "cur"), q.unit_index(layer, "cur'")
+    out = {name: writer.math(quantity(layer)[j]) for name, quantity in (
+        ("weighted", q.weighted), ("normalised", q.normalised), ("gain", q.gain), ("shift", q.shift),
+        ("weighted_delta", q.weighted_delta), ("normalised_delta", q.normalised_delta))}
+    out.update({kind: writer.math(q.layer_statistic(kind, layer)) for kind in q.NORMALISATION_LAYER_KINDS})
+    out.update({"k": writer.math(k), "normalised_k": writer.math(q.normalised(layer)[k])})
+    return out
+
+
 def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
     # Keys lose their section's prefix ("layer2.delta" is "delta" in its section).
     blocks = {chain.key.split(".", 1)[1]: writer.block(chain) for chain in section.chains}
@@ -366,6 +379,12 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
         _general_facts(view, writer.notation, section)
         if section.facts["skipped"]:
             _skip_facts(view, writer, section)
+    if section.kind == "normalisation":
+        view.title = f"The normalisation of {writer.notation.layer_name(section.layer).replace('~', ' ')}"
+        view.symbols.update(_normalisation_symbols(writer, section.layer))
+        view.facts["epsilon_tex"] = tex_number(section.facts["epsilon"])
+    if section.kind in ("output", "hidden") and section.facts.get("normalised"):
+        view.symbols.update(_normalisation_symbols(writer, section.layer))
     if section.kind == "worked":
         view.facts["walks"] = [_walk(writer, blocks, walk) for walk in section.facts["paths"]]
     if section.kind == "explicit":
@@ -539,6 +558,11 @@ def numerical_check_rows(writer: Writer, spec: Spec) -> list[dict[str, str]]:
     return rows
 
 
+# The roles of the parameters, in the order a layer's are listed: weights and biases, a normalised layer's gains
+# and shifts.
+_PARAMETER_ROLES = ("weight", "bias", "gain", "shift")
+
+
 def derivation_context(spec_source, notation: str | None = None, writer_class: type[Writer] = Writer) -> dict:
     """The derivation's view-model; ``writer_class`` prints its justifications (symbp.render.html gives its own)."""
     spec = load_spec(spec_source)
@@ -582,8 +606,10 @@ def derivation_context(spec_source, notation: str | None = None, writer_class: t
         "forward_keys": [f"{kind}{layer}" for layer in layers for kind in ("pre", "act")],
         "backward_keys": [f"delta{layer}" for layer in reversed(layers)],
         "gradient_keys": [f"{kind}{layer}" for layer in reversed(layers) for kind in ("weight", "bias")],
-        "update_gradient_keys": [f"gradient.{kind}{layer}" for layer in layers for kind in ("weight", "bias")],
-        "update_keys": [f"{kind}{layer}" for layer in layers for kind in ("weight", "bias")],
+        "update_gradient_keys": [f"gradient.{kind}{layer}" for layer in layers for kind in _PARAMETER_ROLES],
+        "update_keys": [f"{kind}{layer}" for layer in layers for kind in _PARAMETER_ROLES],
+        "normalised_layers": [chosen.layer_name(section.layer) for section in derivation.sections
+                              if section.kind == "normalisation"],
     }
 
 
