@@ -116,7 +116,8 @@ def normalisation_section(net: Network, layer_index: int, sign: int) -> Section:
     substituted = own + by_mean * d_mean + by_variance * d_variance
     in_normalised = sp.expand(substituted).xreplace({u[k]: mean + scale * x_hat[k], u[j]: mean + scale * x_hat[j]})
     in_normalised = sp.expand(in_normalised)
-    factored = sp.Mul(1 / (units * scale), sp.expand(in_normalised * units * scale), evaluate=False)
+    factored = sp.Mul(sp.expand(in_normalised * units * scale),
+                      sp.Pow(sp.Mul(units, scale, evaluate=False), -1, evaluate=False), evaluate=False)
     if not _vanishes(factored.doit() - substituted.xreplace({u[k]: mean + scale * x_hat[k],
                                                             u[j]: mean + scale * x_hat[j]})):
         raise ArithmeticError(f"{factored} is not SymPy's {substituted}")
@@ -131,10 +132,10 @@ def normalisation_section(net: Network, layer_index: int, sign: int) -> Section:
     ))
 
     # -- the error term at the weighted sums: u_j reaches the loss through every x_hat_k of its sample
-    summand = g[k] * factored
+    summand = sp.Mul(g[k], factored, evaluate=False)
     derived = _picked(sp.Sum(sp.expand(g[k] * factored.doit()), (k, 1, units)), j, units)
-    compact = sp.Mul(1 / (units * scale), units * g[j] - sp.Sum(g[k], (k, 1, units))
-                     - x_hat[j] * sp.Sum(g[k] * x_hat[k], (k, 1, units)), evaluate=False)
+    compact = sp.Mul(units * g[j] - sp.Sum(g[k], (k, 1, units)) - x_hat[j] * sp.Sum(g[k] * x_hat[k], (k, 1, units)),
+                     sp.Pow(sp.Mul(units, scale, evaluate=False), -1, evaluate=False), evaluate=False)
     if not _vanishes((derived - compact.doit()).doit()):
         raise ArithmeticError(f"the compact form {compact} is not SymPy's {derived}")
     chains.append(chain(
@@ -167,8 +168,16 @@ def _times(coefficient: sp.Expr, derivative: sp.Expr) -> sp.Expr:
     signs inside: -(u - mu)/(2 sigma^3) rather than (mu - u)/(2 sigma^3)."""
     negated = -coefficient if coefficient.has(sp.Sum) else sp.factor_terms(sp.expand(-coefficient))
     if coefficient.could_extract_minus_sign() or _negative_terms(negated) < _negative_terms(coefficient):
-        return sp.Mul(-1, product(negated, derivative), evaluate=False)
-    return product(coefficient, derivative)
+        return sp.Mul(-1, product(_one_fraction(negated), derivative), evaluate=False)
+    return product(_one_fraction(coefficient), derivative)
+
+
+def _one_fraction(expr: sp.Expr) -> sp.Expr:
+    """``expr`` as one fraction, numerator over denominator, as the texts write a coefficient."""
+    numerator, denominator = sp.fraction(sp.factor_terms(expr))
+    if denominator == 1 or numerator == 1:
+        return expr
+    return sp.Mul(numerator, sp.Pow(denominator, -1, evaluate=False), evaluate=False)
 
 
 def _constants_out(expr: sp.Expr, index) -> sp.Expr:

@@ -28,6 +28,7 @@ from symbp.render.latex.texchars import check_typesettable
 from symbp.render.templating import render
 from symbp.spec.schema import Spec, SpecSource, load_spec
 from symbp.symbolic import quantities as q
+from symbp.symbolic.layers import input_route
 from symbp.symbolic.network import network_of
 
 MARKER = "% symbp-generated-document"
@@ -502,6 +503,18 @@ def _last(derivation: Derivation, kind: str, layer: int | None, key: str):
     return found.steps[-1].expr if found else None
 
 
+# A normalised layer's definitions on the way to z, and its error terms on the way back (section "normalisation").
+_NORMALISATION_FORWARD = ("weighted", "mean", "variance", "scale", "normalised")
+_NORMALISATION_ERRORS = ("normalised_delta", "weighted_delta")
+
+
+def _normalisation_chains(derivation: Derivation, layer: int, keys) -> list[Chain]:
+    section = derivation.section("normalisation", layer)
+    if section is None:
+        return []
+    return [section.chain(f"norm{layer}.{key}") for key in keys]
+
+
 def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> list[dict]:
     """Fausett's training algorithm as the post numbers it: feedforward, error terms with delta_in,
     corrections Delta w = alpha delta z, and the update w(new) = w(old) + Delta w; one entry per step."""
@@ -519,8 +532,11 @@ def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> lis
         network = derivation.section("network")
         pre = network.chain(f"network.pre{layer}").steps[-1].expr
         act = network.chain(f"network.act{layer}").steps[0].expr
+        # A normalised layer computes its weighted sums and their statistics first (its own section's definitions).
+        before = [(math(chain.lhs), math(chain.result)) for chain in _normalisation_chains(derivation, layer,
+                                                                                              _NORMALISATION_FORWARD)]
         steps.append({"kind": "forward", "layer": writer.notation.layer_name(layer),
-                      "rows": rows((math(q.pre(layer)[j]), math(pre)), (math(q.act(layer)[j]), math(act)))})
+                      "rows": rows(*before, (math(q.pre(layer)[j]), math(pre)), (math(q.act(layer)[j]), math(act)))})
     for layer in range(depth, 0, -1):
         j = q.unit_index(layer, "cur")
         pairs = []
@@ -529,9 +545,12 @@ def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> lis
         else:
             k = q.unit_index(layer + 1, "next")
             reaches = net.layer(layer + 1).index_input_partial(k, j)
-            received = sp.Sum(q.delta(layer + 1)[k] * reaches, (k, 1, spec.sizes[layer + 1]))
+            error_above = input_route(net.layer(layer + 1), k, q.unit_index(layer, "cur'"))[1]
+            received = sp.Sum(error_above * reaches, (k, 1, spec.sizes[layer + 1]))
             pairs.append((math(q.incoming(layer)[j]), math(received)))
             pairs.append((math(q.delta(layer)[j]), math(q.incoming(layer)[j] * local_derivative(net, layer, j))))
+        pairs += [(math(chain.lhs), math(chain.result)) for chain in _normalisation_chains(derivation, layer,
+                                                                                             _NORMALISATION_ERRORS)]
         for _, parameter, gradient in net.layer(layer).index_gradients():
             pairs.append((r"\Delta " + math(parameter), math(q.LEARNING_RATE * gradient)))
         steps.append({"kind": "error", "layer": writer.notation.layer_name(layer), "rows": rows(*pairs)})

@@ -465,10 +465,12 @@ class FausettNotation(Notation):
         if kind in ("weighted", "normalised"):
             suffix = "sum" if kind == "weighted" else "norm"
             return rf"{unit}\_{suffix}{mark}_{{{j}}}"
+        # A letter (j, or a second index j' over the same units) tells the layer; a number names the unit.
+        subscript = j if j.rstrip("'") == self.letter(layer, "cur") else self._unit(layer, j)
         if kind in ("weighted_delta", "normalised_delta"):
             suffix = "sum" if kind == "weighted_delta" else "norm"
-            return rf"{self.err}\_{suffix}_{{{self._error_subscript(layer, j)}}}"
-        return rf"{self._normalisation_letter(kind)}_{{{self._error_subscript(layer, j)}}}{when}"
+            return rf"{self.err}\_{suffix}_{{{subscript}}}"
+        return rf"{self._normalisation_letter(kind)}_{{{subscript}}}{when}"
 
     def normalisation_statistic(self, kind: str, layer: int) -> str:
         """Named after the layer's units, as its skip indicator: mu_Z, sigma^2_Z."""
