@@ -204,6 +204,10 @@ class Oracle:
         if key not in self._cache:
             base = self.quantity(*bottom, n)
             step = 1e-3 * max(abs(base), 1e-2)
+            if bottom[0] == "weighted":
+                # A normalised layer's weighted sums move its output on the scale of their spread, which can be
+                # far below their size: a step of their size would step over the curvature.
+                step = min(step, 1e-3 * self.quantity("scale", bottom[1], 0, n))
             with np.errstate(all="ignore"):
                 result = self._difference(top, bottom, n, base, step)
                 if not np.isfinite(result) and base != 0:
