@@ -19,8 +19,8 @@ from symbp.derivation.model import Chain, Conventions, Derivation, Step
 from symbp.render.html.page import derivation_page
 from symbp.render.latex.document import Writer, derivation_document, notation_for
 from symbp.spec.schema import load_spec
-from symbp.symbolic import quantities as q
 from symbp.symbolic import layernorm
+from symbp.symbolic import quantities as q
 
 
 def _spec(hidden_normalised: bool = True, output_normalised: bool = False, depth: int = 2, epsilon=None) -> dict:
