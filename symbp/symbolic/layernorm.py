@@ -377,6 +377,31 @@ class LayerNormLayer:
             out += [(q.weight(self.index)[i, jj], q.act(self.index - 1)[i]) for jj in units]
         return out
 
+    def index_weighted_errors(self, errors: Sequence[sp.Expr]) -> list[sp.Expr]:
+        """(sign) dl/du_j of each unit from its error terms ``errors`` (delta_1 .. delta_H, as values or symbols):
+        SymPy's compact form (``normalisation_calculus``) for this layer's units, in its named gains, normalised
+        values and scale, with g_k = delta_k gamma_k."""
+        compact = normalisation_calculus().compact.subs(K, self.units).doit()
+        gains, normalised = q.gain(self.index), q.normalised(self.index)
+        row = {g_vec[unit]: errors[unit] * gains[unit + 1] for unit in range(self.units)}
+        row.update({x_vec[unit]: normalised[unit + 1] for unit in range(self.units)})
+        row[scale_symbol] = q.layer_statistic("scale", self.index)
+        return [compact.subs(j, unit).xreplace(row) for unit in range(self.units)]
+
+    def exact_stages(self, previous: Sequence[sp.Expr], values: Mapping[str, sp.Matrix]) -> dict:
+        """The layer's named quantities on one sample, in exact arithmetic where it is exact (u, mu, sigma^2)
+        and SymPy's square root otherwise: {quantity: value}, in the order they are computed."""
+        w = values[self.weight.name]
+        u = [sp.Add(*(previous[i] * w[i, jj] for i in range(self.fan_in))) for jj in range(self.units)]
+        mean = sp.Add(*u) / self.units
+        variance = sp.Add(*((each - mean) ** 2 for each in u)) / self.units
+        scale = sp.sqrt(variance + self.exact_epsilon)
+        out = {q.weighted(self.index)[jj + 1]: u[jj] for jj in range(self.units)}
+        out.update({q.layer_statistic("mean", self.index): mean, q.layer_statistic("variance", self.index): variance,
+                    q.layer_statistic("scale", self.index): scale})
+        out.update({q.normalised(self.index)[jj + 1]: (u[jj] - mean) / scale for jj in range(self.units)})
+        return out
+
     # -- the named quantities on numbers, for the checker: each may be moved (``pin``) before the next is computed
     def numeric_stages(self, previous, params: Mapping, pin) -> dict[str, np.ndarray]:
         stages = {"weighted": pin("weighted", np.asarray(previous) @ np.asarray(params[self.weight.name]))}
@@ -411,9 +436,13 @@ class LayerNormLayer:
     def expanded_preactivation(self, previous: Sequence[sp.Expr], values: Mapping[str, sp.Matrix]) -> list[sp.Expr]:
         w, gain, shift = (values[name] for name in (self.weight.name, self.gain.name, self.shift.name))
         weighted = [sum(previous[i] * w[i, jj] for i in range(self.fan_in)) for jj in range(self.units)]
-        mean = sp.Add(*weighted) / self.units
-        variance = sp.Add(*((each - mean) ** 2 for each in weighted)) / self.units
-        scale = sp.sqrt(variance + self.exact_epsilon)
+        mean = sum(weighted[1:], weighted[0]) / self.units
+        variance = sum(((each - mean) ** 2 for each in weighted[1:]), (weighted[0] - mean) ** 2) / self.units
+        # Arrays of floats (the worksheet's vectorised draws) take NumPy's square root, expressions SymPy's.
+        if isinstance(variance, np.ndarray):
+            scale = np.sqrt(variance + self.epsilon)
+        else:
+            scale = sp.sqrt(variance + self.exact_epsilon)
         return [gain[0, jj] * (weighted[jj] - mean) / scale + shift[0, jj] for jj in range(self.units)]
 
     # -- numbers
