@@ -80,7 +80,6 @@ def test_the_command_line_refuses_it_with_exit_2_and_writes_nothing(tmp_path, ca
 
 
 @pytest.mark.parametrize(("command", "where", "suffix"), [
-    (["worksheet"], "a worksheet", ".tex"),
     (["generate", "--backend", "array-api"], "the array-API backend", ".py"),
     (["generate", "--backend", "cupy"], "the CuPy backend", ".py"),
 ])

@@ -46,7 +46,8 @@ def describe(name: str) -> str:
         where = f"unit {numbers[1]} of layer {numbers[0]}" if len(numbers) == 2 else f"layer {numbers[0]}"
         return f"the {_NORMALISATION_WORDS[kind]} of {where}"
     if kind in ("dgamma", "dbeta"):
-        return f"the gradient of the {'gain' if kind == 'dgamma' else 'shift'} of unit {numbers[1]} of layer {numbers[0]}"
+        which = "gain" if kind == "dgamma" else "shift"
+        return f"the gradient of the {which} of unit {numbers[1]} of layer {numbers[0]}"
     if name.startswith("delta"):
         layer, unit = name[5:].split("_")
         return f"the error term of unit {unit} of layer {layer}"
