@@ -39,7 +39,8 @@ def _specs():
         spec["layers"] = [{key: value for key, value in layer.items() if key != "kernel_regularizer"}
                           for layer in spec["layers"]]
         drawn.append(load_spec(spec))
-    drawn = [spec for spec in drawn if any(layer.normalization for layer in spec.layers)][:2]
+    # Shallow ones: each gradient of a deep normalised hand network takes SymPy seconds to check.
+    drawn = [spec for spec in drawn if any(layer.normalization for layer in spec.layers) and len(spec.layers) <= 3][:2]
     assert len(drawn) == 2
     return [load_spec(SPECS[name]) for name in sorted(SPECS)] + drawn
 

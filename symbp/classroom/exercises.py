@@ -96,6 +96,7 @@ def exercises(sheet: Worksheet, notation_name: str | None = None) -> list[Exerci
 def _network_words(sheet: Worksheet) -> str:
     spec = sheet.hand.spec
     layers = "; ".join(f"layer {number}: {layer.units} unit{'s' if layer.units > 1 else ''}, {layer.activation}"
+                       f"{', layer-normalised' if layer.normalization else ''}"
                        for number, layer in enumerate(spec.layers, start=1))
     scale = f" times {spec.loss.scale:g}" if spec.loss.scale != 1 else ""
     return (f"The network has {spec.inputs} inputs ({layers}) and the loss is the {spec.loss.name.replace('_', ' ')}"

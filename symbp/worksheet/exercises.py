@@ -284,6 +284,7 @@ def build_worksheet(spec_source, variant: int = 0, error_sign: int = 1) -> Works
     chosen = [rng.choice(top or derivable)]
     if net.depth > 1 and bottom and bottom != top:
         chosen.append(rng.choice(bottom))
+    biases = [p for p in biases if p not in chosen]
     if biases:
         chosen.append(rng.choice(biases))
     descent = descent_problem(spec, variant)
