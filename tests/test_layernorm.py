@@ -80,8 +80,6 @@ def test_the_command_line_refuses_it_with_exit_2_and_writes_nothing(tmp_path, ca
 
 
 @pytest.mark.parametrize(("command", "where", "suffix"), [
-    (["derive"], "the derivation", ".tex"),
-    (["worksheet"], "a worksheet", ".tex"),
     (["generate", "--backend", "cupy"], "the CuPy backend", ".py"),
 ])
 def test_what_does_not_carry_layer_norm_refuses_it_in_one_line(tmp_path, capsys, command, where, suffix):

@@ -31,6 +31,8 @@ from symbp.symbolic.network import Network, network_of, sample_coefficient
 from symbp.symbolic.penalties import weight_penalties
 
 TOLERANCE = 1e-6
+# The kinds of named quantity that are entries of a parameter array (a normalised layer's gain and shift too).
+_PARAMETER_KINDS = ("weight", "bias", "gain", "shift")
 VARIABLE_POINTS = (-1.7, -0.35, 0.4, 1.9)
 _NUMPY = {"exp": np.exp, "log": np.log, "tanh": np.tanh, "cosh": np.cosh, "sinh": np.sinh, "sqrt": np.sqrt,
           "Abs": np.abs, "sign": np.sign, "Max": np.maximum, "Min": np.minimum}
@@ -153,7 +155,15 @@ class Oracle:
         if self.masks is not None:
             params = {**params, **{name: mask[n] for name, mask in self.masks.items()}}
         for layer in range(1, self.depth + 1):
-            pre = np.array(self.network.layer(layer).numeric_preactivation(previous, params), dtype=float)
+            kind_of_layer = self.network.layer(layer)
+            if hasattr(kind_of_layer, "numeric_stages"):
+                # A normalised layer's own quantities (u, mu, sigma^2, sigma_hat, x_hat), each one movable.
+                stages = kind_of_layer.numeric_stages(previous, params, self._pinning(overrides, layer))
+                values.update({(kind, layer): np.atleast_1d(np.array(value, dtype=float))
+                               for kind, value in stages.items()})
+                pre = np.array(stages["pre"], dtype=float)
+            else:
+                pre = np.array(kind_of_layer.numeric_preactivation(previous, params), dtype=float)
             for (kind, at, unit), value in overrides.items():
                 if (kind, at) == ("pre", layer):
                     pre[unit] = value
@@ -164,6 +174,18 @@ class Oracle:
             values[("pre", layer)], values[("act", layer)] = pre, out
             previous = out
         return values
+
+    @staticmethod
+    def _pinning(overrides: dict, layer: int):
+        """What a layer's ``numeric_stages`` calls on each of its quantities: the override of an entry, if any."""
+        def pin(kind: str, values):
+            values = np.array(values, dtype=float)
+            for (name, at, unit), value in overrides.items():
+                if (name, at) == (kind, layer):
+                    values[unit] = value
+            return values
+
+        return pin
 
     def sample_loss(self, n: int, overrides: dict | None = None) -> float:
         prediction = self.forward(n, overrides)[("act", self.depth)]
@@ -182,6 +204,10 @@ class Oracle:
         if key not in self._cache:
             base = self.quantity(*bottom, n)
             step = 1e-3 * max(abs(base), 1e-2)
+            if bottom[0] == "weighted":
+                # A normalised layer's weighted sums move its output on the scale of their spread, which can be
+                # far below their size: a step of their size would step over the curvature.
+                step = min(step, 1e-3 * self.quantity("scale", bottom[1], 0, n))
             with np.errstate(all="ignore"):
                 result = self._difference(top, bottom, n, base, step)
                 if not np.isfinite(result) and base != 0:
@@ -246,9 +272,14 @@ class Evaluator:
             return oracle.quantity("act", oracle.depth, units[0], n)
         if role.kind in ("pre", "act"):
             return oracle.quantity(role.kind, role.layer, units[0], n)
-        if role.kind in ("weight", "bias"):
+        if role.kind in _PARAMETER_KINDS:
             name, index = _parameter_name(oracle.network, expr)
             return float(oracle.params[name][index])
+        if role.kind in ("weighted", "normalised"):
+            return oracle.quantity(role.kind, role.layer, units[0], n)
+        if role.kind in ("weighted_delta", "normalised_delta"):
+            at = role.kind.removesuffix("_delta")
+            return self.sign * oracle.derivative(("loss",), (at, role.layer, units[0]), n)
         if role.kind == "delta":
             return self.sign * oracle.derivative(("loss",), ("pre", role.layer, units[0]), n)
         if role.kind == "incoming":
@@ -268,7 +299,7 @@ class Evaluator:
             if isinstance(top, sp.Indexed):
                 n = int(top.indices[0]) - 1
             role = q.ROLES.get(getattr(bottom, "base", None))
-            if role is not None and role.kind in ("weight", "bias"):
+            if role is not None and role.kind in _PARAMETER_KINDS:
                 name, index = _parameter_name(oracle.network, bottom)
                 gradients = oracle.gradient if top == q.LOSS else oracle.sample_gradients[n]
                 return float(gradients[name][index])
@@ -282,16 +313,20 @@ class Evaluator:
         return self.value(sp.diff(top.doit() if isinstance(top, sp.Sum) else top, bottom), n, bound)
 
     def _is_quantity(self, expr) -> bool:
+        if q.is_layer_statistic(expr):
+            return True
         return isinstance(expr, sp.Indexed) and expr.base in q.ROLES and q.ROLES[expr.base].kind in (
-            "pre", "act", "input")
+            "pre", "act", "input", "weighted", "normalised")
 
     def _is_parameter(self, expr) -> bool:
-        return isinstance(expr, sp.Indexed) and expr.base in q.ROLES and q.ROLES[expr.base].kind in ("weight", "bias")
+        return isinstance(expr, sp.Indexed) and expr.base in q.ROLES and q.ROLES[expr.base].kind in _PARAMETER_KINDS
 
     def _position(self, expr) -> tuple:
         if self._is_parameter(expr):
             name, index = _parameter_name(self.oracle.network, expr)
             return name, 0, index
+        if q.is_layer_statistic(expr):
+            return q.ROLES[expr].kind, q.ROLES[expr].layer, 0
         role = q.ROLES[expr.base]
         kind = "act" if role.kind == "input" else role.kind
         return kind, role.layer, int(expr.indices[0]) - 1
@@ -347,6 +382,9 @@ class Evaluator:
             return bool(expr)
         if isinstance(expr, sp.Indexed):
             return self.indexed(expr, n)
+        if q.is_layer_statistic(expr):
+            role = q.ROLES[expr]
+            return self.oracle.quantity(role.kind, role.layer, 0, n)
         if isinstance(expr, sp.Symbol):
             return self._scalar(expr, bound)
         if isinstance(expr, q.Partial):

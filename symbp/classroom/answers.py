@@ -18,7 +18,11 @@ from symbp.symbolic import quantities as q
 from symbp.worksheet.exercises import Worksheet
 
 # The part of the sheet each kind of quantity belongs to, in the order the sheet asks for them.
-PARTS = ("forward", "loss", "delta", "gradient", "update", "descent")
+PARTS = ("forward", "loss", "delta", "normalisation", "gradient", "update", "descent")
+# A normalised layer's quantities, by kind: their column names (u1_2, mu1, var1, sigmahat1, xhat1_2, g1_2,
+# deltau1_2: the error term at u).
+_NORMALISATION_NAMES = {"weighted": "u", "mean": "mu", "variance": "var", "scale": "sigmahat",
+                        "normalised": "xhat", "normalised_delta": "g", "weighted_delta": "deltau"}
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,17 @@ def parameter_name(parameter: sp.Indexed) -> str:
     if role.kind == "weight":
         i, j = parameter.indices
         return f"W{role.layer}_{i}_{j}"
-    return f"b{role.layer}_{parameter.indices[-1]}"
+    letter = {"gain": "gamma", "shift": "beta"}.get(role.kind, "b")
+    return f"{letter}{role.layer}_{parameter.indices[-1]}"
+
+
+def normalisation_name(quantity: sp.Basic) -> str:
+    """A normalised layer's quantity's column name: u1_2 for unit 2's weighted sum, mu1 for the mean."""
+    if isinstance(quantity, sp.Indexed):
+        role = q.ROLES[quantity.base]
+        return f"{_NORMALISATION_NAMES[role.kind]}{role.layer}_{quantity.indices[0]}"
+    role = q.ROLES[quantity]
+    return f"{_NORMALISATION_NAMES[role.kind]}{role.layer}"
 
 
 def answers_of(sheet: Worksheet) -> list[Answer]:
@@ -56,6 +70,11 @@ def answers_of(sheet: Worksheet) -> list[Answer]:
         for j in range(1, hand.spec.sizes[layer] + 1):
             symbol = q.delta(layer)[j]
             found.append(Answer(f"delta{layer}_{j}", "delta", layer, symbol, hand.deltas[symbol]))
+    # A normalised layer's statistics and its error terms at x_hat and u, as computed (its epsilon is given).
+    for quantity, value in hand.normalisation.items():
+        role = q.ROLES[quantity.base if isinstance(quantity, sp.Indexed) else quantity]
+        if role.kind in _NORMALISATION_NAMES:
+            found.append(Answer(normalisation_name(quantity), "normalisation", role.layer, quantity, value))
     by_layer = sorted(hand.gradients, key=lambda p: (-q.ROLES[p.base].layer, q.ROLES[p.base].kind != "weight",
                                                      tuple(p.indices)))
     for parameter in by_layer:

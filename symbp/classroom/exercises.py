@@ -16,6 +16,7 @@ from symbp.worksheet.exercises import Worksheet
 TITLES = {
     "forward": "Forward pass and loss",
     "delta": "Error terms",
+    "normalisation": "The normalised layer",
     "gradient": "Gradients",
     "update": "One step of gradient descent",
     "descent": "Gradient descent on a line",
@@ -23,6 +24,9 @@ TITLES = {
 PROMPTS = {
     "forward": "Compute every pre-activation and output of the network, and the loss.",
     "delta": "Compute the error term of every unit, from the output layer back.",
+    "normalisation": "For each normalised layer, compute the weighted sums, their mean, their (biased) variance, "
+                     "the scale sqrt(variance + epsilon) and the normalised values on the way forward, and on the way "
+                     "back the error terms at the normalised values and at the weighted sums.",
     "gradient": "Compute the gradient of the loss with respect to every parameter.",
     "update": "Compute every parameter after one step of gradient descent with the learning rate given.",
     "descent": "Starting from the parameters given, take steps of full-batch gradient descent on the line's "
@@ -59,6 +63,8 @@ def _given_network(sheet: Worksheet, writer: Writer) -> list[tuple[str, str]]:
     given += [(writer.math(q.mask(int(name[1:]))[i]), writer.math(v))
               for name, mask in hand.masks.items() for i, v in enumerate(mask, start=1)]
     given += [(writer.math(parameter), writer.math(hand.values[parameter])) for parameter in hand.gradients]
+    given += [(writer.math(quantity), writer.math(value)) for quantity, value in hand.normalisation.items()
+              if q.ROLES.get(quantity) is not None and q.ROLES[quantity].kind == "stabiliser"]
     given.append((writer.math(q.LEARNING_RATE), writer.math(hand.rate)))
     return given
 
@@ -79,6 +85,8 @@ def exercises(sheet: Worksheet, notation_name: str | None = None) -> list[Exerci
     for key in TITLES:
         parts = ("forward", "loss") if key == "forward" else (key,)
         items = tuple(Item(answer_symbol(writer, answer), answer) for answer in answers if answer.part in parts)
+        if not items:
+            continue  # a part the network has none of (no normalised layer)
         given = _given_line(sheet, writer) if key == "descent" else _given_network(sheet, writer)
         prompt = PROMPTS[key] if key == "descent" else _network_words(sheet) + " " + PROMPTS[key]
         found.append(Exercise(key, TITLES[key], prompt, tuple(given), items))
@@ -88,6 +96,7 @@ def exercises(sheet: Worksheet, notation_name: str | None = None) -> list[Exerci
 def _network_words(sheet: Worksheet) -> str:
     spec = sheet.hand.spec
     layers = "; ".join(f"layer {number}: {layer.units} unit{'s' if layer.units > 1 else ''}, {layer.activation}"
+                       f"{', layer-normalised' if layer.normalization else ''}"
                        for number, layer in enumerate(spec.layers, start=1))
     scale = f" times {spec.loss.scale:g}" if spec.loss.scale != 1 else ""
     return (f"The network has {spec.inputs} inputs ({layers}) and the loss is the {spec.loss.name.replace('_', ' ')}"

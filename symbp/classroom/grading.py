@@ -41,6 +41,13 @@ def describe(name: str) -> str:
     """What a column holds, in words."""
     if name == "loss":
         return "the loss"
+    kind, numbers = _split(name) if not name.endswith("_new") and name != "loss" else ("", ())
+    if kind in _NORMALISATION_WORDS:
+        where = f"unit {numbers[1]} of layer {numbers[0]}" if len(numbers) == 2 else f"layer {numbers[0]}"
+        return f"the {_NORMALISATION_WORDS[kind]} of {where}"
+    if kind in ("dgamma", "dbeta"):
+        which = "gain" if kind == "dgamma" else "shift"
+        return f"the gradient of the {which} of unit {numbers[1]} of layer {numbers[0]}"
     if name.startswith("delta"):
         layer, unit = name[5:].split("_")
         return f"the error term of unit {unit} of layer {layer}"
@@ -59,6 +66,12 @@ def describe(name: str) -> str:
     if name.startswith(("w_step", "b_step")):
         return f"the line's {name[0]} after step {name[6:]}"
     return name
+
+
+# A normalised layer's quantities (symbp.classroom.answers), in words.
+_NORMALISATION_WORDS = {"u": "weighted sum", "mu": "mean", "var": "variance", "sigmahat": "scale",
+                        "xhat": "normalised value", "g": "error term at the normalised value",
+                        "deltau": "error term at the weighted sum"}
 
 
 @cache
@@ -85,6 +98,11 @@ class Sheet:
         self.rate = float(hand.rate)
         self.W = {layer: hand.params[f"W{layer}"] for layer in range(1, self.depth + 1)}
         self.b = {layer: hand.params.get(f"b{layer}") for layer in range(1, self.depth + 1)}
+        # A normalised layer's gain and shift, and its epsilon (given on the sheet).
+        self.gamma = {layer: hand.params.get(f"gamma{layer}") for layer in range(1, self.depth + 1)}
+        self.beta = {layer: hand.params.get(f"beta{layer}") for layer in range(1, self.depth + 1)}
+        self.epsilon = {layer: float(self.net.layer(layer).epsilon) for layer in range(1, self.depth + 1)
+                        if self.gamma[layer] is not None}
         self.loss = loss_named(hand.spec.loss.name).expr
         self.scale = self.net.scale
 
@@ -133,11 +151,37 @@ class Sheet:
         values.update({q.targets()[k]: value for k, value in enumerate(self.y, start=1)})
         return float(expr.xreplace(values))
 
+    def _normalised(self, layer: int) -> bool:
+        return self.gamma[layer] is not None
+
+    def _normalisation(self, kind: str, layer: int, j: int | None, known) -> float:
+        """A normalised layer's quantity from the student's earlier answers: u = sum w a, mu, the biased variance,
+        sqrt(variance + epsilon), x_hat; g = delta gamma, and the error term at u in its compact form."""
+        units = range(1, self.sizes[layer] + 1)
+        if kind == "u":
+            return self._pre(layer, j, known, bias=False)
+        if kind == "mu":
+            return sum(known[f"u{layer}_{k}"] for k in units) / len(units)
+        if kind == "var":
+            return sum((known[f"u{layer}_{k}"] - known[f"mu{layer}"]) ** 2 for k in units) / len(units)
+        if kind == "sigmahat":
+            return (max(known[f"var{layer}"], 0.0) + self.epsilon[layer]) ** 0.5
+        if kind == "xhat":
+            return (known[f"u{layer}_{j}"] - known[f"mu{layer}"]) / known[f"sigmahat{layer}"]
+        if kind == "g":
+            return known[f"delta{layer}_{j}"] * float(self.gamma[layer][0, j - 1])
+        g = [known[f"g{layer}_{k}"] for k in units]
+        xhat = [known[f"xhat{layer}_{k}"] for k in units]
+        compact = len(g) * g[j - 1] - sum(g) - xhat[j - 1] * sum(a * b for a, b in zip(g, xhat))
+        return compact / (len(g) * known[f"sigmahat{layer}"])
+
     def _hidden_delta(self, layer: int, i: int, known, transposed: bool = False, slope: bool = True):
         W = self.W[layer + 1]
         if transposed and W.rows != W.cols:
             return None
-        total = sum(float(W[j - 1, i - 1] if transposed else W[i - 1, j - 1]) * known[f"delta{layer + 1}_{j}"]
+        # Above a normalised layer, the error reaches this one through its weighted sums.
+        error = "deltau" if self._normalised(layer + 1) else "delta"
+        total = sum(float(W[j - 1, i - 1] if transposed else W[i - 1, j - 1]) * known[f"{error}{layer + 1}_{j}"]
                     for j in range(1, self.sizes[layer + 1] + 1)) * self._mask(layer + 1, i)
         if not slope:
             return total
@@ -147,6 +191,15 @@ class Sheet:
     def expected(self, name: str, known: dict[str, float]) -> float:
         """The value ``name`` should have given the student's earlier answers in ``known``."""
         kind, numbers = _split(name)
+        if kind in _NORMALISATION_WORDS:
+            return self._normalisation(kind, numbers[0], numbers[1] if len(numbers) > 1 else None, known)
+        if kind in ("dgamma", "dbeta"):
+            layer, j = numbers
+            source = known[f"xhat{layer}_{j}"] if kind == "dgamma" else 1.0
+            return self.sign_value * known[f"delta{layer}_{j}"] * source
+        if kind == "z" and self._normalised(numbers[0]):
+            layer, j = numbers
+            return float(self.gamma[layer][0, j - 1]) * known[f"xhat{layer}_{j}"] + float(self.beta[layer][0, j - 1])
         if kind in ("z", "a"):
             layer, j = numbers
             if kind == "z":
@@ -165,7 +218,8 @@ class Sheet:
             return self.true[name] if value is None else value
         if kind == "dW":
             layer, i, j = numbers
-            return self.sign_value * known[f"delta{layer}_{j}"] * self._below(layer, i, known)
+            error = "deltau" if self._normalised(layer) else "delta"
+            return self.sign_value * known[f"{error}{layer}_{j}"] * self._below(layer, i, known)
         if kind == "db":
             layer, j = numbers
             return self.sign_value * known[f"delta{layer}_{j}"]
@@ -185,6 +239,9 @@ class Sheet:
 
     def parameter_value(self, parameter: str) -> float:
         kind, numbers = _split(parameter)
+        if kind in ("gamma", "beta"):
+            layer, j = numbers
+            return float((self.gamma if kind == "gamma" else self.beta)[layer][0, j - 1])
         if kind == "W":
             layer, i, j = numbers
             return float(self.W[layer][i - 1, j - 1])
@@ -291,7 +348,9 @@ def _split(name: str) -> tuple[str, tuple[int, ...]]:
         return "loss", ()
     if name.endswith("_new"):
         return "new", ()
-    for prefix in ("w_step", "b_step", "delta", "dW", "db", "z", "a", "W", "b"):
+    # Longer prefixes first: deltau before delta, dbeta before db, gamma before g, beta before b.
+    for prefix in ("w_step", "b_step", "deltau", "delta", "dgamma", "dbeta", "dW", "db", "sigmahat", "xhat", "gamma",
+                   "beta", "mu", "var", "u", "g", "z", "a", "W", "b"):
         if name.startswith(prefix):
             return prefix, tuple(int(part) for part in name[len(prefix):].split("_"))
     raise KeyError(name)

@@ -64,6 +64,9 @@ def _choices() -> dict:
 def server_source(spec, sheet: Worksheet, key: str) -> str:
     hand = sheet.hand.spec
     net = net_of(hand)
+    if any(layer.normalization for layer in hand.layers):
+        raise SymbpError('--format prairielearn: normalised layers (normalization = "layer") are not exported yet; '
+                         "choose moodle or qti for this spec")
     if any(net.activation(layer).rowwise for layer in range(1, len(hand.layers) + 1)):
         raise SymbpError("--format prairielearn: row-wise activations (softmax) are not exported yet; "
                          "choose moodle or qti for this spec")

@@ -20,17 +20,16 @@ from symbp.derivation.general import general_section
 from symbp.derivation.indexform import net_of
 from symbp.derivation.matrixform import matrix_section
 from symbp.derivation.model import Conventions, Derivation
+from symbp.derivation.normalisation import normalisation_section, normalised_layers
 from symbp.derivation.regression import regression_section
 from symbp.derivation.updates import update_section
 from symbp.derivation.worked import worked_section
 from symbp.spec.schema import Spec, load_spec
-from symbp.symbolic.layernorm import refuse_normalization
 
 
 def derive(spec_source, conventions: Conventions | None = None) -> Derivation:
     """The derivation of backpropagation for a spec, section by section."""
     spec = load_spec(spec_source)
-    refuse_normalization(spec, "the derivation")
     return _derive(spec, conventions or Conventions())
 
 
@@ -40,13 +39,22 @@ def _derive(spec: Spec, conventions: Conventions) -> Derivation:
     net = net_of(spec)
     sign = conventions.error_sign
     output = output_section(net, sign)
+    normalised = normalised_layers(net)
     sections = [network_section(net), activation_section(net), general_section(net, sign, conventions.numbered_layers),
                 worked_section(net, sign, output), output]
-    sections += [hidden_section(net, layer, sign) for layer in range(net.depth - 1, 0, -1)]
-    sections.append(matrix_section(net, conventions))
-    explicit = explicit_section(net, sign)
-    if explicit is not None:
-        sections.append(explicit)
+    for layer in range(net.depth, 0, -1):
+        if layer < net.depth:
+            sections.append(hidden_section(net, layer, sign))
+        if layer in normalised:
+            # Right after the section that finds the layer's error term delta, which the normalisation reads.
+            sections.append(normalisation_section(net, layer, sign))
+    # A normalised layer is more than one matrix product, and its expanded loss nests a square root of a sum in
+    # every unit: the matrix form and the explicit gradients are written for networks without one.
+    if not normalised:
+        sections.append(matrix_section(net, conventions))
+        explicit = explicit_section(net, sign)
+        if explicit is not None:
+            sections.append(explicit)
     sections.append(update_section(net, sign))
     # The lab's own derivation of linear regression, for a spec that is one: the lab's document prints it instead.
     regression = regression_section(net)

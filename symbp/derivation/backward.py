@@ -9,16 +9,16 @@ import sympy as sp
 from symbp.derivation.forward import SPELL_OUT_UNITS
 from symbp.derivation.indexform import (
     activation_formula,
-    delta_reason,
     in_layer,
     local_derivative,
     loss_term,
-    preactivation,
+    route_chains,
 )
 from symbp.derivation.model import Chain, Reason, Section, chain, fact, product, step
 from symbp.derivation.steps import differentiate, present
 from symbp.registry import rules
 from symbp.symbolic import quantities as q
+from symbp.symbolic.layers import input_route, parameter_routes
 from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import SAMPLE_LOSS, VARIABLE, Partial, unit_index
 
@@ -27,31 +27,11 @@ def _derivative_of_activation(net: Network, layer: int) -> Reason:
     return Reason("derivative_of", about=q.activation_function(net.activation(layer).name)(VARIABLE))
 
 
-def _unit_parameters(net: Network, layer: int) -> list[tuple[str, sp.Indexed, sp.Expr]]:
-    """(role, parameter at generic units, dz_j/dp) for each parameter of unit j, from the layer's kind."""
-    j = unit_index(layer, "cur")
-    return [(parameter.role, indexed, gradient.xreplace({q.delta(layer)[j]: sp.Integer(1)}))
-            for parameter, indexed, gradient in net.layer(layer).index_gradients()]
-
-
-def _affine_chains(net: Network, layer: int) -> list[Chain]:
-    """dz_j/dp for each parameter p of unit j (a_i for a weight, 1 for a bias), from the pre-activation's definition."""
-    j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
-    other = unit_index(layer - 1, "prev'")
-    unit_parameters = _unit_parameters(net, layer)
-    chains = []
-    for role, parameter, source in unit_parameters:
-        # Every other parameter of the unit is a constant here (another unit's weight, where the sum runs over i').
-        constants = tuple(fact(Partial(others.xreplace({i: other}), parameter), 0)
-                          for _, others, _ in unit_parameters if others != parameter)
-        reasons = [] if source == 1 else [Reason("only_term")]
-        reasons += [Reason("constant", constants)] if constants else []
-        chains.append(chain(
-            f"layer{layer}.dz_d{role[0]}", Partial(q.pre(layer)[j], parameter),
-            step(Partial(preactivation(net, layer, j, other), parameter), Reason("definition")),
-            step(source, *reasons),
-        ))
-    return chains
+def _routes_through_z(net: Network, layer: int) -> list:
+    """The parameters of unit j that enter its pre-activation z_j directly, with their routes (from the layer's
+    kind); a normalised layer's weights enter its weighted sums instead, in section "normalisation"."""
+    z = q.pre(layer)[unit_index(layer, "cur")]
+    return [route for route in parameter_routes(net.layer(layer)) if route.through == z]
 
 
 def _local_chain(net: Network, layer: int) -> Chain:
@@ -64,17 +44,19 @@ def _local_chain(net: Network, layer: int) -> Chain:
     )
 
 
+def _layer_facts(net: Network, layer: int) -> dict:
+    """For the prose: whether some parameter of the layer reaches z only through a quantity of its own (a
+    normalised layer's weights), and whether the layer above takes this layer's outputs into such a quantity."""
+    k = unit_index(layer + 1, "next")
+    above = input_route(net.layer(layer + 1), k, unit_index(layer, "cur'"))[0] if layer < net.depth else None
+    return {"normalised": len(_routes_through_z(net, layer)) < len(parameter_routes(net.layer(layer))),
+            "above_normalised": above is not None and above != q.pre(layer + 1)[k]}
+
+
 def _parameter_chains(net: Network, layer: int, sign: int) -> list[Chain]:
-    """dl/dp = dl/dz_j dz_j/dp for each parameter of unit j: (sign) delta_j a_i for a weight, delta_j for a bias."""
-    j = unit_index(layer, "cur")
-    delta = sign * q.delta(layer)[j]
-    defined = delta_reason(layer, j, sign)
-    return [chain(
-        f"layer{layer}.{role}", Partial(SAMPLE_LOSS, parameter),
-        step(product(Partial(SAMPLE_LOSS, q.pre(layer)[j]), Partial(q.pre(layer)[j], parameter)), Reason("chain_rule")),
-        step(delta * source, defined, Reason("substitute", (fact(Partial(q.pre(layer)[j], parameter), source),))),
-        boxed=True,
-    ) for role, parameter, source in _unit_parameters(net, layer)]
+    """dz_j/dp for each parameter p of unit j, from the pre-activation's definition, and dl/dp = (sign) delta_j
+    dz_j/dp."""
+    return route_chains(f"layer{layer}", _routes_through_z(net, layer), sign)
 
 
 def output_section(net: Network, sign: int) -> Section:
@@ -126,17 +108,18 @@ def output_section(net: Network, sign: int) -> Section:
             step(delta_value, Reason("simplify")),
             relation=":=", boxed=True,
         ))
-        _, weight, source = _unit_parameters(net, layer)[0]
-        chains.append(chain(
+        weights = [route for route in _routes_through_z(net, layer) if route.parameter.role == "weight"]
+        weight, source = (weights[0].indexed, weights[0].source) if weights else (None, None)
+        chains += [] if weight is None else [chain(
             f"layer{layer}.weight_steps", Partial(SAMPLE_LOSS, weight),
             step(product(Partial(SAMPLE_LOSS, a_j), Partial(a_j, z_j), Partial(z_j, weight)), Reason("chain_rule")),
             step(product(loss_grad_value, Partial(a_j, z_j), Partial(z_j, weight)), Reason("substitute")),
             step(product(loss_grad_value, local, Partial(z_j, weight)), _derivative_of_activation(net, layer)),
             step(sp.Mul(loss_grad_value, local, source), Reason("substitute", (fact(Partial(z_j, weight), source),))),
             step(sign * q.delta(layer)[j] * source, Reason("delta")),
-        ))
-    chains += _affine_chains(net, layer) + _parameter_chains(net, layer, sign)
-    return Section("output", tuple(_dedupe(c) for c in chains), layer)
+        )]
+    chains += _parameter_chains(net, layer, sign)
+    return Section("output", tuple(_dedupe(c) for c in chains), layer, facts=_layer_facts(net, layer))
 
 
 def _target_facts(out, layer: int, units: int) -> list[sp.Eq]:
@@ -151,12 +134,14 @@ def _target_facts(out, layer: int, units: int) -> list[sp.Eq]:
 
 def hidden_section(net: Network, layer: int, sign: int) -> Section:
     j, k = unit_index(layer, "cur"), unit_index(layer + 1, "next")
-    above = q.pre(layer + 1)[k]
+    other = unit_index(layer, "cur'")
+    # The quantity of each unit above that this layer's outputs enter (z_k, or a normalised layer's u_k).
+    above, error_above, formula_above = input_route(net.layer(layer + 1), k, other)
     a_j, z_j = q.act(layer)[j], q.pre(layer)[j]
     units_above = net.units(layer + 1)
     reaches = net.layer(layer + 1).index_input_partial(k, j)
 
-    received = sp.Sum(q.delta(layer + 1)[k] * reaches, (k, 1, units_above))
+    received = sp.Sum(error_above * reaches, (k, 1, units_above))
     incoming_steps = [
         step(sign * Partial(SAMPLE_LOSS, a_j), Reason("definition")),
         step(sign * sp.Sum(product(Partial(SAMPLE_LOSS, above), Partial(above, a_j)), (k, 1, units_above)),
@@ -168,12 +153,11 @@ def hidden_section(net: Network, layer: int, sign: int) -> Section:
         incoming_steps.append(step(split, Reason("sum_rule")))
     if units_above <= SPELL_OUT_UNITS:
         incoming_steps.append(step(_within_units(received.doit(), j, net.units(layer))))
-    other = unit_index(layer, "cur'")
     chains = [
         chain(f"layer{layer}.incoming", q.incoming(layer)[j], *incoming_steps, relation=":="),
         chain(
             f"layer{layer}.dz_da", Partial(above, a_j),
-            step(Partial(preactivation(net, layer + 1, k, other), a_j), Reason("definition")),
+            step(Partial(formula_above, a_j), Reason("definition")),
             step(reaches, Reason("only_term")),
         ),
         _local_chain(net, layer),
@@ -188,8 +172,8 @@ def hidden_section(net: Network, layer: int, sign: int) -> Section:
         step(sp.Mul(received if split is None else split, local), _derivative_of_activation(net, layer)),
         relation=":=", boxed=True,
     ))
-    chains += _affine_chains(net, layer) + _parameter_chains(net, layer, sign)
-    return Section("hidden", tuple(_dedupe(c) for c in chains), layer)
+    chains += _parameter_chains(net, layer, sign)
+    return Section("hidden", tuple(_dedupe(c) for c in chains), layer, facts=_layer_facts(net, layer))
 
 
 def _split_selected(total: sp.Sum, j, units: int) -> sp.Expr | None:

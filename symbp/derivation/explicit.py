@@ -292,9 +292,14 @@ def error_terms(net: Network, sign: int) -> dict:
     deltas = {(last, j): sign * net.scale * in_layer(out.delta, net, last, j).doit()
               for j in range(1, net.units(last) + 1)}
     for layer in range(last - 1, 0, -1):
+        above_layer = net.layer(layer + 1)
+        above = range(1, net.units(layer + 1) + 1)
+        # A normalised layer above takes this layer's outputs into its weighted sums: their error terms reach it.
+        reaching = [deltas[(layer + 1, k)] for k in above]
+        if hasattr(above_layer, "index_weighted_errors"):
+            reaching = above_layer.index_weighted_errors(reaching)
         for j in range(1, net.units(layer) + 1):
-            above = range(1, net.units(layer + 1) + 1)
-            received = sum(deltas[(layer + 1, k)] * net.layer(layer + 1).index_input_partial(k, j) for k in above)
+            received = sum(reaching[k - 1] * above_layer.index_input_partial(k, j) for k in above)
             deltas[(layer, j)] = received * local_derivative(net, layer, j)
     return deltas
 

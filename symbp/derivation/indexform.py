@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symbp.derivation.model import Reason, fact
+from symbp.derivation.model import Reason, chain, fact, product, step
 from symbp.derivation.steps import present
 from symbp.registry import rules
 from symbp.registry.calculus import a, a_vec
@@ -86,6 +86,37 @@ def in_layer(expr: sp.Expr, net: Network, layer: int, j, k=None) -> sp.Expr:
     replaced = replaced.xreplace({a_vec: q.act(layer), rules.y_vec: q.targets(), rules.z_vec: q.pre(layer),
                                   rules.K: units})
     return replaced.xreplace({calculus_j: j, **({rules.k: k} if k is not None else {})})
+
+
+def route_chains(prefix: str, routes, sign: int) -> list:
+    """For each parameter's route (``symbp.symbolic.layers.Route``), what it multiplies in the quantity it enters
+    (from that quantity's definition), and its gradient: dl/dp = dl/dq dq/dp = (sign) e_j dq/dp, e the error term
+    of q (delta at z, or a normalised layer's at u). Keys ``dz_dw``/``du_dw`` and ``weight``, by q and role."""
+    chains = []
+    for route in routes:
+        role, through, parameter = route.parameter.role, route.through, route.indexed
+        letter = "z" if q.ROLES[through.base].kind == "pre" else "u"
+        others = [other.indexed for other in routes if other.indexed != parameter and other.through == through]
+        summed = [index for index in parameter.indices if index in q.INDEX_ROLES
+                  and q.INDEX_ROLES[index].relation == "prev"]
+        primed = {index: unit_index(q.INDEX_ROLES[index].layer, "prev'") for index in summed}
+        constants = tuple(fact(Partial(other.xreplace(primed), parameter), 0) for other in others)
+        reasons = [] if route.source == 1 else [Reason("only_term")]
+        reasons += [Reason("constant", constants)] if constants else []
+        chains.append(chain(f"{prefix}.d{letter}_d{role[0]}", Partial(through, parameter),
+                            step(Partial(route.formula, parameter), Reason("definition")),
+                            step(route.source, *reasons)))
+    for route in routes:
+        defined = Reason("delta", (fact(route.error, sign * Partial(SAMPLE_LOSS, route.through)),))
+        chains.append(chain(
+            f"{prefix}.{route.parameter.role}", Partial(SAMPLE_LOSS, route.indexed),
+            step(product(Partial(SAMPLE_LOSS, route.through), Partial(route.through, route.indexed)),
+                 Reason("chain_rule")),
+            step(sign * route.error * route.source, defined,
+                 Reason("substitute", (fact(Partial(route.through, route.indexed), route.source),))),
+            boxed=True,
+        ))
+    return chains
 
 
 def delta_reason(layer: int, j, sign: int) -> Reason:

@@ -30,15 +30,18 @@ from symbp.errors import SymbpError
 from symbp.registry.calculus import ActivationCalculus
 from symbp.registry.rules import RowSum
 from symbp.spec.schema import exact_value
+from symbp.symbolic import quantities as q
 from symbp.symbolic.connections import Connection
 from symbp.symbolic.layers import (
     LayerSymbols,
     Parameter,
+    Route,
     _pullback_rules,
     _scalar_symbols,
     n_samples,
     register_layer_kind,
 )
+from symbp.symbolic.quantities import unit_index
 
 KIND = "layer_norm"
 
@@ -312,6 +315,106 @@ class LayerNormLayer:
                      f"dL/dU{self.index}: through each sample's mean and variance, SymPy's chain rule"),
         )
 
+    # -- index form: z_j = gamma_j x_hat_j + beta_j; the weights enter u_j, and reach the loss through every x_hat
+    def index_preactivation(self, j, summed=None) -> sp.Expr:
+        """z^(l)_j = gamma_j x_hat_j + beta_j: the normalised value scaled and shifted."""
+        return q.gain(self.index)[j] * q.normalised(self.index)[j] + q.shift(self.index)[j]
+
+    def index_weighted(self, j, summed=None) -> sp.Expr:
+        """u^(l)_j = sum_i w_ij a_i, the weighted sum before normalising (no bias: beta takes its place)."""
+        i = summed if summed is not None else unit_index(self.index - 1, "prev")
+        return sp.Sum(q.weight(self.index)[i, j] * q.act(self.index - 1)[i], (i, 1, self.fan_in))
+
+    def index_statistics(self, k) -> tuple[tuple[sp.Basic, sp.Expr], ...]:
+        """The definitions on one sample, in the order they are computed: mu, sigma^2 (biased), sigma_hat, each a
+        sum over the layer's units k, and x_hat_j in them (at unit ``j`` of ``index_normalised``)."""
+        mean, variance, scale, stabiliser = (q.layer_statistic(kind, self.index)
+                                             for kind in ("mean", "variance", "scale", "stabiliser"))
+        u = q.weighted(self.index)
+        return (
+            (mean, sp.Sum(u[k], (k, 1, self.units)) / self.units),
+            (variance, sp.Sum((u[k] - mean) ** 2, (k, 1, self.units)) / self.units),
+            (scale, sp.sqrt(variance + stabiliser)),
+        )
+
+    def index_normalised(self, j) -> sp.Expr:
+        """x_hat_j = (u_j - mu) / sigma_hat."""
+        return ((q.weighted(self.index)[j] - q.layer_statistic("mean", self.index))
+                / q.layer_statistic("scale", self.index))
+
+    def index_input_partial(self, k, j) -> sp.Expr:
+        """du_k/da_j = w_jk: the inputs reach the layer through its weighted sums (``index_input_route``)."""
+        return q.weight(self.index)[j, k]
+
+    def index_input_route(self, k, summed):
+        """The inputs enter u_k, whose error term is (sign) dl/du_k."""
+        return q.weighted(self.index)[k], q.weighted_delta(self.index)[k], self.index_weighted(k, summed)
+
+    def index_routes(self) -> list[Route]:
+        """w_ij enters u_j (its error term (sign) dl/du_j); gamma_j and beta_j enter z_j (delta_j)."""
+        j, i, other = (unit_index(self.index, "cur"), unit_index(self.index - 1, "prev"),
+                       unit_index(self.index - 1, "prev'"))
+        weight, gain, shift = self.parameters
+        pre, delta = q.pre(self.index)[j], q.delta(self.index)[j]
+        z = self.index_preactivation(j)
+        return [
+            Route(weight, q.weight(self.index)[i, j], q.weighted(self.index)[j], q.weighted_delta(self.index)[j],
+                  self.index_weighted(j, other), q.act(self.index - 1)[i]),
+            Route(gain, q.gain(self.index)[j], pre, delta, z, q.normalised(self.index)[j]),
+            Route(shift, q.shift(self.index)[j], pre, delta, z, sp.Integer(1)),
+        ]
+
+    def index_gradients(self) -> list[tuple[Parameter, sp.Indexed, sp.Expr]]:
+        """dl/dw_ij = (dl/du_j) a_i, dl/dgamma_j = delta_j x_hat_j, dl/dbeta_j = delta_j (over the sign)."""
+        return [(route.parameter, route.indexed, route.error * route.source) for route in self.index_routes()]
+
+    def index_parameters(self) -> list[tuple[sp.Indexed, sp.Expr]]:
+        """gamma and beta with dz_j/dp; the weights, which reach z_j only through the normalisation, with du_j/dw."""
+        units = range(1, self.units + 1)
+        out = [(q.shift(self.index)[jj], sp.Integer(1)) for jj in units]
+        out += [(q.gain(self.index)[jj], q.normalised(self.index)[jj]) for jj in units]
+        for i in range(1, self.fan_in + 1):
+            out += [(q.weight(self.index)[i, jj], q.act(self.index - 1)[i]) for jj in units]
+        return out
+
+    def index_weighted_errors(self, errors: Sequence[sp.Expr]) -> list[sp.Expr]:
+        """(sign) dl/du_j of each unit from its error terms ``errors`` (delta_1 .. delta_H, as values or symbols):
+        SymPy's compact form (``normalisation_calculus``) for this layer's units, in its named gains, normalised
+        values and scale, with g_k = delta_k gamma_k."""
+        compact = normalisation_calculus().compact.subs(K, self.units).doit()
+        gains, normalised = q.gain(self.index), q.normalised(self.index)
+        row = {g_vec[unit]: errors[unit] * gains[unit + 1] for unit in range(self.units)}
+        row.update({x_vec[unit]: normalised[unit + 1] for unit in range(self.units)})
+        row[scale_symbol] = q.layer_statistic("scale", self.index)
+        return [compact.subs(j, unit).xreplace(row) for unit in range(self.units)]
+
+    def exact_stages(self, previous: Sequence[sp.Expr], values: Mapping[str, sp.Matrix]) -> dict:
+        """The layer's named quantities on one sample, in exact arithmetic where it is exact (u, mu, sigma^2)
+        and SymPy's square root otherwise: {quantity: value}, in the order they are computed."""
+        w = values[self.weight.name]
+        u = [sp.Add(*(previous[i] * w[i, jj] for i in range(self.fan_in))) for jj in range(self.units)]
+        mean = sp.Add(*u) / self.units
+        variance = sp.Add(*((each - mean) ** 2 for each in u)) / self.units
+        scale = sp.sqrt(variance + self.exact_epsilon)
+        out = {q.weighted(self.index)[jj + 1]: u[jj] for jj in range(self.units)}
+        out.update({q.layer_statistic("mean", self.index): mean, q.layer_statistic("variance", self.index): variance,
+                    q.layer_statistic("scale", self.index): scale})
+        out.update({q.normalised(self.index)[jj + 1]: (u[jj] - mean) / scale for jj in range(self.units)})
+        return out
+
+    # -- the named quantities on numbers, for the checker: each may be moved (``pin``) before the next is computed
+    def numeric_stages(self, previous, params: Mapping, pin) -> dict[str, np.ndarray]:
+        stages = {"weighted": pin("weighted", np.asarray(previous) @ np.asarray(params[self.weight.name]))}
+        weighted = stages["weighted"]
+        stages["mean"] = pin("mean", np.array([weighted.mean()]))
+        stages["variance"] = pin("variance", np.array([((weighted - stages["mean"][0]) ** 2).mean()]))
+        stages["stabiliser"] = np.array([self.epsilon])
+        stages["scale"] = pin("scale", np.sqrt(stages["variance"] + self.epsilon))
+        stages["normalised"] = pin("normalised", (weighted - stages["mean"][0]) / stages["scale"][0])
+        stages["pre"] = (np.asarray(params[self.gain.name]) * stages["normalised"]
+                         + np.asarray(params[self.shift.name]))
+        return stages
+
     def connections(self) -> tuple[Connection, ...]:
         """What a drawing draws: every input weighted into every unit, and each unit's shift in place of a bias.
         The gain scales a unit's normalised value and joins no two units, so it has no edge."""
@@ -333,9 +436,13 @@ class LayerNormLayer:
     def expanded_preactivation(self, previous: Sequence[sp.Expr], values: Mapping[str, sp.Matrix]) -> list[sp.Expr]:
         w, gain, shift = (values[name] for name in (self.weight.name, self.gain.name, self.shift.name))
         weighted = [sum(previous[i] * w[i, jj] for i in range(self.fan_in)) for jj in range(self.units)]
-        mean = sp.Add(*weighted) / self.units
-        variance = sp.Add(*((each - mean) ** 2 for each in weighted)) / self.units
-        scale = sp.sqrt(variance + self.exact_epsilon)
+        mean = sum(weighted[1:], weighted[0]) / self.units
+        variance = sum(((each - mean) ** 2 for each in weighted[1:]), (weighted[0] - mean) ** 2) / self.units
+        # Arrays of floats (the worksheet's vectorised draws) take NumPy's square root, expressions SymPy's.
+        if isinstance(variance, np.ndarray):
+            scale = np.sqrt(variance + self.epsilon)
+        else:
+            scale = sp.sqrt(variance + self.exact_epsilon)
         return [gain[0, jj] * (weighted[jj] - mean) / scale + shift[0, jj] for jj in range(self.units)]
 
     # -- numbers

@@ -121,11 +121,52 @@ class Layer(Protocol):
     def numeric_preactivation(self, previous, params: Mapping):
         """Z on numbers: ``previous`` an array of samples (or one sample), ``params`` arrays by name."""
 
+    # Optional, for a kind whose parameters or inputs reach Z through a quantity of their own (a normalised layer's
+    # weighted sums u): ``index_routes()``, each parameter's ``Route``, and ``index_input_route(k, summed)``, the
+    # quantity of unit k that the inputs enter, with its error term and formula; ``parameter_routes`` and
+    # ``input_route`` below give a dense layer's (everything enters z, whose error term is delta) to a kind without.
+    # ``numeric_stages(previous, params, pin)``: the named quantities on the way to Z on numbers, each passed
+    # through ``pin(kind, values)`` (the checker's way to move one of them) before the next is computed.
     # Optional, for a kind that is more than one matrix expression (``symbp.symbolic.layernorm``):
     # ``forward_steps`` and ``backward_steps``, the arrays its generated code computes on the way to Z and from
     # delta to what ``gradient`` and ``input_gradient`` read (a module with such a layer trains on the plain
     # step); ``connections()``, its edges for the drawings; ``expanded_per_parameter``, True when its expanded
     # loss is to be differentiated one parameter at a time at the check's point rather than written whole.
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one parameter of unit j reaches the loss within its layer: the quantity ``through`` of unit j that it
+    enters directly (z_j, or a normalised layer's weighted sum u_j), the error term of that quantity (the same
+    sign as delta), that quantity written out over a summed index (``formula``), and d through / dp (``source``)."""
+
+    parameter: Parameter
+    indexed: sp.Indexed
+    through: sp.Indexed
+    error: sp.Indexed
+    formula: sp.Expr
+    source: sp.Expr
+
+
+def parameter_routes(layer: Layer) -> list[Route]:
+    """Each parameter of unit j with its route to the loss, from the kind (``index_routes``) or, for a kind whose
+    parameters all enter z_j, from ``index_gradients``: dl/dp is delta_j times what p multiplies."""
+    if hasattr(layer, "index_routes"):
+        return layer.index_routes()
+    j, other = unit_index(layer.index, "cur"), unit_index(layer.index - 1, "prev'")
+    error = q.delta(layer.index)[j]
+    formula = layer.index_preactivation(j, other)
+    return [Route(parameter, indexed, q.pre(layer.index)[j], error, formula,
+                  gradient.xreplace({error: sp.Integer(1)}))
+            for parameter, indexed, gradient in layer.index_gradients()]
+
+
+def input_route(layer: Layer, k, summed) -> tuple[sp.Indexed, sp.Indexed, sp.Expr]:
+    """The quantity of unit k that the layer's inputs enter, its error term and its formula over ``summed`` (an
+    index of the layer below): z_k, delta_k and z_k's sum, unless the kind says otherwise (``index_input_route``)."""
+    if hasattr(layer, "index_input_route"):
+        return layer.index_input_route(k, summed)
+    return q.pre(layer.index)[k], q.delta(layer.index)[k], layer.index_preactivation(k, summed)
 
 
 def activate(calculus: ActivationCalculus, preactivations: Sequence[sp.Expr],

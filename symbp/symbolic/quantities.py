@@ -14,9 +14,14 @@ from functools import cache, lru_cache
 
 import sympy as sp
 
+# A normalised layer's quantities: per unit, its weighted sum u, the normalised value x_hat, and the error terms at
+# them (sign * dl/du, sign * dl/dx_hat); per layer and sample, the mean, the variance, the scale sqrt(variance +
+# epsilon) and epsilon itself, each one number, so the base itself is the quantity (as the skip indicator).
+NORMALISATION_UNIT_KINDS = ("weighted", "normalised", "weighted_delta", "normalised_delta")
+NORMALISATION_LAYER_KINDS = ("mean", "variance", "scale", "stabiliser")
 # What each kind of indexed quantity is, for the printer and the numerical checker.
 KINDS = ("input", "target", "prediction", "pre", "act", "weight", "bias", "gain", "shift", "delta", "incoming",
-         "sample_loss", "mask", "skip")
+         "sample_loss", "mask", "skip", *NORMALISATION_UNIT_KINDS, *NORMALISATION_LAYER_KINDS)
 MATRIX_KINDS = ("data", "targets", "pre", "act", "weight", "bias", "delta", "mask")
 
 
@@ -159,6 +164,48 @@ def skip(layer: int) -> sp.IndexedBase:
     """Whether a layer adds its input to its pre-activation: s^(l) is 1 for a residual layer, 0 for any other.
     One number per layer, so the base itself is the quantity, never one of its entries."""
     return quantity("skip", layer)
+
+
+def gain(layer: int) -> sp.IndexedBase:
+    """A normalised layer's gain gamma_j, which scales unit j's normalised value."""
+    return quantity("gain", layer)
+
+
+def shift(layer: int) -> sp.IndexedBase:
+    """A normalised layer's shift beta_j, added to unit j after the normalisation (in place of a bias)."""
+    return quantity("shift", layer)
+
+
+def weighted(layer: int) -> sp.IndexedBase:
+    """A normalised layer's weighted sums u_j = sum_i w_ij a_i, before normalising."""
+    return quantity("weighted", layer)
+
+
+def normalised(layer: int) -> sp.IndexedBase:
+    """A normalised layer's normalised values x_hat_j = (u_j - mu) / sigma_hat."""
+    return quantity("normalised", layer)
+
+
+def weighted_delta(layer: int) -> sp.IndexedBase:
+    """The error term at a normalised layer's weighted sums: (sign) dl/du_j, as delta is (sign) dl/dz_j."""
+    return quantity("weighted_delta", layer)
+
+
+def normalised_delta(layer: int) -> sp.IndexedBase:
+    """The error term at a normalised layer's normalised values: (sign) dl/dx_hat_j (the literature's g_j)."""
+    return quantity("normalised_delta", layer)
+
+
+def layer_statistic(kind: str, layer: int) -> sp.IndexedBase:
+    """One number of a normalised layer on one sample (``NORMALISATION_LAYER_KINDS``): the base is the quantity."""
+    if kind not in NORMALISATION_LAYER_KINDS:
+        raise ValueError(f"unknown statistic {kind!r}")
+    return quantity(kind, layer)
+
+
+def is_layer_statistic(expr) -> bool:
+    role = ROLES.get(expr) if isinstance(expr, sp.IndexedBase) else None
+    return role is not None and role.kind in NORMALISATION_LAYER_KINDS
 
 
 def delta(layer: int) -> sp.IndexedBase:

@@ -24,14 +24,14 @@ from symbp.symbolic import quantities as q
 from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.exact import exact_descent
 from symbp.symbolic.expanded import gradient_at
-from symbp.symbolic.layernorm import refuse_normalization
-from symbp.symbolic.layers import activate
+from symbp.symbolic.layers import activate, parameter_routes
 from symbp.symbolic.network import Network, network_of
 from symbp.symbolic.penalties import refuse_penalties
 from symbp.worksheet.numbers import draw_hand_numbers, line_problem
 
 # The hand-worked network has at most this many units in a layer (outputs keep 2 for softmax).
 HAND_UNITS = 2
+NORMALISED_HAND_UNITS = 3
 HAND_INPUTS = 2
 # A network with one hidden layer this small is worked as it is (the lesson's 2-5-1 has 21 parameters).
 MOST_HAND_PARAMETERS = 24
@@ -61,6 +61,9 @@ class HandProblem:
     shrunk: bool  # whether the spec's network was made smaller for the exercise
     # A dropout layer's mask for the exercise, fixed and given: "M2" -> a 1 x fan-in row of 0 and 1 / (1 - rate).
     masks: dict[str, sp.Matrix] = field(default_factory=dict)
+    # A normalised layer's own quantities, in the order they are computed: on the way forward its weighted sums,
+    # mean, variance, scale and normalised values; on the way back the error terms at x_hat and at u.
+    normalisation: dict[sp.Basic, sp.Expr] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,14 +99,14 @@ def hand_spec(spec: Spec) -> tuple[Spec, bool]:
     A network small enough to work by hand is kept as it is, so that a notation that numbers its
     weights (the lesson's w1 ... w21) means by each name the weight it means in the reader's text.
     """
-    small = spec.inputs <= HAND_INPUTS and all(layer.units <= HAND_UNITS for layer in spec.layers)
+    small = spec.inputs <= HAND_INPUTS and all(layer.units <= _hand_units(layer) for layer in spec.layers)
     by_hand = (spec.inputs <= MOST_HAND_INPUTS and spec.parameter_count <= MOST_HAND_PARAMETERS
                and len(spec.layers) <= 2 and all(layer.units <= MOST_HAND_UNITS for layer in spec.layers))
     if small or by_hand:
         return spec, False
     layers = []
     for layer in spec.layers:
-        units = min(layer.units, HAND_UNITS)
+        units = min(layer.units, _hand_units(layer))
         if activation_named(layer.activation).rowwise:
             units = 2
         # The layer keeps its kind (a residual layer stays one: both its widths shrink alike); the spec's
@@ -112,6 +115,12 @@ def hand_spec(spec: Spec) -> tuple[Spec, bool]:
     shrunk = replace(spec, name=f"{spec.name}_small", inputs=min(spec.inputs, HAND_INPUTS), layers=tuple(layers),
                      training=TrainingSpec(optimizer="gd", learning_rate=spec.training.learning_rate))
     return shrunk, True
+
+
+def _hand_units(layer) -> int:
+    """The most units a layer of the hand network keeps: a normalised layer keeps 3, so that its normalised values
+    are more than plus and minus one and its mean and variance couple its units visibly."""
+    return NORMALISED_HAND_UNITS if layer.normalization else HAND_UNITS
 
 
 def _hand_rate(spec: Spec) -> sp.Expr:
@@ -133,7 +142,13 @@ def hand_problem(spec: Spec, rng: random.Random, sign: int = 1) -> HandProblem:
         layer = int(name[1:])
         values.update({q.mask(layer)[i + 1]: value for i, value in enumerate(mask)})
     previous = list(x)
+    normalisation: dict = {}
     for layer in net.layers:
+        if hasattr(layer, "exact_stages"):
+            stages = {quantity: _settled(value) for quantity, value in layer.exact_stages(previous, params).items()}
+            stages[q.layer_statistic("stabiliser", layer.index)] = layer.exact_epsilon
+            normalisation.update(stages)
+            values.update(stages)
         pres = layer.expanded_preactivation(previous, {**params, **masks})
         outputs = [_settled(out) for out in activate(layer.calculus, pres, _exact(layer.calculus.forward))]
         for j, (pre, out) in enumerate(zip(pres, outputs), start=1):
@@ -145,15 +160,31 @@ def hand_problem(spec: Spec, rng: random.Random, sign: int = 1) -> HandProblem:
                                     for out, target in zip(previous, y)))
     deltas = {q.delta(layer)[j]: _settled(_exact(expr).xreplace(values))
               for (layer, j), expr in error_terms(net, sign).items()}
+    # A normalised layer's error terms at its normalised values (g = delta gamma) and at its weighted sums.
+    errors = dict(deltas)
+    for layer in net.layers:
+        if hasattr(layer, "index_weighted_errors"):
+            own = [deltas[q.delta(layer.index)[j]] for j in range(1, layer.units + 1)]
+            for j in range(1, layer.units + 1):
+                normalisation[q.normalised_delta(layer.index)[j]] = _settled(
+                    own[j - 1] * values[q.gain(layer.index)[j]])
+            for j, expr in enumerate(layer.index_weighted_errors(own), start=1):
+                normalisation[q.weighted_delta(layer.index)[j]] = _settled(expr.xreplace(values))
+            errors.update(normalisation)
     gradients, updated = {}, {}
     rate = _hand_rate(small)
-    for layer, parameter, source in parameters(net):
-        j = parameter.indices[-1]
-        gradient = sign * deltas[q.delta(layer)[j]] * (source.xreplace(values) if source != 1 else 1)
-        gradients[parameter] = gradient
-        updated[parameter] = values[parameter] - rate * gradient
+    for layer, parameter, _ in parameters(net):
+        # The parameter's route to the loss (its layer kind's): the error term of what it enters, times what it
+        # multiplies there.
+        route = next(r for r in parameter_routes(net.layer(layer)) if r.indexed.base == parameter.base)
+        at = dict(zip(route.indexed.indices, parameter.indices))
+        source = route.source.xreplace(at)
+        gradient = sign * errors[route.error.xreplace(at)] * (source.xreplace(values) if source != 1 else 1)
+        gradients[parameter] = _settled(gradient)
+        updated[parameter] = _settled(values[parameter] - rate * gradient)
     _check_against_expanded(small, x, y, params, gradients, masks)
-    return HandProblem(small, x, y, params, rate, values, loss, deltas, gradients, updated, shrunk, masks)
+    return HandProblem(small, x, y, params, rate, values, loss, deltas, gradients, updated, shrunk, masks,
+                       normalisation)
 
 
 def _hand_masks(net: Network, rng: random.Random) -> dict[str, sp.Matrix]:
@@ -235,20 +266,25 @@ def build_worksheet(spec_source, variant: int = 0, error_sign: int = 1) -> Works
     spec = load_spec(spec_source)
     # A worksheet's exercises are one sample's gradients, which a penalty on the whole loss does not enter.
     refuse_penalties(spec, "a worksheet")
-    refuse_normalization(spec, "a worksheet")
     if variant < 0:
         raise ValueError("variant must be 0 or more")
     rng = _rng(spec, variant)
     hand = hand_problem(spec, rng, error_sign)
     net = net_of(hand.spec)
     listed = [parameter for _, parameter, _ in parameters(net)]
-    # One weight of the output layer and one of the first layer, and a bias where there is one.
-    top = [p for p in listed if q.ROLES[p.base].layer == net.depth and q.ROLES[p.base].kind == "weight"]
-    bottom = [p for p in listed if q.ROLES[p.base].layer == 1 and q.ROLES[p.base].kind == "weight"]
-    biases = [p for p in listed if q.ROLES[p.base].kind == "bias"]
-    chosen = [rng.choice(top)]
-    if net.depth > 1:
+    # One weight of the output layer and one of the first layer, and a bias where there is one. Below a
+    # normalised layer the recursion of error terms runs through its weighted sums, which its own exercise asks
+    # for: there the parameters to derive are those the output and hidden sections derive, above it.
+    lowest = max((layer.index for layer in net.layers if hasattr(layer, "index_statistics")), default=0)
+    derivable = [p for p in listed if q.ROLES[p.base].layer >= lowest and q.ROLES[p.base].kind != "weight"
+                 or q.ROLES[p.base].layer > lowest]
+    top = [p for p in derivable if q.ROLES[p.base].layer == net.depth and q.ROLES[p.base].kind == "weight"]
+    bottom = [p for p in derivable if q.ROLES[p.base].layer == max(1, lowest + 1) and q.ROLES[p.base].kind == "weight"]
+    biases = [p for p in derivable if q.ROLES[p.base].kind in ("bias", "shift")]
+    chosen = [rng.choice(top or derivable)]
+    if net.depth > 1 and bottom and bottom != top:
         chosen.append(rng.choice(bottom))
+    biases = [p for p in biases if p not in chosen]
     if biases:
         chosen.append(rng.choice(biases))
     descent = descent_problem(spec, variant)

@@ -28,6 +28,7 @@ from symbp.render.latex.texchars import check_typesettable
 from symbp.render.templating import render
 from symbp.spec.schema import Spec, SpecSource, load_spec
 from symbp.symbolic import quantities as q
+from symbp.symbolic.layers import input_route
 from symbp.symbolic.network import network_of
 
 MARKER = "% symbp-generated-document"
@@ -54,6 +55,7 @@ REASON_WORDS = {
     "matrix_calculus": "SymPy's matrix calculus",
     "elementwise": "the index form, entry by entry",
     "split": "split the fraction",
+    "factor": "take out the common factor",
     "kink": "|w| has a kink at 0, where sign(0) = 0 is taken",
     "update": "",
 }
@@ -274,6 +276,7 @@ SECTION_TITLES = {
     "matrix": "The matrix form",
     "explicit": "The gradient of every weight",
     "update": "The update rule",
+    "normalisation": "Normalisation",
 }
 
 
@@ -347,6 +350,17 @@ def _symbols(writer: Writer, layer: int | None, spec: Spec) -> dict[str, str]:
     return out
 
 
+def _normalisation_symbols(writer: Writer, layer: int) -> dict[str, str]:
+    """How the notation names a normalised layer's quantities, for the prose."""
+    j, k = q.unit_index(layer, "cur"), q.unit_index(layer, "cur'")
+    out = {name: writer.math(quantity(layer)[j]) for name, quantity in (
+        ("weighted", q.weighted), ("normalised", q.normalised), ("gain", q.gain), ("shift", q.shift),
+        ("weighted_delta", q.weighted_delta), ("normalised_delta", q.normalised_delta))}
+    out.update({kind: writer.math(q.layer_statistic(kind, layer)) for kind in q.NORMALISATION_LAYER_KINDS})
+    out.update({"k": writer.math(k), "normalised_k": writer.math(q.normalised(layer)[k])})
+    return out
+
+
 def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
     # Keys lose their section's prefix ("layer2.delta" is "delta" in its section).
     blocks = {chain.key.split(".", 1)[1]: writer.block(chain) for chain in section.chains}
@@ -366,6 +380,12 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
         _general_facts(view, writer.notation, section)
         if section.facts["skipped"]:
             _skip_facts(view, writer, section)
+    if section.kind == "normalisation":
+        view.title = f"The normalisation of {writer.notation.layer_name(section.layer).replace('~', ' ')}"
+        view.symbols.update(_normalisation_symbols(writer, section.layer))
+        view.facts["epsilon_tex"] = tex_number(section.facts["epsilon"])
+    if section.kind in ("output", "hidden") and section.facts.get("normalised"):
+        view.symbols.update(_normalisation_symbols(writer, section.layer))
     if section.kind == "worked":
         view.facts["walks"] = [_walk(writer, blocks, walk) for walk in section.facts["paths"]]
     if section.kind == "explicit":
@@ -483,6 +503,18 @@ def _last(derivation: Derivation, kind: str, layer: int | None, key: str):
     return found.steps[-1].expr if found else None
 
 
+# A normalised layer's definitions on the way to z, and its error terms on the way back (section "normalisation").
+_NORMALISATION_FORWARD = ("weighted", "mean", "variance", "scale", "normalised")
+_NORMALISATION_ERRORS = ("normalised_delta", "weighted_delta")
+
+
+def _normalisation_chains(derivation: Derivation, layer: int, keys) -> list[Chain]:
+    section = derivation.section("normalisation", layer)
+    if section is None:
+        return []
+    return [section.chain(f"norm{layer}.{key}") for key in keys]
+
+
 def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> list[dict]:
     """Fausett's training algorithm as the post numbers it: feedforward, error terms with delta_in,
     corrections Delta w = alpha delta z, and the update w(new) = w(old) + Delta w; one entry per step."""
@@ -500,8 +532,11 @@ def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> lis
         network = derivation.section("network")
         pre = network.chain(f"network.pre{layer}").steps[-1].expr
         act = network.chain(f"network.act{layer}").steps[0].expr
+        # A normalised layer computes its weighted sums and their statistics first (its own section's definitions).
+        before = [(math(chain.lhs), math(chain.result)) for chain in _normalisation_chains(derivation, layer,
+                                                                                              _NORMALISATION_FORWARD)]
         steps.append({"kind": "forward", "layer": writer.notation.layer_name(layer),
-                      "rows": rows((math(q.pre(layer)[j]), math(pre)), (math(q.act(layer)[j]), math(act)))})
+                      "rows": rows(*before, (math(q.pre(layer)[j]), math(pre)), (math(q.act(layer)[j]), math(act)))})
     for layer in range(depth, 0, -1):
         j = q.unit_index(layer, "cur")
         pairs = []
@@ -510,9 +545,12 @@ def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> lis
         else:
             k = q.unit_index(layer + 1, "next")
             reaches = net.layer(layer + 1).index_input_partial(k, j)
-            received = sp.Sum(q.delta(layer + 1)[k] * reaches, (k, 1, spec.sizes[layer + 1]))
+            error_above = input_route(net.layer(layer + 1), k, q.unit_index(layer, "cur'"))[1]
+            received = sp.Sum(error_above * reaches, (k, 1, spec.sizes[layer + 1]))
             pairs.append((math(q.incoming(layer)[j]), math(received)))
             pairs.append((math(q.delta(layer)[j]), math(q.incoming(layer)[j] * local_derivative(net, layer, j))))
+        pairs += [(math(chain.lhs), math(chain.result)) for chain in _normalisation_chains(derivation, layer,
+                                                                                             _NORMALISATION_ERRORS)]
         for _, parameter, gradient in net.layer(layer).index_gradients():
             pairs.append((r"\Delta " + math(parameter), math(q.LEARNING_RATE * gradient)))
         steps.append({"kind": "error", "layer": writer.notation.layer_name(layer), "rows": rows(*pairs)})
@@ -537,6 +575,11 @@ def numerical_check_rows(writer: Writer, spec: Spec) -> list[dict[str, str]]:
             "relative_difference": tex_number(row.relative_difference, 2),
         })
     return rows
+
+
+# The roles of the parameters, in the order a layer's are listed: weights and biases, a normalised layer's gains
+# and shifts.
+_PARAMETER_ROLES = ("weight", "bias", "gain", "shift")
 
 
 def derivation_context(spec_source, notation: str | None = None, writer_class: type[Writer] = Writer) -> dict:
@@ -582,8 +625,10 @@ def derivation_context(spec_source, notation: str | None = None, writer_class: t
         "forward_keys": [f"{kind}{layer}" for layer in layers for kind in ("pre", "act")],
         "backward_keys": [f"delta{layer}" for layer in reversed(layers)],
         "gradient_keys": [f"{kind}{layer}" for layer in reversed(layers) for kind in ("weight", "bias")],
-        "update_gradient_keys": [f"gradient.{kind}{layer}" for layer in layers for kind in ("weight", "bias")],
-        "update_keys": [f"{kind}{layer}" for layer in layers for kind in ("weight", "bias")],
+        "update_gradient_keys": [f"gradient.{kind}{layer}" for layer in layers for kind in _PARAMETER_ROLES],
+        "update_keys": [f"{kind}{layer}" for layer in layers for kind in _PARAMETER_ROLES],
+        "normalised_layers": [chosen.layer_name(section.layer) for section in derivation.sections
+                              if section.kind == "normalisation"],
     }
 
 

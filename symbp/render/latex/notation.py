@@ -76,6 +76,8 @@ class Notation:
     # Print the notation's symbols as macros (\act, \err, \rate) that the document defines once at its top.
     macros: bool = False
     layer_offset: int = 0  # what the text adds to symbp's layer number (the article counts the input as 1)
+    # A normalised layer's spread (sigma^2, sigma_hat); a text whose sigmoid is sigma writes it otherwise.
+    spread_letter: str = r"\sigma"
 
     def for_network(self, shape: Shape) -> Notation:
         return replace(self, shape=shape)
@@ -197,6 +199,25 @@ class Notation:
         """A name for sum_k delta_k w_jk, where the text gives it one."""
         return None
 
+    # -- a normalised layer: its weighted sums u, normalised values x_hat, gain gamma and shift beta, the error
+    # terms at x_hat (the literature's g) and at u, and per sample its mean, variance, scale and epsilon
+    def _normalisation_letter(self, kind: str) -> str:
+        return {"weighted": "u", "normalised": r"\hat{x}", "normalised_delta": "g",
+                "weighted_delta": rf"\tilde{{{self.err}}}", "gain": r"\gamma", "shift": r"\beta"}[kind]
+
+    def normalisation_unit(self, kind: str, layer: int, j: str, time: str | None = None) -> str:
+        """Unit j's ``kind`` (``symbp.symbolic.quantities.NORMALISATION_UNIT_KINDS``, gain or shift); a gain or
+        shift at a step of the optimizer carries the step as a weight does."""
+        mark = f"^{{({time}, {layer})}}" if time else self.layer_mark(layer)
+        return f"{self._normalisation_letter(kind)}{mark}_{{{j}}}"
+
+    def normalisation_statistic(self, kind: str, layer: int) -> str:
+        """The layer's mean, variance, scale sqrt(variance + epsilon) or epsilon on one sample."""
+        mark = self.layer_mark(layer)
+        spread = self.spread_letter
+        return {"mean": rf"\mu{mark}", "variance": rf"\left({spread}{mark}\right)^{{2}}",
+                "scale": rf"\hat{{{spread}}}{mark}", "stabiliser": rf"\varepsilon{mark}"}[kind]
+
     # -- losses and scalars
     def sample_loss(self, n: str | None = None) -> str:
         return r"\ell" if n is None else rf"\ell_{{{n}}}"
@@ -254,6 +275,7 @@ class ArticleNotation(Notation):
     update_style: str = "arrow"
 
     layer_offset: int = 1
+    spread_letter: str = r"\varsigma"  # sigma is the sigmoid
     general_layer_letters: tuple[str, str] = ("L", "l")
     generic_symbol: str = r"\sigma"
     equation_tags: dict[str, str] = field(default_factory=lambda: {
@@ -297,6 +319,7 @@ class SlidesNotation(Notation):
     sigmoid_symbol: str = r"\sigma"
     column_vectors: bool = True
     update_style: str = "arrow"
+    spread_letter: str = r"\varsigma"  # sigma is the sigmoid
 
     general_layer_letters: tuple[str, str] = ("L", "l")
     generic_symbol: str = r"\sigma"
@@ -434,6 +457,28 @@ class FausettNotation(Notation):
         mark = self._hidden_mark(layer) if layer < self.depth else ""
         return f"s_{{{self._unit_letter(layer).upper()}{mark}}}"
 
+    def normalisation_unit(self, kind: str, layer: int, j: str, time: str | None = None) -> str:
+        """Named as Fausett names a unit's net input: z_sum_j, z_norm_j (u is one of his weight letters), the
+        error terms delta_norm_j and delta_sum_j as delta_in_j; gamma and beta carry the unit, as delta does."""
+        when = rf"(\text{{{time}}})" if time else ""
+        unit, mark = self._unit_letter(layer), self._hidden_mark(layer) if layer < self.depth else ""
+        if kind in ("weighted", "normalised"):
+            suffix = "sum" if kind == "weighted" else "norm"
+            return rf"{unit}\_{suffix}{mark}_{{{j}}}"
+        # A letter (j, or a second index j' over the same units) tells the layer; a number names the unit.
+        subscript = j if j.rstrip("'") == self.letter(layer, "cur") else self._unit(layer, j)
+        if kind in ("weighted_delta", "normalised_delta"):
+            suffix = "sum" if kind == "weighted_delta" else "norm"
+            return rf"{self.err}\_{suffix}_{{{subscript}}}"
+        return rf"{self._normalisation_letter(kind)}_{{{subscript}}}{when}"
+
+    def normalisation_statistic(self, kind: str, layer: int) -> str:
+        """Named after the layer's units, as its skip indicator: mu_Z, sigma^2_Z."""
+        mark = self._hidden_mark(layer) if layer < self.depth else ""
+        units = f"{self._unit_letter(layer).upper()}{mark}"
+        return {"mean": rf"\mu_{{{units}}}", "variance": rf"\sigma^{{2}}_{{{units}}}",
+                "scale": rf"\hat{{\sigma}}_{{{units}}}", "stabiliser": rf"\varepsilon_{{{units}}}"}[kind]
+
     def sample_loss(self, n: str | None = None) -> str:
         return "E" if n is None else f"E_{{{n}}}"
 
@@ -538,6 +583,17 @@ class LessonNotation(Notation):
     def skip(self, layer: int) -> str:
         """Named after the layer's neurons, O or H: s_O."""
         return f"s_{{{self._neuron(layer)}}}"
+
+    def normalisation_unit(self, kind: str, layer: int, j: str, time: str | None = None) -> str:
+        """Named after the neuron, as alpha_Hj: u_Hj, gamma_Hj; the shift is b_Hj, beta being the lesson's output."""
+        letter = "b" if kind == "shift" else self._normalisation_letter(kind)
+        when = f"^{{({time})}}" if time else ""
+        return f"{letter}_{{{self._neuron(layer)}{j}}}{when}"
+
+    def normalisation_statistic(self, kind: str, layer: int) -> str:
+        neuron = self._neuron(layer)
+        return {"mean": rf"\mu_{{{neuron}}}", "variance": rf"\sigma^{{2}}_{{{neuron}}}",
+                "scale": rf"\hat{{\sigma}}_{{{neuron}}}", "stabiliser": rf"\varepsilon_{{{neuron}}}"}[kind]
 
     def sample_loss(self, n: str | None = None) -> str:
         return "E" if n is None else f"E_{{{n}}}"

@@ -20,6 +20,7 @@ from symbp.symbolic.quantities import (
     LOSS,
     MATRIX_ROLES,
     N_SAMPLES,
+    NORMALISATION_UNIT_KINDS,
     ROLES,
     SAMPLE_LOSS,
     VARIABLE,
@@ -28,9 +29,12 @@ from symbp.symbolic.quantities import (
     Updated,
     act,
     activation_name,
+    is_layer_statistic,
 )
 
-_ATOMIC = (sp.Symbol, sp.Indexed, sp.MatrixSymbol, sp.Function)
+_ATOMIC = (sp.Symbol, sp.Indexed, sp.IndexedBase, sp.MatrixSymbol, sp.Function)
+# A normalised layer's per-unit quantities, gain and shift: each printed by the notation's normalisation_unit.
+_NORMALISATION_UNIT_KINDS = (*NORMALISATION_UNIT_KINDS, "gain", "shift")
 
 
 def _is_skip(expr) -> bool:
@@ -107,6 +111,8 @@ class NotationPrinter(LatexPrinter):
                 return named
             towards = Partial(SAMPLE_LOSS, act(layer)[expr.indices[0]])
             return self._print(towards if notation.error_sign > 0 else -towards)
+        if role.kind in _NORMALISATION_UNIT_KINDS:
+            return notation.normalisation_unit(role.kind, layer, indices[0])
         if role.kind in ("input", "target", "prediction"):
             return getattr(notation, role.kind)(indices[0])
         if role.kind == "sample_loss":
@@ -117,6 +123,8 @@ class NotationPrinter(LatexPrinter):
         # A quantity of one number per layer (the skip indicator s^(l)) is the base itself.
         if _is_skip(expr):
             return self.notation.skip(ROLES[expr].layer)
+        if is_layer_statistic(expr):
+            return self.notation.normalisation_statistic(ROLES[expr].kind, ROLES[expr].layer)
         return super()._print_IndexedBase(expr)
 
     def _print_timed(self, expr, when: str):
@@ -131,6 +139,8 @@ class NotationPrinter(LatexPrinter):
             if self.notation.update_style == "new_old":
                 return rf"{base}(\text{{{time}}})"
             return rf"{base}^{{({time})}}"
+        if role.kind in _NORMALISATION_UNIT_KINDS:
+            return self.notation.normalisation_unit(role.kind, role.layer, self._print(parameter.indices[0]), time)
         if role.kind == "weight":
             number = self.notation.weight_number(role.layer, *parameter.indices)
             if number is not None:
@@ -198,7 +208,7 @@ class NotationPrinter(LatexPrinter):
         if isinstance(expr.base, Partial) and expr.exp.is_Integer and expr.exp > 1:
             return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
         # (a^{(1)}_j)^2: a power of a quantity that already carries a superscript needs brackets.
-        if isinstance(expr.base, sp.Indexed) and expr.exp.is_Integer and expr.exp > 0:
+        if isinstance(expr.base, (sp.Indexed, sp.IndexedBase)) and expr.exp.is_Integer and expr.exp > 0:
             base = self._print(expr.base)
             if "^" in base:
                 return rf"\left({base}\right)^{{{self._print(expr.exp)}}}"

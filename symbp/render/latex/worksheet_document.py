@@ -114,6 +114,11 @@ def _derive_answer(writer: Writer, sections: dict, parameter) -> dict:
 LINE_VARIABLE = sp.Symbol("x")
 
 
+def _exercise_numbers(normalised: bool) -> dict[str, int]:
+    parts = ["chain", "forward", *(["normalisation"] if normalised else []), "backward", "step", "descent"]
+    return {part: number for number, part in enumerate(parts, start=1)}
+
+
 def _line(slope: sp.Expr, intercept: sp.Expr, variable: sp.Expr = LINE_VARIABLE) -> sp.Expr:
     """slope x + intercept, the slope's term first where the printer allows (y = 4x - 2, y = -x - 1)."""
     term = slope * variable
@@ -167,6 +172,16 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
               for name, mask in hand.masks.items() for i, value in enumerate(mask, start=1)]
     parameters = [parameter for parameter in hand.gradients]
     given += [_entry(writer, parameter, hand.values[parameter]) for parameter in parameters]
+    # A normalised layer's epsilon is given; its other quantities are its own exercise, forward and back.
+    stage_kinds = {"weighted", "mean", "variance", "scale", "normalised"}
+    normalisation_forward, normalisation_backward = [], []
+    for quantity, value in hand.normalisation.items():
+        kind = q.ROLES[quantity.base if isinstance(quantity, sp.Indexed) else quantity].kind
+        if kind == "stabiliser":
+            given.append(_entry(writer, quantity, value))
+        else:
+            (normalisation_forward if kind in stage_kinds else normalisation_backward).append(
+                _entry(writer, quantity, value))
     forward = []
     for layer in range(1, depth + 1):
         for j in range(1, hand.spec.sizes[layer] + 1):
@@ -207,6 +222,12 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
         "given": given,
         "masked": bool(hand.masks),
         "forward": forward,
+        "normalisation_forward": normalisation_forward,
+        "normalisation_backward": normalisation_backward,
+        "normalised_layers": [hand_notation.layer_name(layer.index) for layer in net.layers
+                              if hasattr(layer, "index_statistics")],
+        # Exercise numbers: a network with a normalised layer has an exercise on it after the forward pass.
+        "number": _exercise_numbers(bool(normalisation_forward)),
         "deltas": deltas,
         "gradients": gradients,
         "updated": updated,
