@@ -58,6 +58,13 @@ class RowSum(sp.Function):
     """
 
 
+class SampleSum(sp.Function):
+    """The sum over a batch's samples within each unit's column: Sum(f[m], (m, 0, N - 1)) with the index dropped.
+
+    Batch normalisation's means are these: code generation writes them for every unit of the layer at once.
+    """
+
+
 @dataclass(frozen=True)
 class Activation:
     name: str
