@@ -19,13 +19,16 @@ def check_batch(rows, training):
 
 def check_batch_sizes(rows, batch_size):
     """Whether every step of a run on `rows` samples takes them all; ValueError when some batch would hold
-    one sample (batch_size 1, a data set of one row, or a last batch of one), which has no variance."""
+    one sample (a data set of one row, batch_size 1, or a last batch of one), which has no variance."""
+    why = "batch normalisation normalises each unit over a batch's samples, and one sample has no variance"
+    if rows < 2:
+        raise ValueError(f"X: {rows} row(s) of data, but {why}; train on 2 rows or more")
     full_batch = batch_size is None or batch_size >= rows
-    if rows < 2 or (not full_batch and (batch_size < 2 or rows % batch_size == 1)):
-        size = rows if full_batch else (batch_size if batch_size < 2 else 1)
-        fix = "use more rows of data" if rows < 2 else f"use a batch_size that does not leave one over (of {rows})"
-        raise ValueError(f"batch_size: a batch of {size} sample(s), but batch normalisation normalises each unit "
-                         f"over the batch's samples, and one sample has no variance; {fix}")
+    if not full_batch and batch_size < 2:
+        raise ValueError(f"batch_size: {batch_size}, but {why}; use batch_size = 2 or more")
+    if not full_batch and rows % batch_size == 1:
+        raise ValueError(f"batch_size: {batch_size} leaves a last batch of 1 of the {rows} rows, but {why}; "
+                         "use a batch_size that leaves none or 2 or more over")
     return full_batch
 
 

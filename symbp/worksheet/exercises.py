@@ -24,6 +24,7 @@ from symbp.symbolic import quantities as q
 from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.exact import exact_descent
 from symbp.symbolic.expanded import gradient_at
+from symbp.symbolic.batchnorm import refuse_batch_normalization
 from symbp.symbolic.layernorm import refuse_normalization
 from symbp.symbolic.layers import activate
 from symbp.symbolic.network import Network, network_of
@@ -235,6 +236,7 @@ def build_worksheet(spec_source, variant: int = 0, error_sign: int = 1) -> Works
     spec = load_spec(spec_source)
     # A worksheet's exercises are one sample's gradients, which a penalty on the whole loss does not enter.
     refuse_penalties(spec, "a worksheet")
+    refuse_batch_normalization(spec, "a worksheet")
     refuse_normalization(spec, "a worksheet")
     if variant < 0:
         raise ValueError("variant must be 0 or more")
