@@ -29,7 +29,7 @@ from sympy import MatrixSymbol
 
 from symbp.errors import SymbpError
 from symbp.registry.calculus import ActivationCalculus
-from symbp.registry.rules import SampleSum
+from symbp.registry.rules import Flag, SampleSum
 from symbp.symbolic.layernorm import (
     CodeStep,
     LayerNormLayer,
@@ -54,7 +54,7 @@ KIND = "batch_norm"
 
 # The generated functions' flag: True normalises by the batch's statistics (a training step), False by the running
 # ones (evaluation). The code printer writes a Piecewise on it as Python's conditional expression.
-training = sp.Symbol("training")
+training = Flag("training")
 centred_vec = sp.IndexedBase("c", real=True)  # u - mu, along a unit's column
 running_mean_symbol, running_variance_symbol = sp.symbols("mu_running sigma2_running", real=True)
 

@@ -12,6 +12,8 @@ from sympy.matrices.expressions.special import OneMatrix
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from symbp.registry.rules import Flag
+
 
 class ArraySum(sp.Function):
     """The sum of every entry of an array (a weight penalty's total): ``np.sum(...)`` in code."""
@@ -178,7 +180,7 @@ class TrainerPrinter(NumPyPrinter):
         return f"{self.parenthesize(expr.function, PRECEDENCE['Atom'])}.sum(axis={self.unit_axis}, keepdims=True)"
 
     def _print_Piecewise(self, expr):
-        if len(expr.args) == 2 and isinstance(expr.args[0].cond, sp.Symbol) and expr.args[1].cond == sp.true:
+        if len(expr.args) == 2 and isinstance(expr.args[0].cond, Flag) and expr.args[1].cond == sp.true:
             # A choice on a flag of the generated function (batch statistics while training): Python's own.
             (then, flag), (otherwise, _) = expr.args
             return f"{self._print(then)} if {self._print(flag)} else {self._print(otherwise)}"
