@@ -1,8 +1,8 @@
 """The batch-normalisation kind: U = A W, each unit's column of U normalised over the batch's samples, then scaled
 and shifted unit by unit (PyTorch's ``nn.BatchNorm1d`` with ``affine``, Keras's ``BatchNormalization``):
 
-    mu_j = mean_n u_nj,   sigma^2_j = mean_n (u_nj - mu_j)^2 (the biased variance),
-    sigma_hat_j = sqrt(sigma^2_j + epsilon),   x_hat_nj = (u_nj - mu_j) / sigma_hat_j,   z_nj = gamma_j x_hat_nj + beta_j.
+    mu_j = mean_n u_nj,   sigma^2_j = mean_n (u_nj - mu_j)^2 (the biased variance),   sigma_hat_j = sqrt(sigma^2_j +
+    epsilon),   x_hat_nj = (u_nj - mu_j) / sigma_hat_j,   z_nj = gamma_j x_hat_nj + beta_j.
 
 It is layer normalisation (``symbp.symbolic.layernorm``) turned on its side: the row normalised is one unit's
 values over the batch, of length N, so the chain rule through mu and sigma^2 is the same index-form derivation

@@ -21,10 +21,10 @@ from symbp.registry import rules
 from symbp.registry.rules import activation_named, loss_named
 from symbp.spec.schema import Spec, TrainingSpec, load_spec
 from symbp.symbolic import quantities as q
+from symbp.symbolic.batchnorm import refuse_batch_normalization
 from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.exact import exact_descent
 from symbp.symbolic.expanded import gradient_at
-from symbp.symbolic.batchnorm import refuse_batch_normalization
 from symbp.symbolic.layernorm import refuse_normalization
 from symbp.symbolic.layers import activate
 from symbp.symbolic.network import Network, network_of

@@ -386,7 +386,8 @@ def architecture(network: Network) -> str:
     parts = [str(network.spec.inputs)]
     for layer in network.layers:
         kind = getattr(layer, "kind", "")
-        detail = {"layer_norm": ", layer norm", "batch_norm": ", batch norm"}.get(kind, "" if layer.bias else ", no bias")
+        normalised = {"layer_norm": ", layer norm", "batch_norm": ", batch norm"}
+        detail = normalised.get(kind, "" if layer.bias else ", no bias")
         parts.append(f"{layer.units} ({layer.calculus.short_name}{detail})")
     return " -> ".join(parts)
 
