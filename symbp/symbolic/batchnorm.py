@@ -78,7 +78,6 @@ class RunningStatistic:
     start: float  # 0 for the mean, 1 for the variance (PyTorch's)
     momentum: float
     batch: sp.Expr  # the batch's statistic, over the arrays of the generated training step
-    layer: int
 
 
 @dataclass(frozen=True)
@@ -117,8 +116,8 @@ class BatchNormLayer(LayerNormLayer):
         """The running mean and (unbiased) variance, in the order they are stored."""
         unbiased = n_samples / (n_samples - 1) * variance_symbol
         return (
-            RunningStatistic(self.running_mean.name, (self.units,), 0.0, self.momentum, mean_symbol, self.index),
-            RunningStatistic(self.running_variance.name, (self.units,), 1.0, self.momentum, unbiased, self.index),
+            RunningStatistic(self.running_mean.name, (self.units,), 0.0, self.momentum, mean_symbol),
+            RunningStatistic(self.running_variance.name, (self.units,), 1.0, self.momentum, unbiased),
         )
 
     @cached_property

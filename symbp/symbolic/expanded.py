@@ -145,7 +145,7 @@ def gradient_at(spec_source, sample_inputs, sample_targets, params: dict[str, sp
     masks = masks or {}
     network = network_of(load_spec(spec_source))
     shapes = {parameter.name: parameter.shape for parameter in network.parameters}
-    unknown = sp.Symbol("t")
+    unknown = sp.Symbol("t", real=True)
     loss_expr = network.output.loss.expr
 
     def number(value):
