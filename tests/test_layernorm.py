@@ -42,7 +42,7 @@ def module(spec):
 
 @pytest.mark.parametrize(("change", "field", "words"), [
     ({"units": 1}, "layers[0].normalization", "units = 2"),
-    ({"normalization": "batch"}, "layers[0].normalization", '"layer"'),
+    ({"normalization": "group"}, "layers[0].normalization", '"layer"'),
     ({"normalization": True}, "layers[0].normalization", '"layer"'),
     ({"units": 2, "residual": True}, "layers[0].normalization", "residual"),
     ({"bias": True}, "layers[0].bias", "beta"),
@@ -70,7 +70,7 @@ def test_epsilon_without_normalization_is_refused():
 
 
 def test_the_command_line_refuses_it_with_exit_2_and_writes_nothing(tmp_path, capsys):
-    bad = _spec_dict({"normalization": "batch"})
+    bad = _spec_dict({"normalization": "group"})
     (tmp_path / "net.json").write_text(json.dumps(bad))
     target = tmp_path / "net.py"
     assert main(["generate", str(tmp_path / "net.json"), "-o", str(target)]) == 2

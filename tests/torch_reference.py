@@ -2,7 +2,9 @@
 
 Every layer kind symbp has: dense, residual (the layer's input added), dropout (the inputs times a given mask,
 or PyTorch's own dropout in evaluation mode when there are no masks), layer normalisation
-(``torch.nn.functional.layer_norm``), and L1/L2 weight penalties.
+(``torch.nn.functional.layer_norm``), batch normalisation (``torch.nn.functional.batch_norm``, what
+``nn.BatchNorm1d`` computes: over the batch in training mode, by running statistics in evaluation mode), and L1/L2
+weight penalties.
 """
 
 from __future__ import annotations
@@ -11,8 +13,12 @@ import numpy as np
 import pytest
 
 
-def torch_loss(torch, spec, tensors, X, Y, masks=None):
-    """The spec's loss on (X, Y) at the parameters ``tensors`` (by name), in float64."""
+def torch_loss(torch, spec, tensors, X, Y, masks=None, running=None, training=True):
+    """The spec's loss on (X, Y) at the parameters ``tensors`` (by name), in float64.
+
+    ``running``: batch normalisation's running statistics (tensors by name, "running_mean2"), which PyTorch
+    updates in place with the layer's momentum while ``training``, and normalises by when not.
+    """
     functions = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "linear": lambda z: z,
                  # Not torch's softplus: it returns z itself above z = 20, an error of exp(-20) in the loss.
                  "softplus": lambda z: torch.logaddexp(z, torch.zeros_like(z)),
@@ -29,6 +35,12 @@ def torch_loss(torch, spec, tensors, X, Y, masks=None):
         if layer.normalization == "layer":
             z = torch.nn.functional.layer_norm(z, (layer.units,), weight=tensors[f"gamma{index}"],
                                                bias=tensors[f"beta{index}"], eps=layer.epsilon)
+        if layer.normalization == "batch":
+            mean, variance = (None, None) if running is None else (running[f"running_mean{index}"],
+                                                                   running[f"running_var{index}"])
+            z = torch.nn.functional.batch_norm(z, mean, variance, weight=tensors[f"gamma{index}"],
+                                               bias=tensors[f"beta{index}"], training=training,
+                                               momentum=layer.momentum, eps=layer.epsilon)
         if layer.bias:
             z = z + tensors[f"b{index}"]
         if layer.residual:
@@ -48,6 +60,29 @@ def torch_loss(torch, spec, tensors, X, Y, masks=None):
     return total + spec.loss.scale * terms.sum() / divisor
 
 
+def torch_outputs(torch, spec, tensors, X, running):
+    """The network's outputs on X in evaluation mode (batch normalisation by ``running``, no dropout)."""
+    functions = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "linear": lambda z: z,
+                 "softplus": lambda z: torch.logaddexp(z, torch.zeros_like(z)),
+                 "softmax": lambda z: torch.softmax(z, dim=1)}
+    a = torch.tensor(X)
+    for index, layer in enumerate(spec.layers, start=1):
+        z = a @ tensors[f"W{index}"]
+        if layer.normalization == "layer":
+            z = torch.nn.functional.layer_norm(z, (layer.units,), weight=tensors[f"gamma{index}"],
+                                               bias=tensors[f"beta{index}"], eps=layer.epsilon)
+        if layer.normalization == "batch":
+            z = torch.nn.functional.batch_norm(z, running[f"running_mean{index}"], running[f"running_var{index}"],
+                                               weight=tensors[f"gamma{index}"], bias=tensors[f"beta{index}"],
+                                               training=False, eps=layer.epsilon)
+        if layer.bias:
+            z = z + tensors[f"b{index}"]
+        if layer.residual:
+            z = z + a
+        a = functions[layer.activation](z)
+    return a
+
+
 def drawn_problem(spec, module, draw):
     """Parameters, 7 samples and targets of the loss's kind, drawn for ``draw``; and the generator, to draw on."""
     rng = np.random.default_rng(draw)
@@ -62,10 +97,12 @@ def drawn_problem(spec, module, draw):
     return params, X, Y, rng
 
 
-def assert_pytorchs_loss_and_gradient(torch, spec, value, grads, params, X, Y, masks=None, mode=""):
-    """The module's loss ``value`` and gradients ``grads`` at ``params`` equal PyTorch autograd's."""
-    tensors = {name: torch.tensor(array, requires_grad=True) for name, array in params.items()}
-    expected = torch_loss(torch, spec, tensors, X, Y, masks)
+def assert_pytorchs_loss_and_gradient(torch, spec, value, grads, params, X, Y, masks=None, mode="", training=True):
+    """The module's loss ``value`` and gradients ``grads`` at ``params`` equal PyTorch autograd's; batch
+    normalisation in training mode, or (``training`` False) by the running statistics in ``params``."""
+    tensors = {name: torch.tensor(array, requires_grad=True) for name, array in params.items() if name in grads}
+    running = {name: torch.tensor(array) for name, array in params.items() if name not in grads}
+    expected = torch_loss(torch, spec, tensors, X, Y, masks, running if not training else None, training)
     expected.backward()
     assert value == pytest.approx(expected.item(), rel=1e-12), mode
     for name, tensor in tensors.items():

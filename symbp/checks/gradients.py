@@ -33,6 +33,7 @@ class ParameterCheck:
     entries_checked: int
     finite_difference_error: float
     expanded_error: float | None = None
+    mode: str = ""  # "training" or "evaluation" for a network with batch normalisation, which is checked in both
 
 
 @dataclass
@@ -47,6 +48,7 @@ class CheckReport:
     expanded_samples: int = 0  # samples SymPy's expanded loss was checked on
     expanded_note: str | None = None  # why the expanded oracle took fewer samples, or none
     masks_note: str | None = None  # the dropout masks held fixed while checking, or none
+    modes_note: str | None = None  # how batch normalisation's two modes were checked, or none
 
     @property
     def worst(self) -> float:
@@ -61,15 +63,14 @@ class CheckReport:
         return self.worst < self.tolerance
 
     def table(self) -> str:
-        header = f"{'parameter':<10} {'entries':>8} {'vs finite diff':>15} {'vs expanded':>13}"
+        width = max([10, *(len(p.name) + len(p.mode) + 3 for p in self.parameters if p.mode)])
+        header = f"{'parameter':<{width}} {'entries':>8} {'vs finite diff':>15} {'vs expanded':>13}"
         rows = [header, "-" * len(header)]
         for p in self.parameters:
             expanded = "-" if p.expanded_error is None else f"{p.expanded_error:.2e}"
-            rows.append(f"{p.name:<10} {p.entries_checked:>8} {p.finite_difference_error:>15.2e} {expanded:>13}")
-        if self.expanded_note:
-            rows.append(self.expanded_note)
-        if self.masks_note:
-            rows.append(self.masks_note)
+            name = f"{p.name} ({p.mode})" if p.mode else p.name
+            rows.append(f"{name:<{width}} {p.entries_checked:>8} {p.finite_difference_error:>15.2e} {expanded:>13}")
+        rows += [note for note in (self.expanded_note, self.masks_note, self.modes_note) if note]
         return "\n".join(rows)
 
 
@@ -182,6 +183,11 @@ def check_gradients(spec_source: SpecSource, *, samples: int = 6, seed: int = 0,
     (or with ``expanded=True``), against SymPy's derivative of the expanded loss.
     """
     spec = load_spec(spec_source)
+    statistics = getattr(module, "STATISTICS", None) if module is not None else \
+        any(layer.normalization == "batch" for layer in spec.layers)
+    if statistics and samples < 2:
+        raise SymbpError(f"samples: {samples}, but a batch-normalised layer normalises over the batch's samples, "
+                         "and one sample has no variance; check on 2 samples or more (--samples 2)")
     if module is None:
         module = load_module_from_source(generate_module(spec), spec.name)
     X, Y, rng = random_problem(spec, samples, seed)
@@ -191,15 +197,38 @@ def check_gradients(spec_source: SpecSource, *, samples: int = 6, seed: int = 0,
     # A network with dropout is checked in training mode: one drawn set of masks, held fixed throughout, so
     # that the loss is a function of the parameters alone (and its evaluation mode is the plain network's).
     masks = module.draw_masks(rng, samples) if getattr(module, "DROPOUT", None) else None
+    report = CheckReport(spec, samples, tolerance)
+    if not getattr(module, "STATISTICS", None):
+        _check_mode(report, module, params, X, Y, rng, masks, expanded, seed)
+        return report
+    # Batch normalisation: training mode (the batch's statistics, the gradient through them) and evaluation mode
+    # (running statistics drawn away from their starting values, constants of the loss) are different functions.
+    for name in module.STATISTICS:
+        size = params[name].shape
+        params[name] = rng.uniform(0.5, 2.0, size) if name.startswith("running_var") else rng.normal(0, 0.5, size)
+    for training in (True, False):
+        _check_mode(report, module, params, X, Y, rng, masks, expanded, seed, training)
+    report.modes_note = (f"batch normalisation: training mode normalises by the {samples} samples' statistics; "
+                         "evaluation mode by drawn running statistics")
+    return report
+
+
+def _check_mode(report: CheckReport, module: ModuleType, params: dict, X: np.ndarray, Y: np.ndarray, rng,
+                masks: dict | None, expanded: bool | None, seed: int, training: bool | None = None) -> None:
+    """Adds to ``report`` the check of every parameter array at ``params``, in batch normalisation's ``training``
+    mode (True or False) or, for a network without it, None."""
+    spec, samples, tolerance = report.spec, report.samples, report.tolerance
     with_masks = {} if masks is None else {"masks": masks}
+    if training is not None:
+        with_masks["training"] = training
     with np.errstate(all="ignore"):
         value, grads = module.loss_and_grad(params, X, Y, **with_masks)
     if not (np.isfinite(value) and all(np.isfinite(grads[name]).all() for name in module.PARAMS)):
         what = f"the loss is {value}" if not np.isfinite(value) else "the gradient is not finite"
         raise SymbpError(f"check: {what} at the random test point (seed {seed}): the network overflows float64 "
                          "there, so its gradient cannot be checked; use smaller exponents or fewer layers")
-    report = CheckReport(spec, samples, tolerance)
-    report.loss_agreement = abs(value - module.loss(params, X, Y, **with_masks)) / max(abs(value), 1e-300)
+    agreement = abs(value - module.loss(params, X, Y, **with_masks)) / max(abs(value), 1e-300)
+    report.loss_agreement = max(report.loss_agreement or 0.0, agreement)
     if masks is not None:
         dropped = sum(int(np.count_nonzero(mask == 0)) for mask in masks.values())
         entries = sum(mask.size for mask in masks.values())
@@ -209,7 +238,8 @@ def check_gradients(spec_source: SpecSource, *, samples: int = 6, seed: int = 0,
     def loss(p):
         return module.loss(p, X, Y, **with_masks)
 
-    plan = plan_expanded(spec, params, X, Y, expanded, masks)
+    statistics = None if training is not False else {name: params[name] for name in module.STATISTICS}
+    plan = plan_expanded(spec, params, X, Y, expanded, masks, statistics)
     report.expanded_samples, report.expanded_note = plan.samples, plan.note
     oracle = None
     if plan.samples:
@@ -218,7 +248,8 @@ def check_gradients(spec_source: SpecSource, *, samples: int = 6, seed: int = 0,
         with np.errstate(all="ignore"):
             oracle_grads = grads if plan.samples == samples else module.loss_and_grad(
                 params, X[:plan.samples], Y[:plan.samples],
-                **({} if masks is None else {"masks": {name: m[:plan.samples] for name, m in masks.items()}}))[1]
+                **({} if masks is None else {"masks": {name: m[:plan.samples] for name, m in masks.items()}}),
+                **({} if training is None else {"training": training}))[1]
     for name in module.PARAMS:
         grad = grads[name]
         count = grad.size
@@ -228,8 +259,8 @@ def check_gradients(spec_source: SpecSource, *, samples: int = 6, seed: int = 0,
         numeric = np.array([value for value, _ in estimates])
         resolution = np.array([error for _, error in estimates])
         analytic = np.array([grad[index] for index in indices])
-        check = ParameterCheck(name, len(indices), _relative_error(analytic, numeric, resolution, tolerance))
+        check = ParameterCheck(name, len(indices), _relative_error(analytic, numeric, resolution, tolerance),
+                               mode={True: "training", False: "evaluation"}.get(training, ""))
         if oracle is not None:
             check.expanded_error = _relative_error(oracle_grads[name], oracle[name])
         report.parameters.append(check)
-    return report

@@ -30,7 +30,14 @@ import sympy as sp
 from symbp.registry.calculus import activation_calculus
 from symbp.registry.rules import K, k, loss_named, y, yhat, z, z_vec
 from symbp.spec.schema import Spec
-from symbp.symbolic.expanded import EXPANDED_PARAMETER_LIMIT, PRECISION, _piece_at, expand_network, gradient_at
+from symbp.symbolic.expanded import (
+    EXPANDED_PARAMETER_LIMIT,
+    PRECISION,
+    _piece_at,
+    batch_gradient_at,
+    expand_network,
+    gradient_at,
+)
 from symbp.symbolic.layers import fully_connected
 from symbp.symbolic.network import loss_coefficient, network_of
 from symbp.symbolic.penalties import weight_penalties
@@ -291,21 +298,31 @@ class PerParameterOracle:
     """
 
     def __init__(self, spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray,
-                 masks: dict[str, np.ndarray] | None = None):
+                 masks: dict[str, np.ndarray] | None = None, statistics: dict[str, np.ndarray] | None = None):
         self.spec, self.X, self.Y, self.masks = spec, X, Y, masks or {}
         network = network_of(spec)
         self.parameters = network.parameters
         self.values = {p.name: sp.Matrix(*p.symbol.shape, [sp.Rational(float(v)) for v in np.ravel(params[p.name])])
                        for p in self.parameters}
+        # Batch normalisation's running statistics in evaluation mode: the same numbers for every sample.
+        self.statistics = {name: sp.Matrix(1, np.size(array), [sp.Rational(float(v)) for v in np.ravel(array)])
+                           for name, array in (statistics or {}).items()}
+
+    def _sample_masks(self, row: int) -> dict[str, sp.Matrix]:
+        """The sample's dropout masks, held fixed (a row each)."""
+        return {name: sp.Matrix(1, mask.shape[1], [sp.Rational(float(v)) for v in mask[row]])
+                for name, mask in self.masks.items()}
 
     def gradient(self, samples: int) -> dict[str, np.ndarray]:
         totals = {p.name: np.zeros(p.shape) for p in self.parameters}
         for row, (x_row, y_row) in enumerate(zip(self.X[:samples].tolist(), self.Y[:samples].tolist())):
-            # The sample's dropout masks, held fixed (a row each).
-            masks = {name: sp.Matrix(1, mask.shape[1], [sp.Rational(float(v)) for v in mask[row]])
-                     for name, mask in self.masks.items()}
-            for (name, index), value in gradient_at(self.spec, x_row, y_row, self.values, masks).items():
+            fixed = {**self._sample_masks(row), **self.statistics}
+            for (name, index), value in gradient_at(self.spec, x_row, y_row, self.values, fixed).items():
                 totals[name][index] += float(value)
+        return self._scaled(totals, samples)
+
+    def _scaled(self, totals: dict[str, np.ndarray], samples: int) -> dict[str, np.ndarray]:
+        """The summed derivatives scaled as the spec's loss says, plus the weight penalties' derivatives."""
         spec = self.spec
         coefficient = float(loss_coefficient(spec, samples))
         grads = {name: coefficient * array for name, array in totals.items()}
@@ -316,6 +333,26 @@ class PerParameterOracle:
                 entry = values[penalty.parameter.matrix_entry(index)]
                 grads[penalty.parameter.name][index] += float(penalty.derivative(entry))
         return grads
+
+
+class BatchOracle(PerParameterOracle):
+    """SymPy's derivative of the whole batch's expanded loss, one parameter at a time at the check's point
+    (``symbp.symbolic.expanded.batch_gradient_at``): for a network with batch normalisation in training mode,
+    whose loss is no sum of per-sample losses, each layer written over all the samples at once."""
+
+    def gradient(self, samples: int) -> dict[str, np.ndarray]:
+        totals = {p.name: np.zeros(p.shape) for p in self.parameters}
+        masks = [self._sample_masks(row) for row in range(samples)]
+        derivatives = batch_gradient_at(self.spec, self.X[:samples].tolist(), self.Y[:samples].tolist(), self.values,
+                                        masks)
+        for (name, index), value in derivatives.items():
+            totals[name][index] += float(value)
+        return self._scaled(totals, samples)
+
+
+def _batch_coupled(network) -> bool:
+    """Whether some layer normalises over the batch (its training-mode loss does not split by sample)."""
+    return any(hasattr(layer, "expanded_batch_preactivation") for layer in network.layers)
 
 
 def _per_parameter(network) -> bool:
@@ -332,7 +369,7 @@ class ExpandedPlan:
     operations: int = 0  # in a first-layer unit's loss; 0 when not measured
     differentiations: tuple[int, ...] = ()  # for the first 1, 2, ... requested samples
     asked: bool = True  # False when the caller turned the oracle off
-    oracle: ExpandedOracle | WholeLossOracle | PerParameterOracle | None = None
+    oracle: ExpandedOracle | WholeLossOracle | PerParameterOracle | BatchOracle | None = None
 
     def cost(self, samples: int) -> int:
         """The work for the first ``samples`` samples, in the units of ``EXPANDED_COST_LIMIT``."""
@@ -371,11 +408,15 @@ class ExpandedPlan:
 
 
 def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray,
-                  expanded: bool | None = None, masks: dict[str, np.ndarray] | None = None) -> ExpandedPlan:
+                  expanded: bool | None = None, masks: dict[str, np.ndarray] | None = None,
+                  statistics: dict[str, np.ndarray] | None = None) -> ExpandedPlan:
     """How many samples the oracle can take on: all of them unless the size rule says fewer (or none).
 
     ``expanded`` True takes every sample whatever the size, False turns the oracle off, None applies the limits.
     ``masks``: the dropout masks the module's gradient was taken with (by mask name), held fixed.
+    ``statistics``: for a network with batch normalisation, its running statistics (by name) in evaluation mode;
+    None is training mode, where the oracle differentiates the whole batch's loss (``BatchOracle``), on 2
+    samples or more.
     """
     parameters, requested = spec.parameter_count, X.shape[0]
     if expanded is False:
@@ -383,6 +424,13 @@ def plan_expanded(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray, Y: n
     if expanded is None and parameters > EXPANDED_PARAMETER_LIMIT:
         return ExpandedPlan(parameters, requested, 0)
     network = network_of(spec)
+    if _batch_coupled(network):
+        fits = requested if expanded else min(requested, max(2, PER_PARAMETER_LIMIT // parameters))
+        if statistics is not None:
+            return ExpandedPlan(parameters, requested, fits,
+                                oracle=PerParameterOracle(spec, params, X, Y, masks, statistics))
+        return ExpandedPlan(parameters, requested, fits if requested >= 2 else 0,
+                            oracle=BatchOracle(spec, params, X, Y, masks))
     # Units that are weighted sums, and a loss that is a sum over samples, are what the per-unit oracle writes;
     # other layer kinds, and weight penalties (one term for the whole loss), are expanded whole.
     if _per_parameter(network):

@@ -25,11 +25,13 @@ from symbp.derivation.regression import regression_section
 from symbp.derivation.updates import update_section
 from symbp.derivation.worked import worked_section
 from symbp.spec.schema import Spec, load_spec
+from symbp.symbolic.batchnorm import refuse_batch_normalization
 
 
 def derive(spec_source, conventions: Conventions | None = None) -> Derivation:
     """The derivation of backpropagation for a spec, section by section."""
     spec = load_spec(spec_source)
+    refuse_batch_normalization(spec, "the derivation")
     return _derive(spec, conventions or Conventions())
 
 

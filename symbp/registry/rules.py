@@ -59,6 +59,18 @@ class RowSum(sp.Function):
     """
 
 
+class Flag(sp.Symbol):
+    """A true-or-false argument of a generated function (batch normalisation's ``training``): a Piecewise on it is
+    a choice made once per call, which code generation writes as Python's conditional expression."""
+
+
+class SampleSum(sp.Function):
+    """The sum over a batch's samples within each unit's column: Sum(f[m], (m, 0, N - 1)) with the index dropped.
+
+    Batch normalisation's means are these: code generation writes them for every unit of the layer at once.
+    """
+
+
 @dataclass(frozen=True)
 class Activation:
     name: str

@@ -38,9 +38,6 @@ OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 # The notation presets a spec may name: those of symbp.render.latex.notation, which a test holds to this list
 # (the renderer depends on the spec, not the other way round).
 NOTATION_NAMES = ("lab", "article", "lesson", "slides", "fausett")
-# The normalisations a layer may name, and layer normalisation's default epsilon (PyTorch's nn.LayerNorm).
-NORMALIZATIONS = ("layer",)
-LAYER_NORM_EPSILON = 1e-5
 REDUCTIONS = ("mean", "sum")
 INITIALIZERS = ("glorot_normal", "glorot_uniform", "he_normal", "normal", "uniform", "zeros")
 MAX_SIZE = 1_000_000
@@ -53,9 +50,11 @@ MAX_LAYERS = 100
 # The LaTeX notation presets a spec may choose (symbp.render.latex.notation defines each; a test keeps the
 # two lists equal), named here so that reading a spec needs nothing from the renderers.
 NOTATION_NAMES = ("lab", "article", "lesson", "slides", "fausett")
-# The normalisations a layer may name, and layer normalisation's default epsilon (PyTorch's nn.LayerNorm).
-NORMALIZATIONS = ("layer",)
+# The normalisations a layer may name, their default epsilon (PyTorch's nn.LayerNorm and nn.BatchNorm1d), and
+# batch normalisation's default momentum for its running statistics (nn.BatchNorm1d's).
+NORMALIZATIONS = ("layer", "batch")
 LAYER_NORM_EPSILON = 1e-5
+BATCH_NORM_MOMENTUM = 0.1
 
 
 @dataclass(frozen=True)
@@ -72,17 +71,23 @@ class LayerSpec:
     kernel_regularizer: tuple[tuple[str, float], ...] = ()
     # "layer": Z = gamma * (U - mean) / sqrt(variance + epsilon) + beta over each sample's units, U = A W
     # (PyTorch's nn.LayerNorm, Keras's LayerNormalization); "" for none. Such a layer has no bias: beta replaces it.
+    # "batch": the same over each unit's values across the batch's samples while training, and by running
+    # statistics (updated with ``momentum`` each training step) in evaluation (PyTorch's nn.BatchNorm1d).
     normalization: str = ""
     epsilon: float = LAYER_NORM_EPSILON
     # Inverted dropout of the layer's inputs while training: each input is zeroed with this probability and the
     # others scaled by 1 / (1 - dropout); 0 drops nothing. Evaluation (predict, forward, loss) uses every input.
     dropout: float = 0.0
+    # Batch normalisation's: running = (1 - momentum) * running + momentum * the batch's statistic, each step.
+    momentum: float = BATCH_NORM_MOMENTUM
 
     @property
     def kind(self) -> str:
         """The layer kind of ``symbp.symbolic.layers`` that computes this layer."""
         if self.normalization == "layer":
             return "layer_norm"
+        if self.normalization == "batch":
+            return "batch_norm"
         if self.dropout:
             return "dropout"
         return "residual" if self.residual else "dense"
@@ -163,6 +168,7 @@ class Spec:
                 **({"residual": True} if layer.residual else {}),
                 **({"kernel_regularizer": dict(layer.kernel_regularizer)} if layer.kernel_regularizer else {}),
                 **({"normalization": layer.normalization, "epsilon": layer.epsilon} if layer.normalization else {}),
+                **({"momentum": layer.momentum} if layer.normalization == "batch" else {}),
                 **({"dropout": layer.dropout} if layer.dropout else {}),
             }
             for layer in self.layers
@@ -186,7 +192,7 @@ def exact_value(number: float) -> sp.Rational:
 
 _TOP_KEYS = ("name", "title", "inputs", "layers", "loss", "training", "data", "notation")
 _LAYER_KEYS = ("units", "activation", "bias", "weights", "biases", "residual", "kernel_regularizer", "normalization",
-               "epsilon", "dropout")
+               "epsilon", "momentum", "dropout")
 PENALTIES = ("l1", "l2")
 _LOSS_KEYS = ("name", "expr", "scale", "reduction")
 _TRAINING_KEYS = tuple(TrainingSpec.__dataclass_fields__)
@@ -581,7 +587,7 @@ def _layer(value: Any, index: int, fan_in: int, is_output: bool) -> LayerSpec:
                                             f"give units = {fan_in} or remove residual")
     regularizer = _kernel_regularizer(table["kernel_regularizer"], f"{path}.kernel_regularizer") \
         if "kernel_regularizer" in table else ()
-    normalization, epsilon = _normalization(table, path, units, residual)
+    normalization, epsilon, momentum = _normalization(table, path, units, residual)
     if normalization:
         bias = False  # the shift beta is the layer's bias, added after the normalisation
     dropout = _dropout(table["dropout"], f"{path}.dropout") if "dropout" in table else 0.0
@@ -591,23 +597,25 @@ def _layer(value: Any, index: int, fan_in: int, is_output: bool) -> LayerSpec:
     if dropout and normalization:
         raise SpecError(f"{path}.dropout", "is not combined with normalization in one layer; remove one of them")
     return LayerSpec(units, activation, params, bias, weights, biases, residual, regularizer, normalization, epsilon,
-                     dropout)
+                     dropout, momentum)
 
 
-def _normalization(table: dict, path: str, units: int, residual: bool) -> tuple[str, float]:
-    """The layer's normalization and its epsilon, after checking that the layer can have them."""
+def _normalization(table: dict, path: str, units: int, residual: bool) -> tuple[str, float, float]:
+    """The layer's normalization, its epsilon and its momentum, after checking that the layer can have them."""
     if "normalization" not in table:
-        if "epsilon" in table:
-            raise SpecError(f"{path}.epsilon", 'is the normalisation\'s; add normalization = "layer" or remove epsilon')
-        return "", LAYER_NORM_EPSILON
+        for key in ("epsilon", "momentum"):
+            if key in table:
+                raise SpecError(f"{path}.{key}", f'is the normalisation\'s; add normalization = "batch" (or "layer") '
+                                                 f"or remove {key}")
+        return "", LAYER_NORM_EPSILON, BATCH_NORM_MOMENTUM
     normalization = table["normalization"]
     allowed = ", ".join(f'"{name}"' for name in NORMALIZATIONS)
     if normalization not in NORMALIZATIONS:
-        raise SpecError(f"{path}.normalization", f"expected one of {allowed} (layer normalisation; batch "
-                                                 f"normalisation is not supported), got {_got(normalization)}")
-    if units < 2:
+        raise SpecError(f"{path}.normalization", f"expected one of {allowed} (layer or batch normalisation), "
+                                                 f"got {_got(normalization)}")
+    if normalization == "layer" and units < 2:
         raise SpecError(f"{path}.normalization", "the variance over 1 unit is always 0; give units = 2 or more, "
-                                                 "or remove normalization")
+                                                 'or use normalization = "batch", or remove normalization')
     if residual:
         raise SpecError(f"{path}.normalization", "is not combined with residual; remove one of them")
     # A bias added before the mean is subtracted cancels exactly; the shift beta takes its place.
@@ -619,7 +627,13 @@ def _normalization(table: dict, path: str, units: int, residual: bool) -> tuple[
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not math.isfinite(epsilon) \
             or epsilon <= 0:
         raise SpecError(f"{path}.epsilon", f"expected a positive number, got {_got(epsilon)}; e.g. epsilon = 1e-5")
-    return normalization, float(epsilon)
+    momentum = BATCH_NORM_MOMENTUM
+    if "momentum" in table:
+        if normalization != "batch":
+            raise SpecError(f"{path}.momentum", "is batch normalisation's, for its running statistics; layer "
+                                                "normalisation keeps none: remove momentum")
+        momentum = _number(table["momentum"], f"{path}.momentum", low=0.0, high=1.0)
+    return normalization, float(epsilon), float(momentum)
 
 
 def _dropout(value: Any, path: str) -> float:
@@ -804,7 +818,18 @@ def _parse_spec(raw: Any, source: str) -> Spec:
         notation = _choice(table["notation"], NOTATION_NAMES, "notation", "a notation", 'notation = "lab"')
     spec = Spec(name, inputs, tuple(layers), loss, training, title, data, source, notation)
     _check_size(spec)
+    _check_batch_normalisation(spec)
     return spec
+
+
+def _check_batch_normalisation(spec: Spec) -> None:
+    """A batch-normalised layer trains on batches of 2 samples or more: one sample has no variance across it."""
+    if spec.training.batch_size != 1:
+        return
+    for index, layer in enumerate(spec.layers):
+        if layer.normalization == "batch":
+            raise SpecError("training.batch_size", f"layers[{index}] is batch-normalised, over each batch's samples, "
+                                                   "and one sample has no variance; use batch_size = 2 or more")
 
 
 # --------------------------------------------------------------------------- files

@@ -168,3 +168,44 @@ def gradient_at(spec_source, sample_inputs, sample_targets, params: dict[str, sp
                 key = (name, (jj,) if len(shapes[name]) == 1 else (i, jj))
                 gradient[key] = sp.diff(sample_loss, unknown).subs(unknown, number(matrix[i, jj]))
     return gradient
+
+
+def batch_gradient_at(spec_source, inputs, targets, params: dict[str, sp.Matrix],
+                      masks: list[dict[str, sp.Matrix]] | None = None) -> dict[tuple[str, tuple[int, ...]], sp.Expr]:
+    """d(batch loss)/d(each weight) at one point, by SymPy: ``gradient_at`` for a batch whose loss is not a sum of
+    per-sample losses (batch normalisation while training, each sample's normalised values holding every other
+    sample's weighted sums). Every layer's pre-activations are written for all rows of ``inputs`` at once, through
+    ``expanded_batch_preactivation`` where the kind has it and sample by sample otherwise; the loss is the sum over
+    samples, unscaled. ``masks``: each sample's dropout masks, as ``gradient_at`` takes them.
+    """
+    network = network_of(load_spec(spec_source))
+    shapes = {parameter.name: parameter.shape for parameter in network.parameters}
+    masks = masks or [{} for _ in inputs]
+    unknown = sp.Symbol("t", real=True)
+    loss_expr = network.output.loss.expr
+
+    def number(value):
+        return sp.Float(sp.N(value, PRECISION), PRECISION)
+
+    gradient = {}
+    for name, matrix in params.items():
+        for i in range(matrix.rows):
+            for jj in range(matrix.cols):
+                point = {key: value.applyfunc(number).as_mutable() for key, value in params.items()}
+                point[name][i, jj] = unknown
+                rows = [[number(value) for value in sample] for sample in inputs]
+                for layer in network.layers:
+                    batch = getattr(layer, "expanded_batch_preactivation", None)
+                    if batch is not None:
+                        pres = batch(rows, point)
+                    else:
+                        pres = [layer.expanded_preactivation(row, {**{key: value.applyfunc(number) for key, value
+                                                                      in sample_masks.items()}, **point})
+                                for row, sample_masks in zip(rows, masks)]
+                    at = number(matrix[i, jj])
+                    rows = [_activate(layer.calculus, pre, [value.subs(unknown, at) for value in pre]) for pre in pres]
+                loss = sum(loss_expr.subs({yhat: out, y: target})
+                           for row, sample_targets in zip(rows, targets) for out, target in zip(row, sample_targets))
+                key = (name, (jj,) if len(shapes[name]) == 1 else (i, jj))
+                gradient[key] = sp.diff(loss, unknown).subs(unknown, number(matrix[i, jj]))
+    return gradient

@@ -77,9 +77,9 @@ def _linear_sums(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Sum), split)
 
 
-def row_mean(expr: sp.Expr, index=m) -> sp.Expr:
-    """The mean over the row's K units of ``expr`` written at unit ``index``."""
-    return sp.Sum(expr, (index, 0, K - 1)) / K
+def row_mean(expr: sp.Expr, index=m, length: sp.Symbol = K) -> sp.Expr:
+    """The mean over the row's ``length`` (K) units of ``expr`` written at unit ``index``."""
+    return sp.Sum(expr, (index, 0, length - 1)) / length
 
 
 @dataclass(frozen=True)
@@ -101,29 +101,31 @@ def _pull_constants(total: sp.Sum) -> sp.Expr:
 
 
 @cache
-def normalisation_calculus() -> NormalisationCalculus:
-    """The chain rule through mu and sigma^2, by SymPy, on a row of symbolic length K.
+def normalisation_calculus(length: sp.Symbol = K) -> NormalisationCalculus:
+    """The chain rule through mu and sigma^2, by SymPy, on a row of symbolic length K (``length``: batch
+    normalisation's row is one unit's values over the batch's samples, of length N).
 
     x_hat_k depends on u_j directly (k = j), through mu and through sigma^2 (which itself depends on mu). The
     one fact used is the definition of mu: sum_m u_m = K mu, so sum_m (u_m - mu) = 0.
     """
-    mean = row_mean(u_vec[m])
-    variance = row_mean((u_vec[m] - mean_symbol) ** 2)
+    mean = row_mean(u_vec[m], m, length)
+    variance = row_mean((u_vec[m] - mean_symbol) ** 2, m, length)
     scale = sp.sqrt(variance_symbol + epsilon_symbol)
     normalised = (u_vec[k] - mean_symbol) / scale
     d_mean = _in_range(sp.diff(mean, u_vec[j]).doit())
     d_variance_direct = _in_range(sp.diff(variance, u_vec[j]).doit())
-    d_variance_by_mean = _linear_sums(sp.diff(variance, mean_symbol)).subs(sp.Sum(u_vec[m], (m, 0, K - 1)),
-                                                                           K * mean_symbol)
+    d_variance_by_mean = _linear_sums(sp.diff(variance, mean_symbol)).subs(sp.Sum(u_vec[m], (m, 0, length - 1)),
+                                                                           length * mean_symbol)
     d_variance = sp.simplify(d_variance_direct + d_variance_by_mean * d_mean)
     d_normalised = (sp.diff(normalised, u_vec[j]) + sp.diff(normalised, mean_symbol) * d_mean
                     + sp.diff(normalised, variance_symbol) * d_variance)
     # In the normalised values: u - mu = x_hat sigma_hat, and sqrt(sigma^2 + epsilon) = sigma_hat.
     in_normalised = {u_vec[k]: mean_symbol + scale_symbol * x_vec[k], u_vec[j]: mean_symbol + scale_symbol * x_vec[j]}
     d_normalised = sp.expand(d_normalised.subs(scale, scale_symbol).subs(in_normalised))
-    terms = [_in_range(sp.Sum(g_vec[k] * term, (k, 0, K - 1)).doit()) for term in sp.Add.make_args(d_normalised)]
+    terms = [_in_range(sp.Sum(g_vec[k] * term, (k, 0, length - 1)).doit()) for term in sp.Add.make_args(d_normalised)]
     derived = sp.Add(*terms).replace(lambda e: isinstance(e, sp.Sum), _pull_constants)
-    compact = (g_vec[j] - row_mean(g_vec[k], k) - x_vec[j] * row_mean(g_vec[k] * x_vec[k], k)) / scale_symbol
+    compact = (g_vec[j] - row_mean(g_vec[k], k, length)
+               - x_vec[j] * row_mean(g_vec[k] * x_vec[k], k, length)) / scale_symbol
     if sp.simplify(derived - compact) != 0:
         raise AssertionError(f"SymPy's derivative {derived} is not the compact form {compact}")
     partials = (("mean", d_mean), ("variance", d_variance), ("normalised", d_normalised.subs(in_normalised)))
@@ -466,8 +468,10 @@ register_layer_kind(KIND, _layer_norm)
 
 
 def refuse_normalization(spec, where: str) -> None:
-    """One line naming the first normalised layer, for a product that does not carry layer normalisation."""
+    """One line naming the first normalised layer, for a product that carries neither layer nor batch
+    normalisation."""
     for index, layer_spec in enumerate(spec.layers):
         if getattr(layer_spec, "normalization", ""):
-            raise SymbpError(f"layers[{index}].normalization: {where} has no layer normalisation; "
-                             "use the NumPy module (symbp generate, check, train), or remove normalization")
+            raise SymbpError(f"layers[{index}].normalization: {where} has no {layer_spec.normalization} "
+                             "normalisation; use the NumPy module (symbp generate, check, train), or remove "
+                             "normalization")

@@ -132,6 +132,9 @@ class Layer(Protocol):
     # delta to what ``gradient`` and ``input_gradient`` read (a module with such a layer trains on the plain
     # step); ``connections()``, its edges for the drawings; ``expanded_per_parameter``, True when its expanded
     # loss is to be differentiated one parameter at a time at the check's point rather than written whole.
+    # A kind whose units are normalised over the batch (``symbp.symbolic.batchnorm``) also has ``statistics``, the
+    # running arrays kept beside its parameters, and ``expanded_batch_preactivation``, every sample's pre-activations
+    # written at once: its training-mode loss is no sum of per-sample losses.
 
 
 @dataclass(frozen=True)

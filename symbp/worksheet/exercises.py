@@ -21,6 +21,7 @@ from symbp.registry import rules
 from symbp.registry.rules import activation_named, loss_named
 from symbp.spec.schema import Spec, TrainingSpec, load_spec
 from symbp.symbolic import quantities as q
+from symbp.symbolic.batchnorm import refuse_batch_normalization
 from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.exact import exact_descent
 from symbp.symbolic.expanded import gradient_at
@@ -266,6 +267,7 @@ def build_worksheet(spec_source, variant: int = 0, error_sign: int = 1) -> Works
     spec = load_spec(spec_source)
     # A worksheet's exercises are one sample's gradients, which a penalty on the whole loss does not enter.
     refuse_penalties(spec, "a worksheet")
+    refuse_batch_normalization(spec, "a worksheet")
     if variant < 0:
         raise ValueError("variant must be 0 or more")
     rng = _rng(spec, variant)

@@ -47,17 +47,19 @@ def read_params(module, path: Path) -> dict:
             arrays = {name: stored[name] for name in stored.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError):
         raise SymbpError(f"--params: {path}: not an .npz file; give the .npz file that symbp train wrote") from None
-    expected = ", ".join(f"{name} {tuple(module.SHAPES[name])}" for name in module.PARAMS)
-    for name in module.PARAMS:
+    # A batch-normalised network's running statistics are stored beside its parameters, and read like them.
+    stored = (*module.PARAMS, *getattr(module, "STATISTICS", ()))
+    expected = ", ".join(f"{name} {tuple(module.SHAPES[name])}" for name in stored)
+    for name in stored:
         if name not in arrays:
             raise SymbpError(f"--params: {path}: missing array {name}, expected shape {tuple(module.SHAPES[name])}; "
                              f"the spec's parameters are {expected}")
-    extra = sorted(set(arrays) - set(module.PARAMS))
+    extra = sorted(set(arrays) - set(stored))
     if extra:
         raise SymbpError(f"--params: {path}: unexpected array {extra[0]}; the spec's parameters are {expected} "
                          "(was the file written for another spec?)")
     params = {}
-    for name in module.PARAMS:
+    for name in stored:
         array, shape = arrays[name], tuple(module.SHAPES[name])
         if array.shape != shape:
             raise SymbpError(f"--params: {path}: {name} has shape {array.shape}, expected {shape} "

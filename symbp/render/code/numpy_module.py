@@ -16,10 +16,11 @@ from symbp.registry.calculus import ActivationCalculus, a_vec, g_vec
 from symbp.registry.rules import RowMax, RowSum, y, y_vec, yhat, z, z_vec
 from symbp.render.code.inplace import InPlacePrinter, Workspace
 from symbp.render.code.printing import ArraySum, numpy_code
-from symbp.render.code.runtime_source import OPTIONAL_RUNTIME_MODULES, RUNTIME_MODULES, import_block, runtime_source
+from symbp.render.code.runtime_source import RUNTIME_MODULES, import_block, runtime_source
 from symbp.render.templating import render
 from symbp.spec.expressions import NotFinite, evaluate_everywhere
 from symbp.spec.schema import SpecSource
+from symbp.symbolic.batchnorm import batch_norm_layers
 from symbp.symbolic.dropout import dropout_layers, evaluation_mode
 from symbp.symbolic.network import Layer, Network, build_network, n_samples
 from symbp.symbolic.penalties import weight_penalties
@@ -413,7 +414,9 @@ def param_views(network: Network) -> list[ParamView]:
 def architecture(network: Network) -> str:
     parts = [str(network.spec.inputs)]
     for layer in network.layers:
-        detail = ", layer norm" if getattr(layer, "kind", "") == "layer_norm" else "" if layer.bias else ", no bias"
+        kind = getattr(layer, "kind", "")
+        normalised = {"layer_norm": ", layer norm", "batch_norm": ", batch norm"}
+        detail = normalised.get(kind, "" if layer.bias else ", no bias")
         parts.append(f"{layer.units} ({layer.calculus.short_name}{detail})")
     return " -> ".join(parts)
 
@@ -515,8 +518,11 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     diagnosed_layers = _diagnosed_layers(network)
     params = param_views(network)
     diagnose_lines = _lines_for_diagnose(hidden + prediction.lines, diagnosed_layers)
-    # The dropout runtime goes only into modules that drop: every other module stays as it was.
-    runtime_modules = (*RUNTIME_MODULES, *OPTIONAL_RUNTIME_MODULES) if dropped else RUNTIME_MODULES
+    normalised = batch_norm_layers(network)
+    statistics = [statistic for layer in normalised for statistic in layer.statistics]
+    # The dropout and batch-normalisation runtimes go only into modules that use them: every other module stays
+    # as it was.
+    runtime_modules = (*RUNTIME_MODULES, *(("dropout",) if dropped else ()), *(("batchnorm",) if normalised else ()))
     return {
         "spec": spec,
         "marker": MARKER,
@@ -562,7 +568,16 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "prediction": network.prediction.name,
         "loss_coefficient": _code(network.loss_coefficient),
         "loss_coefficient_is_one": network.loss_coefficient == 1,
-        "loss_uses_n": network.loss_coefficient.has(n_samples),
+        # A batch-normalised layer's means divide by the batch's size.
+        "loss_uses_n": network.loss_coefficient.has(n_samples) or bool(normalised),
+        "batch_norm": statistics,
+        # The running statistics' unpacking, as the parameters' is.
+        "statistics_unpack": (", ".join(statistic.name for statistic in statistics) + " = "
+                              + ", ".join(f"params[{statistic.name!r}]" for statistic in statistics)) if statistics
+        else "",
+        # The batch's statistics a training step returns, by the running statistic's name.
+        "statistics_lines": [Line(statistic.name, _code(statistic.batch, layer.statistic_bindings))
+                             for layer in normalised for statistic in layer.statistics],
         "loss_name": network.output.loss.short_name,
         "loss_comment": loss_comment(network),
         "training": training,

@@ -12,6 +12,8 @@ from sympy.matrices.expressions.special import OneMatrix
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from symbp.registry.rules import Flag
+
 
 class ArraySum(sp.Function):
     """The sum of every entry of an array (a weight penalty's total): ``np.sum(...)`` in code."""
@@ -146,6 +148,15 @@ class TrainerPrinter(NumPyPrinter):
             printed = f"({printed})"
         return f"{printed}.sum(axis={self.unit_axis}, keepdims=True)"
 
+    def _print_SampleSum(self, expr):
+        # Over the batch's samples, one total per unit: the axis that does not run over the units.
+        (summand,) = expr.args
+        printed = self._print(summand)
+        whole = isinstance(summand, sp.Indexed) and isinstance(self.bindings.get(summand.base), sp.MatrixSymbol)
+        if not (whole or isinstance(summand, (sp.Symbol, sp.MatrixSymbol))):
+            printed = f"({printed})"
+        return f"{printed}.sum(axis={1 - self.unit_axis})"
+
     def _print_ArraySum(self, expr):
         return f"{self._module_format('numpy.sum')}({self._print(expr.args[0])})"
 
@@ -169,6 +180,10 @@ class TrainerPrinter(NumPyPrinter):
         return f"{self.parenthesize(expr.function, PRECEDENCE['Atom'])}.sum(axis={self.unit_axis}, keepdims=True)"
 
     def _print_Piecewise(self, expr):
+        if len(expr.args) == 2 and isinstance(expr.args[0].cond, Flag) and expr.args[1].cond == sp.true:
+            # A choice on a flag of the generated function (batch statistics while training): Python's own.
+            (then, flag), (otherwise, _) = expr.args
+            return f"{self._print(then)} if {self._print(flag)} else {self._print(otherwise)}"
         if len(expr.args) == 2 and expr.args[-1].cond == sp.true:
             (then, condition), (otherwise, _) = expr.args
             if (then, otherwise) == (sp.Integer(1), sp.Integer(0)):

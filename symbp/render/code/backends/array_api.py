@@ -29,6 +29,7 @@ from symbp.render.code.numpy_module import (
 )
 from symbp.render.code.runtime_source import import_block, runtime_source
 from symbp.render.templating import render
+from symbp.symbolic.batchnorm import refuse_batch_normalization
 from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.network import Network, build_network, n_samples
 from symbp.symbolic.penalties import refuse_penalties
@@ -111,6 +112,7 @@ def generate_array_api_module(spec_source) -> str:
     """The source text of the array-API module for a spec: the NumPy module's steps, on any array library."""
     network = spec_source if isinstance(spec_source, Network) else build_network(spec_source)
     refuse_penalties(network.spec, "the array-API backend")
+    refuse_batch_normalization(network.spec, "the array-API backend (and so --dask)")
     return render("array_api/module.py.j2", **module_context(network))
 
 
