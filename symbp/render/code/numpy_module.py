@@ -522,7 +522,8 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     statistics = [statistic for layer in normalised for statistic in layer.statistics]
     # The dropout and batch-normalisation runtimes go only into modules that use them: every other module stays
     # as it was.
-    runtime_modules = (*RUNTIME_MODULES, *(("dropout",) if dropped else ()), *(("batchnorm",) if normalised else ()))
+    runtime_modules = (*RUNTIME_MODULES, *(("masks", "dropout") if dropped else ()),
+                       *(("batchnorm",) if normalised else ()))
     return {
         "spec": spec,
         "marker": MARKER,
