@@ -23,6 +23,7 @@ from symbp.spec.schema import SpecSource
 from symbp.symbolic.dropout import dropout_layers, evaluation_mode
 from symbp.symbolic.network import Layer, Network, build_network, n_samples
 from symbp.symbolic.penalties import weight_penalties
+from symbp.symbolic.windows import window_layers
 
 MARKER = "# symbp-generated-module"
 # Networks no wider than this train with a sample per column: a few long rows beat many short ones.
@@ -486,8 +487,10 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     diagnosed_layers = _diagnosed_layers(network)
     params = param_views(network)
     diagnose_lines = _lines_for_diagnose(hidden + prediction.lines, diagnosed_layers)
-    # The dropout runtime goes only into modules that drop: every other module stays as it was.
-    runtime_modules = (*RUNTIME_MODULES, *OPTIONAL_RUNTIME_MODULES) if dropped else RUNTIME_MODULES
+    # The dropout runtime goes only into modules that drop, the windows' into those with window layers: every
+    # other module stays as it was.
+    wanted = {"dropout": bool(dropped), "windows": bool(window_layers(network))}
+    runtime_modules = (*RUNTIME_MODULES, *(name for name in OPTIONAL_RUNTIME_MODULES if wanted[name]))
     return {
         "spec": spec,
         "marker": MARKER,

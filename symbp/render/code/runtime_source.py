@@ -18,8 +18,9 @@ import symbp.runtime
 
 # In the order they are copied: a module's names are defined before the code that runs at import time uses them.
 RUNTIME_MODULES = ("optimizers", "diagnostics", "training")
-# Copied after those, and only into the modules that need them: the masks of a network with dropout.
-OPTIONAL_RUNTIME_MODULES = ("dropout",)
+# Copied after those, and only into the modules that need them: the masks of a network with dropout, the
+# windows of one with convolution or pooling.
+OPTIONAL_RUNTIME_MODULES = ("dropout", "windows")
 
 
 @dataclass(frozen=True)
