@@ -220,6 +220,11 @@ class ConvolutionLayer(_WindowBase):
         return MatrixSymbol(f"delta_by_position{self.index}", n_samples * self.positions, self.filters)
 
     @cached_property
+    def delta_patches(self) -> MatrixSymbol:
+        """dL/dP, the error term at the patch matrix."""
+        return MatrixSymbol(f"delta_patches{self.index}", *self.patches.shape)
+
+    @cached_property
     def parameters(self) -> tuple[Parameter, ...]:
         g = self.geometry
         window = math.prod(g.window)
@@ -270,8 +275,12 @@ class ConvolutionLayer(_WindowBase):
     def backward_steps(self) -> tuple[CodeStep, ...]:
         per_sample = Reshaped(self.delta, _tuple((-1, self.filters, self.positions)))
         by_position = Reshaped(Transposed(per_sample, _tuple((0, 2, 1))), _tuple((-1, self.filters)))
-        return (CodeStep(self.delta_by_position, by_position, {},
-                         f"dL/dZ{self.index} by position: a row per sample and position, a column per filter"),)
+        steps = (CodeStep(self.delta_by_position, by_position, {},
+                          f"dL/dZ{self.index} by position: a row per sample and position, a column per filter"),)
+        if self.index == 1:
+            return steps  # the data needs no error term
+        return (*steps, CodeStep(self.delta_patches, self._rule("patches"), {},
+                                 f"dL/dP{self.index} = G V: each window's share of the error"))
 
     def gradient(self, parameter: Parameter) -> sp.Expr:
         if parameter.role == "weight":
@@ -280,7 +289,7 @@ class ConvolutionLayer(_WindowBase):
 
     @cached_property
     def input_gradient(self) -> sp.Expr:
-        return PatchesAdjoint(self._rule("patches"), *_geometry_args(self.geometry))
+        return PatchesAdjoint(self.delta_patches, *_geometry_args(self.geometry))
 
     # -- expanded scalars
     def expanded_symbols(self) -> dict[str, sp.Matrix]:
@@ -378,9 +387,19 @@ class PoolingLayer(_WindowBase):
         return tuple(steps)
 
     @cached_property
+    def delta_patches(self) -> MatrixSymbol:
+        """dL/dP, the error term at the patch matrix."""
+        return MatrixSymbol(f"delta_patches{self.index}", *self.patches.shape)
+
+    @cached_property
     def backward_steps(self) -> tuple[CodeStep, ...]:
-        return (CodeStep(self.delta_by_window, Reshaped(self.delta, _tuple((-1, 1))), {},
-                         f"dL/dZ{self.index} as a column, a row per sample, channel and position"),)
+        share = "its first largest entry" if self.maximum else "an equal share for every entry"
+        steps = (CodeStep(self.delta_by_window, Reshaped(self.delta, _tuple((-1, 1))), {},
+                          f"dL/dZ{self.index} as a column, a row per sample, channel and position"),)
+        if self.index == 1:
+            return steps  # the data needs no error term
+        return (*steps, CodeStep(self.delta_patches, self._ours()[1], {},
+                                 f"dL/dP{self.index}: each window's error to {share}"))
 
     def gradient(self, parameter: Parameter):
         raise KeyError(parameter.name)
@@ -388,7 +407,7 @@ class PoolingLayer(_WindowBase):
     @cached_property
     def input_gradient(self) -> sp.Expr:
         g = self.geometry
-        back = PatchesAdjoint(self._ours()[1], *_geometry_args(g, (1, *g.spatial)))
+        back = PatchesAdjoint(self.delta_patches, *_geometry_args(g, (1, *g.spatial)))
         return Reshaped(back, _tuple((-1, self.fan_in)))
 
     def expanded_symbols(self) -> dict[str, sp.Matrix]:

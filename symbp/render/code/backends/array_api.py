@@ -31,6 +31,7 @@ from symbp.symbolic.dropout import refuse_dropout
 from symbp.symbolic.layernorm import refuse_normalization
 from symbp.symbolic.network import Network, build_network, n_samples
 from symbp.symbolic.penalties import refuse_penalties
+from symbp.symbolic.windows import refuse_windows
 
 ARRAY_API_RUNTIME = ("optimizers",)
 
@@ -102,6 +103,7 @@ def generate_array_api_module(spec_source) -> str:
     refuse_penalties(network.spec, "the array-API backend")
     refuse_normalization(network.spec, "the array-API backend (and so --dask)")
     refuse_dropout(network.spec, "the array-API backend")
+    refuse_windows(network.spec, "the array-API backend (and so --dask)")
     return render("array_api/module.py.j2", **module_context(network))
 
 

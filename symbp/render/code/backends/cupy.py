@@ -36,6 +36,7 @@ from symbp.render.templating import render
 from symbp.symbolic.dropout import refuse_dropout
 from symbp.symbolic.layernorm import refuse_normalization
 from symbp.symbolic.network import Layer, Network, build_network, n_samples
+from symbp.symbolic.windows import refuse_windows
 
 # The names the kernels give the step's numbers (n and names starting with _ are CuPy's own).
 SCALE, ROWS = sp.Symbol("scale", positive=True), "rows"
@@ -319,4 +320,5 @@ def generate_cupy_module(spec_source) -> str:
     network = spec_source if isinstance(spec_source, Network) else build_network(spec_source)
     refuse_normalization(network.spec, "the CuPy backend")
     refuse_dropout(network.spec, "the CuPy backend")
+    refuse_windows(network.spec, "the CuPy backend")
     return render("cupy/module.py.j2", **module_context(network))
