@@ -202,7 +202,7 @@ def _loss_and_grad(params, X, Y):
     # dL/dP2: each window's error to its first largest entry
     delta_patches2 = np.multiply(np.repeat(delta_by_window2, 4, axis=1), first_max2)
     # dL/dZ1 = (dL/dA1) * relu'
-    delta1 = ((_patches_adjoint(delta_patches2, (1, 6, 6), (2, 2), (2, 2), (0, 0))).reshape(-1, 288))*(A1 > 0)
+    delta1 = (_patches_adjoint(delta_patches2, (1, 6, 6), (2, 2), (2, 2), (0, 0)).reshape(-1, 288))*(A1 > 0)
     # dL/dZ1 by position: a row per sample and position, a column per filter
     delta_by_position1 = delta1.reshape(-1, 8, 36).transpose(0, 2, 1).reshape(-1, 8)
     # dL/dW1

@@ -152,7 +152,8 @@ class TrainerPrinter(NumPyPrinter):
     # The window layers' array functions (symbp.symbolic.windows): NumPy methods, and the runtime's im2col.
     def _method_of(self, array) -> str:
         printed = self._print(array)
-        plain = isinstance(array, (sp.Symbol, sp.MatrixSymbol)) or type(array).__name__ in ("Reshaped", "Transposed")
+        plain = isinstance(array, (sp.Symbol, sp.MatrixSymbol)) or type(array).__name__ in (
+            "Reshaped", "Transposed", "Patches", "PatchesAdjoint", "FirstMaxMask")
         return printed if plain else f"({printed})"
 
     def _print_Reshaped(self, expr):
