@@ -59,9 +59,14 @@ def test_a_window_layers_shapes_units_and_parameters_follow_pytorch():
         "W1": (2, 2, 2, 3), "b1": (2,), "W4": (2, 3), "b4": (3,)}
 
 
-@pytest.mark.parametrize(("spec", "samples"), [(SMALL, 1), (ONE_D, 3)], ids=["2-D", "1-D"])
+# SMALL's shape in miniature, one filter: SymPy's expanded loss goes one parameter at a time through every window.
+TINY_2D = {**SMALL, "name": "tiny_conv", "input_shape": [2, 3, 3],
+           "layers": [{**SMALL["layers"][0], "filters": 1, "kernel_size": 2}, *SMALL["layers"][1:3],
+                      {"units": 2, "activation": "softmax"}]}
+
+
+@pytest.mark.parametrize(("spec", "samples"), [(TINY_2D, 2), (ONE_D, 3)], ids=["2-D", "1-D"])
 def test_the_check_passes_against_finite_differences_and_sympys_expanded_loss(spec, samples):
-    # SymPy's expanded loss, one parameter at a time through every window, is the slow part: one sample in 2-D.
     report = check_gradients(load_spec(spec), samples=samples, seed=1, expanded=True)
     assert report.passed, report.table()
     assert report.expanded_samples == samples
@@ -203,3 +208,9 @@ def test_numeric_and_expanded_preactivations_agree_with_the_module():
                       "linear": lambda z: z}[layer.calculus.name]
         previous = activation(numeric)
     np.testing.assert_allclose(previous @ params["W5"] + params["b5"], hidden[-1], rtol=1e-12)
+
+
+def test_a_notebook_shows_a_window_spec_as_its_text_rather_than_failing():
+    import symbp
+
+    assert symbp.load_spec(SMALL)._repr_html_() is None
