@@ -33,7 +33,6 @@ from sympy import HadamardProduct, MatrixSymbol, OneMatrix, Trace
 from symbp.errors import SymbpError
 from symbp.registry.calculus import ActivationCalculus
 from symbp.spec.windows import CONVOLUTIONS, POOLINGS, WindowGeometry, WindowLayer
-from symbp.symbolic import quantities as q
 from symbp.symbolic.layernorm import CodeStep
 from symbp.symbolic.layers import LayerSymbols, Parameter, n_samples, register_layer_kind
 
@@ -97,9 +96,6 @@ def _pooling_rule(maximum: bool) -> tuple[sp.MatrixExpr, sp.MatrixExpr, dict[str
 @dataclass(frozen=True)
 class KernelParameter(Parameter):
     """A convolution's weights, stored (filters, channels, *window) and written as the rows of V (one per filter)."""
-
-    def indexed(self, index: tuple[int, ...]) -> sp.Indexed:
-        return q.quantity(self.role, self.layer)[tuple(i + 1 for i in index)]
 
     def entries(self) -> list[tuple[int, ...]]:
         return [tuple(int(i) for i in index) for index in np.ndindex(*self.shape)]

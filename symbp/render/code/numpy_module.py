@@ -383,8 +383,16 @@ def param_views(network: Network) -> list[ParamView]:
 
 
 def architecture(network: Network) -> str:
-    parts = [str(network.spec.inputs)]
+    shape = network.spec.input_shape
+    parts = [f"{network.spec.inputs} {list(shape)}" if shape else str(network.spec.inputs)]
     for layer in network.layers:
+        window = getattr(layer, "window", None)
+        if window is not None:
+            size = "x".join(str(w) for w in window.geometry.window)
+            filters = "" if window.pooling else f" {window.filters} filters"
+            activation = "" if window.pooling else f", {layer.calculus.short_name}"
+            parts.append(f"{layer.units} {list(window.output_shape)} ({window.kind}{filters} {size}{activation})")
+            continue
         detail = ", layer norm" if getattr(layer, "kind", "") == "layer_norm" else "" if layer.bias else ", no bias"
         parts.append(f"{layer.units} ({layer.calculus.short_name}{detail})")
     return " -> ".join(parts)
