@@ -563,8 +563,11 @@ def _layer(value: Any, index: int, fan_in: int, is_output: bool, shape: tuple[in
     path = f"layers[{index}]"
     table = _table(value, path, 'write each layer as a table, e.g. { units = 4, activation = "relu" }')
     if windows.layer_kind(table, path) != "dense":
-        previous = f"layers[{index - 1}]" if index else "the input (inputs = n)"
+        previous = f"layers[{index - 1}]" if index else "input_shape" if shape else "the input (inputs = n)"
         window, activation, params, bias = windows.parse_window_layer(table, path, shape, previous, _activation)
+        if math.prod(window.output_shape) > MAX_SIZE:
+            raise SpecError(path, f"outputs {math.prod(window.output_shape):,} values a sample, over the limit of "
+                                  f"{MAX_SIZE:,}; use fewer filters or a larger stride")
         if activation_named(activation).rowwise:
             raise SpecError(f"{path}.activation", f"'{activation}' is for a dense output layer; use an elementwise "
                                                   "activation such as \"relu\" here")
@@ -807,6 +810,8 @@ def _parse_spec(raw: Any, source: str) -> Spec:
         raise SpecError("inputs", f"is {inputs}, but input_shape {list(shape)} has {math.prod(shape)} entries; "
                                   "remove inputs or make the two agree")
     inputs = math.prod(shape) if shape is not None else inputs
+    if inputs > MAX_SIZE:
+        raise SpecError("input_shape", f"has {inputs:,} entries, over the limit of {MAX_SIZE:,} inputs")
     layers_raw = _require(table, "layers", "", "add at least one [[layers]] table with units and activation")
     if isinstance(layers_raw, dict):
         raise SpecError("layers", "expected a list of layers, got a table; in TOML write [[layers]] (double brackets) "
