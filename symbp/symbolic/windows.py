@@ -151,6 +151,7 @@ class _WindowBase:
         self._refused()
 
     # -- the windows of one sample, in scalars and on numbers
+    @cached_property
     def _windows(self) -> list[list[list[int | None]]]:
         """For each output position (row-major), for each channel, the flat input index each window offset
         reads (None where it falls on the padding)."""
@@ -173,7 +174,7 @@ class _WindowBase:
         rows = np.atleast_2d(previous)
         padded = np.concatenate([rows, np.zeros((rows.shape[0], 1))], axis=1)  # index -1: a padding zero
         gathered = np.array([[[i if i is not None else -1 for i in read] for read in channels]
-                             for channels in self._windows()])  # (positions, channels, window)
+                             for channels in self._windows])  # (positions, channels, window)
         windows = padded[:, gathered]  # (samples, positions, channels, window)
         pre = self._numeric_from_windows(windows, params)
         return pre.reshape(previous.shape[:-1] + (self.units,))
@@ -304,7 +305,7 @@ class ConvolutionLayer(_WindowBase):
     def expanded_preactivation(self, previous: Sequence[sp.Expr], values: Mapping[str, sp.Matrix]) -> list[sp.Expr]:
         kernels = values[self.parameters[0].name]
         bias = values[self.bias_row.name] if self.bias else None
-        windows = self._windows()
+        windows = self._windows
         out = []
         for f in range(self.filters):
             for channels in windows:
@@ -412,7 +413,7 @@ class PoolingLayer(_WindowBase):
     def expanded_preactivation(self, previous: Sequence[sp.Expr], values: Mapping[str, sp.Matrix]) -> list[sp.Expr]:
         out = []
         for channel in range(self.geometry.channels):
-            for channels in self._windows():
+            for channels in self._windows:
                 read = [previous[i] for i in channels[channel]]  # pooling has no padding: every offset is inside
                 out.append(sp.Max(*read) if self.maximum else sp.Add(*read) / self.width)
         return out
