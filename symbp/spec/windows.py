@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from symbp.errors import SpecError
+from symbp.registry.rules import ACTIVATIONS
 
 CONVOLUTIONS = ("conv1d", "conv2d")
 POOLINGS = ("max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d")
@@ -23,6 +24,11 @@ LAYER_KINDS = ("dense", *WINDOW_KINDS)
 _CONV_KEYS = ("kind", "filters", "kernel_size", "stride", "padding", "activation", "bias")
 _POOL_KEYS = ("kind", "pool_size", "stride")
 MAX_SPATIAL = 4096
+
+
+def identity_activation() -> str:
+    """The registry's identity map, a = z: a pooling layer's activation (it has none of its own)."""
+    return next(name for name, activation in ACTIVATIONS.items() if activation.identity)
 
 
 def spatial_dims(kind: str) -> int:
@@ -151,7 +157,7 @@ def parse_window_layer(table: dict, path: str, shape, previous: str,
     """A window layer, its activation (none for pooling: linear) and whether it has biases."""
     window = window_layer(table, path, shape, previous)
     if window.pooling:
-        return window, "linear", (), False
+        return window, identity_activation(), (), False
     if "activation" not in table:
         raise SpecError(path, 'a convolution needs an activation, e.g. activation = "relu"')
     name, params = activation(table["activation"], f"{path}.activation")
