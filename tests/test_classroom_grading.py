@@ -2,10 +2,10 @@
 carried through every later answer as a student would, is localised to the slipped quantity and the slip named."""
 
 import pytest
+from bundled import derivable_spec_paths
 
 from symbp.classroom.answers import answers_of
 from symbp.classroom.grading import Sheet, agrees, grade
-from symbp.examples import bundled_spec_paths
 from symbp.spec.schema import load_spec
 from symbp.worksheet.exercises import build_worksheet
 
@@ -13,7 +13,7 @@ CORPUS_SHEETS = (("xor", 1), ("xor", 2), ("actuarial_keras", 3), ("iris", 4), ("
                  ("linear_regression", 7))
 
 
-@pytest.mark.parametrize("path", bundled_spec_paths(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", derivable_spec_paths(), ids=lambda p: p.stem)
 def test_right_answers_raise_no_alarm(path):
     for variant, sign in ((0, 1), (11, 1), (12, -1)):
         sheet = build_worksheet(load_spec(path), variant, sign)

@@ -4,10 +4,10 @@ How long it takes is measured by benchmarks/roster_variants.py, not asserted her
 """
 
 import pytest
+from bundled import derivable_spec_paths
 
 from symbp.classroom.answers import degenerate, given_numbers
 from symbp.classroom.roster import Student, assign, variant_numbers
-from symbp.examples import bundled_spec_paths
 from symbp.spec.schema import load_spec
 from symbp.worksheet.exercises import build_worksheet, hand_spec
 from symbp.worksheet.numbers import HandNumbers, hand_degeneracy
@@ -15,7 +15,7 @@ from symbp.worksheet.numbers import HandNumbers, hand_degeneracy
 STUDENTS = [Student(f"s{k:04}", "") for k in range(1000)]
 
 
-@pytest.mark.parametrize("path", bundled_spec_paths(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", derivable_spec_paths(), ids=lambda p: p.stem)
 def test_a_thousand_students_get_distinct_sound_sheets(path):
     spec = load_spec(path)
     variants = assign(spec, STUDENTS)

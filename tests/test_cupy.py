@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bundled import derivable_spec_paths
 from conftest import CATALOGUE
 from cupy_stand_in import COMPILER, DeviceArray, stand_in
 
 from symbp.checks.gradients import load_module_from_source, random_problem
-from symbp.examples import bundled_spec_paths
 from symbp.render.code.backends.cupy import generate_cupy_module
 from symbp.render.code.numpy_module import generate_module
 from symbp.spec.schema import load_spec
@@ -294,7 +294,7 @@ def test_generated_cupy_modules_pass_ruff(tmp_path):
 
 
 @needs_compiler
-@pytest.mark.parametrize("path", bundled_spec_paths(), ids=lambda path: path.stem)
+@pytest.mark.parametrize("path", derivable_spec_paths(), ids=lambda path: path.stem)
 def test_every_bundled_example_equals_the_numpy_module(path):
     spec = load_spec(path)
     numpy_module = load_module_from_source(generate_module(spec), f"np_example_{spec.name}")

@@ -28,7 +28,7 @@ def test_bundled_example_gradients_check(path):
 
 
 def _needs_extras(name):
-    if name == "digits":
+    if name in ("digits", "digits_conv"):
         pytest.importorskip("sklearn")
 
 

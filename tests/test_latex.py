@@ -4,6 +4,7 @@ import re
 
 import pytest
 import sympy as sp
+from bundled import derivable_spec_paths
 
 from symbp.checks.verify import Oracle, verify
 from symbp.derivation.backprop import derive
@@ -11,7 +12,6 @@ from symbp.derivation.explicit import EXPLICIT_OPERATION_LIMIT, EXPLICIT_PARAMET
 from symbp.derivation.indexform import net_of
 from symbp.derivation.model import Conventions, Step
 from symbp.derivation.steps import present
-from symbp.examples import bundled_spec_paths
 from symbp.render.latex.document import Writer, conventions_of, derivation_document, notation_for
 from symbp.render.latex.notation import NOTATION_NAMES, NotationError, Shape, notation_named
 from symbp.render.latex.printer import latex_of
@@ -125,7 +125,7 @@ SOURCE_NOTATION = {"house_prices": "lesson", "fausett": "fausett", "parity": "ar
 
 
 def _bundled():
-    return [load_spec(path) for path in bundled_spec_paths()]
+    return [load_spec(path) for path in derivable_spec_paths()]
 
 
 @pytest.mark.parametrize("spec", _bundled(), ids=lambda spec: spec.name)

@@ -6,9 +6,9 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 
 import pytest
+from bundled import derivable_spec_paths
 
 from symbp.cli.main import main
-from symbp.examples import bundled_spec_paths
 from symbp.render.latex.document import derivation_document
 from symbp.render.latex.tex import TexError, compile_pdf, first_error, tex_available
 from symbp.render.latex.worksheet_document import worksheet_document
@@ -24,7 +24,7 @@ def require_tex():
 
 def _documents():
     documents = {}
-    for path in bundled_spec_paths():
+    for path in derivable_spec_paths():
         spec = load_spec(path)
         documents[f"{spec.name}-derivation"] = lambda spec=spec: derivation_document(spec)
         documents[f"{spec.name}-worksheet"] = lambda spec=spec: worksheet_document(spec, variant=1)

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import sympy as sp
+from bundled import derivable_spec_paths
 
 from symbp.checks.gradients import load_module_from_source
 from symbp.checks.verify import Oracle
 from symbp.cli.main import main
-from symbp.examples import bundled_spec_paths
 from symbp.render.code.numpy_module import generate_module
 from symbp.render.latex.worksheet_document import worksheet_document
 from symbp.spec.schema import load_spec
@@ -53,7 +53,7 @@ def test_big_networks_are_shrunk_for_the_hand_exercise():
     assert hand_spec(load_spec("fausett")) == (load_spec("fausett"), False)
 
 
-SMALL_SPECS = [load_spec(path) for path in bundled_spec_paths()]
+SMALL_SPECS = [load_spec(path) for path in derivable_spec_paths()]
 
 
 @pytest.mark.parametrize("spec", SMALL_SPECS, ids=lambda spec: spec.name)

@@ -6,9 +6,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import sympy as sp
+from bundled import derivable_spec_paths
 
 from symbp.checks.gradients import load_module_from_source
-from symbp.examples import bundled_spec_paths
 from symbp.render.code.numpy_module import generate_module
 from symbp.render.latex.worksheet_document import worksheet_context
 from symbp.spec.schema import load_spec
@@ -16,7 +16,7 @@ from symbp.worksheet.decimals import decimal_latex, rounded
 from symbp.worksheet.exercises import _rng, build_worksheet, hand_spec
 from symbp.worksheet.numbers import draw_hand_numbers, line_problem, line_problems
 
-BUNDLED = [load_spec(path) for path in bundled_spec_paths()]
+BUNDLED = [load_spec(path) for path in derivable_spec_paths()]
 VARIANTS = 10_000
 
 

@@ -3,8 +3,9 @@
 Every layer kind symbp has: dense, residual (the layer's input added), dropout (the inputs times a given mask,
 or PyTorch's own dropout in evaluation mode when there are no masks), layer normalisation
 (``torch.nn.functional.layer_norm``), batch normalisation (``torch.nn.functional.batch_norm``, what
-``nn.BatchNorm1d`` computes: over the batch in training mode, by running statistics in evaluation mode), and L1/L2
-weight penalties.
+``nn.BatchNorm1d`` computes: over the batch in training mode, by running statistics in evaluation mode), convolution
+and pooling (``torch.nn.functional.conv1d``, ``conv2d``, ``max_pool1d``, ``max_pool2d``, ``avg_pool1d``,
+``avg_pool2d``), and L1/L2 weight penalties.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ def torch_loss(torch, spec, tensors, X, Y, masks=None, running=None, training=Tr
                  "softmax": lambda z: torch.softmax(z, dim=1)}
     a, total = torch.tensor(X), torch.zeros((), dtype=torch.float64)
     for index, layer in enumerate(spec.layers, start=1):
+        if layer.window is not None:
+            z = _window(torch, layer, a, tensors, index)
+            a, logits = functions[layer.activation](z), z
+            continue
         if layer.dropout:
             if masks is None:
                 a = torch.nn.functional.dropout(a, p=layer.dropout, training=False)
@@ -81,6 +86,25 @@ def torch_outputs(torch, spec, tensors, X, running):
             z = z + a
         a = functions[layer.activation](z)
     return a
+
+
+def _window(torch, layer, a, tensors, index):
+    """A convolution or pooling by torch.nn.functional, on the flat rows read as (channels, *spatial)."""
+    functional, window = torch.nn.functional, layer.window
+    geometry = window.geometry
+    images = a.reshape(-1, *geometry.input_shape)
+    dims = len(geometry.window)
+    if window.kind.startswith("conv"):
+        convolution = functional.conv1d if dims == 1 else functional.conv2d
+        bias = tensors[f"b{index}"] if layer.bias else None
+        out = convolution(images, tensors[f"W{index}"], bias, stride=geometry.stride, padding=geometry.padding)
+    elif window.kind.startswith("max"):
+        pool = functional.max_pool1d if dims == 1 else functional.max_pool2d
+        out = pool(images, geometry.window, stride=geometry.stride)
+    else:
+        pool = functional.avg_pool1d if dims == 1 else functional.avg_pool2d
+        out = pool(images, geometry.window, stride=geometry.stride)
+    return out.reshape(out.shape[0], -1)
 
 
 def drawn_problem(spec, module, draw):

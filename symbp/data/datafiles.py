@@ -53,16 +53,28 @@ def _spec_data(spec: Spec) -> Dataset:
     raise DataError(f"spec '{spec.name}' names no data; give a .csv or .npz file (or an MNIST folder) with --data")
 
 
+def shape_hint(spec: Spec) -> str:
+    """For a message about the inputs' columns: how a spec with an input_shape reads them."""
+    if not spec.input_shape:
+        return ""
+    return f"; input_shape {list(spec.input_shape)} is {spec.inputs} inputs a row, read row-major"
+
+
 def load_data_path(path: Path, spec: Spec) -> Dataset:
     if path.is_dir():
         return load_mnist(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return load_csv(path, spec.inputs, spec.outputs)
-    if suffix == ".npz":
-        return load_npz(path, spec.inputs, spec.outputs)
+    try:
+        if suffix == ".csv":
+            return load_csv(path, spec.inputs, spec.outputs)
+        if suffix == ".npz":
+            return load_npz(path, spec.inputs, spec.outputs)
+    except DataError as error:
+        if spec.input_shape and "the spec needs" in str(error):
+            raise DataError(f"{error}{shape_hint(spec)}") from None
+        raise
     raise DataError(f"{path}: unknown data file type {path.suffix!r}; give a .csv or .npz file, "
                     "or a folder of MNIST IDX files")
 

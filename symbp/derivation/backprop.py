@@ -26,12 +26,14 @@ from symbp.derivation.updates import update_section
 from symbp.derivation.worked import worked_section
 from symbp.spec.schema import Spec, load_spec
 from symbp.symbolic.batchnorm import refuse_batch_normalization
+from symbp.symbolic.windows import refuse_windows
 
 
 def derive(spec_source, conventions: Conventions | None = None) -> Derivation:
     """The derivation of backpropagation for a spec, section by section."""
     spec = load_spec(spec_source)
     refuse_batch_normalization(spec, "the derivation")
+    refuse_windows(spec, "the derivation")
     return _derive(spec, conventions or Conventions())
 
 

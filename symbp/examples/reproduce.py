@@ -33,7 +33,7 @@ TRUE_W2 = [[2.0], [3.0]]
 FAUSETT_FIRST_INPUT = [0.17988842, 0.42611707]
 FAUSETT_FIRST_OUTPUT = [0.74070392, 0.70470805]
 # Epochs for the fast runs, where the text's full run is long; everything else is as the text has it.
-FAST_EPOCHS = {"parity": 20, "mnist": 10, "digits": 100, "house_prices": 20000, "iris": 50}
+FAST_EPOCHS = {"parity": 20, "mnist": 10, "digits": 100, "digits_conv": 10, "house_prices": 20000, "iris": 50}
 
 
 @dataclass
@@ -210,6 +210,18 @@ def digits(full: bool = False, data=None) -> Outcome:
     return _outcome("digits", obtained, score >= 0.9, details, "symbp reproduce digits --full")
 
 
+def digits_conv(full: bool = False, data=None) -> Outcome:
+    try:
+        score, epochs, details = _classification("digits_conv", full)
+    except DataError as error:
+        if "scikit-learn" not in str(error):
+            raise
+        return _outcome("digits_conv", "not run: needs scikit-learn (pip install 'symbp[digits]')", None)
+    obtained = f"test accuracy {score:.4f} after {epochs} epochs"
+    return _outcome("digits_conv", obtained, score >= (0.95 if full else 0.9), details,
+                    "symbp reproduce digits_conv --full")
+
+
 # --- Neural networks I: house prices ------------------------------------------------------------
 
 
@@ -335,6 +347,7 @@ REPRODUCTIONS: dict[str, Callable[..., Outcome]] = {
     "parity": parity,
     "mnist": mnist,
     "digits": digits,
+    "digits_conv": digits_conv,
     "house_prices": house_prices,
     "xor": xor,
     "iris": iris,

@@ -33,6 +33,7 @@ from symbp.registry.rules import (
     custom_loss,
     loss_named,
 )
+from symbp.spec import windows
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 # The notation presets a spec may name: those of symbp.render.latex.notation, which a test holds to this list
@@ -80,10 +81,13 @@ class LayerSpec:
     dropout: float = 0.0
     # Batch normalisation's: running = (1 - momentum) * running + momentum * the batch's statistic, each step.
     momentum: float = BATCH_NORM_MOMENTUM
+    window: windows.WindowLayer | None = None  # a convolution or pooling (symbp.spec.windows); None: dense
 
     @property
     def kind(self) -> str:
         """The layer kind of ``symbp.symbolic.layers`` that computes this layer."""
+        if self.window is not None:
+            return self.window.kind
         if self.normalization == "layer":
             return "layer_norm"
         if self.normalization == "batch":
@@ -95,8 +99,13 @@ class LayerSpec:
     @property
     def parameter_count(self) -> int:
         """Besides the weights: a bias per unit, or a gain and a shift per unit for a normalised layer."""
+        if self.window is not None:
+            return self.window.filters if self.bias else 0
         per_unit = 2 if self.normalization else int(self.bias)
         return per_unit * self.units
+
+    def weight_count(self, fan_in: int) -> int:
+        return fan_in * self.units if self.window is None else self.window.weight_count
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,7 @@ class Spec:
     data: tuple[tuple[str, Any], ...] = ()
     source: str = "<dict>"
     notation: str = ""  # the LaTeX notation preset its documents use by default (symbp.render.latex.notation)
+    input_shape: tuple[int, ...] = ()  # (channels, *spatial) of each flat input row, for window layers; () if none
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -149,13 +159,15 @@ class Spec:
     @property
     def parameter_count(self) -> int:
         return sum(
-            fan_in * layer.units + layer.parameter_count
+            layer.weight_count(fan_in) + layer.parameter_count
             for fan_in, layer in zip(self.sizes[:-1], self.layers, strict=True)
         )
 
     def canonical(self) -> dict[str, Any]:
         """The spec as plain data, independent of the file it came from (for headers and hashes)."""
         out: dict[str, Any] = {"name": self.name, "title": self.title, "inputs": self.inputs}
+        if self.input_shape:
+            out["input_shape"] = list(self.input_shape)
         out["layers"] = [
             {
                 "units": layer.units,
@@ -170,6 +182,7 @@ class Spec:
                 **({"normalization": layer.normalization, "epsilon": layer.epsilon} if layer.normalization else {}),
                 **({"momentum": layer.momentum} if layer.normalization == "batch" else {}),
                 **({"dropout": layer.dropout} if layer.dropout else {}),
+                **(layer.window.canonical() if layer.window else {}),
             }
             for layer in self.layers
         ]
@@ -190,7 +203,7 @@ def exact_value(number: float) -> sp.Rational:
 
 # --------------------------------------------------------------------------- helpers
 
-_TOP_KEYS = ("name", "title", "inputs", "layers", "loss", "training", "data", "notation")
+_TOP_KEYS = ("name", "title", "inputs", "input_shape", "layers", "loss", "training", "data", "notation")
 _LAYER_KEYS = ("units", "activation", "bias", "weights", "biases", "residual", "kernel_regularizer", "normalization",
                "epsilon", "momentum", "dropout")
 PENALTIES = ("l1", "l2")
@@ -552,9 +565,20 @@ def _vector(value: Any, size: int, path: str) -> tuple[float, ...]:
     return tuple(_number(x, f"{path}[{i}]") for i, x in enumerate(value))
 
 
-def _layer(value: Any, index: int, fan_in: int, is_output: bool) -> LayerSpec:
+def _layer(value: Any, index: int, fan_in: int, is_output: bool, shape: tuple[int, ...] | None = None) -> LayerSpec:
     path = f"layers[{index}]"
     table = _table(value, path, 'write each layer as a table, e.g. { units = 4, activation = "relu" }')
+    if windows.layer_kind(table, path) != "dense":
+        previous = f"layers[{index - 1}]" if index else "input_shape" if shape else "the input (inputs = n)"
+        window, activation, params, bias = windows.parse_window_layer(table, path, shape, previous, _activation)
+        if math.prod(window.output_shape) > MAX_SIZE:
+            raise SpecError(path, f"outputs {math.prod(window.output_shape):,} values a sample, over the limit of "
+                                  f"{MAX_SIZE:,}; use fewer filters or a larger stride")
+        if activation_named(activation).rowwise:
+            raise SpecError(f"{path}.activation", f"'{activation}' is for a dense output layer; use an elementwise "
+                                                  "activation such as \"relu\" here")
+        return LayerSpec(math.prod(window.output_shape), activation, params, bias, window=window)
+    table = {key: value for key, value in table.items() if key != "kind"}
     _check_keys(table, _LAYER_KEYS, path, _MISPLACED_IN_LAYER)
     units = _integer(_require(table, "units", path, "give the number of units, e.g. units = 4"), f"{path}.units")
     activation, params = _activation(
@@ -732,7 +756,7 @@ def _data(value: Any) -> tuple[tuple[str, Any], ...]:
 
 def _check_size(spec: Spec) -> None:
     per_layer = [
-        fan_in * layer.units + (layer.units if layer.bias else 0)
+        layer.weight_count(fan_in) + layer.parameter_count
         for fan_in, layer in zip(spec.sizes[:-1], spec.layers, strict=True)
     ]
     total = sum(per_layer)
@@ -792,7 +816,16 @@ def _parse_spec(raw: Any, source: str) -> Spec:
     _check_keys(table, _TOP_KEYS, "", _MISPLACED_AT_TOP)
     name = _name(_require(table, "name", "", "give the network a name, e.g. name = \"xor\""))
     title = _title(table.get("title", ""))
-    inputs = _integer(_require(table, "inputs", "", "give the number of input features, e.g. inputs = 3"), "inputs")
+    shape = windows.input_shape(table["input_shape"]) if "input_shape" in table else None
+    if shape is None or "inputs" in table:
+        inputs = _integer(_require(table, "inputs", "", "give the number of input features, e.g. inputs = 3"),
+                          "inputs")
+    if shape is not None and "inputs" in table and inputs != math.prod(shape):
+        raise SpecError("inputs", f"is {inputs}, but input_shape {list(shape)} has {math.prod(shape)} entries; "
+                                  "remove inputs or make the two agree")
+    inputs = math.prod(shape) if shape is not None else inputs
+    if inputs > MAX_SIZE:
+        raise SpecError("input_shape", f"has {inputs:,} entries, over the limit of {MAX_SIZE:,} inputs")
     layers_raw = _require(table, "layers", "", "add at least one [[layers]] table with units and activation")
     if isinstance(layers_raw, dict):
         raise SpecError("layers", "expected a list of layers, got a table; in TOML write [[layers]] (double brackets) "
@@ -804,19 +837,19 @@ def _parse_spec(raw: Any, source: str) -> Spec:
         raise SpecError("layers", "is empty; add at least one [[layers]] table with units and activation")
     if len(layers_raw) > MAX_LAYERS:
         raise SpecError("layers", f"has {len(layers_raw)} layers; use at most {MAX_LAYERS}")
-    layers = []
-    fan_in = inputs
+    layers, fan_in, input_shape = [], inputs, shape
     for index, layer_raw in enumerate(layers_raw):
-        layer = _layer(layer_raw, index, fan_in, index == len(layers_raw) - 1)
+        layer = _layer(layer_raw, index, fan_in, index == len(layers_raw) - 1, shape)
         layers.append(layer)
         fan_in = layer.units
+        shape = layer.window.output_shape if layer.window else None
     loss = _loss(table.get("loss", {}), layers[-1].activation)
     training = _training(table.get("training", {}))
     data = _data(table.get("data", {}))
     notation = ""
     if "notation" in table:
         notation = _choice(table["notation"], NOTATION_NAMES, "notation", "a notation", 'notation = "lab"')
-    spec = Spec(name, inputs, tuple(layers), loss, training, title, data, source, notation)
+    spec = Spec(name, inputs, tuple(layers), loss, training, title, data, source, notation, input_shape or ())
     _check_size(spec)
     _check_batch_normalisation(spec)
     return spec

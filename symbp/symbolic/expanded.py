@@ -165,7 +165,8 @@ def gradient_at(spec_source, sample_inputs, sample_targets, params: dict[str, sp
                     previous = _activate(layer.calculus, pre, near)
                 outputs = zip(previous, sample_targets)
                 sample_loss = sum(loss_expr.subs({yhat: out, y: target}) for out, target in outputs)
-                key = (name, (jj,) if len(shapes[name]) == 1 else (i, jj))
+                # The stored index: a kernel of shape (filters, channels, *window) is stored unravelled from V's rows.
+                key = (name, tuple(int(v) for v in np.unravel_index(i * matrix.cols + jj, shapes[name])))
                 gradient[key] = sp.diff(sample_loss, unknown).subs(unknown, number(matrix[i, jj]))
     return gradient
 

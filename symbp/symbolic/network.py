@@ -24,7 +24,7 @@ from sympy import MatrixSymbol
 
 from symbp.registry.calculus import ActivationCalculus, OutputCalculus, activation_calculus, output_calculus
 from symbp.spec.schema import Spec, exact_value, load_spec
-from symbp.symbolic import batchnorm, dropout, layernorm, residual  # noqa: F401  (register the layer kinds)
+from symbp.symbolic import batchnorm, dropout, layernorm, residual, windows  # noqa: F401  (register the layer kinds)
 from symbp.symbolic.layers import Layer, LayerSymbols, Parameter, layer_kind, n_samples
 
 __all__ = [

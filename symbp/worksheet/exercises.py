@@ -28,6 +28,7 @@ from symbp.symbolic.expanded import gradient_at
 from symbp.symbolic.layers import activate, parameter_routes
 from symbp.symbolic.network import Network, network_of
 from symbp.symbolic.penalties import refuse_penalties
+from symbp.symbolic.windows import refuse_windows
 from symbp.worksheet.numbers import draw_hand_numbers, line_problem
 
 # The hand-worked network has at most this many units in a layer (outputs keep 2 for softmax).
@@ -268,6 +269,7 @@ def build_worksheet(spec_source, variant: int = 0, error_sign: int = 1) -> Works
     # A worksheet's exercises are one sample's gradients, which a penalty on the whole loss does not enter.
     refuse_penalties(spec, "a worksheet")
     refuse_batch_normalization(spec, "a worksheet")
+    refuse_windows(spec, "a worksheet")
     if variant < 0:
         raise ValueError("variant must be 0 or more")
     rng = _rng(spec, variant)

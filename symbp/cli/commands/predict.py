@@ -74,7 +74,7 @@ def _inputs(spec, data: str | None) -> Inputs:
     """The rows to predict: a file of inputs with or without targets, or the spec's own data."""
     import numpy as np
 
-    from symbp.data.datafiles import load_csv, load_training_data
+    from symbp.data.datafiles import load_csv, load_training_data, shape_hint
     from symbp.errors import DataError
 
     if data is None:
@@ -101,7 +101,7 @@ def _inputs(spec, data: str | None) -> Inputs:
         if X is not None:
             if X.dtype.kind not in "biuf" or X.ndim != 2 or X.shape[1] != spec.inputs or not len(X):
                 raise DataError(f"{path}: X has shape {X.shape}; the spec needs (rows, {spec.inputs}), "
-                                "one column per input")
+                                f"one column per input{shape_hint(spec)}")
             X = X.astype(np.float64)
             if not np.isfinite(X).all():
                 raise DataError(f"{path}: X holds NaN or infinite values; every value must be finite")

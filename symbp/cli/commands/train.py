@@ -266,6 +266,11 @@ def _run(args, scope: contextlib.ExitStack) -> int:
     chosen = _overrides(args, spec)
     _check_validation_options(args)
     use_dask = _uses_dask(args)
+    if use_dask or args.backend == "array-api":
+        from symbp.symbolic.windows import refuse_windows
+
+        # Refused before any data is read: the array-API module (which --dask trains) has no window layers.
+        refuse_windows(spec, "--dask" if use_dask else "--backend array-api")
     if use_dask:
         from symbp.data.chunks import load_chunked_data
     # Every output is checked before training, so a long run never ends in an unwritable path.

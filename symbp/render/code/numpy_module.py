@@ -16,7 +16,7 @@ from symbp.registry.calculus import ActivationCalculus, a_vec, g_vec
 from symbp.registry.rules import RowMax, RowSum, y, y_vec, yhat, z, z_vec
 from symbp.render.code.inplace import InPlacePrinter, Workspace
 from symbp.render.code.printing import ArraySum, numpy_code
-from symbp.render.code.runtime_source import RUNTIME_MODULES, import_block, runtime_source
+from symbp.render.code.runtime_source import OPTIONAL_RUNTIME_MODULES, RUNTIME_MODULES, import_block, runtime_source
 from symbp.render.templating import render
 from symbp.spec.expressions import NotFinite, evaluate_everywhere
 from symbp.spec.schema import SpecSource
@@ -24,6 +24,7 @@ from symbp.symbolic.batchnorm import batch_norm_layers
 from symbp.symbolic.dropout import dropout_layers, evaluation_mode
 from symbp.symbolic.network import Layer, Network, build_network, n_samples
 from symbp.symbolic.penalties import weight_penalties
+from symbp.symbolic.windows import window_layers
 
 MARKER = "# symbp-generated-module"
 # Networks no wider than this train with a sample per column: a few long rows beat many short ones.
@@ -412,8 +413,16 @@ def param_views(network: Network) -> list[ParamView]:
 
 
 def architecture(network: Network) -> str:
-    parts = [str(network.spec.inputs)]
+    shape = network.spec.input_shape
+    parts = [f"{network.spec.inputs} {list(shape)}" if shape else str(network.spec.inputs)]
     for layer in network.layers:
+        window = getattr(layer, "window", None)
+        if window is not None:
+            size = "x".join(str(w) for w in window.geometry.window)
+            filters = "" if window.pooling else f" {window.filters} filters"
+            activation = "" if window.pooling else f", {layer.calculus.short_name}"
+            parts.append(f"{layer.units} {list(window.output_shape)} ({window.kind}{filters} {size}{activation})")
+            continue
         kind = getattr(layer, "kind", "")
         normalised = {"layer_norm": ", layer norm", "batch_norm": ", batch norm"}
         detail = normalised.get(kind, "" if layer.bias else ", no bias")
@@ -520,10 +529,11 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
     diagnose_lines = _lines_for_diagnose(hidden + prediction.lines, diagnosed_layers)
     normalised = batch_norm_layers(network)
     statistics = [statistic for layer in normalised for statistic in layer.statistics]
-    # The dropout and batch-normalisation runtimes go only into modules that use them: every other module stays
-    # as it was.
-    runtime_modules = (*RUNTIME_MODULES, *(("masks", "dropout") if dropped else ()),
-                       *(("batchnorm",) if normalised else ()))
+    # The dropout, batch-normalisation and window runtimes go only into modules that use them: every other module
+    # stays as it was.
+    wanted = {"masks": bool(dropped), "dropout": bool(dropped), "batchnorm": bool(normalised),
+              "windows": bool(window_layers(network))}
+    runtime_modules = (*RUNTIME_MODULES, *(name for name in OPTIONAL_RUNTIME_MODULES if wanted[name]))
     return {
         "spec": spec,
         "marker": MARKER,

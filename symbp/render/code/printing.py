@@ -110,7 +110,10 @@ class TrainerPrinter(NumPyPrinter):
         elif len(matrices) == 2 and isinstance(matrices[1], OneMatrix):
             rest, ones = matrices
             # With samples as columns: b^T 1^T, a bias column broadcast along the batch; G 1, a sum over it.
-            if ones.shape[0] == 1:
+            if ones.shape[0] == 1 and not isinstance(rest, sp.Transpose):
+                # G 1^T: a column repeated along a row of ones (a pooling window's share of the error).
+                printed = f"{self._module_format('numpy.repeat')}({self._print(rest)}, {ones.shape[1]}, axis=1)"
+            elif ones.shape[0] == 1:
                 printed = f"{self._print(rest.arg)}[:, {self._module_format('numpy.newaxis')}]"
             else:
                 printed = f"{self.parenthesize(rest, PRECEDENCE['Atom'])}.sum(axis=1)"
@@ -156,6 +159,35 @@ class TrainerPrinter(NumPyPrinter):
         if not (whole or isinstance(summand, (sp.Symbol, sp.MatrixSymbol))):
             printed = f"({printed})"
         return f"{printed}.sum(axis={1 - self.unit_axis})"
+
+    # The window layers' array functions (symbp.symbolic.windows): NumPy methods, and the runtime's im2col.
+    def _method_of(self, array) -> str:
+        printed = self._print(array)
+        plain = isinstance(array, (sp.Symbol, sp.MatrixSymbol)) or type(array).__name__ in (
+            "Reshaped", "Transposed", "Patches", "PatchesAdjoint", "FirstMaxMask")
+        return printed if plain else f"({printed})"
+
+    def _print_Reshaped(self, expr):
+        array, shape = expr.args
+        return f"{self._method_of(array)}.reshape({', '.join(str(d) for d in shape)})"
+
+    def _print_Transposed(self, expr):
+        array, axes = expr.args
+        return f"{self._method_of(array)}.transpose({', '.join(str(d) for d in axes)})"
+
+    def _window_call(self, function: str, expr) -> str:
+        array, *geometry = expr.args
+        tuples = ", ".join("(" + ", ".join(str(d) for d in t) + ("," if len(t) == 1 else "") + ")" for t in geometry)
+        return f"{function}({self._print(array)}, {tuples})"
+
+    def _print_Patches(self, expr):
+        return self._window_call("_patches", expr)
+
+    def _print_PatchesAdjoint(self, expr):
+        return self._window_call("_patches_adjoint", expr)
+
+    def _print_FirstMaxMask(self, expr):
+        return f"_first_max_mask({self._print(expr.args[0])})"
 
     def _print_ArraySum(self, expr):
         return f"{self._module_format('numpy.sum')}({self._print(expr.args[0])})"

@@ -19,8 +19,8 @@ import symbp.runtime
 # In the order they are copied: a module's names are defined before the code that runs at import time uses them.
 RUNTIME_MODULES = ("optimizers", "diagnostics", "training")
 # Copied after those, and only into the modules that need them: the masks of a network with dropout, the running
-# statistics of one with batch normalisation.
-OPTIONAL_RUNTIME_MODULES = ("masks", "dropout", "batchnorm")
+# statistics of one with batch normalisation, the windows of one with convolution or pooling.
+OPTIONAL_RUNTIME_MODULES = ("masks", "dropout", "batchnorm", "windows")
 
 
 @dataclass(frozen=True)

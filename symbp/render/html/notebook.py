@@ -82,6 +82,8 @@ def spec_html(spec) -> str | None:
     from symbp.render.html.mathml import MissingHtmlSupport, require_html_support
     from symbp.render.html.page import network_html
 
+    if any(getattr(layer, "window", None) is not None for layer in spec.layers):
+        return None  # the drawing labels weights of two indices: a convolution's spec shows as its text for now
     try:
         require_html_support()
     except MissingHtmlSupport:

@@ -33,6 +33,7 @@ from symbp.symbolic.batchnorm import refuse_batch_normalization
 from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.network import Network, build_network, n_samples
 from symbp.symbolic.penalties import refuse_penalties
+from symbp.symbolic.windows import refuse_windows
 
 ARRAY_API_RUNTIME = ("optimizers",)
 # Added for networks with dropout: the masks are NumPy's draws, so a seed gives the NumPy module's masks.
@@ -113,6 +114,7 @@ def generate_array_api_module(spec_source) -> str:
     network = spec_source if isinstance(spec_source, Network) else build_network(spec_source)
     refuse_penalties(network.spec, "the array-API backend")
     refuse_batch_normalization(network.spec, "the array-API backend (and so --dask)")
+    refuse_windows(network.spec, "the array-API backend (and so --dask)")
     return render("array_api/module.py.j2", **module_context(network))
 
 

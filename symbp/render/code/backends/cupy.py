@@ -42,6 +42,7 @@ from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.layernorm import refuse_normalization
 from symbp.symbolic.network import Layer, Network, build_network, n_samples
 from symbp.symbolic.penalties import refuse_penalties
+from symbp.symbolic.windows import refuse_windows
 
 # The runtime the module trains with, copied verbatim as into the NumPy module: the same loop and update rules.
 CUPY_RUNTIME = ("optimizers", "training")
@@ -380,6 +381,7 @@ def generate_cupy_module(spec_source) -> str:
     refuse_normalization(network.spec, "the CuPy backend")
     refuse_penalties(network.spec, "the CuPy backend")
     _refuse_residual(network.spec)
+    refuse_windows(network.spec, "the CuPy backend")
     return render("cupy/module.py.j2", **module_context(network))
 
 

@@ -1,0 +1,16 @@
+"""The bundled example specs that every product takes: the derivation, worksheets and every backend.
+
+A spec with convolution or pooling (``input_shape``) is refused by the derivation, the worksheets and the
+array-API and CuPy backends for now; tests/test_windows.py checks those refusals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from symbp.examples import bundled_spec_paths
+from symbp.spec.schema import load_spec
+
+
+def derivable_spec_paths() -> list[Path]:
+    return [path for path in bundled_spec_paths() if not load_spec(path).input_shape]
