@@ -88,6 +88,12 @@ def in_layer(expr: sp.Expr, net: Network, layer: int, j, k=None) -> sp.Expr:
     return replaced.xreplace({calculus_j: j, **({rules.k: k} if k is not None else {})})
 
 
+def _summed_primed(parameter: sp.Indexed) -> dict:
+    """The parameter's indices over the layer below (the ones a pre-activation's sum runs over), each primed."""
+    return {index: unit_index(q.INDEX_ROLES[index].layer, "prev'") for index in parameter.indices
+            if index in q.INDEX_ROLES and q.INDEX_ROLES[index].relation == "prev"}
+
+
 def route_chains(prefix: str, routes, sign: int) -> list:
     """For each parameter's route (``symbp.symbolic.layers.Route``), what it multiplies in the quantity it enters
     (from that quantity's definition), and its gradient: dl/dp = dl/dq dq/dp = (sign) e_j dq/dp, e the error term
@@ -97,10 +103,8 @@ def route_chains(prefix: str, routes, sign: int) -> list:
         role, through, parameter = route.parameter.role, route.through, route.indexed
         letter = "z" if q.ROLES[through.base].kind == "pre" else "u"
         others = [other.indexed for other in routes if other.indexed != parameter and other.through == through]
-        summed = [index for index in parameter.indices if index in q.INDEX_ROLES
-                  and q.INDEX_ROLES[index].relation == "prev"]
-        primed = {index: unit_index(q.INDEX_ROLES[index].layer, "prev'") for index in summed}
-        constants = tuple(fact(Partial(other.xreplace(primed), parameter), 0) for other in others)
+        # Every other parameter is a constant here, written with the index the sum runs over (w_{i'j}, not w_{ij}).
+        constants = tuple(fact(Partial(other.xreplace(_summed_primed(other)), parameter), 0) for other in others)
         reasons = [] if route.source == 1 else [Reason("only_term")]
         reasons += [Reason("constant", constants)] if constants else []
         chains.append(chain(f"{prefix}.d{letter}_d{role[0]}", Partial(through, parameter),
