@@ -400,6 +400,39 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(tmp_path, delay):
     assert snapshot(tmp_path) == before
 
 
+SWALLOWING_RUN = """
+import sys
+import time
+
+import symbp.cli.main
+from symbp.cli.console import main
+
+
+def swallowing(argv):
+    # What Python does with a KeyboardInterrupt raised inside a finaliser: reports it and goes on.
+    print("ready", flush=True)
+    while True:
+        try:
+            time.sleep(0.05)
+        except KeyboardInterrupt:
+            pass
+
+
+symbp.cli.main.main = swallowing
+sys.exit(main([]))
+"""
+
+
+def test_a_ctrl_c_that_is_dropped_on_its_way_still_ends_the_run_with_130(tmp_path):
+    process = subprocess.Popen([sys.executable, "-c", SWALLOWING_RUN], cwd=tmp_path, env=_environment(tmp_path),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=HANG_GUARD)
+    assert process.returncode == 130, err
+    assert err.splitlines()[-1:] == ["symbp: interrupted"], err
+
+
 def test_an_unexpected_fault_is_one_line_exit_70_and_the_traceback_on_request(tmp_path, monkeypatch, capsys):
     import symbp.cli.main
 

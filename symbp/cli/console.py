@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 
 EXIT_INTERRUPTED = 130
+# How long a Ctrl-C may take to end the run before it is ended for it. Python drops a KeyboardInterrupt that
+# lands inside a finaliser (a destructor, a garbage-collection callback, common while a library is being
+# imported), reporting "Exception ignored" and going on: without this, such a Ctrl-C would be lost and a long
+# training run would carry on.
+INTERRUPT_GRACE_SECONDS = 2.0
 
 
 def _interrupted() -> int:
@@ -20,8 +27,23 @@ def _interrupted() -> int:
     os._exit(EXIT_INTERRUPTED)
 
 
+def _end_if_still_running() -> None:
+    print("symbp: interrupted", file=sys.stderr)
+    _interrupted()
+
+
+def _on_interrupt(signum, frame) -> None:
+    """Ctrl-C as Python's own handler takes it (a KeyboardInterrupt here), and a timer that ends the run
+    after INTERRUPT_GRACE_SECONDS in case the KeyboardInterrupt is dropped on its way."""
+    timer = threading.Timer(INTERRUPT_GRACE_SECONDS, _end_if_still_running)
+    timer.daemon = True
+    timer.start()
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; Ctrl-C at any moment, even while SymPy loads, ends with exit status 130."""
+    signal.signal(signal.SIGINT, _on_interrupt)
     try:
         from symbp.cli.main import main as run
 
