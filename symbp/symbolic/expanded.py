@@ -131,6 +131,25 @@ def expand_network(spec_source) -> ExpandedNetwork:
                            tuple(layer_inputs))
 
 
+def _number(value):
+    # 30 digits rather than exact values: SymPy decides each piece's condition at once.
+    return sp.Float(sp.N(value, PRECISION), PRECISION)
+
+
+def _each_entry(network, params: dict[str, sp.Matrix], fixed: dict[str, sp.Matrix], unknown: sp.Symbol):
+    """For each parameter entry: its key (array name, stored index), its value as a number, and the point, every
+    entry of ``params`` and ``fixed`` a number but this one, which is ``unknown``."""
+    shapes = {parameter.name: parameter.shape for parameter in network.parameters}
+    for name, matrix in params.items():
+        for i in range(matrix.rows):
+            for jj in range(matrix.cols):
+                point = {key: value.applyfunc(_number).as_mutable() for key, value in {**fixed, **params}.items()}
+                point[name][i, jj] = unknown
+                # The stored index: a kernel of shape (filters, channels, *window) is stored unravelled from V's rows.
+                index = tuple(int(v) for v in np.unravel_index(i * matrix.cols + jj, shapes[name]))
+                yield (name, index), _number(matrix[i, jj]), point
+
+
 def gradient_at(spec_source, sample_inputs, sample_targets, params: dict[str, sp.Matrix],
                 masks: dict[str, sp.Matrix] | None = None) -> dict[tuple[str, tuple[int, ...]], sp.Expr]:
     """d(sample loss)/d(each weight) at one point, by SymPy, expanding lazily.
@@ -142,32 +161,17 @@ def gradient_at(spec_source, sample_inputs, sample_targets, params: dict[str, sp
     ``params`` holds "W1" (fan-in x units) and "b1" (1 x units) matrices of exact numbers; ``masks`` the
     sample's dropout masks ("M2": 1 x fan-in), held fixed (none: evaluation mode).
     """
-    masks = masks or {}
     network = network_of(load_spec(spec_source))
-    shapes = {parameter.name: parameter.shape for parameter in network.parameters}
     unknown = sp.Symbol("t", real=True)
     loss_expr = network.output.loss.expr
-
-    def number(value):
-        # 30 digits rather than exact values: SymPy decides each piece's condition at once.
-        return sp.Float(sp.N(value, PRECISION), PRECISION)
-
     gradient = {}
-    for name, matrix in params.items():
-        for i in range(matrix.rows):
-            for jj in range(matrix.cols):
-                point = {key: value.applyfunc(number).as_mutable() for key, value in {**masks, **params}.items()}
-                point[name][i, jj] = unknown
-                previous: list[sp.Expr] = [number(value) for value in sample_inputs]
-                for layer in network.layers:
-                    pre = layer.expanded_preactivation(previous, point)
-                    near = [value.subs(unknown, number(matrix[i, jj])) for value in pre]
-                    previous = _activate(layer.calculus, pre, near)
-                outputs = zip(previous, sample_targets)
-                sample_loss = sum(loss_expr.subs({yhat: out, y: target}) for out, target in outputs)
-                # The stored index: a kernel of shape (filters, channels, *window) is stored unravelled from V's rows.
-                key = (name, tuple(int(v) for v in np.unravel_index(i * matrix.cols + jj, shapes[name])))
-                gradient[key] = sp.diff(sample_loss, unknown).subs(unknown, number(matrix[i, jj]))
+    for key, at, point in _each_entry(network, params, masks or {}, unknown):
+        previous: list[sp.Expr] = [_number(value) for value in sample_inputs]
+        for layer in network.layers:
+            pre = layer.expanded_preactivation(previous, point)
+            previous = _activate(layer.calculus, pre, [value.subs(unknown, at) for value in pre])
+        sample_loss = sum(loss_expr.subs({yhat: out, y: target}) for out, target in zip(previous, sample_targets))
+        gradient[key] = sp.diff(sample_loss, unknown).subs(unknown, at)
     return gradient
 
 
@@ -180,33 +184,19 @@ def batch_gradient_at(spec_source, inputs, targets, params: dict[str, sp.Matrix]
     samples, unscaled. ``masks``: each sample's dropout masks, as ``gradient_at`` takes them.
     """
     network = network_of(load_spec(spec_source))
-    shapes = {parameter.name: parameter.shape for parameter in network.parameters}
-    masks = masks or [{} for _ in inputs]
+    masks = [{key: value.applyfunc(_number) for key, value in sample.items()}
+             for sample in (masks or [{}] * len(inputs))]
     unknown = sp.Symbol("t", real=True)
     loss_expr = network.output.loss.expr
-
-    def number(value):
-        return sp.Float(sp.N(value, PRECISION), PRECISION)
-
     gradient = {}
-    for name, matrix in params.items():
-        for i in range(matrix.rows):
-            for jj in range(matrix.cols):
-                point = {key: value.applyfunc(number).as_mutable() for key, value in params.items()}
-                point[name][i, jj] = unknown
-                rows = [[number(value) for value in sample] for sample in inputs]
-                for layer in network.layers:
-                    batch = getattr(layer, "expanded_batch_preactivation", None)
-                    if batch is not None:
-                        pres = batch(rows, point)
-                    else:
-                        pres = [layer.expanded_preactivation(row, {**{key: value.applyfunc(number) for key, value
-                                                                      in sample_masks.items()}, **point})
-                                for row, sample_masks in zip(rows, masks)]
-                    at = number(matrix[i, jj])
-                    rows = [_activate(layer.calculus, pre, [value.subs(unknown, at) for value in pre]) for pre in pres]
-                loss = sum(loss_expr.subs({yhat: out, y: target})
-                           for row, sample_targets in zip(rows, targets) for out, target in zip(row, sample_targets))
-                key = (name, (jj,) if len(shapes[name]) == 1 else (i, jj))
-                gradient[key] = sp.diff(loss, unknown).subs(unknown, number(matrix[i, jj]))
+    for key, at, point in _each_entry(network, params, {}, unknown):
+        rows = [[_number(value) for value in sample] for sample in inputs]
+        for layer in network.layers:
+            batch = getattr(layer, "expanded_batch_preactivation", None)
+            pres = batch(rows, point) if batch is not None else [
+                layer.expanded_preactivation(row, {**sample_masks, **point}) for row, sample_masks in zip(rows, masks)]
+            rows = [_activate(layer.calculus, pre, [value.subs(unknown, at) for value in pre]) for pre in pres]
+        loss = sum(loss_expr.subs({yhat: out, y: target})
+                   for row, sample_targets in zip(rows, targets) for out, target in zip(row, sample_targets))
+        gradient[key] = sp.diff(loss, unknown).subs(unknown, at)
     return gradient
