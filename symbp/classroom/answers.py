@@ -5,7 +5,8 @@ sheet is built); this module only lists them. Column names are plain ASCII so th
 spreadsheet and platform: ``z1_2`` (pre-activation of unit 2 of layer 1), ``a1_2``, ``loss``,
 ``delta2_1``, ``dW2_1_1`` (gradient of the weight from unit 1 below to unit 1 of layer 2), ``db2_1``,
 ``W2_1_1_new`` and ``b2_1_new`` (after one update), ``w_step1`` and ``b_step1`` (the line's
-parameters after the first step of gradient descent).
+parameters after the first step of gradient descent); for a penalised weight, ``dpW2_1_1`` (the derivative of its
+penalty) and ``dLW2_1_1`` (the gradient of the penalised loss, ``dW2_1_1`` plus ``dpW2_1_1``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from symbp.symbolic import quantities as q
 from symbp.worksheet.exercises import Worksheet
 
 # The part of the sheet each kind of quantity belongs to, in the order the sheet asks for them.
-PARTS = ("forward", "loss", "delta", "normalisation", "gradient", "update", "descent")
+PARTS = ("forward", "loss", "delta", "normalisation", "gradient", "penalty", "update", "descent")
 # A normalised layer's quantities, by kind: their column names (u1_2, mu1, var1, sigmahat1, xhat1_2, g1_2,
 # deltau1_2: the error term at u).
 _NORMALISATION_NAMES = {"weighted": "u", "mean": "mu", "variance": "var", "scale": "sigmahat",
@@ -80,6 +81,16 @@ def answers_of(sheet: Worksheet) -> list[Answer]:
     for parameter in by_layer:
         found.append(Answer("d" + parameter_name(parameter), "gradient", q.ROLES[parameter.base].layer,
                             q.Partial(q.SAMPLE_LOSS, parameter), hand.gradients[parameter]))
+    # Each penalised weight's penalty term, then the gradient the update takes: the sample's gradient plus that term.
+    for parameter in by_layer:
+        penalty = hand.penalties.get(parameter)
+        if penalty is None:
+            continue
+        layer = q.ROLES[parameter.base].layer
+        found.append(Answer("dp" + parameter_name(parameter), "penalty", layer,
+                            q.Partial(penalty.term(parameter), parameter), hand.penalty_terms[parameter]))
+        found.append(Answer("dL" + parameter_name(parameter), "penalty", layer,
+                            q.Partial(q.PENALISED_LOSS, parameter), hand.penalised_gradient(parameter)))
     for parameter in by_layer:
         found.append(Answer(parameter_name(parameter) + "_new", "update", q.ROLES[parameter.base].layer,
                             q.Updated(parameter), hand.updated[parameter]))

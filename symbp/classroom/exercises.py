@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from symbp.classroom.answers import Answer, answers_of
 from symbp.classroom.grading import ABSOLUTE, RELATIVE
 from symbp.render.latex.document import Writer, notation_for
+from symbp.render.latex.worksheet_document import penalised_objective
 from symbp.symbolic import quantities as q
 from symbp.worksheet.exercises import Worksheet
 
@@ -18,6 +19,7 @@ TITLES = {
     "delta": "Error terms",
     "normalisation": "The normalised layer",
     "gradient": "Gradients",
+    "penalty": "Weight penalties",
     "update": "One step of gradient descent",
     "descent": "Gradient descent on a line",
 }
@@ -28,6 +30,8 @@ PROMPTS = {
                      "the scale sqrt(variance + epsilon) and the normalised values on the way forward, and on the way "
                      "back the error terms at the normalised values and at the weighted sums.",
     "gradient": "Compute the gradient of the loss with respect to every parameter.",
+    "penalty": "For each penalised weight, compute the derivative of its penalty and the gradient of the penalised "
+               "loss, the gradient of the loss plus that derivative.",
     "update": "Compute every parameter after one step of gradient descent with the learning rate given.",
     "descent": "Starting from the parameters given, take steps of full-batch gradient descent on the line's "
                "mean squared error and give the parameters after each step.",
@@ -65,6 +69,9 @@ def _given_network(sheet: Worksheet, writer: Writer) -> list[tuple[str, str]]:
     given += [(writer.math(parameter), writer.math(hand.values[parameter])) for parameter in hand.gradients]
     given += [(writer.math(quantity), writer.math(value)) for quantity, value in hand.normalisation.items()
               if q.ROLES.get(quantity) is not None and q.ROLES[quantity].kind == "stabiliser"]
+    # With weight penalties, the loss the step reduces: the sample's loss plus the penalties, as the sheet states it.
+    if hand.penalties:
+        given.append((writer.math(q.PENALISED_LOSS), writer.math(penalised_objective(hand.spec))))
     given.append((writer.math(q.LEARNING_RATE), writer.math(hand.rate)))
     return given
 
@@ -99,8 +106,12 @@ def _network_words(sheet: Worksheet) -> str:
                        f"{', layer-normalised' if layer.normalization else ''}"
                        for number, layer in enumerate(spec.layers, start=1))
     scale = f" times {spec.loss.scale:g}" if spec.loss.scale != 1 else ""
+    penalised = sorted({q.ROLES[parameter.base].layer for parameter in sheet.hand.penalties})
+    penalties = (f" The weights of layer{'s' if len(penalised) > 1 else ''} {' and '.join(map(str, penalised))} are "
+                 "penalised (the biases are not): a step of gradient descent reduces the loss plus the penalties, "
+                 "given below." if penalised else "")
     return (f"The network has {spec.inputs} inputs ({layers}) and the loss is the {spec.loss.name.replace('_', ' ')}"
-            f"{scale}, summed over the outputs, for one sample.")
+            f"{scale}, summed over the outputs, for one sample.{penalties}")
 
 
 def answer_symbol(writer: Writer, answer: Answer) -> str:

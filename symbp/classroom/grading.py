@@ -4,7 +4,8 @@ Every answer is judged twice: against the sheet's verified value, and against wh
 *given the student's own earlier answers* (carried forward). An answer that is wrong only because an
 earlier one was wrong is not a new mistake; the first answer that does not follow from the student's
 own earlier ones is. For that one the grader tries the slips students make: a wrong sign, a missing
-σ′ factor, a transposed product, an off-by-one layer, a wrong or missing learning rate.
+σ′ factor, a transposed product, an off-by-one layer, a wrong or missing learning rate, and with weight
+penalties the penalty itself for its derivative, L2's factor 2 dropped, or the penalty's term left out.
 
 Answers agree when ``|given - expected| <= max(RELATIVE * |expected|, ABSOLUTE)``: 4 significant digits,
 as the sheets ask, pass.
@@ -18,7 +19,7 @@ from functools import cache
 
 import sympy as sp
 
-from symbp.classroom.answers import Answer, answers_of
+from symbp.classroom.answers import Answer, answers_of, parameter_name
 from symbp.derivation.explicit import error_terms, parameters
 from symbp.derivation.indexform import net_of
 from symbp.registry import rules
@@ -48,6 +49,10 @@ def describe(name: str) -> str:
     if kind in ("dgamma", "dbeta"):
         which = "gain" if kind == "dgamma" else "shift"
         return f"the gradient of the {which} of unit {numbers[1]} of layer {numbers[0]}"
+    if kind in ("dpW", "dLW"):
+        layer, i, j = numbers
+        which = "derivative of the penalty on" if kind == "dpW" else "gradient of the penalised loss with respect to"
+        return f"the {which} the weight from unit {i} to unit {j} of layer {layer}"
     if name.startswith("delta"):
         layer, unit = name[5:].split("_")
         return f"the error term of unit {unit} of layer {layer}"
@@ -105,6 +110,9 @@ class Sheet:
                         if self.gamma[layer] is not None}
         self.loss = loss_named(hand.spec.loss.name).expr
         self.scale = self.net.scale
+        # Each penalised weight's penalty (symbp.symbolic.penalties), and the weight, by its column name: W2_1_1.
+        self.penalties = {parameter_name(parameter): penalty for parameter, penalty in hand.penalties.items()}
+        self.penalised = {parameter_name(parameter): parameter for parameter in hand.penalties}
 
     def error_sign(self) -> int:
         """The sheet's convention: each gradient is ``sign * delta * source`` (sign -1 where delta is -dL/dz)."""
@@ -223,13 +231,26 @@ class Sheet:
         if kind == "db":
             layer, j = numbers
             return self.sign_value * known[f"delta{layer}_{j}"]
+        if kind == "dpW":
+            return self.penalty_slope(name[2:])
+        if kind == "dLW":
+            return known["d" + name[2:]] + known["dp" + name[2:]]
         if kind == "new":
             parameter = name[:-4]
-            return self.parameter_value(parameter) - self.rate * known["d" + parameter]
+            return self.parameter_value(parameter) - self.rate * known[self.step_gradient(parameter)]
         if kind in ("w_step", "b_step"):
             step = numbers[0]
             return self.descent_step(step, known)[0 if kind == "w_step" else 1]
         raise KeyError(name)
+
+    def step_gradient(self, parameter: str) -> str:
+        """The column of the gradient a parameter's update takes: the penalised loss's for a penalised weight."""
+        return ("dL" if parameter in self.penalties else "d") + parameter
+
+    def penalty_slope(self, parameter: str, term: bool = False) -> float:
+        """The derivative of a penalised weight's penalty at its given value (SymPy's); with ``term``, the penalty."""
+        penalty, value = self.penalties[parameter], self.sheet.hand.values[self.penalised[parameter]]
+        return float(penalty.term(value) if term else penalty.derivative(value))
 
     @property
     def sign_value(self) -> int:
@@ -320,11 +341,24 @@ class Sheet:
                 if 1 <= other <= self.depth and j <= self.sizes[other]:
                     found.append((f"an off-by-one layer (the error term of layer {other})",
                                   self.sign_value * known[f"delta{other}_{j}"]))
+        elif kind == "dpW":
+            parameter = name[2:]
+            found.append(("the penalty itself instead of its derivative", self.penalty_slope(parameter, term=True)))
+            if self.penalties[parameter].l2 != 0:
+                found.append(("the factor 2 of the square's derivative left out",
+                              expected - float(self.penalties[parameter].l2) * self.parameter_value(parameter)))
+        elif kind == "dLW":
+            parameter = name[2:]
+            found.append(("the penalty's derivative left out", known["d" + parameter]))
+            found.append(("the penalty's derivative subtracted", known["d" + parameter] - known["dp" + parameter]))
         elif kind == "new":
             parameter = name[:-4]
-            value, gradient = self.parameter_value(parameter), known["d" + parameter]
+            value, gradient = self.parameter_value(parameter), known[self.step_gradient(parameter)]
             found = [("the gradient added instead of subtracted", value + self.rate * gradient)]
             found += _rates(value, gradient, self.rate)
+            if parameter in self.penalties:
+                found.append(("the penalty's derivative left out of the step",
+                              value - self.rate * known["d" + parameter]))
         elif kind in ("w_step", "b_step"):
             step = numbers[0]
             previous = self.descent_previous(step, known)[0 if kind == "w_step" else 1]
@@ -349,8 +383,8 @@ def _split(name: str) -> tuple[str, tuple[int, ...]]:
     if name.endswith("_new"):
         return "new", ()
     # Longer prefixes first: deltau before delta, dbeta before db, gamma before g, beta before b.
-    for prefix in ("w_step", "b_step", "deltau", "delta", "dgamma", "dbeta", "dW", "db", "sigmahat", "xhat", "gamma",
-                   "beta", "mu", "var", "u", "g", "z", "a", "W", "b"):
+    for prefix in ("w_step", "b_step", "deltau", "delta", "dgamma", "dbeta", "dpW", "dLW", "dW", "db", "sigmahat",
+                   "xhat", "gamma", "beta", "mu", "var", "u", "g", "z", "a", "W", "b"):
         if name.startswith(prefix):
             return prefix, tuple(int(part) for part in name[len(prefix):].split("_"))
     raise KeyError(name)

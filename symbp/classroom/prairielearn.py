@@ -67,6 +67,9 @@ def server_source(spec, sheet: Worksheet, key: str) -> str:
     if any(layer.normalization for layer in hand.layers):
         raise SymbpError('--format prairielearn: normalised layers (normalization = "layer") are not exported yet; '
                          "choose moodle or qti for this spec")
+    if sheet.hand.penalties:
+        raise SymbpError("--format prairielearn: weight penalties (kernel_regularizer) are not exported yet; "
+                         "choose moodle or qti for this spec")
     if any(net.activation(layer).rowwise for layer in range(1, len(hand.layers) + 1)):
         raise SymbpError("--format prairielearn: row-wise activations (softmax) are not exported yet; "
                          "choose moodle or qti for this spec")

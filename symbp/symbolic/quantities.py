@@ -241,6 +241,8 @@ def matrix(kind: str, layer: int, rows, cols) -> sp.MatrixSymbol:
 # Scalars with a fixed meaning.
 SAMPLE_LOSS = sp.Symbol("ell", real=True)  # the loss on one sample
 LOSS = sp.Symbol("L", real=True)  # the loss on the data set
+# A worksheet's one sample's loss plus the weight penalties (kernel_regularizer): the data set's loss on that sample.
+PENALISED_LOSS = sp.Symbol("L_penalised", real=True)
 LEARNING_RATE = sp.Symbol("eta", positive=True)
 N_SAMPLES = sp.Symbol("N", integer=True, positive=True)  # the same symbol as symbp.symbolic.network.n_samples
 VARIABLE = sp.Symbol("z", real=True)  # the argument of an activation, in its own derivation

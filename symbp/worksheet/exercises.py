@@ -3,8 +3,10 @@
 ``build_worksheet(spec, variant)`` draws the numbers from a generator seeded by the variant and the
 spec's name, so a variant always gives the same sheet and different variants give different ones.
 The forward pass is SymPy arithmetic on the drawn rationals; the error terms are the delta rule's
-(``symbp.derivation.explicit``), the gradients ``delta a``; and every gradient is checked, while the sheet is
-made, against SymPy's derivative of the fully expanded loss (``symbp.symbolic.exact``).
+(``symbp.derivation.explicit``), the gradients ``delta a``; a penalised weight's gradient (kernel_regularizer)
+gains its penalty's term, SymPy's derivative of ``WeightPenalty.term``, and the update uses the sum; and every
+gradient is checked, while the sheet is made, against SymPy's derivative of the fully expanded loss
+(``symbp.symbolic.exact``), plus the penalties where the spec has them.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from symbp.symbolic.exact import exact_descent
 from symbp.symbolic.expanded import gradient_at
 from symbp.symbolic.layers import activate, parameter_routes
 from symbp.symbolic.network import Network, network_of
-from symbp.symbolic.penalties import refuse_penalties
+from symbp.symbolic.penalties import WeightPenalty, penalty_of, weight_penalties
 from symbp.symbolic.windows import refuse_windows
 from symbp.worksheet.numbers import draw_hand_numbers, line_problem
 
@@ -66,6 +68,15 @@ class HandProblem:
     # A normalised layer's own quantities, in the order they are computed: on the way forward its weighted sums,
     # mean, variance, scale and normalised values; on the way back the error terms at x_hat and at u.
     normalisation: dict[sp.Basic, sp.Expr] = field(default_factory=dict)
+    # Each penalised weight's penalty (kernel_regularizer; biases are never penalised) and its term in the gradient,
+    # d/dw of the penalty at the weight's value: the exercise's loss is the sample's plus the penalties, so the
+    # update moves the weight by the sum of its gradient above and this term.
+    penalties: dict[sp.Basic, WeightPenalty] = field(default_factory=dict)
+    penalty_terms: dict[sp.Basic, sp.Expr] = field(default_factory=dict)
+
+    def penalised_gradient(self, parameter: sp.Basic) -> sp.Expr:
+        """The gradient of the sample's loss plus the penalties: the data gradient and the penalty's term."""
+        return self.gradients[parameter] + self.penalty_terms.get(parameter, sp.Integer(0))
 
 
 @dataclass(frozen=True)
@@ -175,6 +186,8 @@ def hand_problem(spec: Spec, rng: random.Random, sign: int = 1) -> HandProblem:
             errors.update(normalisation)
     gradients, updated = {}, {}
     rate = _hand_rate(small)
+    penalties = _hand_penalties(net)
+    penalty_terms = {parameter: penalty.derivative(values[parameter]) for parameter, penalty in penalties.items()}
     for layer, parameter, _ in parameters(net):
         # The parameter's route to the loss (its layer kind's): the error term of what it enters, times what it
         # multiplies there.
@@ -183,10 +196,16 @@ def hand_problem(spec: Spec, rng: random.Random, sign: int = 1) -> HandProblem:
         source = route.source.xreplace(at)
         gradient = sign * errors[route.error.xreplace(at)] * (source.xreplace(values) if source != 1 else 1)
         gradients[parameter] = _settled(gradient)
-        updated[parameter] = _settled(values[parameter] - rate * gradient)
-    _check_against_expanded(small, x, y, params, gradients, masks)
+        updated[parameter] = _settled(values[parameter] - rate * (gradient + penalty_terms.get(parameter, 0)))
+    _check_against_expanded(small, x, y, params, gradients, masks, penalty_terms)
     return HandProblem(small, x, y, params, rate, values, loss, deltas, gradients, updated, shrunk, masks,
-                       normalisation)
+                       normalisation, penalties, penalty_terms)
+
+
+def _hand_penalties(net: Network) -> dict[sp.Basic, WeightPenalty]:
+    """Each penalised weight of the hand network, by its named quantity, with its layer's penalty."""
+    return {penalty.parameter.indexed(index): penalty
+            for penalty in weight_penalties(net) for index in penalty.parameter.entries()}
 
 
 def _hand_masks(net: Network, rng: random.Random) -> dict[str, sp.Matrix]:
@@ -226,14 +245,31 @@ def _parameter_values(net: Network, params: dict[str, sp.Matrix]) -> dict:
             for parameter in net.parameters for index in parameter.entries()}
 
 
-def _check_against_expanded(spec: Spec, x, y, params, gradients, masks=None) -> None:
-    """Each delta-rule gradient must equal SymPy's derivative of the expanded loss (to 1e-12)."""
-    named = {p.name: p for p in network_of(spec).parameters}
+def _check_against_expanded(spec: Spec, x, y, params, gradients, masks=None, penalty_terms=None) -> None:
+    """Each delta-rule gradient must equal SymPy's derivative of the expanded loss (to 1e-12); with weight
+    penalties, each gradient plus its penalty's term must equal SymPy's derivative of the expanded loss plus the
+    penalties, written out on every entry of the parameters (``symbp.symbolic.penalties.penalty_of``)."""
+    network = network_of(spec)
+    named = {p.name: p for p in network.parameters}
+    penalties = weight_penalties(network)
+    unknown = sp.Symbol("t", real=True)
     for (name, index), derivative in gradient_at(spec, x, y, params, masks).items():
         parameter = named[name].indexed(index)
         expected = spec.loss.scale * float(sp.N(derivative, 30))
-        if abs(float(gradients[parameter]) - expected) > 1e-12 * (1 + abs(expected)):
-            raise ArithmeticError(f"worksheet: the gradient of {parameter} disagrees with the expanded loss")
+        _agree(gradients[parameter], expected, f"the gradient of {parameter}", "the expanded loss")
+        if not penalties:
+            continue
+        entry = named[name].matrix_entry(index)
+        point = {key: value.as_mutable() for key, value in params.items()}
+        point[name][entry] = unknown
+        slope = sp.diff(penalty_of(penalties, point), unknown).subs(unknown, params[name][entry])
+        _agree(gradients[parameter] + (penalty_terms or {}).get(parameter, 0), expected + float(slope),
+               f"the penalised gradient of {parameter}", "the expanded loss plus the penalties")
+
+
+def _agree(value: sp.Expr, expected: float, what: str, oracle: str) -> None:
+    if abs(float(value) - expected) > 1e-12 * (1 + abs(expected)):
+        raise ArithmeticError(f"worksheet: {what} disagrees with {oracle}")
 
 
 def _is_line(spec: Spec) -> bool:
@@ -266,8 +302,6 @@ def descent_problem(spec: Spec, variant: int) -> DescentProblem:
 
 def build_worksheet(spec_source, variant: int = 0, error_sign: int = 1) -> Worksheet:
     spec = load_spec(spec_source)
-    # A worksheet's exercises are one sample's gradients, which a penalty on the whole loss does not enter.
-    refuse_penalties(spec, "a worksheet")
     refuse_batch_normalization(spec, "a worksheet")
     refuse_windows(spec, "a worksheet")
     if variant < 0:

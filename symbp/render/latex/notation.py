@@ -225,6 +225,11 @@ class Notation:
     def loss(self) -> str:
         return r"\mathcal{L}(\mathcal{D}, \boldsymbol{\theta})"
 
+    def penalised_loss(self) -> str:
+        """One sample's loss plus the weight penalties, as a worksheet names it: the data set's loss, the data set
+        being that sample, where the preset tells it from the sample's loss."""
+        return self.loss()
+
     def learning_rate(self) -> str:
         return self.named(self.learning_rate_symbol)
 
@@ -600,6 +605,10 @@ class LessonNotation(Notation):
 
     def loss(self) -> str:
         return "E"
+
+    def penalised_loss(self) -> str:
+        # The lesson writes both losses E; a penalised one is E with a tilde, as regularised errors are written.
+        return r"\tilde{E}"
 
     def matrix(self, kind: str, layer: int) -> str:
         neuron = self._neuron(layer)

@@ -21,6 +21,7 @@ from symbp.symbolic.quantities import (
     MATRIX_ROLES,
     N_SAMPLES,
     NORMALISATION_UNIT_KINDS,
+    PENALISED_LOSS,
     ROLES,
     SAMPLE_LOSS,
     VARIABLE,
@@ -167,6 +168,7 @@ class NotationPrinter(LatexPrinter):
         named = {
             SAMPLE_LOSS: self.notation.sample_loss,
             LOSS: self.notation.loss,
+            PENALISED_LOSS: self.notation.penalised_loss,
             LEARNING_RATE: self.notation.learning_rate,
             N_SAMPLES: self.notation.samples,
         }.get(expr)

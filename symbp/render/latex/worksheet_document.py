@@ -10,6 +10,7 @@ from symbp import __version__
 from symbp.derivation.backward import hidden_section, output_section
 from symbp.derivation.forward import activation_section, network_section
 from symbp.derivation.indexform import net_of
+from symbp.derivation.model import Section, chain, step
 from symbp.render.latex.document import (
     MARKER,
     Block,
@@ -140,6 +141,42 @@ def _line_symbols(sheet: Worksheet, notation_name: str, writer_class: type[Write
             "formula": line_writer.math(_line(sheet.descent.slope, sheet.descent.intercept, source))}
 
 
+def penalised_objective(spec, network: Section | None = None) -> sp.Expr:
+    """One sample's loss plus the weight penalties, the penalties summed as the derivation's loss L writes them
+    (``network``: the spec's network section, when it is at hand)."""
+    network = network or network_section(net_of(spec))
+    loss = network.chain("network.loss").steps[-1].expr
+    penalties = [term for term in sp.Add.make_args(loss) if not term.has(q.sample_losses())]
+    return sp.Add(q.SAMPLE_LOSS, *penalties)
+
+
+def _penalty_rows(writer: Writer, hand) -> list[dict]:
+    """For each penalised weight: its penalty's term in the gradient (SymPy's derivative of the penalty, as a formula
+    of the weight and as a number), and the gradient of the penalised loss, the sample's gradient plus that term."""
+    rows = []
+    for parameter, penalty in hand.penalties.items():
+        term = hand.penalty_terms[parameter]
+        rows.append({"term": _entry(writer, q.Partial(penalty.term(parameter), parameter), term),
+                     "formula": writer.math(penalty.derivative(parameter)),
+                     "sum": writer.math(sp.Add(q.Partial(q.SAMPLE_LOSS, parameter), term, evaluate=False)),
+                     "total": _entry(writer, q.Partial(q.PENALISED_LOSS, parameter),
+                                     hand.penalised_gradient(parameter))})
+    return rows
+
+
+def _penalised(writer: Writer, answer: dict, hand, parameter) -> dict:
+    """A chain-rule answer for a penalised weight: the gradient of the penalised loss is the sample's gradient, as
+    ``_derive_answer`` gives it, plus the derivative of the weight's penalty."""
+    penalty = hand.penalties.get(parameter)
+    if penalty is None:
+        return {**answer, "penalty": None}
+    data = q.Partial(q.SAMPLE_LOSS, parameter)
+    return {**answer, "penalty": {
+        "lhs": writer.math(q.Partial(q.PENALISED_LOSS, parameter)),
+        "split": writer.math(sp.Add(data, q.Partial(penalty.term(parameter), parameter), evaluate=False)),
+        "derived": writer.math(sp.Add(data, *sp.Add.make_args(penalty.derivative(parameter)), evaluate=False))}}
+
+
 def _in_brief(block: Block) -> Block:
     """A derivation's first and last line only: the sheet gives the result, the derivation has the steps."""
     first, last = block.lines[0], block.lines[-1]
@@ -194,6 +231,7 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
                  for parameter, value in hand.gradients.items()]
     # A notation that writes a parameter after the step as before it (w -> w - ...) would give the answers
     # the old symbols: those answers are labelled "new" instead.
+    penalty_rows = _penalty_rows(writer, hand)
     first = parameters[0]
     updated_named = writer.math(q.Updated(first)) != writer.math(first)
     updated = [_entry(writer, q.Updated(parameter) if updated_named else parameter, value)
@@ -234,9 +272,18 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
         "rate": writer.math(hand.rate),
         "rate_symbol": writer.math(q.LEARNING_RATE),
         "loss_symbol": writer.math(q.SAMPLE_LOSS),
+        "objective_symbol": writer.math(q.PENALISED_LOSS),
         "loss_formula": writer.block(network.chain("network.sample_loss")),
-        "to_derive": [writer.math(q.Partial(q.SAMPLE_LOSS, parameter)) for parameter in sheet.to_derive],
-        "derived": [_derive_answer(writer, layer_sections, parameter) for parameter in sheet.to_derive],
+        # With weight penalties the exercise's loss is the sample's plus the penalties, named as the derivation does.
+        "objective": writer.block(chain("worksheet.objective", q.PENALISED_LOSS,
+                                        step(penalised_objective(hand.spec, network)))) if hand.penalties else None,
+        "penalised_layers": [hand_notation.layer_name(index) for index in
+                             sorted({q.ROLES[parameter.base].layer for parameter in hand.penalties})],
+        "penalty_rows": penalty_rows,
+        "to_derive": [writer.math(q.Partial(q.PENALISED_LOSS if parameter in hand.penalties else q.SAMPLE_LOSS,
+                                            parameter)) for parameter in sheet.to_derive],
+        "derived": [_penalised(writer, _derive_answer(writer, layer_sections, parameter), hand, parameter)
+                    for parameter in sheet.to_derive],
         "activations": sorted({writer.notation.activation(layer.activation) for layer in hand.spec.layers}),
         "activation_rows": rows_of(_in_brief(writer.block(chain))
                                    for chain in activations.chains),
