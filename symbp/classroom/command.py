@@ -5,6 +5,7 @@ Every output path is claimed before any sheet is built, so bad input writes noth
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from symbp import __version__
@@ -20,6 +21,7 @@ from symbp.spec.schema import load_spec
 from symbp.worksheet.exercises import build_worksheet
 
 KEY_COLUMNS = 3
+PENALTY_KEY_COLUMNS = 2
 
 
 def answer_key_context(spec, notation, assigned) -> dict:
@@ -27,11 +29,15 @@ def answer_key_context(spec, notation, assigned) -> dict:
     students = []
     for entry in assigned:
         writer = Writer(notation_for(entry.sheet.hand.spec, notation.name))
-        cells = [{"symbol": answer_symbol(writer, answer), "value": f"{answer.value:.6g}"}
-                 for answer in answers_of(entry.sheet)]
-        rows = [cells[start:start + KEY_COLUMNS] for start in range(0, len(cells), KEY_COLUMNS)]
+        # A table per run of answers: a weight's penalty term is too wide for three columns, so the penalty's
+        # answers, the term and the penalised gradient of each weight, have a table of two columns of their own.
+        tables = []
+        for wide, run in itertools.groupby(answers_of(entry.sheet), key=lambda answer: answer.part == "penalty"):
+            cells = [{"symbol": answer_symbol(writer, answer), "value": f"{answer.value:.6g}"} for answer in run]
+            columns = PENALTY_KEY_COLUMNS if wide else KEY_COLUMNS
+            tables.append([cells[start:start + columns] for start in range(0, len(cells), columns)])
         students.append({"id": entry.student.id, "name": entry.student.name, "variant": entry.variant,
-                         "rows": rows})
+                         "tables": tables})
     return {"marker": MARKER, "spec": spec, "notation": notation, "version": __version__,
             "title": spec.title or spec.name, "students": students}
 
