@@ -32,13 +32,8 @@ from symbp.worksheet.exercises import build_worksheet
 
 
 def _specs():
-    # A worksheet's exercises are one sample's gradients, which a weight penalty does not enter: drawn without one.
-    drawn = []
-    for draw in range(30):
-        spec = _drawn(draw)
-        spec["layers"] = [{key: value for key, value in layer.items() if key != "kernel_regularizer"}
-                          for layer in spec["layers"]]
-        drawn.append(load_spec(spec))
+    # Drawn with their weight penalties, which the sheet carries beside the normalised layer.
+    drawn = [load_spec(_drawn(draw)) for draw in range(30)]
     # Shallow ones: each gradient of a deep normalised hand network takes SymPy seconds to check.
     drawn = [spec for spec in drawn if any(layer.normalization for layer in spec.layers) and len(spec.layers) <= 3][:2]
     assert len(drawn) == 2
