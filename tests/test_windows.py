@@ -124,6 +124,10 @@ def test_the_first_max_mask_marks_one_entry_per_column_the_first_of_ties():
     patches = np.array([[1.0, 5.0, 2.0, -1.0], [3.0, 5.0, 2.0, -3.0], [3.0, 0.0, 2.0, -2.0]])
     expected = np.array([[0, 1, 1, 1], [1, 0, 0, 0], [0, 0, 0, 0]], dtype=bool)
     np.testing.assert_array_equal(module._first_max_mask(patches), expected)
+    # A NaN is the largest entry, as PyTorch's max pooling takes it, so a NaN input is not pooled away.
+    patches[1, 2], patches[2, 2] = np.nan, np.nan
+    expected[:, 2] = [False, True, False]
+    np.testing.assert_array_equal(module._first_max_mask(patches), expected)
 
 
 @pytest.mark.parametrize(("change", "field", "text"), [

@@ -69,8 +69,13 @@ def _patches_adjoint(grads, shape, window, stride, padding):
 
 
 def _first_max_mask(patches):
-    """True at each column's largest entry (the first of equal ones, as PyTorch), False elsewhere."""
-    mask = patches == patches.max(axis=0)
+    """True at each column's largest entry (the first of equal ones, as PyTorch), False elsewhere.
+
+    A NaN counts as the largest, as in PyTorch: it reaches the pooled output rather than vanish from it."""
+    largest = patches.max(axis=0)
+    mask = patches == largest
+    if np.isnan(largest).any():
+        mask |= np.isnan(patches)
     taken = mask[0].copy()
     for row in mask[1:]:
         # An entry equal to the largest counts only when no earlier row of its column did.

@@ -13,8 +13,8 @@ pullbacks SymPy's matrix calculus derives, as for the dense layer:
   ``P``, so dL/dP = M o (1 G): the error goes to the first largest entry of each window, as PyTorch sends it.
 
 A row of ``P`` is one window offset over the whole batch, one strided slice of the input: the generated code
-builds it and adds it back with a loop over the offsets alone, and multiplies whole matrices with no transposed
-copy of ``P``.
+builds ``P`` in one copy, adds its gradient back with a loop over the offsets alone, and multiplies whole
+matrices with no transposed copy of ``P``.
 
 The error reaching the layer below is dL/dP carried back through im2col's adjoint: each window's gradient added
 onto the input entries it read. The derivation's index form and the worksheets do not cover these kinds yet
