@@ -111,21 +111,21 @@ def _forward_pass(params, X):
     """Every layer's arrays up to the output layer's pre-activation Z3, from checked arrays:
     what forward, loss and diagnose go on from (loss_and_grad writes the same lines out, for reading)."""
     W1, b1, W3, b3 = params['W1'], params['b1'], params['W3'], params['b3']
-    # every window of the input, a row per sample and output position (im2col)
+    # every window of the input, a column per sample and output position (im2col)
     patches1 = _patches(X, (1, 8, 8), (3, 3), (1, 1), (0, 0))
     # the kernels of W1 as rows, one per filter
     kernels1 = W1.reshape(8, -1)
-    # each position's pre-activations: P V^T + 1 b
-    by_position1 = patches1 @ kernels1.T + b1
+    # each position's pre-activations, a row per filter: V P + b^T 1^T
+    by_position1 = kernels1 @ patches1 + b1[:, np.newaxis]
     # laid out channels first, as the next layer reads them
-    Z1 = by_position1.reshape(-1, 36, 8).transpose(0, 2, 1).reshape(-1, 288)
+    Z1 = by_position1.reshape(8, -1, 36).transpose(1, 0, 2).reshape(-1, 288)
     A1 = np.maximum(Z1, 0)
-    # every window of each channel, a row per sample, channel and position
+    # every window of each channel, a column per sample, channel and position
     patches2 = _patches(A1.reshape(-1, 36), (1, 6, 6), (2, 2), (2, 2), (0, 0))
     # where each window's first largest entry is
     first_max2 = _first_max_mask(patches2)
     # each window's largest entry, channels first
-    Z2 = ((np.multiply(first_max2, patches2)).sum(axis=1)).reshape(-1, 72)
+    Z2 = (np.multiply(first_max2, patches2).sum(axis=0)).reshape(-1, 72)
     A2 = Z2
     Z3 = A2 @ W3 + b3
     return [patches1, kernels1, by_position1, Z1, A1, patches2, first_max2, Z2, A2, Z3]
@@ -162,21 +162,21 @@ def _loss_and_grad(params, X, Y):
     n = X.shape[0]
 
     # Forward pass.
-    # every window of the input, a row per sample and output position (im2col)
+    # every window of the input, a column per sample and output position (im2col)
     patches1 = _patches(X, (1, 8, 8), (3, 3), (1, 1), (0, 0))
     # the kernels of W1 as rows, one per filter
     kernels1 = W1.reshape(8, -1)
-    # each position's pre-activations: P V^T + 1 b
-    by_position1 = patches1 @ kernels1.T + b1
+    # each position's pre-activations, a row per filter: V P + b^T 1^T
+    by_position1 = kernels1 @ patches1 + b1[:, np.newaxis]
     # laid out channels first, as the next layer reads them
-    Z1 = by_position1.reshape(-1, 36, 8).transpose(0, 2, 1).reshape(-1, 288)
+    Z1 = by_position1.reshape(8, -1, 36).transpose(1, 0, 2).reshape(-1, 288)
     A1 = np.maximum(Z1, 0)
-    # every window of each channel, a row per sample, channel and position
+    # every window of each channel, a column per sample, channel and position
     patches2 = _patches(A1.reshape(-1, 36), (1, 6, 6), (2, 2), (2, 2), (0, 0))
     # where each window's first largest entry is
     first_max2 = _first_max_mask(patches2)
     # each window's largest entry, channels first
-    Z2 = ((np.multiply(first_max2, patches2)).sum(axis=1)).reshape(-1, 72)
+    Z2 = (np.multiply(first_max2, patches2).sum(axis=0)).reshape(-1, 72)
     A2 = Z2
     Z3 = A2 @ W3 + b3
     # shared by the lines below
@@ -197,18 +197,18 @@ def _loss_and_grad(params, X, Y):
     grad_b3 = delta3.sum(axis=0)
     # dL/dZ2 = (dL/dA2) * linear'
     delta2 = (delta3 @ W3.T)
-    # dL/dZ2 as a column, a row per sample, channel and position
-    delta_by_window2 = delta2.reshape(-1, 1)
+    # dL/dZ2 as a row, a column per sample, channel and position
+    delta_by_window2 = delta2.reshape(1, -1)
     # dL/dP2: each window's error to its first largest entry
-    delta_patches2 = np.multiply(np.repeat(delta_by_window2, 4, axis=1), first_max2)
+    delta_patches2 = np.multiply(delta_by_window2, first_max2)
     # dL/dZ1 = (dL/dA1) * relu'
     delta1 = (_patches_adjoint(delta_patches2, (1, 6, 6), (2, 2), (2, 2), (0, 0)).reshape(-1, 288))*(A1 > 0)
-    # dL/dZ1 by position: a row per sample and position, a column per filter
-    delta_by_position1 = delta1.reshape(-1, 8, 36).transpose(0, 2, 1).reshape(-1, 8)
+    # dL/dZ1 by position: a row per filter, a column per sample and position
+    delta_by_position1 = delta1.reshape(-1, 8, 36).transpose(1, 0, 2).reshape(8, -1)
     # dL/dW1
-    grad_W1 = (delta_by_position1.T @ patches1).reshape(8, 1, 3, 3)
+    grad_W1 = (delta_by_position1 @ patches1.T).reshape(8, 1, 3, 3)
     # dL/db1
-    grad_b1 = delta_by_position1.sum(axis=0)
+    grad_b1 = delta_by_position1.sum(axis=1)
     return value, {
         'W1': grad_W1,
         'b1': grad_b1,
@@ -305,11 +305,12 @@ def load_params(path):
 def diagnose(params, X, Y, history=None):
     """Numbers for the usual ways training goes wrong, as a plain dict; symbp.checks.diagnostics words them.
 
-    For each layer: its gradient norm (all its parameters together); for units with a bounded output
-    (sigmoid, tanh) the fraction of units saturated on X; for units whose derivative can be exactly
-    zero (relu) the fraction that are dead, inactive on every row of X. Across layers, the first
-    layer's gradient norm over the last one's: far below 1 means vanishing gradients, far above
-    1 exploding ones. Given train()'s history, also how its training loss moved.
+    For each layer: its gradient norm (all its parameters together; None for a layer with none, such as
+    a pooling layer); for units with a bounded output (sigmoid, tanh) the fraction of units saturated on
+    X; for units whose derivative can be exactly zero (relu) the fraction that are dead, inactive on
+    every row of X. Across layers, the first layer's gradient norm over the last one's (of the layers
+    with parameters): far below 1 means vanishing gradients, far above 1 exploding ones. Given
+    train()'s history, also how its training loss moved.
     """
     params, (X, Y) = _checked_params(params), _checked_data(X, Y)
     with np.errstate(all="ignore"):
@@ -326,9 +327,9 @@ def diagnose(params, X, Y, history=None):
             },
             {
                 "layer": 2,
-                "activation": 'linear',
+                "activation": 'max_pool2d',
                 "units": 72,
-                "gradient_norm": gradient_norm(grads, ()),
+                "gradient_norm": None,  # no parameters of its own (a pooling layer): nothing to measure
                 "saturated": None,
                 "dead": None,
             },
@@ -416,8 +417,12 @@ def dead_fraction(inactive):
 
 
 def diagnosis(value, samples, layers, history):
-    """diagnose()'s report: the loss on the data, the number of samples, the layers' dicts, the loss's trend."""
-    first, last = layers[0]["gradient_norm"], layers[-1]["gradient_norm"]
+    """diagnose()'s report: the loss on the data, the number of samples, the layers' dicts, the loss's trend.
+
+    The gradient ratio is the first layer's norm over the last one's, of the layers that have parameters (a
+    pooling layer's norm is None: it learns nothing)."""
+    norms = [layer["gradient_norm"] for layer in layers if layer["gradient_norm"] is not None]
+    first, last = (norms[0], norms[-1]) if norms else (0.0, 0.0)
     return {
         "loss": value,
         "samples": samples,
@@ -751,7 +756,7 @@ def load_arrays(path, shapes):
 
 
 # ---- symbp.runtime.windows ----
-# Windows over shaped inputs: every receptive field as a row (im2col), its adjoint, and max pooling's arg-max.
+# Windows over shaped inputs: every receptive field as a column (im2col), its adjoint, and max pooling's arg-max.
 
 
 def _positions(spatial, window, stride, padding) -> tuple[int, ...]:
@@ -760,8 +765,14 @@ def _positions(spatial, window, stride, padding) -> tuple[int, ...]:
                  for size, width, step, pad in zip(spatial, window, stride, padding))
 
 
+def _reached(offset, stride, positions) -> tuple[slice, ...]:
+    """The input entries that one window offset reads, over every output position: a strided slice per axis."""
+    return tuple(slice(start, start + step * (count - 1) + 1, step)
+                 for start, step, count in zip(offset, stride, positions))
+
+
 def _patches(rows, shape, window, stride, padding):
-    """Each sample's windows as rows: (samples * positions, channels * window), positions and window row-major."""
+    """Each sample's windows as columns: (channels * window, samples * positions), both row-major."""
     channels, *spatial = shape
     dims = len(window)
     images = rows.reshape(-1, channels, *spatial)
@@ -769,27 +780,47 @@ def _patches(rows, shape, window, stride, padding):
         images = np.pad(images, [(0, 0), (0, 0), *((pad, pad) for pad in padding)])
     views = sliding_window_view(images, window, axis=tuple(range(2, 2 + dims)))
     views = views[(slice(None), slice(None), *(slice(None, None, step) for step in stride))]
-    # (samples, channels, *positions, *window) -> (samples, *positions, channels, *window)
-    order = (0, *range(2, 2 + dims), 1, *range(2 + dims, 2 + 2 * dims))
-    return views.transpose(order).reshape(-1, channels * math.prod(window))
+    # (samples, channels, *positions, *window) -> (channels, *window, samples, *positions): one copy, each row
+    # of the result one offset of every window.
+    order = (1, *range(2 + dims, 2 + 2 * dims), 0, *range(2, 2 + dims))
+    return views.transpose(order).reshape(channels * math.prod(window), -1)
 
 
 def _patches_adjoint(grads, shape, window, stride, padding):
-    """The gradient with respect to ``_patches``'s input, from one with respect to its rows: (samples, size)."""
+    """The gradient with respect to ``_patches``'s input, from one with respect to its columns: (samples, size).
+
+    A gradient of one row stands for the same row at every offset (average pooling's equal shares)."""
     channels, *spatial = shape
     positions = _positions(spatial, window, stride, padding)
-    grads = grads.reshape(-1, *positions, channels, *window)
-    padded = np.zeros((grads.shape[0], channels, *(size + 2 * pad for size, pad in zip(spatial, padding))),
-                      dtype=grads.dtype)
-    for offset in np.ndindex(*window):
-        # Every window's entry at this offset, for all samples and positions at once.
-        reached = tuple(slice(start, start + step * (count - 1) + 1, step)
-                        for start, step, count in zip(offset, stride, positions))
-        padded[(slice(None), slice(None), *reached)] += np.moveaxis(grads[(Ellipsis, *offset)], -1, 1)
+    offsets = math.prod(window)
+    grads = np.broadcast_to(grads, (channels * offsets, grads.shape[1]))
+    grads = grads.reshape(channels, offsets, -1, *positions)
+    padded_size = tuple(size + 2 * pad for size, pad in zip(spatial, padding))
+    # Windows that tile the input exactly read every entry once: each entry is written, never added to.
+    tiled = not any(padding) and tuple(stride) == tuple(window) and all(
+        count * width == size for count, width, size in zip(positions, window, spatial))
+    padded = (np.empty if tiled else np.zeros)((grads.shape[2], channels, *padded_size), dtype=grads.dtype)
+    for k, offset in enumerate(np.ndindex(*window)):
+        reached = padded[(slice(None), slice(None), *_reached(offset, stride, positions))]
+        if tiled:
+            np.copyto(reached, grads[:, k].swapaxes(0, 1))
+        else:
+            reached += grads[:, k].swapaxes(0, 1)
     inside = tuple(slice(pad, pad + size) for pad, size in zip(padding, spatial))
-    return padded[(slice(None), slice(None), *inside)].reshape(grads.shape[0], -1)
+    return padded[(slice(None), slice(None), *inside)].reshape(grads.shape[2], -1)
 
 
 def _first_max_mask(patches):
-    """1 at each row's largest entry (the first of equal ones, as PyTorch), 0 elsewhere."""
-    return np.arange(patches.shape[1]) == patches.argmax(axis=1)[:, np.newaxis]
+    """True at each column's largest entry (the first of equal ones, as PyTorch), False elsewhere.
+
+    A NaN counts as the largest, as in PyTorch: it reaches the pooled output rather than vanish from it."""
+    largest = patches.max(axis=0)
+    mask = patches == largest
+    if np.isnan(largest).any():
+        mask |= np.isnan(patches)
+    taken = mask[0].copy()
+    for row in mask[1:]:
+        # An entry equal to the largest counts only when no earlier row of its column did.
+        row &= ~taken
+        taken |= row
+    return mask

@@ -440,11 +440,12 @@ def load_params(path):
 def diagnose(params, X, Y, history=None):
     """Numbers for the usual ways training goes wrong, as a plain dict; symbp.checks.diagnostics words them.
 
-    For each layer: its gradient norm (all its parameters together); for units with a bounded output
-    (sigmoid, tanh) the fraction of units saturated on X; for units whose derivative can be exactly
-    zero (relu) the fraction that are dead, inactive on every row of X. Across layers, the first
-    layer's gradient norm over the last one's: far below 1 means vanishing gradients, far above
-    1 exploding ones. Given train()'s history, also how its training loss moved.
+    For each layer: its gradient norm (all its parameters together; None for a layer with none, such as
+    a pooling layer); for units with a bounded output (sigmoid, tanh) the fraction of units saturated on
+    X; for units whose derivative can be exactly zero (relu) the fraction that are dead, inactive on
+    every row of X. Across layers, the first layer's gradient norm over the last one's (of the layers
+    with parameters): far below 1 means vanishing gradients, far above 1 exploding ones. Given
+    train()'s history, also how its training loss moved.
     """
     params, (X, Y) = _checked_params(params), _checked_data(X, Y)
     with np.errstate(all="ignore"):
@@ -547,8 +548,12 @@ def dead_fraction(inactive):
 
 
 def diagnosis(value, samples, layers, history):
-    """diagnose()'s report: the loss on the data, the number of samples, the layers' dicts, the loss's trend."""
-    first, last = layers[0]["gradient_norm"], layers[-1]["gradient_norm"]
+    """diagnose()'s report: the loss on the data, the number of samples, the layers' dicts, the loss's trend.
+
+    The gradient ratio is the first layer's norm over the last one's, of the layers that have parameters (a
+    pooling layer's norm is None: it learns nothing)."""
+    norms = [layer["gradient_norm"] for layer in layers if layer["gradient_norm"] is not None]
+    first, last = (norms[0], norms[-1]) if norms else (0.0, 0.0)
     return {
         "loss": value,
         "samples": samples,

@@ -199,3 +199,32 @@ def test_a_diverged_run_is_named_as_such_and_its_aftermath_is_not(data):
     assert found[0].message.startswith("training diverged after 3 epochs: the loss stopped being finite")
     first_epoch = hints(module.diagnose(params, X, Y, {"loss": [], "stopped": "diverged", "best_epoch": None}))
     assert [hint.message.split(":")[0] for hint in first_epoch] == ["training diverged in its first epoch"]
+
+
+def test_a_pooling_layer_has_no_gradient_norm_and_the_ratio_skips_it():
+    # A pooling layer first and between two layers with parameters: it learns nothing, so it has no norm to
+    # report (not a norm of 0, which would read as a vanished gradient), and the ratio is between the others.
+    spec = {"name": "pooled", "input_shape": [1, 6, 6], "loss": "squared_error",
+            "layers": [{"kind": "max_pool2d", "pool_size": 2, "stride": 1},
+                       {"kind": "conv2d", "filters": 2, "kernel_size": 2, "activation": "tanh"},
+                       {"kind": "avg_pool2d", "pool_size": 2},
+                       {"units": 1, "activation": "linear"}]}
+    module = load_module_from_source(generate_module(spec), "pooled")
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(20, 36)), rng.normal(size=(20, 1))
+    params = module.init_params(0)
+    report = module.diagnose(params, X, Y)
+    first_pool, conv, second_pool, dense = report["layers"]
+    assert first_pool["gradient_norm"] is None and second_pool["gradient_norm"] is None
+    assert [first_pool["activation"], second_pool["activation"]] == ["max_pool2d", "avg_pool2d"]
+    _, grads = module.loss_and_grad(params, X, Y)
+    assert conv["gradient_norm"] == pytest.approx(np.sqrt(np.sum(grads["W2"] ** 2) + np.sum(grads["b2"] ** 2)))
+    assert report["gradient_ratio"] == pytest.approx(conv["gradient_norm"] / dense["gradient_norm"])
+    text = format_report(report)
+    pool_rows = [line for line in text.splitlines() if line.startswith(("1 ", "3 "))]
+    assert len(pool_rows) == 2 and all("no parameters" in line for line in pool_rows), text
+    assert "gradient norm of the first layer / the last" in text
+    # A tiny gradient everywhere is still called stalled, judged on the layers that learn.
+    stalled = {**report, "layers": [{**layer, "gradient_norm": None if layer["gradient_norm"] is None else 1e-9}
+                                     for layer in report["layers"]]}
+    assert "stalled" in _problems(stalled)

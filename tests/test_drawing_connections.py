@@ -120,3 +120,63 @@ def test_a_long_caption_under_the_last_column_widens_the_svg_rather_than_run_off
     assert text == "output, dropout (2)"
     # 14px text runs about 7.8px a character: half the caption must fit between its centre and the right edge.
     assert x + len(text) * 7.8 / 2 <= svg.width
+
+
+POOLED = {
+    "name": "pooled", "input_shape": [1, 4, 4], "loss": {"name": "squared_error"},
+    "layers": [{"kind": "conv2d", "filters": 1, "kernel_size": 1, "activation": "relu"},
+               {"kind": "max_pool2d", "pool_size": 2},
+               {"kind": "avg_pool2d", "pool_size": [2, 1]},
+               {"units": 1, "activation": "linear"}],
+}
+
+
+def test_a_pooling_unit_is_joined_to_the_inputs_of_its_window_through_no_weight():
+    _, max_pool, avg_pool, _ = network_of(load_spec(POOLED)).layers
+    # 4 x 4 in 2 x 2 windows: unit 1 reads rows 1-2, columns 1-2 (inputs 1, 2, 5, 6), and so on.
+    windows = {1: {1, 2, 5, 6}, 2: {3, 4, 7, 8}, 3: {9, 10, 13, 14}, 4: {11, 12, 15, 16}}
+    for layer, reads in ((max_pool, windows), (avg_pool, {1: {1, 3}, 2: {2, 4}})):
+        edges = connections(layer)
+        assert all(edge.fixed and edge.parameter is None and not edge.skip for edge in edges)
+        assert {(edge.source, edge.target) for edge in edges} == {(i, j) for j, inputs in reads.items() for i in inputs}
+    # Average pooling's 1/k is a fixed weight, not an input added as it is: no skip, unlike a residual layer.
+    residual = network_of(load_spec(RESIDUAL)).layers[1]
+    assert not any(edge.fixed for edge in connections(residual))
+
+
+def test_the_trained_network_picture_draws_the_pooling_windows_in_grey_and_counts_only_weights():
+    pytest.importorskip("matplotlib")
+    import numpy as np
+    from matplotlib.collections import LineCollection
+
+    from symbp.cli.plots import FIXED_COLOUR, network_figure
+
+    spec = load_spec(POOLED)
+    assert drawing_plan(spec).edges == 16 + 16 + 2 + 1  # the conv's weights and biases, the last layer's: no window
+    rng = np.random.default_rng(0)
+    params = {"W1": rng.normal(size=(1, 1, 1, 1)), "b1": rng.normal(size=1), "W4": rng.normal(size=(2, 1)),
+              "b4": rng.normal(size=1)}
+    figure = network_figure(spec, params)
+    grey = [collection for collection in figure.axes[0].collections if isinstance(collection, LineCollection)
+            and np.allclose(collection.get_colors()[0][:3], np.array([int(FIXED_COLOUR[i:i + 2], 16)
+                                                                       for i in (1, 3, 5)]) / 255)]
+    assert len(grey) == 1 and len(grey[0].get_segments()) == 16 + 4  # every input of every window, once
+    assert "pooling" in figure.axes[0].get_title()
+    stream = io.BytesIO()
+    network_png(spec, params, stream)
+    assert stream.getvalue().startswith(b"\x89PNG")
+
+
+def test_the_svg_drawing_draws_the_pooling_windows_unlabelled_and_grey():
+    spec = load_spec(POOLED)
+    drawing = network_drawing(spec, notation_for(spec, "lab"))
+    fixed = [edge for edge in drawing.edges if edge.fixed]
+    # Drawn units only: the 16 units of the conv and the 4 of the max pooling are all shown up to 6.
+    assert {(edge.source, edge.target) for edge in fixed if edge.target.startswith("n3-")} == \
+        {("n2-0", "n3-0"), ("n2-2", "n3-0"), ("n2-1", "n3-1"), ("n2-3", "n3-1")}
+    assert all(edge.label == "" and not edge.skip for edge in fixed) and not drawing.has_skips
+    svg = svg_drawing(drawing)
+    assert sum(edge.fixed for edge in svg.edges) == len(fixed) > 0
+    # The kernel's entries have four indices, which the notations do not name: those edges go unlabelled.
+    assert not [edge for edge in drawing.edges if edge.target.startswith("n1-") and edge.source.startswith("n0-")
+                and edge.label]

@@ -80,8 +80,8 @@ def test_the_check_passes_against_finite_differences_on_more_samples():
 
 def test_the_check_catches_a_wrong_gradient():
     spec = load_spec(SMALL)
-    source = generate_module(spec).replace("grad_W1 = (delta_by_position1.T @ patches1)",
-                                           "grad_W1 = (1.001 * delta_by_position1.T @ patches1)")
+    source = generate_module(spec).replace("grad_W1 = (delta_by_position1 @ patches1.T)",
+                                           "grad_W1 = (1.001 * delta_by_position1 @ patches1.T)")
     module = load_module_from_source(source, spec.name)
     report = check_gradients(spec, samples=3, seed=1, module=module, expanded=False)
     assert not report.passed
@@ -92,6 +92,42 @@ def test_the_generated_step_has_no_python_loop_over_samples_or_positions():
     step = source[source.index("def _loss_and_grad"):source.index("def train")]
     assert not [line for line in step.splitlines() if line.lstrip().startswith(("for ", "while "))]
     assert "_patches(X, (2, 3, 4), (2, 3), (1, 2), (1, 1))" in step
+
+
+@pytest.mark.parametrize(("shape", "window", "stride", "padding"), [
+    ((2, 6, 6), (2, 2), (2, 2), (0, 0)),  # windows that tile the input: the adjoint writes, never adds
+    ((2, 7, 5), (2, 2), (2, 2), (0, 0)),  # the last row and column read by no window
+    ((3, 5, 4), (3, 2), (1, 2), (1, 1)),  # overlapping windows over padding
+    ((2, 9), (3,), (2,), (1,)),
+])
+def test_the_patch_adjoint_is_the_adjoint_of_im2col(shape, window, stride, padding):
+    module = load_module_from_source(generate_module(load_spec(SMALL)), "small_conv")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3, int(np.prod(shape))))
+    patches = module._patches(X, shape, window, stride, padding)
+    positions = module._positions(shape[1:], window, stride, padding)
+    assert patches.shape == (shape[0] * int(np.prod(window)), 3 * int(np.prod(positions)))
+    grads = rng.normal(size=patches.shape)
+    # <P(X), G> = <X, P*(G)> for every X and G: the one property that makes P* the pullback of P.
+    back = module._patches_adjoint(grads, shape, window, stride, padding)
+    assert back.shape == X.shape
+    assert np.isclose(np.vdot(patches, grads), np.vdot(X, back), rtol=1e-12)
+    # A single row of gradients stands for the same row at every offset (average pooling's shares).
+    row = rng.normal(size=(1, patches.shape[1]))
+    np.testing.assert_allclose(module._patches_adjoint(row, shape, window, stride, padding),
+                               module._patches_adjoint(np.repeat(row, patches.shape[0], axis=0), shape, window,
+                                                       stride, padding), rtol=1e-12)
+
+
+def test_the_first_max_mask_marks_one_entry_per_column_the_first_of_ties():
+    module = load_module_from_source(generate_module(load_spec(SMALL)), "small_conv")
+    patches = np.array([[1.0, 5.0, 2.0, -1.0], [3.0, 5.0, 2.0, -3.0], [3.0, 0.0, 2.0, -2.0]])
+    expected = np.array([[0, 1, 1, 1], [1, 0, 0, 0], [0, 0, 0, 0]], dtype=bool)
+    np.testing.assert_array_equal(module._first_max_mask(patches), expected)
+    # A NaN is the largest entry, as PyTorch's max pooling takes it, so a NaN input is not pooled away.
+    patches[1, 2], patches[2, 2] = np.nan, np.nan
+    expected[:, 2] = [False, True, False]
+    np.testing.assert_array_equal(module._first_max_mask(patches), expected)
 
 
 @pytest.mark.parametrize(("change", "field", "text"), [

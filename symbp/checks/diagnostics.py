@@ -81,10 +81,10 @@ def format_report(report: dict) -> str:
     for layer in report["layers"]:
         lines.append(
             f"{layer['layer']:<6}{_cut(layer['activation'], 13):<14}{layer['units']:>6}"
-            f"{layer['gradient_norm']:>15.3g}{_share(layer, 'saturated'):>11}{_share(layer, 'dead'):>7}"
+            f"{_norm(layer):>15}{_share(layer, 'saturated'):>11}{_share(layer, 'dead'):>7}"
         )
     ratio = report.get("gradient_ratio")
-    if len(report["layers"]) > 1 and ratio is not None:
+    if len(_learning(report["layers"])) > 1 and ratio is not None:
         lines.append(f"gradient norm of the first layer / the last: {ratio:.3g}")
     trend = report.get("history")
     if trend and trend["epochs"]:
@@ -104,6 +104,16 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def _learning(layers: list[dict]) -> list[dict]:
+    """The layers with parameters: a pooling layer has none, and its gradient norm is None."""
+    return [layer for layer in layers if layer["gradient_norm"] is not None]
+
+
+def _norm(layer: dict) -> str:
+    norm = layer["gradient_norm"]
+    return "no parameters" if norm is None else f"{norm:.3g}"
+
+
 def _count(layer: dict, key: str) -> int:
     return round(layer[key] * layer["units"])
 
@@ -119,7 +129,7 @@ def _where(layer: dict) -> str:
 
 
 def _not_finite(report: dict) -> list[Hint]:
-    norms = [layer["gradient_norm"] for layer in report["layers"]]
+    norms = [layer["gradient_norm"] for layer in _learning(report["layers"])]
     if math.isfinite(report["loss"]) and all(math.isfinite(norm) for norm in norms):
         return []
     return [Hint("not finite", f"the loss is {report['loss']:.6g} and the gradient norms are "
@@ -147,9 +157,9 @@ def _dead_units(layer: dict) -> list[Hint]:
 
 
 def _gradient_flow(report: dict) -> list[Hint]:
-    layers = report["layers"]
+    layers = _learning(report["layers"])
     norms = [layer["gradient_norm"] for layer in layers]
-    if not all(math.isfinite(norm) for norm in norms):
+    if not norms or not all(math.isfinite(norm) for norm in norms):
         return []
     if max(norms) < STALLED_NORM:
         return [Hint("stalled", f"every gradient norm is below {STALLED_NORM:g} (largest {max(norms):.3g}): "

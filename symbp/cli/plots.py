@@ -30,6 +30,7 @@ INCHES_PER_UNIT = 0.55
 LABELLED_INCHES_PER_UNIT = 1.0
 COLORMAP = "RdBu_r"  # diverging: negative weights blue, positive red, zero white
 UNIT_COLOUR, BIAS_COLOUR, LINE_COLOUR, SKIP_COLOUR = "#cfe2f3", "#d9d9d9", "#404040", "#3d3d99"
+FIXED_COLOUR = "#8c8c8c"  # an edge that holds no weight (a pooling window's): grey, outside the colour scale
 TRAINING_COLOUR, VALIDATION_COLOUR = "#1f4e79", "#c55a11"
 
 
@@ -138,9 +139,15 @@ def _column_heights(sizes: list[int]) -> list[np.ndarray]:
 
 
 def network_png(spec: Spec, params: dict[str, np.ndarray], stream: BinaryIO, plan: DrawingPlan | None = None) -> None:
+    """``network_figure`` written as a PNG."""
+    network_figure(spec, params, plan).savefig(stream, format="png", bbox_inches="tight")
+
+
+def network_figure(spec: Spec, params: dict[str, np.ndarray], plan: DrawingPlan | None = None):
     """Every unit as a circle (bias units B above their layer), every weight as an edge whose colour
     (a diverging colour map, with a colour bar) gives its sign and size and whose width its size;
-    weight values written on the edges of layers small enough for them to fit."""
+    weight values written on the edges of layers small enough for them to fit. An input added as it is
+    (a skip) is a dashed arc; one that reaches a unit through no weight (a pooling window's) a thin grey line."""
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.collections import LineCollection
@@ -154,7 +161,7 @@ def network_png(spec: Spec, params: dict[str, np.ndarray], stream: BinaryIO, pla
     # Tall networks get wider gaps between layers, so the picture stays near a landscape page's shape.
     gap = max(LAYER_SPACING, 0.5 * max(float(h[0] - h[-1]) for h in heights))
     starts, ends, weights, layer_of = [], [], [], []
-    bias_units, skips = [], []
+    bias_units, skips, fixed = [], [], []
     sources = {}
     for index, layer in enumerate(network_of(spec).layers, start=1):
         x0, x1 = gap * (index - 1), gap * index
@@ -169,7 +176,7 @@ def network_png(spec: Spec, params: dict[str, np.ndarray], stream: BinaryIO, pla
             start = bias_at if edge.source is None else (x0, float(heights[index - 1][edge.source - 1]))
             end = (x1, float(heights[index][edge.target - 1]))
             if edge.parameter is None:
-                skips.append((start, end))
+                (skips if edge.skip else fixed).append((start, end))
                 continue
             starts.append(start)
             ends.append(end)
@@ -194,6 +201,9 @@ def network_png(spec: Spec, params: dict[str, np.ndarray], stream: BinaryIO, pla
     figure = _figure(max(width_inches, 5.0), max(scale * tallest + 1.2, 3.5))
     axes = figure.subplots()
     axes.set_axis_off()
+    if fixed:  # under the weights: a pooling unit's window, which no weight scales
+        axes.add_collection(LineCollection(fixed, colors=FIXED_COLOUR, linewidths=0.3 if len(fixed) > 200 else 1.0,
+                                           zorder=0.9))
     axes.add_collection(LineCollection(segments, colors=cmap(norm(weights[order])), linewidths=widths,
                                        alpha=0.8 if many else 1.0, zorder=1))
     for k in order:
@@ -233,8 +243,10 @@ def network_png(spec: Spec, params: dict[str, np.ndarray], stream: BinaryIO, pla
         title += f" (the {plan.drawn_edges} strongest of {plan.edges})"
     if skips:
         title += "\ndashed: skip connections (input added unweighted)"
+    if fixed:
+        title += "\ngrey: the inputs each pooling unit reads (no weight)"
     axes.set_title(title)
-    figure.savefig(stream, format="png", bbox_inches="tight")
+    return figure
 
 
 def _skip_arc(start: tuple[float, float], end: tuple[float, float]):

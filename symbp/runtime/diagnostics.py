@@ -29,8 +29,12 @@ def dead_fraction(inactive):
 
 
 def diagnosis(value, samples, layers, history):
-    """diagnose()'s report: the loss on the data, the number of samples, the layers' dicts, the loss's trend."""
-    first, last = layers[0]["gradient_norm"], layers[-1]["gradient_norm"]
+    """diagnose()'s report: the loss on the data, the number of samples, the layers' dicts, the loss's trend.
+
+    The gradient ratio is the first layer's norm over the last one's, of the layers that have parameters (a
+    pooling layer's norm is None: it learns nothing)."""
+    norms = [layer["gradient_norm"] for layer in layers if layer["gradient_norm"] is not None]
+    first, last = (norms[0], norms[-1]) if norms else (0.0, 0.0)
     return {
         "loss": value,
         "samples": samples,

@@ -1,10 +1,12 @@
-"""Windows over shaped inputs: every receptive field as a row (im2col), its adjoint, and max pooling's arg-max.
+"""Windows over shaped inputs: every receptive field as a column (im2col), its adjoint, and max pooling's arg-max.
 
 A window layer's input is one flat row per sample, read as (channels, *spatial) row-major. ``_patches`` turns
-each sample's windows into rows of a matrix, so that a convolution is one matrix product and a pooling a
-reduction along each row; ``_patches_adjoint`` sums each row's gradient back onto the input entries the window
-read (overlapping windows add up). Both work on whole arrays: the only loop is over the offsets within one
-window, never over samples or output positions.
+each sample's windows into columns of a matrix, one row per channel and window offset, so that a convolution is
+one matrix product and a pooling a reduction down each column; ``_patches_adjoint`` adds each column's gradient
+back onto the input entries its window read (overlapping windows add up). A row of the patch matrix is one
+offset of every window at once, one strided slice of the whole batch: ``_patches`` copies every window in one
+go from ``sliding_window_view``, and ``_patches_adjoint`` adds each offset's row back as one slice, so their only
+loop is over the offsets within one window, never over samples or output positions.
 """
 
 from __future__ import annotations
@@ -21,8 +23,14 @@ def _positions(spatial, window, stride, padding) -> tuple[int, ...]:
                  for size, width, step, pad in zip(spatial, window, stride, padding))
 
 
+def _reached(offset, stride, positions) -> tuple[slice, ...]:
+    """The input entries that one window offset reads, over every output position: a strided slice per axis."""
+    return tuple(slice(start, start + step * (count - 1) + 1, step)
+                 for start, step, count in zip(offset, stride, positions))
+
+
 def _patches(rows, shape, window, stride, padding):
-    """Each sample's windows as rows: (samples * positions, channels * window), positions and window row-major."""
+    """Each sample's windows as columns: (channels * window, samples * positions), both row-major."""
     channels, *spatial = shape
     dims = len(window)
     images = rows.reshape(-1, channels, *spatial)
@@ -30,27 +38,47 @@ def _patches(rows, shape, window, stride, padding):
         images = np.pad(images, [(0, 0), (0, 0), *((pad, pad) for pad in padding)])
     views = sliding_window_view(images, window, axis=tuple(range(2, 2 + dims)))
     views = views[(slice(None), slice(None), *(slice(None, None, step) for step in stride))]
-    # (samples, channels, *positions, *window) -> (samples, *positions, channels, *window)
-    order = (0, *range(2, 2 + dims), 1, *range(2 + dims, 2 + 2 * dims))
-    return views.transpose(order).reshape(-1, channels * math.prod(window))
+    # (samples, channels, *positions, *window) -> (channels, *window, samples, *positions): one copy, each row
+    # of the result one offset of every window.
+    order = (1, *range(2 + dims, 2 + 2 * dims), 0, *range(2, 2 + dims))
+    return views.transpose(order).reshape(channels * math.prod(window), -1)
 
 
 def _patches_adjoint(grads, shape, window, stride, padding):
-    """The gradient with respect to ``_patches``'s input, from one with respect to its rows: (samples, size)."""
+    """The gradient with respect to ``_patches``'s input, from one with respect to its columns: (samples, size).
+
+    A gradient of one row stands for the same row at every offset (average pooling's equal shares)."""
     channels, *spatial = shape
     positions = _positions(spatial, window, stride, padding)
-    grads = grads.reshape(-1, *positions, channels, *window)
-    padded = np.zeros((grads.shape[0], channels, *(size + 2 * pad for size, pad in zip(spatial, padding))),
-                      dtype=grads.dtype)
-    for offset in np.ndindex(*window):
-        # Every window's entry at this offset, for all samples and positions at once.
-        reached = tuple(slice(start, start + step * (count - 1) + 1, step)
-                        for start, step, count in zip(offset, stride, positions))
-        padded[(slice(None), slice(None), *reached)] += np.moveaxis(grads[(Ellipsis, *offset)], -1, 1)
+    offsets = math.prod(window)
+    grads = np.broadcast_to(grads, (channels * offsets, grads.shape[1]))
+    grads = grads.reshape(channels, offsets, -1, *positions)
+    padded_size = tuple(size + 2 * pad for size, pad in zip(spatial, padding))
+    # Windows that tile the input exactly read every entry once: each entry is written, never added to.
+    tiled = not any(padding) and tuple(stride) == tuple(window) and all(
+        count * width == size for count, width, size in zip(positions, window, spatial))
+    padded = (np.empty if tiled else np.zeros)((grads.shape[2], channels, *padded_size), dtype=grads.dtype)
+    for k, offset in enumerate(np.ndindex(*window)):
+        reached = padded[(slice(None), slice(None), *_reached(offset, stride, positions))]
+        if tiled:
+            np.copyto(reached, grads[:, k].swapaxes(0, 1))
+        else:
+            reached += grads[:, k].swapaxes(0, 1)
     inside = tuple(slice(pad, pad + size) for pad, size in zip(padding, spatial))
-    return padded[(slice(None), slice(None), *inside)].reshape(grads.shape[0], -1)
+    return padded[(slice(None), slice(None), *inside)].reshape(grads.shape[2], -1)
 
 
 def _first_max_mask(patches):
-    """1 at each row's largest entry (the first of equal ones, as PyTorch), 0 elsewhere."""
-    return np.arange(patches.shape[1]) == patches.argmax(axis=1)[:, np.newaxis]
+    """True at each column's largest entry (the first of equal ones, as PyTorch), False elsewhere.
+
+    A NaN counts as the largest, as in PyTorch: it reaches the pooled output rather than vanish from it."""
+    largest = patches.max(axis=0)
+    mask = patches == largest
+    if np.isnan(largest).any():
+        mask |= np.isnan(patches)
+    taken = mask[0].copy()
+    for row in mask[1:]:
+        # An entry equal to the largest counts only when no earlier row of its column did.
+        row &= ~taken
+        taken |= row
+    return mask

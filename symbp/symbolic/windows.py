@@ -2,15 +2,19 @@
 
 Each sample's input is a flat row read as (channels, *spatial); so is each layer's output, channels first, as
 PyTorch lays out ``conv1d``/``conv2d``/``max_pool``/``avg_pool`` outputs. Gathering every window of the input
-into the rows of a patch matrix ``P`` (im2col, a fixed linear map) makes each kind a matrix expression whose
+into the columns of a patch matrix ``P`` (im2col, a fixed linear map) makes each kind a matrix expression whose
 pullbacks SymPy's matrix calculus derives, as for the dense layer:
 
-- convolution: ``P`` has a row per sample and output position and a column per channel and window offset;
-  with the kernels as rows of ``V`` (one per filter), the pre-activations by position are ``P V^T + 1 b``, so
-  dL/dV = G^T P, dL/db = 1^T G and dL/dP = G V, G the error term by position;
-- pooling: ``P`` has a row per sample, channel and position, and a column per window offset; average pooling is
-  ``P 1 / k``, max pooling ``(M o P) 1`` with ``M`` the first arg-max of each row, piecewise constant in ``P``,
-  so dL/dP = M o (G 1^T): the error goes to the first largest entry of each window, as PyTorch sends it.
+- convolution: ``P`` has a column per sample and output position and a row per channel and window offset;
+  with the kernels as rows of ``V`` (one per filter), the pre-activations by position are ``V P + b^T 1^T``
+  (a row per filter), so dL/dV = G P^T, dL/db = (G 1)^T and dL/dP = V^T G, G the error term by position;
+- pooling: ``P`` has a column per sample, channel and position, and a row per window offset; average pooling is
+  ``1^T P / k``, max pooling ``1^T (M o P)`` with ``M`` the first arg-max of each column, piecewise constant in
+  ``P``, so dL/dP = M o (1 G): the error goes to the first largest entry of each window, as PyTorch sends it.
+
+A row of ``P`` is one window offset over the whole batch, one strided slice of the input: the generated code
+builds ``P`` in one copy, adds its gradient back with a loop over the offsets alone, and multiplies whole
+matrices with no transposed copy of ``P``.
 
 The error reaching the layer below is dL/dP carried back through im2col's adjoint: each window's gradient added
 onto the input entries it read. The derivation's index form and the worksheets do not cover these kinds yet
@@ -68,28 +72,28 @@ def _geometry_args(geometry: WindowGeometry, shape=None) -> tuple[sp.Tuple, ...]
 
 @cache
 def _convolution_rules(bias: bool) -> tuple[dict[str, sp.MatrixExpr], dict[str, MatrixSymbol]]:
-    """d/dX tr(G^T (P V^T + 1 b)) for X = P, V, b, on matrices of symbolic shape."""
-    rows, width, filters = sp.symbols("rows width filters", integer=True, positive=True)
-    generic = {"patches": MatrixSymbol("P", rows, width), "kernels": MatrixSymbol("V", filters, width),
-               "delta": MatrixSymbol("G", rows, filters)}
-    by_position = generic["patches"] * generic["kernels"].T
+    """d/dX tr(G^T (V P + b^T 1^T)) for X = P, V, b, on matrices of symbolic shape."""
+    columns, width, filters = sp.symbols("columns width filters", integer=True, positive=True)
+    generic = {"patches": MatrixSymbol("P", width, columns), "kernels": MatrixSymbol("V", filters, width),
+               "delta": MatrixSymbol("G", filters, columns)}
+    by_position = generic["kernels"] * generic["patches"]
     if bias:
         generic["bias"] = MatrixSymbol("b", 1, filters)
-        by_position = by_position + OneMatrix(rows, 1) * generic["bias"]
+        by_position = by_position + generic["bias"].T * OneMatrix(1, columns)
     pairing = Trace(generic["delta"].T * by_position)
     return {role: pairing.diff(matrix) for role, matrix in generic.items() if role != "delta"}, generic
 
 
 @cache
 def _pooling_rule(maximum: bool) -> tuple[sp.MatrixExpr, sp.MatrixExpr, dict[str, MatrixSymbol]]:
-    """The pooled column of a patch matrix, and d/dP tr(G^T pooled): average (P 1 / k) or max ((M o P) 1)."""
-    rows, width = sp.symbols("rows width", integer=True, positive=True)
-    generic = {"patches": MatrixSymbol("P", rows, width), "mask": MatrixSymbol("M", rows, width),
-               "delta": MatrixSymbol("G", rows, 1), "width": width}
+    """The pooled row of a patch matrix, and d/dP tr(G^T pooled): average (1^T P / k) or max (1^T (M o P))."""
+    columns, width = sp.symbols("columns width", integer=True, positive=True)
+    generic = {"patches": MatrixSymbol("P", width, columns), "mask": MatrixSymbol("M", width, columns),
+               "delta": MatrixSymbol("G", 1, columns), "width": width}
     if maximum:
-        pooled = HadamardProduct(generic["mask"], generic["patches"]) * OneMatrix(width, 1)
+        pooled = OneMatrix(1, width) * HadamardProduct(generic["mask"], generic["patches"])
     else:
-        pooled = generic["patches"] * OneMatrix(width, 1) / width
+        pooled = OneMatrix(1, width) * generic["patches"] / width
     return pooled, Trace(generic["delta"].T * pooled).diff(generic["patches"]), generic
 
 
@@ -206,15 +210,15 @@ class ConvolutionLayer(_WindowBase):
 
     @cached_property
     def patches(self) -> MatrixSymbol:
-        return MatrixSymbol(f"patches{self.index}", n_samples * self.positions, self.width)
+        return MatrixSymbol(f"patches{self.index}", self.width, n_samples * self.positions)
 
     @cached_property
     def by_position(self) -> MatrixSymbol:
-        return MatrixSymbol(f"by_position{self.index}", n_samples * self.positions, self.filters)
+        return MatrixSymbol(f"by_position{self.index}", self.filters, n_samples * self.positions)
 
     @cached_property
     def delta_by_position(self) -> MatrixSymbol:
-        return MatrixSymbol(f"delta_by_position{self.index}", n_samples * self.positions, self.filters)
+        return MatrixSymbol(f"delta_by_position{self.index}", self.filters, n_samples * self.positions)
 
     @cached_property
     def delta_patches(self) -> MatrixSymbol:
@@ -242,13 +246,13 @@ class ConvolutionLayer(_WindowBase):
 
     @cached_property
     def _by_position_expr(self) -> sp.MatrixExpr:
-        product = self.patches * self.weight.T
-        return product + OneMatrix(self.patches.shape[0], 1) * self.bias_row if self.bias else product
+        product = self.weight * self.patches
+        return product + self.bias_row.T * OneMatrix(1, self.patches.shape[1]) if self.bias else product
 
     def _channels_first(self, by_position) -> sp.Expr:
-        """(samples * positions, filters) -> (samples, filters * positions)."""
-        per_sample = Reshaped(by_position, _tuple((-1, self.positions, self.filters)))
-        return Reshaped(Transposed(per_sample, _tuple((0, 2, 1))), _tuple((-1, self.units)))
+        """(filters, samples * positions) -> (samples, filters * positions)."""
+        per_filter = Reshaped(by_position, _tuple((self.filters, -1, self.positions)))
+        return Reshaped(Transposed(per_filter, _tuple((1, 0, 2))), _tuple((-1, self.units)))
 
     @cached_property
     def preactivation(self) -> sp.Expr:
@@ -260,10 +264,11 @@ class ConvolutionLayer(_WindowBase):
         stored = self.parameters[0].name
         return (
             CodeStep(self.patches, Patches(self.inputs, *_geometry_args(self.geometry)), {},
-                     "every window of the input, a row per sample and output position (im2col)"),
+                     "every window of the input, a column per sample and output position (im2col)"),
             CodeStep(self.weight, Reshaped(MatrixSymbol(stored, *self.weight.shape), _tuple((self.filters, -1))),
                      {}, f"the kernels of {stored} as rows, one per filter"),
-            CodeStep(self.by_position, self._by_position_expr, {}, "each position's pre-activations: P V^T + 1 b"),
+            CodeStep(self.by_position, self._by_position_expr, {},
+                     "each position's pre-activations, a row per filter: V P + b^T 1^T"),
             CodeStep(self.preactivation_symbol, self._channels_first(self.by_position), {},
                      "laid out channels first, as the next layer reads them"),
         )
@@ -271,13 +276,13 @@ class ConvolutionLayer(_WindowBase):
     @cached_property
     def backward_steps(self) -> tuple[CodeStep, ...]:
         per_sample = Reshaped(self.delta, _tuple((-1, self.filters, self.positions)))
-        by_position = Reshaped(Transposed(per_sample, _tuple((0, 2, 1))), _tuple((-1, self.filters)))
+        by_position = Reshaped(Transposed(per_sample, _tuple((1, 0, 2))), _tuple((self.filters, -1)))
         steps = (CodeStep(self.delta_by_position, by_position, {},
-                          f"dL/dZ{self.index} by position: a row per sample and position, a column per filter"),)
+                          f"dL/dZ{self.index} by position: a row per filter, a column per sample and position"),)
         if self.index == 1:
             return steps  # the data needs no error term
         return (*steps, CodeStep(self.delta_patches, self._rule("patches"), {},
-                                 f"dL/dP{self.index} = G V: each window's share of the error"))
+                                 f"dL/dP{self.index} = V^T G: each window's share of the error"))
 
     def gradient(self, parameter: Parameter) -> sp.Expr:
         if parameter.role == "weight":
@@ -335,20 +340,20 @@ class PoolingLayer(_WindowBase):
         return math.prod(self.geometry.window)
 
     @cached_property
-    def rows(self) -> sp.Expr:
+    def columns(self) -> sp.Expr:
         return n_samples * self.geometry.channels * self.positions
 
     @cached_property
     def patches(self) -> MatrixSymbol:
-        return MatrixSymbol(f"patches{self.index}", self.rows, self.width)
+        return MatrixSymbol(f"patches{self.index}", self.width, self.columns)
 
     @cached_property
     def mask(self) -> MatrixSymbol:
-        return MatrixSymbol(f"first_max{self.index}", self.rows, self.width)
+        return MatrixSymbol(f"first_max{self.index}", self.width, self.columns)
 
     @cached_property
     def delta_by_window(self) -> MatrixSymbol:
-        return MatrixSymbol(f"delta_by_window{self.index}", self.rows, 1)
+        return MatrixSymbol(f"delta_by_window{self.index}", 1, self.columns)
 
     @property
     def parameters(self) -> tuple[Parameter, ...]:
@@ -361,7 +366,7 @@ class PoolingLayer(_WindowBase):
         return pooled.xreplace(ours), pullback.xreplace(ours)
 
     def _patch_source(self):
-        """Each channel read as a sample of one channel: its windows are the rows of its patches."""
+        """Each channel read as a sample of one channel: its windows are the columns of its patches."""
         g = self.geometry
         rows = Reshaped(self.inputs, _tuple((-1, math.prod(g.spatial))))
         return Patches(rows, *_geometry_args(g, (1, *g.spatial)))
@@ -374,7 +379,7 @@ class PoolingLayer(_WindowBase):
     @cached_property
     def forward_steps(self) -> tuple[CodeStep, ...]:
         steps = [CodeStep(self.patches, self._patch_source(), {},
-                          "every window of each channel, a row per sample, channel and position")]
+                          "every window of each channel, a column per sample, channel and position")]
         if self.maximum:
             steps.append(CodeStep(self.mask, FirstMaxMask(self.patches), {},
                                   "where each window's first largest entry is"))
@@ -391,8 +396,8 @@ class PoolingLayer(_WindowBase):
     @cached_property
     def backward_steps(self) -> tuple[CodeStep, ...]:
         share = "its first largest entry" if self.maximum else "an equal share for every entry"
-        steps = (CodeStep(self.delta_by_window, Reshaped(self.delta, _tuple((-1, 1))), {},
-                          f"dL/dZ{self.index} as a column, a row per sample, channel and position"),)
+        steps = (CodeStep(self.delta_by_window, Reshaped(self.delta, _tuple((1, -1))), {},
+                          f"dL/dZ{self.index} as a row, a column per sample, channel and position"),)
         if self.index == 1:
             return steps  # the data needs no error term
         return (*steps, CodeStep(self.delta_patches, self._ours()[1], {},

@@ -463,8 +463,11 @@ def _diagnosed_layers(network: Network) -> list[DiagnosedLayer]:
     for layer in network.layers:
         calculus = layer.calculus
         derivative = _code(calculus.derivative, {z: layer.preactivation_symbol}) if _can_die(calculus) else None
+        window = getattr(layer, "window", None)
+        # A pooling layer has no activation of its own: its kind says what it does.
+        activation = window.kind if window is not None and window.pooling else calculus.short_name
         views.append(DiagnosedLayer(
-            layer.index, calculus.short_name, layer.units, tuple(p.name for p in layer.parameters),
+            layer.index, activation, layer.units, tuple(p.name for p in layer.parameters),
             layer.output.name, _extremes(calculus), derivative,
         ))
     return views

@@ -105,8 +105,13 @@ class TrainerPrinter(NumPyPrinter):
         matrices = [f for f in factors if f.is_Matrix]
         if len(matrices) == 2 and isinstance(matrices[0], OneMatrix):
             column, rest = matrices
-            # 1 b: a row broadcast down the batch; 1^T G: a sum over the batch.
-            printed = self._print(rest) if column.shape[1] == 1 else f"{self._print(rest)}.sum(axis=0)"
+            # 1 b: a row broadcast down the batch; 1^T G: a sum over the batch (1^T G^T: along G's rows).
+            if column.shape[1] == 1:
+                printed = self._print(rest)
+            elif isinstance(rest, sp.Transpose):
+                printed = f"{self._method_of(rest.arg)}.sum(axis=1)"
+            else:
+                printed = f"{self._print(rest)}.sum(axis=0)"
         elif len(matrices) == 2 and isinstance(matrices[1], OneMatrix):
             rest, ones = matrices
             # With samples as columns: b^T 1^T, a bias column broadcast along the batch; G 1, a sum over it.

@@ -41,6 +41,7 @@ class SvgEdge:
     label_x: float  # the label box's top left corner
     label_y: float
     path: str = ""  # a skip connection's arc (SVG path data); empty for a straight edge
+    fixed: bool = False  # an input a pooling unit reads, through no weight: drawn in a lighter grey
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def svg_drawing(drawing: Drawing) -> SvgDrawing:
         end = at(x1 - ux * UNIT_RADIUS_CM, y1 - uy * UNIT_RADIUS_CM)
         lx, ly = at(x0 + edge.position * (x1 - x0), y0 + edge.position * (y1 - y0))
         corner = (round(lx - LABEL_BOX[0] / 2, 1), round(ly - LABEL_BOX[1] / 2, 1))
-        edges.append(SvgEdge(*start, *end, edge.label, *corner))
+        edges.append(SvgEdge(*start, *end, edge.label, *corner, fixed=edge.fixed))
     captions = tuple((*at(x, y), text) for x, y, text in drawing.captions)
     width = (right - left) * PIXELS_PER_CM + 2 * MARGIN_PX
     height = (top - min(ys) + 0.4) * PIXELS_PER_CM + 2 * MARGIN_PX

@@ -2,8 +2,9 @@
 
 Python decides what is drawn and where (wide layers show their first units, a gap, and the last);
 ``templates/latex/macros.tex.j2`` turns the result into TikZ commands. The edges are each layer's
-connections (``symbp.symbolic.connections``): a weight or bias on each, and a skip connection (an input
-added unweighted, as in a residual layer) drawn as a dashed arc.
+connections (``symbp.symbolic.connections``): a weight or bias on each, a skip connection (an input
+added unweighted, as in a residual layer) drawn as a dashed arc, and a fixed edge (an input a pooling unit
+reads, through no weight) drawn unlabelled in grey.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Edge:
     label: str
     position: float
     skip: bool = False  # the source's value added to the target's pre-activation as it is: a dashed arc
+    fixed: bool = False  # the source reaches the target through no weight (a pooling window): grey, unlabelled
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,10 @@ class Drawing:
     @property
     def has_skips(self) -> bool:
         return any(edge.skip for edge in self.edges)
+
+    @property
+    def has_fixed(self) -> bool:
+        return any(edge.fixed for edge in self.edges)
 
 
 def _shown(units: int) -> list[int | None]:
@@ -112,11 +118,13 @@ def network_drawing(spec: Spec, notation: Notation) -> Drawing:
             source = bias_nodes[layer] if edge.source is None else positions[(layer - 1, edge.source)]
             target = positions[(layer, edge.target)]
             if edge.parameter is None:
-                edges.append(Edge(source, target, "", 0.5, skip=True))
+                edges.append(Edge(source, target, "", 0.5, skip=edge.skip, fixed=edge.fixed))
                 intended.append("")
                 continue
             first = edge.target == 1 if edge.source is None else edge.source == 1
-            label = printer.doprint(edge.quantity) if label_all or first else ""
+            # A convolution's kernel entry has four indices, which the notations do not name: its edge goes unlabelled.
+            named = len(edge.parameter.shape) <= 2
+            label = printer.doprint(edge.quantity) if named and (label_all or first) else ""
             edges.append(_edge(source, target, label, coordinates, placed))
             intended.append(label)
     bottom = -((tallest - 1) / 2 * ROW_SPACING) - ROW_SPACING
