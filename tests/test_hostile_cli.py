@@ -433,6 +433,57 @@ def test_a_ctrl_c_that_is_dropped_on_its_way_still_ends_the_run_with_130(tmp_pat
     assert err.splitlines()[-1:] == ["symbp: interrupted"], err
 
 
+FAULTING_RUN = """
+import sys
+import time
+
+import symbp.cli.main
+from symbp.cli.console import main
+
+
+def importing(argv):
+    # What a library's import does with a KeyboardInterrupt that lands inside it: re-raises it as its own error.
+    try:
+        print("ready", flush=True)
+        time.sleep(30)
+    except KeyboardInterrupt as interrupt:
+        {how}
+
+
+symbp.cli.main.main = importing
+sys.exit(main([]))
+"""
+
+
+@pytest.mark.parametrize("how", ["raise ImportError('half imported') from interrupt",
+                                 "raise ImportError('half imported') from None",
+                                 "return 70"])
+def test_a_ctrl_c_that_comes_out_as_another_error_still_ends_the_run_with_130(tmp_path, how):
+    process = subprocess.Popen([sys.executable, "-c", FAULTING_RUN.format(how=how)], cwd=tmp_path,
+                               env=_environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=HANG_GUARD)
+    assert process.returncode == 130, err
+    assert err.splitlines()[-1:] == ["symbp: interrupted"], err
+    assert "Traceback" not in err
+
+
+def test_a_fault_raised_from_a_ctrl_c_is_reported_as_the_interrupt(capsys, monkeypatch):
+    import symbp.cli.main
+
+    def interrupted_import(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise ImportError("numpy is half imported") from interrupt
+
+    monkeypatch.setattr(symbp.cli.main, "_examples", interrupted_import)
+    assert main(["examples"]) == 130
+    assert capsys.readouterr().err.splitlines() == ["symbp: interrupted"]
+
+
 def test_an_unexpected_fault_is_one_line_exit_70_and_the_traceback_on_request(tmp_path, monkeypatch, capsys):
     import symbp.cli.main
 

@@ -13,6 +13,9 @@ EXIT_INTERRUPTED = 130
 # imported), reporting "Exception ignored" and going on: without this, such a Ctrl-C would be lost and a long
 # training run would carry on.
 INTERRUPT_GRACE_SECONDS = 2.0
+# Set once a Ctrl-C arrives. A KeyboardInterrupt raised while a library is being imported can surface as
+# another exception (the library's own import error), which the command line would report as a fault.
+_interrupt_received = threading.Event()
 
 
 def _interrupted() -> int:
@@ -35,6 +38,7 @@ def _end_if_still_running() -> None:
 def _on_interrupt(signum, frame) -> None:
     """Ctrl-C as Python's own handler takes it (a KeyboardInterrupt here), and a timer that ends the run
     after INTERRUPT_GRACE_SECONDS in case the KeyboardInterrupt is dropped on its way."""
+    _interrupt_received.set()
     timer = threading.Timer(INTERRUPT_GRACE_SECONDS, _end_if_still_running)
     timer.daemon = True
     timer.start()
@@ -51,7 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("symbp: interrupted", file=sys.stderr)
         return _interrupted()
+    except Exception:
+        if not _interrupt_received.is_set():
+            raise
+        print("symbp: interrupted", file=sys.stderr)
+        return _interrupted()
     if status == EXIT_INTERRUPTED:
+        return _interrupted()
+    if status != 0 and _interrupt_received.is_set():
+        # The run failed after a Ctrl-C: the interrupt is what ended it, whatever it surfaced as.
+        print("symbp: interrupted", file=sys.stderr)
         return _interrupted()
     return status
 

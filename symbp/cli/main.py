@@ -338,6 +338,17 @@ def _one_line(text: str, limit: int = 300) -> str:
     return words if len(words) <= limit else words[:limit - 3] + "..."
 
 
+def _raised_by_interrupt(error: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is among the exceptions that led to ``error``."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -362,6 +373,10 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except Exception as error:
+        if _raised_by_interrupt(error):
+            # A Ctrl-C that landed inside a library's import and came out as that library's import error.
+            print("symbp: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
         # A fault in symbp itself, not in the input: one line, and the traceback on request.
         if os.environ.get("SYMBP_DEBUG"):
             raise
