@@ -26,8 +26,8 @@ from symbp.registry.rules import loss_named
 from symbp.render.code.numpy_module import generate_module
 from symbp.spec.schema import Spec
 from symbp.symbolic import quantities as q
-from symbp.symbolic.layers import Parameter, concrete_rowwise, rowwise_variables
 from symbp.symbolic.batchnorm import batch_norm_layers
+from symbp.symbolic.layers import Parameter, concrete_rowwise, rowwise_variables
 from symbp.symbolic.network import Network, network_of, sample_coefficient
 from symbp.symbolic.penalties import weight_penalties
 

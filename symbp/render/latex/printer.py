@@ -20,6 +20,7 @@ from symbp.symbolic.quantities import (
     LOSS,
     MATRIX_ROLES,
     N_SAMPLES,
+    NORMALISATION_LAYER_KINDS,
     NORMALISATION_UNIT_KINDS,
     ROLES,
     SAMPLE_LOSS,
@@ -29,7 +30,6 @@ from symbp.symbolic.quantities import (
     Updated,
     act,
     activation_name,
-    NORMALISATION_LAYER_KINDS,
     is_layer_statistic,
 )
 
