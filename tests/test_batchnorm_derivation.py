@@ -217,4 +217,4 @@ def test_the_command_line_derives_it(tmp_path):
     (tmp_path / "net.json").write_text(json.dumps(SPECS["hidden"]))
     target = tmp_path / "net.tex"
     assert main(["derive", str(tmp_path / "net.json"), "-o", str(target)]) == 0
-    assert r"\section{The batch normalisation of layer~1}" in target.read_text()
+    assert r"\section{The batch normalisation of layer 1}" in target.read_text()

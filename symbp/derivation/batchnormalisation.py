@@ -50,12 +50,38 @@ def _as_symbols(expr: sp.Expr, statistics) -> tuple[sp.Expr, dict]:
     return expr.xreplace(plain), {symbol: statistic for statistic, symbol in plain.items()}
 
 
+def _negative_terms(expr: sp.Expr) -> int:
+    """The terms of a sample's quantity written with a minus sign, in the sums of ``expr``: u - mu reads better
+    than -u + mu."""
+    return sum(term.could_extract_minus_sign() and term.has(sp.Indexed)
+               for add in sp.preorder_traversal(expr) if isinstance(add, sp.Add) for term in add.args)
+
+
+def _times(coefficient: sp.Expr, derivative: sp.Expr) -> sp.Expr:
+    """coefficient * derivative kept in that order, its sign taken out in front where that leaves fewer minus
+    signs inside: -(u - mu)/(2 sigma^3) rather than (mu - u)/(2 sigma^3)."""
+    negated = -coefficient if coefficient.has(sp.Sum) else sp.factor_terms(sp.expand(-coefficient))
+    # A coefficient holding a sum keeps it whole: the fact that it vanishes is about the sum as written.
+    whole = _one_fraction if not coefficient.has(sp.Sum) else (lambda expr: expr)
+    if coefficient.could_extract_minus_sign() or _negative_terms(negated) < _negative_terms(coefficient):
+        return sp.Mul(-1, product(whole(negated), derivative), evaluate=False)
+    return product(whole(coefficient), derivative)
+
+
+def _one_fraction(expr: sp.Expr) -> sp.Expr:
+    """``expr`` as one fraction, numerator over denominator, as the texts write a coefficient."""
+    numerator, denominator = sp.fraction(sp.factor_terms(expr))
+    if denominator == 1 or numerator == 1:
+        return expr
+    return sp.Mul(numerator, sp.Pow(denominator, -1, evaluate=False), evaluate=False)
+
+
 def _constants_out(expr: sp.Expr, index) -> sp.Expr:
     """Each sum over ``index`` with its constant factor (its sign too) taken out in front."""
     def out(total: sp.Sum) -> sp.Expr:
         constant, rest = sp.factor_terms(total.function).as_independent(index, as_Add=False)
-        if rest.could_extract_minus_sign():
-            constant, rest = -constant, -rest
+        if _negative_terms(-rest) < _negative_terms(rest):
+            constant, rest = -constant, sp.factor_terms(-rest)
         return constant * sp.Sum(rest, *total.limits)
 
     return expr.replace(lambda e: isinstance(e, sp.Sum), out)
@@ -109,8 +135,8 @@ def batch_normalisation_section(net: Network, layer_index: int, sign: int) -> Se
     centred_sum = sp.Sum(u[other, j] - mean, (other, 1, N_SAMPLES))
     chains.append(chain(
         f"{prefix}.variance_du", Partial(variance, u[n, j]),
-        step(direct + product(through_mean, Partial(mean, u[n, j])), Reason("chain_rule")),
-        step(direct + product(through_mean, d_mean), Reason("substitute", (fact(Partial(mean, u[n, j]), d_mean),))),
+        step(direct + _times(through_mean, Partial(mean, u[n, j])), Reason("chain_rule")),
+        step(direct + _times(through_mean, d_mean), Reason("substitute", (fact(Partial(mean, u[n, j]), d_mean),))),
         step(direct, Reason("fact", (fact(centred_sum, 0),))),
     ))
     d_variance = direct
@@ -137,7 +163,7 @@ def batch_normalisation_section(net: Network, layer_index: int, sign: int) -> Se
         raise ArithmeticError(f"{factored} is not SymPy's {substituted}")
     chains.append(chain(
         f"{prefix}.normalised_du", Partial(x_hat[other, j], u[n, j]),
-        step(own + product(by_mean, Partial(mean, u[n, j])) + product(by_variance, Partial(variance, u[n, j])),
+        step(own + _times(by_mean, Partial(mean, u[n, j])) + _times(by_variance, Partial(variance, u[n, j])),
              Reason("chain_rule")),
         step(substituted, Reason("substitute", (fact(Partial(mean, u[n, j]), d_mean),
                                                 fact(Partial(variance, u[n, j]), d_variance)))),

@@ -371,7 +371,7 @@ def _batch_normalisation_symbols(writer: Writer, layer: int, spec: Spec) -> dict
     out.update({f"{kind}_j": writer.math(q.layer_statistic(kind, layer)[j]) for kind in ("mean", "variance", "scale")})
     coefficient = sample_coefficient(spec, q.N_SAMPLES)
     out.update({"other": writer.math(other), "normalised_other": writer.math(q.normalised(layer)[other, j]),
-                "coefficient": writer.math(coefficient), "batch_loss": writer.math(q.LOSS / coefficient)})
+                "inverse_coefficient": "" if coefficient == 1 else writer.math(1 / coefficient)})
     return out
 
 
