@@ -345,7 +345,8 @@ class Sheet:
         kind, numbers = _split(name)
         if kind == "bnvar":
             count = self.sheet.batch_norm.inputs.rows
-            found.append((f"the unbiased variance (divided by {count - 1}, not {count})", expected * count / (count - 1)))
+            found.append((f"the unbiased variance (divided by {count - 1}, not {count})",
+                          expected * count / (count - 1)))
         elif kind == "bndu":
             layer, n, j = numbers
             samples = range(1, self.sheet.batch_norm.inputs.rows + 1)
@@ -424,7 +425,8 @@ def _split(name: str) -> tuple[str, tuple[int, ...]]:
     if name.endswith("_new"):
         return "new", ()
     # Longer prefixes first: deltau before delta, dbeta before db, gamma before g, beta before b.
-    for prefix in (*sorted(_BATCH_NORM_WORDS, key=len, reverse=True), "w_step", "b_step", "deltau", "delta", "dgamma", "dbeta", "dW", "db", "sigmahat", "xhat", "gamma",
+    for prefix in (*sorted(_BATCH_NORM_WORDS, key=len, reverse=True),
+                   "w_step", "b_step", "deltau", "delta", "dgamma", "dbeta", "dW", "db", "sigmahat", "xhat", "gamma",
                    "beta", "mu", "var", "u", "g", "z", "a", "W", "b"):
         if name.startswith(prefix):
             return prefix, tuple(int(part) for part in name[len(prefix):].split("_"))

@@ -53,14 +53,15 @@ class BatchNormExercise:
     def given(self) -> list[tuple[sp.Basic, sp.Expr]]:
         """What the sheet hands the student, by quantity: the inputs on each sample, the parameters, epsilon and
         the derivatives from above."""
-        l = self.layer
-        out = [(at_sample(q.act(l - 1)[i + 1], n + 1), self.inputs[n, i])
+        layer = self.layer
+        out = [(at_sample(q.act(layer - 1)[i + 1], n + 1), self.inputs[n, i])
                for n in range(SAMPLES) for i in range(self.fan_in)]
-        out += [(q.weight(l)[i + 1, j + 1], self.weight[i, j]) for i in range(self.fan_in) for j in range(self.units)]
-        out += [(q.gain(l)[j + 1], self.gain[0, j]) for j in range(self.units)]
-        out += [(q.shift(l)[j + 1], self.shift[0, j]) for j in range(self.units)]
-        out.append((q.layer_statistic("stabiliser", l), self.epsilon))
-        out += [(q.Partial(q.LOSS, at_sample(q.pre(l)[j + 1], n + 1)), self.upstream[n, j])
+        out += [(q.weight(layer)[i + 1, j + 1], self.weight[i, j])
+                for i in range(self.fan_in) for j in range(self.units)]
+        out += [(q.gain(layer)[j + 1], self.gain[0, j]) for j in range(self.units)]
+        out += [(q.shift(layer)[j + 1], self.shift[0, j]) for j in range(self.units)]
+        out.append((q.layer_statistic("stabiliser", layer), self.epsilon))
+        out += [(q.Partial(q.LOSS, at_sample(q.pre(layer)[j + 1], n + 1)), self.upstream[n, j])
                 for n in range(SAMPLES) for j in range(self.units)]
         return out
 
@@ -91,8 +92,8 @@ def batch_norm_exercise(layer: BatchNormLayer, rng: random.Random) -> BatchNormE
     upstream = sp.Matrix(SAMPLES, units, [rng.choice(_UPSTREAM) for _ in range(SAMPLES * units)])
     inputs = _draw_inputs(rng, fan_in, weight)
     epsilon = layer.exact_epsilon
-    l = layer.index
-    u, x_hat = q.weighted(l), q.normalised(l)
+    index = layer.index
+    u, x_hat = q.weighted(index), q.normalised(index)
     forward, backward = {}, {}
     weighted = inputs * weight
     for j in range(units):
@@ -103,13 +104,13 @@ def batch_norm_exercise(layer: BatchNormLayer, rng: random.Random) -> BatchNormE
         normalised = [(each - mean) / scale for each in column]
         for n in range(SAMPLES):
             forward[u[n + 1, j + 1]] = column[n]
-        forward[q.layer_statistic("mean", l)[j + 1]] = mean
-        forward[q.layer_statistic("variance", l)[j + 1]] = variance
-        forward[q.layer_statistic("scale", l)[j + 1]] = _settled(scale)
+        forward[q.layer_statistic("mean", index)[j + 1]] = mean
+        forward[q.layer_statistic("variance", index)[j + 1]] = variance
+        forward[q.layer_statistic("scale", index)[j + 1]] = _settled(scale)
         for n in range(SAMPLES):
             forward[x_hat[n + 1, j + 1]] = _settled(normalised[n])
         for n in range(SAMPLES):
-            forward[at_sample(q.pre(l)[j + 1], n + 1)] = _settled(gain[0, j] * normalised[n] + shift[0, j])
+            forward[at_sample(q.pre(index)[j + 1], n + 1)] = _settled(gain[0, j] * normalised[n] + shift[0, j])
         # Back: dL/dx_hat = dL/dz gamma; dL/du in the compact form SymPy proves (symbp.symbolic.layernorm).
         g = [upstream[n, j] * gain[0, j] for n in range(SAMPLES)]
         for n in range(SAMPLES):
@@ -120,13 +121,14 @@ def batch_norm_exercise(layer: BatchNormLayer, rng: random.Random) -> BatchNormE
                 (SAMPLES * g[n] - sp.Add(*g) - normalised[n] * coupled) / (SAMPLES * scale))
     for j in range(units):
         gamma_gradient = sp.Add(*(upstream[n, j] * forward[x_hat[n + 1, j + 1]] for n in range(SAMPLES)))
-        backward[q.Partial(q.LOSS, q.gain(l)[j + 1])] = _settled(gamma_gradient)
-        backward[q.Partial(q.LOSS, q.shift(l)[j + 1])] = sp.Add(*(upstream[n, j] for n in range(SAMPLES)))
+        backward[q.Partial(q.LOSS, q.gain(index)[j + 1])] = _settled(gamma_gradient)
+        backward[q.Partial(q.LOSS, q.shift(index)[j + 1])] = sp.Add(*(upstream[n, j] for n in range(SAMPLES)))
     for i in range(fan_in):
         for j in range(units):
-            backward[q.Partial(q.LOSS, q.weight(l)[i + 1, j + 1])] = _settled(sp.Add(*(
+            backward[q.Partial(q.LOSS, q.weight(index)[i + 1, j + 1])] = _settled(sp.Add(*(
                 inputs[n, i] * backward[q.Partial(q.LOSS, u[n + 1, j + 1])] for n in range(SAMPLES))))
-    exercise = BatchNormExercise(l, fan_in, units, epsilon, inputs, weight, gain, shift, upstream, forward, backward)
+    exercise = BatchNormExercise(index, fan_in, units, epsilon, inputs, weight, gain, shift, upstream, forward,
+                                 backward)
     _check_against_expanded(layer, exercise)
     return exercise
 
