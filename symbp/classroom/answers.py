@@ -121,8 +121,8 @@ def given_numbers(sheet: Worksheet) -> tuple:
     params = tuple(tuple(matrix) for _, matrix in sorted(hand.params.items()))
     masks = tuple((name, tuple(mask)) for name, mask in sorted(hand.masks.items()))
     batch_norm = () if sheet.batch_norm is None else tuple(value for _, value in sheet.batch_norm.given())
-    return (hand.x, hand.y, params, hand.rate, descent.xs, descent.ys, descent.history[0], descent.rate, masks,
-            batch_norm)
+    return (hand.x, hand.y, params, hand.rate, descent.xs, descent.ys, descent.history[0], descent.rate, batch_norm,
+            masks)
 
 
 def degenerate(sheet: Worksheet) -> str | None:
