@@ -49,6 +49,11 @@ SPECS = {
     "output": _spec(normalised=(1,), output="softmax"),
     "both": _spec(normalised=(0, 1), output="softmax", epsilon=0.1),
     "summed": _spec(reduction="sum"),
+    # a layer-normalised layer above a batch-normalised one: its per-sample section over a coupled batch
+    "under_layer_norm": {**_spec(normalised=(0,), depth=3),
+                         "layers": [{"units": 3, "activation": "tanh", "normalization": "batch"},
+                                    {"units": 3, "activation": "sigmoid", "normalization": "layer"},
+                                    {"units": 1, "activation": "linear"}]},
 }
 
 
@@ -62,7 +67,7 @@ def test_every_line_holds_on_a_batch(spec, sign):
     derivation = derive(spec, Conventions(error_sign=sign))
     normalised = [section for section in derivation.sections if section.kind == "batch_normalisation"]
     assert sorted(section.layer for section in normalised) == [
-        index + 1 for index, layer in enumerate(spec.layers) if layer.normalization]
+        index + 1 for index, layer in enumerate(spec.layers) if layer.normalization == "batch"]
     report = verify(derivation)
     assert report.passed, [str(m) for m in report.mismatches[:5]]
     checked = {chain.key for chain in derivation.chains()}

@@ -167,8 +167,7 @@ class Oracle:
         if self.coupled:
             batch = self.batch_forward({key if len(key) == 4 else (*key, n): value
                                         for key, value in overrides.items()})
-            return {key: value if key[0] in q.NORMALISATION_LAYER_KINDS else value[n]
-                    for key, value in batch.items()}
+            return {key: value if self._over_batch(*key) else value[n] for key, value in batch.items()}
         params = self.params
         changed = [(name, index, value) for (name, _, index), value in overrides.items() if name in self.params]
         if changed:
@@ -256,6 +255,11 @@ class Oracle:
             previous = out
         return values
 
+    def _over_batch(self, kind: str, layer: int) -> bool:
+        """Whether a quantity is one per unit of the batch, not one per sample: a batch-normalised layer's statistic."""
+        return (kind in q.NORMALISATION_LAYER_KINDS and isinstance(layer, int) and 1 <= layer <= self.depth
+                and hasattr(self.network.layer(layer), "batch_numeric_stages"))
+
     def objective(self, n: int, overrides: dict | None = None) -> float:
         """What a derivative of the loss on sample n differentiates: the sample's loss, or over a batch that a layer
         normalises, the sum of every sample's (the batch's loss over c), so that its derivative with respect to a
@@ -286,7 +290,7 @@ class Oracle:
     def quantity(self, kind: str, layer: int, unit, n: int) -> float:
         if kind in self.params:
             return float(self.params[kind][unit])
-        if kind in q.NORMALISATION_LAYER_KINDS and self.coupled:
+        if self._over_batch(kind, layer):
             n = 0  # a unit's statistic over the batch is every sample's
         if ("forward", n) not in self._cache:
             self._cache[("forward", n)] = self.forward(n)
@@ -303,7 +307,7 @@ class Oracle:
             if bottom[0] == "weighted":
                 # A normalised layer's weighted sums move its output on the scale of their spread, which can be
                 # far below their size: a step of their size would step over the curvature.
-                unit = bottom[2] if self.coupled else 0
+                unit = bottom[2] if self._over_batch("scale", bottom[1]) else 0
                 step = min(step, 1e-3 * self.quantity("scale", bottom[1], unit, at))
             with np.errstate(all="ignore"):
                 result = self._difference(top, bottom, n, base, step)
