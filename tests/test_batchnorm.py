@@ -347,8 +347,6 @@ def test_a_spec_with_batch_size_1_is_refused_by_every_command(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("command", "where", "suffix"), [
-    (["derive"], "the derivation", ".tex"),
-    (["worksheet"], "a worksheet", ".tex"),
     (["generate", "--backend", "array-api"], "the array-API backend", ".py"),
     (["generate", "--backend", "cupy"], "the CuPy backend", ".py"),
 ])

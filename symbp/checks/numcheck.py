@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from symbp.checks.gradients import load_module_from_source, random_problem
 from symbp.render.code.numpy_module import generate_module
+from symbp.symbolic.batchnorm import batch_norm_layers
 from symbp.symbolic.layers import Parameter
 from symbp.symbolic.network import network_of
 
@@ -48,7 +49,10 @@ def numerical_check(spec) -> list[CheckRow]:
     module = load_module_from_source(generate_module(spec), spec.name)
     X, Y, _ = random_problem(spec, SAMPLES, SEED)
     params = module.init_params(SEED)
-    _, grads = module.loss_and_grad(params, X, Y)
+    # A layer that normalises over the batch is checked in training mode: the batch's statistics, through which
+    # the gradient runs, and whose loss does not split by sample.
+    training = {"training": True} if batch_norm_layers(network_of(spec)) else {}
+    _, grads = module.loss_and_grad(params, X, Y, **training)
     rows = []
     for parameter, position in _chosen(spec):
         name = parameter.name
@@ -56,7 +60,7 @@ def numerical_check(spec) -> list[CheckRow]:
         values = []
         for offset in (STEP, -STEP):
             params[name][position] = original + offset
-            values.append(module.loss(params, X, Y))
+            values.append(module.loss(params, X, Y, **training))
         params[name][position] = original
         rows.append(CheckRow(parameter.layer, parameter.role, tuple(n + 1 for n in position),
                              float(grads[name][position]), (values[0] - values[1]) / (2 * STEP), name))

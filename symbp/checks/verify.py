@@ -26,6 +26,7 @@ from symbp.registry.rules import loss_named
 from symbp.render.code.numpy_module import generate_module
 from symbp.spec.schema import Spec
 from symbp.symbolic import quantities as q
+from symbp.symbolic.batchnorm import batch_norm_layers
 from symbp.symbolic.layers import Parameter, concrete_rowwise, rowwise_variables
 from symbp.symbolic.network import Network, network_of, sample_coefficient
 from symbp.symbolic.penalties import weight_penalties
@@ -102,7 +103,17 @@ class Oracle:
         self.masks = None
         if getattr(self.module, "DROPOUT", None):
             self.masks = self.module.draw_masks(self.module.mask_generator(spec.training.seed), samples)
-        self.loss, self.gradient = self.module.loss_and_grad(self.params, self.X, self.Y, **self._masks_of())
+        # A layer that normalises over the batch couples its samples: the loss of the batch does not split into
+        # losses of one sample, and the module is asked for its training-mode gradient (the batch's statistics).
+        self.coupled = bool(batch_norm_layers(self.network))
+        training = {"training": True} if self.coupled else {}
+        self._loss_function = sp.lambdify((rules.yhat, rules.y), loss_named(spec.loss.name).expr, "numpy")
+        self._cache: dict = {}
+        self.loss, self.gradient = self.module.loss_and_grad(self.params, self.X, self.Y, **self._masks_of(),
+                                                             **training)
+        if self.coupled:
+            self.sample_gradients = [self._gradient_shares(n) for n in range(samples)]
+            return
         # One sample's loss has no weight penalty (that is on the whole loss L): the module's is taken off.
         penalty = _penalty_gradients(self.network, self.params)
         self.sample_gradients = [
@@ -110,8 +121,18 @@ class Oracle:
              for name, value in self.module.loss_and_grad(self.params, self.X[n:n + 1], self.Y[n:n + 1],
                                                           **self._masks_of(slice(n, n + 1)))[1].items()}
             for n in range(samples)]
-        self._loss_function = sp.lambdify((rules.yhat, rules.y), loss_named(spec.loss.name).expr, "numpy")
-        self._cache: dict = {}
+
+    def _gradient_shares(self, n: int) -> dict[str, np.ndarray]:
+        """Sample n's share of the batch's gradient, over c (L = c sum_m l_m): the derivative of the batch's loss
+        with respect to the copy of each parameter that sample n's forward pass uses, by central differences.
+        Where the loss splits it is sample n's own gradient; over a batch-normalised batch the shares add up to
+        the module's gradient (less the penalty) over c."""
+        return {name: np.array([self.derivative(("loss",), (name, 0, index), n)
+                                for index in np.ndindex(value.shape)]).reshape(value.shape)
+                for name, value in self.params.items() if name in self._parameter_names()}
+
+    def _parameter_names(self) -> set[str]:
+        return {parameter.name for parameter in self.network.parameters}
 
     @property
     def samples(self) -> int:
@@ -138,9 +159,15 @@ class Oracle:
     def forward(self, n: int, overrides: dict | None = None) -> dict:
         """Every layer's pre-activations and outputs on sample n; overrides pin (kind, layer, unit) to a value.
 
-        An override of ("W1", 0, (i, j)) or ("b1", 0, (j,)) changes one parameter instead.
+        An override of ("W1", 0, (i, j)) or ("b1", 0, (j,)) changes one parameter instead. Over a batch that a
+        layer normalises (``coupled``), the whole batch goes forward: an override is of sample n's quantity (or
+        parameter copy) unless its key names a sample of its own, (kind, layer, unit, sample).
         """
         overrides = overrides or {}
+        if self.coupled:
+            batch = self.batch_forward({key if len(key) == 4 else (*key, n): value
+                                        for key, value in overrides.items()})
+            return {key: value if self._over_batch(*key) else value[n] for key, value in batch.items()}
         params = self.params
         changed = [(name, index, value) for (name, _, index), value in overrides.items() if name in self.params]
         if changed:
@@ -175,6 +202,75 @@ class Oracle:
             previous = out
         return values
 
+    def batch_forward(self, overrides: dict) -> dict:
+        """Every layer's quantities on the whole batch, a row per sample (a batch-normalised layer's statistics one
+        per unit); each override is keyed (kind, layer, unit, sample), a parameter's (name, 0, index, sample) moving
+        that sample's copy only."""
+        rows = range(self.samples)
+        row_params = []
+        for r in rows:
+            params = dict(self.params)
+            for (name, _, index, sample), value in overrides.items():
+                if name in params and sample == r:
+                    params[name] = params[name].copy()
+                    params[name][index] = value
+            if self.masks is not None:
+                params.update({name: mask[r] for name, mask in self.masks.items()})
+            row_params.append(params)
+
+        def pin_rows(kind: str, layer: int, values) -> np.ndarray:
+            values = np.array(values, dtype=float)
+            for (name, at, unit, sample), value in overrides.items():
+                if (name, at) == (kind, layer):
+                    if values.ndim == 1:
+                        values[unit] = value
+                    else:
+                        values[sample, unit] = value
+            return values
+
+        values = {("act", 0): pin_rows("act", 0, self.X)}
+        previous = values[("act", 0)]
+        for layer in range(1, self.depth + 1):
+            kind_of_layer = self.network.layer(layer)
+            if hasattr(kind_of_layer, "batch_numeric_stages"):
+                stages = kind_of_layer.batch_numeric_stages(
+                    previous, row_params, lambda kind, array, at=layer: pin_rows(kind, at, array))
+                values.update({(kind, layer): np.array(value, dtype=float) for kind, value in stages.items()
+                               if kind != "pre"})
+                pre = stages["pre"]
+            elif hasattr(kind_of_layer, "numeric_stages"):
+                per_row = [kind_of_layer.numeric_stages(previous[r], row_params[r],
+                                                        self._pinning({key[:3]: value for key, value
+                                                                       in overrides.items() if key[3] == r}, layer))
+                           for r in rows]
+                values.update({(kind, layer): np.array([np.atleast_1d(stage[kind]) for stage in per_row])
+                               for kind in per_row[0] if kind != "pre"})
+                pre = np.array([stage["pre"] for stage in per_row], dtype=float)
+            else:
+                pre = np.array([kind_of_layer.numeric_preactivation(previous[r], row_params[r]) for r in rows],
+                               dtype=float)
+            pre = pin_rows("pre", layer, pre)
+            out = pin_rows("act", layer, np.array([self.activate(layer, pre[r]) for r in rows]))
+            values[("pre", layer)], values[("act", layer)] = pre, out
+            previous = out
+        return values
+
+    def _over_batch(self, kind: str, layer: int) -> bool:
+        """Whether a quantity is one per unit of the batch, not one per sample: a batch-normalised layer's statistic."""
+        return (kind in q.NORMALISATION_LAYER_KINDS and isinstance(layer, int) and 1 <= layer <= self.depth
+                and hasattr(self.network.layer(layer), "batch_numeric_stages"))
+
+    def objective(self, n: int, overrides: dict | None = None) -> float:
+        """What a derivative of the loss on sample n differentiates: the sample's loss, or over a batch that a layer
+        normalises, the sum of every sample's (the batch's loss over c), so that its derivative with respect to a
+        quantity of sample n is that sample's share of the batch's gradient."""
+        if not self.coupled:
+            return self.sample_loss(n, overrides)
+        batch = self.batch_forward({key if len(key) == 4 else (*key, n): value
+                                    for key, value in (overrides or {}).items()})
+        return float(sum(self.spec.loss.scale * np.sum(self._loss_function(batch[("act", self.depth)][r], self.Y[r]))
+                         for r in range(self.samples)))
+
     @staticmethod
     def _pinning(overrides: dict, layer: int):
         """What a layer's ``numeric_stages`` calls on each of its quantities: the override of an entry, if any."""
@@ -194,20 +290,25 @@ class Oracle:
     def quantity(self, kind: str, layer: int, unit, n: int) -> float:
         if kind in self.params:
             return float(self.params[kind][unit])
+        if self._over_batch(kind, layer):
+            n = 0  # a unit's statistic over the batch is every sample's
         if ("forward", n) not in self._cache:
             self._cache[("forward", n)] = self.forward(n)
         return float(self._cache[("forward", n)][(kind, layer)][unit])
 
     def derivative(self, top: tuple, bottom: tuple, n: int) -> float:
-        """d top / d bottom on sample n by central differences; top is ("loss",) or (kind, layer, unit)."""
+        """d top / d bottom on sample n by central differences; top is ("loss",) or (kind, layer, unit), and
+        either may name a sample of its own, (kind, layer, unit, sample), over a batch that a layer normalises."""
         key = (top, bottom, n)
         if key not in self._cache:
-            base = self.quantity(*bottom, n)
+            at = bottom[3] if len(bottom) == 4 else n
+            base = self.quantity(*bottom[:3], at)
             step = 1e-3 * max(abs(base), 1e-2)
             if bottom[0] == "weighted":
                 # A normalised layer's weighted sums move its output on the scale of their spread, which can be
                 # far below their size: a step of their size would step over the curvature.
-                step = min(step, 1e-3 * self.quantity("scale", bottom[1], 0, n))
+                unit = bottom[2] if self._over_batch("scale", bottom[1]) else 0
+                step = min(step, 1e-3 * self.quantity("scale", bottom[1], unit, at))
             with np.errstate(all="ignore"):
                 result = self._difference(top, bottom, n, base, step)
                 if not np.isfinite(result) and base != 0:
@@ -221,7 +322,11 @@ class Oracle:
         for offset in (-2, -1, 1, 2):
             overrides = {bottom: base + offset * step}
             if top == ("loss",):
-                values.append(self.sample_loss(n, overrides))
+                values.append(self.objective(n, overrides))
+            elif len(top) == 4:
+                # Another sample's quantity: the override is of sample n's unless it names its own.
+                moved = {key if len(key) == 4 else (*key, n): value for key, value in overrides.items()}
+                values.append(float(self.forward(top[3], moved)[top[:2]][top[2]]))
             else:
                 values.append(float(self.forward(n, overrides)[top[:2]][top[2]]))
         return (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * step)
@@ -264,6 +369,11 @@ class Evaluator:
         role = q.ROLES[expr.base]
         units = [int(i) - 1 for i in expr.indices]
         oracle = self.oracle
+        if role.kind in q.NORMALISATION_UNIT_KINDS and len(units) == 2:
+            # Sample n's quantity over a batch (batch normalisation): the sample first, then the unit.
+            n, units = units[0], units[1:]
+        if role.kind in q.NORMALISATION_LAYER_KINDS:
+            return oracle.quantity(role.kind, role.layer, units[0], n)
         if role.kind == "input":
             return float(oracle.X[n, units[0]])
         if role.kind == "target":
@@ -316,7 +426,7 @@ class Evaluator:
         if q.is_layer_statistic(expr):
             return True
         return isinstance(expr, sp.Indexed) and expr.base in q.ROLES and q.ROLES[expr.base].kind in (
-            "pre", "act", "input", "weighted", "normalised")
+            "pre", "act", "input", "weighted", "normalised", *q.NORMALISATION_LAYER_KINDS)
 
     def _is_parameter(self, expr) -> bool:
         return isinstance(expr, sp.Indexed) and expr.base in q.ROLES and q.ROLES[expr.base].kind in _PARAMETER_KINDS
@@ -329,6 +439,9 @@ class Evaluator:
             return q.ROLES[expr].kind, q.ROLES[expr].layer, 0
         role = q.ROLES[expr.base]
         kind = "act" if role.kind == "input" else role.kind
+        if len(expr.indices) == 2 and role.kind in q.NORMALISATION_UNIT_KINDS:
+            # Sample n's quantity over a batch: (kind, layer, unit, sample).
+            return kind, role.layer, int(expr.indices[1]) - 1, int(expr.indices[0]) - 1
         return kind, role.layer, int(expr.indices[0]) - 1
 
     # -- matrices
@@ -508,12 +621,16 @@ def _close(got, expected) -> bool:
     return bool(np.all(np.abs(got.reshape(expected.shape) - expected) <= TOLERANCE * scale))
 
 
-def _index_values(chain: Chain, spec: Spec) -> list[dict]:
-    """A few values for each free unit index of a chain: the first unit, one in the middle, the last."""
+def _index_values(chain: Chain, spec: Spec, samples: int) -> list[dict]:
+    """A few values for each free unit index of a chain: the first unit, one in the middle, the last; every
+    sample for a second sample index (n', over a batch), the first sample index being the chain's own."""
     symbols = sorted((s for s in chain.lhs.free_symbols | set().union(*(st.expr.free_symbols for st in chain.steps))
                       if s in q.INDEX_ROLES and q.INDEX_ROLES[s].relation != "sample"), key=str)
     options = []
     for symbol in symbols:
+        if q.INDEX_ROLES[symbol].relation.startswith("sample"):
+            options.append(list(range(1, samples + 1)))
+            continue
         units = spec.sizes[q.INDEX_ROLES[symbol].layer]
         options.append(sorted({1, (units + 1) // 2, units}))
     return [dict(zip(symbols, combination)) for combination in itertools.product(*options)]
@@ -540,7 +657,7 @@ def verify(derivation: Derivation, oracle: Oracle | None = None) -> Report:
     for chain in derivation.chains():
         if chain.key in _STATE_CHAINS or chain.scope == "general":
             continue  # a general equation (symbolic layers) is checked through its specialisations
-        for where in _index_values(chain, spec):
+        for where in _index_values(chain, spec, oracle.samples):
             for n, bound in _contexts(chain, oracle):
                 if chain.key == "update.parameter":
                     # The new moment and velocity, from their own update rules, as the step uses them.
@@ -568,6 +685,9 @@ def _contexts(chain: Chain, oracle: Oracle):
 
 def _check_chain(chain, evaluator, n, bound, where, report):
     substitute = {symbol: sp.Integer(value) for symbol, value in where.items()}
+    if chain.scope == "sample":
+        # A sample's quantity written with its index (over a batch, u_nj): the sample the chain is checked on.
+        substitute[q.sample_index()] = sp.Integer(n + 1)
     values = [evaluator.value(expr.xreplace(substitute), n, bound)
               for expr in [chain.lhs] + [step.expr for step in chain.steps]]
     for position, got in enumerate(values[1:], start=1):

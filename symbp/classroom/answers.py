@@ -19,7 +19,7 @@ from symbp.symbolic import quantities as q
 from symbp.worksheet.exercises import Worksheet
 
 # The part of the sheet each kind of quantity belongs to, in the order the sheet asks for them.
-PARTS = ("forward", "loss", "delta", "normalisation", "gradient", "penalty", "update", "descent")
+PARTS = ("forward", "loss", "delta", "normalisation", "gradient", "penalty", "update", "batch_norm", "descent")
 # A normalised layer's quantities, by kind: their column names (u1_2, mu1, var1, sigmahat1, xhat1_2, g1_2,
 # deltau1_2: the error term at u).
 _NORMALISATION_NAMES = {"weighted": "u", "mean": "mu", "variance": "var", "scale": "sigmahat",
@@ -55,6 +55,28 @@ def normalisation_name(quantity: sp.Basic) -> str:
         return f"{_NORMALISATION_NAMES[role.kind]}{role.layer}_{quantity.indices[0]}"
     role = q.ROLES[quantity]
     return f"{_NORMALISATION_NAMES[role.kind]}{role.layer}"
+
+
+# The batch-normalised layer's exercise on a batch of three (symbp.worksheet.batchnorm): bnu1_2_1 is sample 2's
+# weighted sum at unit 1 of layer 1, bnmu1_1 unit 1's mean over the batch; bndxhat, bndu, bndgamma, bndbeta and bndW
+# the batch loss's derivatives.
+_BATCH_NORM_NAMES = {"weighted": "bnu", "mean": "bnmu", "variance": "bnvar", "scale": "bnsigmahat",
+                     "normalised": "bnxhat", "pre": "bnz", "gain": "bndgamma", "shift": "bndbeta", "weight": "bndW"}
+_BATCH_NORM_DERIVATIVES = {"normalised": "bndxhat", "weighted": "bndu"}
+
+
+def batch_norm_name(quantity: sp.Basic) -> str:
+    """The column name of a quantity of the batch-normalised layer's exercise."""
+    if isinstance(quantity, q.AtSample):  # z of sample n: bnz1_n_j
+        role = q.ROLES[quantity.expr.base]
+        return f"bnz{role.layer}_{quantity.sample}_{quantity.expr.indices[0]}"
+    if isinstance(quantity, q.Partial):
+        below = quantity.denominator
+        role = q.ROLES[below.base]
+        prefix = _BATCH_NORM_DERIVATIVES.get(role.kind) or _BATCH_NORM_NAMES[role.kind]
+        return f"{prefix}{role.layer}_" + "_".join(str(index) for index in below.indices)
+    role = q.ROLES[quantity.base]
+    return f"{_BATCH_NORM_NAMES[role.kind]}{role.layer}_" + "_".join(str(index) for index in quantity.indices)
 
 
 def answers_of(sheet: Worksheet) -> list[Answer]:
@@ -94,6 +116,10 @@ def answers_of(sheet: Worksheet) -> list[Answer]:
     for parameter in by_layer:
         found.append(Answer(parameter_name(parameter) + "_new", "update", q.ROLES[parameter.base].layer,
                             q.Updated(parameter), hand.updated[parameter]))
+    if sheet.batch_norm is not None:
+        exercise = sheet.batch_norm
+        for quantity, value in (*exercise.forward.items(), *exercise.backward.items()):
+            found.append(Answer(batch_norm_name(quantity), "batch_norm", exercise.layer, quantity, value))
     for step, (w_value, b_value) in enumerate(sheet.descent.history[1:], start=1):
         found.append(Answer(f"w_step{step}", "descent", 0, sp.Symbol(f"w^{{({step})}}"), w_value))
         found.append(Answer(f"b_step{step}", "descent", 0, sp.Symbol(f"b^{{({step})}}"), b_value))
@@ -105,7 +131,9 @@ def given_numbers(sheet: Worksheet) -> tuple:
     hand, descent = sheet.hand, sheet.descent
     params = tuple(tuple(matrix) for _, matrix in sorted(hand.params.items()))
     masks = tuple((name, tuple(mask)) for name, mask in sorted(hand.masks.items()))
-    return (hand.x, hand.y, params, hand.rate, descent.xs, descent.ys, descent.history[0], descent.rate, masks)
+    batch_norm = () if sheet.batch_norm is None else tuple(value for _, value in sheet.batch_norm.given())
+    return (hand.x, hand.y, params, hand.rate, descent.xs, descent.ys, descent.history[0], descent.rate, batch_norm,
+            masks)
 
 
 def degenerate(sheet: Worksheet) -> str | None:

@@ -21,6 +21,7 @@ TITLES = {
     "gradient": "Gradients",
     "penalty": "Weight penalties",
     "update": "One step of gradient descent",
+    "batch_norm": "The batch-normalised layer on a batch of three",
     "descent": "Gradient descent on a line",
 }
 PROMPTS = {
@@ -33,6 +34,12 @@ PROMPTS = {
     "penalty": "For each penalised weight, compute the derivative of its penalty and the gradient of the penalised "
                "loss, the gradient of the loss plus that derivative.",
     "update": "Compute every parameter after one step of gradient descent with the learning rate given.",
+    "batch_norm": "One training step through the batch-normalised layer on the batch of three samples given: "
+                  "compute the weighted sums of each sample, each unit's mean, (biased) variance and scale "
+                  "sqrt(variance + epsilon) over the batch, the normalised values and the pre-activations; then, from "
+                  "the derivatives of the batch's loss L at the pre-activations given, the derivatives of L at the "
+                  "normalised values and at the weighted sums (through the batch's mean and variance), and the "
+                  "gradients of L with respect to the gains, the shifts and the weights.",
     "descent": "Starting from the parameters given, take steps of full-batch gradient descent on the line's "
                "mean squared error and give the parameters after each step.",
 }
@@ -94,8 +101,11 @@ def exercises(sheet: Worksheet, notation_name: str | None = None) -> list[Exerci
         items = tuple(Item(answer_symbol(writer, answer), answer) for answer in answers if answer.part in parts)
         if not items:
             continue  # a part the network has none of (no normalised layer)
-        given = _given_line(sheet, writer) if key == "descent" else _given_network(sheet, writer)
-        prompt = PROMPTS[key] if key == "descent" else _network_words(sheet) + " " + PROMPTS[key]
+        if key == "batch_norm":
+            given = [(writer.math(quantity), writer.math(value)) for quantity, value in sheet.batch_norm.given()]
+        else:
+            given = _given_line(sheet, writer) if key == "descent" else _given_network(sheet, writer)
+        prompt = PROMPTS[key] if key in ("descent", "batch_norm") else _network_words(sheet) + " " + PROMPTS[key]
         found.append(Exercise(key, TITLES[key], prompt, tuple(given), items))
     return found
 

@@ -43,6 +43,8 @@ def describe(name: str) -> str:
     if name == "loss":
         return "the loss"
     kind, numbers = _split(name) if not name.endswith("_new") and name != "loss" else ("", ())
+    if kind in _BATCH_NORM_WORDS:
+        return _BATCH_NORM_WORDS[kind].format(*numbers)
     if kind in _NORMALISATION_WORDS:
         where = f"unit {numbers[1]} of layer {numbers[0]}" if len(numbers) == 2 else f"layer {numbers[0]}"
         return f"the {_NORMALISATION_WORDS[kind]} of {where}"
@@ -77,6 +79,22 @@ def describe(name: str) -> str:
 _NORMALISATION_WORDS = {"u": "weighted sum", "mu": "mean", "var": "variance", "sigmahat": "scale",
                         "xhat": "normalised value", "g": "error term at the normalised value",
                         "deltau": "error term at the weighted sum"}
+
+
+# The batch-normalised layer's exercise on a batch of three (symbp.classroom.answers), in words.
+_BATCH_NORM_WORDS = {
+    "bnu": "the weighted sum of sample {1} at unit {2} of layer {0}",
+    "bnmu": "the mean over the batch of unit {1} of layer {0}",
+    "bnvar": "the variance over the batch of unit {1} of layer {0}",
+    "bnsigmahat": "the scale over the batch of unit {1} of layer {0}",
+    "bnxhat": "the normalised value of sample {1} at unit {2} of layer {0}",
+    "bnz": "the pre-activation of sample {1} at unit {2} of layer {0}",
+    "bndxhat": "the batch loss's derivative at the normalised value of sample {1}, unit {2} of layer {0}",
+    "bndu": "the batch loss's derivative at the weighted sum of sample {1}, unit {2} of layer {0}",
+    "bndgamma": "the batch loss's gradient for the gain of unit {1} of layer {0}",
+    "bndbeta": "the batch loss's gradient for the shift of unit {1} of layer {0}",
+    "bndW": "the batch loss's gradient for the weight from unit {1} to unit {2} of layer {0}",
+}
 
 
 @cache
@@ -196,9 +214,55 @@ class Sheet:
         functions = self._activation(layer)
         return None if functions is None else functions[1](known[f"z{layer}_{i}"]) * total
 
+    def _batch_norm(self, kind: str, numbers: tuple[int, ...], known) -> float:
+        """The batch-normalised layer's exercise, each quantity from the student's earlier answers: the weighted
+        sums from the numbers given, mean, biased variance, sqrt(variance + epsilon), x_hat and z over the batch;
+        back, dL/dx_hat = dL/dz gamma, dL/du in its compact form, and the gradients as sums over the batch."""
+        exercise = self.sheet.batch_norm
+        layer, *rest = numbers
+        samples = range(1, exercise.inputs.rows + 1)
+
+        def column(prefix: str, j: int) -> list[float]:
+            return [known[f"{prefix}{layer}_{n}_{j}"] for n in samples]
+
+        if kind == "bnu":
+            n, j = rest
+            return sum(float(exercise.inputs[n - 1, i]) * float(exercise.weight[i, j - 1])
+                       for i in range(exercise.fan_in))
+        if kind in ("bnmu", "bndgamma", "bndbeta"):
+            j = rest[0]
+            if kind == "bnmu":
+                return sum(column("bnu", j)) / len(samples)
+            upstream = [float(exercise.upstream[n - 1, j - 1]) for n in samples]
+            if kind == "bndbeta":
+                return sum(upstream)
+            return sum(a * b for a, b in zip(upstream, column("bnxhat", j)))
+        if kind in ("bnvar", "bnsigmahat"):
+            j = rest[0]
+            if kind == "bnvar":
+                mean = known[f"bnmu{layer}_{j}"]
+                return sum((u - mean) ** 2 for u in column("bnu", j)) / len(samples)
+            return (max(known[f"bnvar{layer}_{j}"], 0.0) + float(exercise.epsilon)) ** 0.5
+        if kind == "bndW":
+            i, j = rest
+            return sum(float(exercise.inputs[n - 1, i - 1]) * known[f"bndu{layer}_{n}_{j}"] for n in samples)
+        n, j = rest
+        gain, shift = float(exercise.gain[0, j - 1]), float(exercise.shift[0, j - 1])
+        if kind == "bnxhat":
+            return (known[f"bnu{layer}_{n}_{j}"] - known[f"bnmu{layer}_{j}"]) / known[f"bnsigmahat{layer}_{j}"]
+        if kind == "bnz":
+            return gain * known[f"bnxhat{layer}_{n}_{j}"] + shift
+        if kind == "bndxhat":
+            return float(exercise.upstream[n - 1, j - 1]) * gain
+        g, xhat = column("bndxhat", j), column("bnxhat", j)
+        compact = len(g) * g[n - 1] - sum(g) - xhat[n - 1] * sum(a * b for a, b in zip(g, xhat))
+        return compact / (len(g) * known[f"bnsigmahat{layer}_{j}"])
+
     def expected(self, name: str, known: dict[str, float]) -> float:
         """The value ``name`` should have given the student's earlier answers in ``known``."""
         kind, numbers = _split(name)
+        if kind in _BATCH_NORM_WORDS:
+            return self._batch_norm(kind, numbers, known)
         if kind in _NORMALISATION_WORDS:
             return self._normalisation(kind, numbers[0], numbers[1] if len(numbers) > 1 else None, known)
         if kind in ("dgamma", "dbeta"):
@@ -300,7 +364,19 @@ class Sheet:
         expected = self.expected(name, known)
         found = [("a wrong sign", -expected)]
         kind, numbers = _split(name)
-        if kind == "z":
+        if kind == "bnvar":
+            count = self.sheet.batch_norm.inputs.rows
+            found.append((f"the unbiased variance (divided by {count - 1}, not {count})",
+                          expected * count / (count - 1)))
+        elif kind == "bndu":
+            layer, n, j = numbers
+            samples = range(1, self.sheet.batch_norm.inputs.rows + 1)
+            g = [known[f"bndxhat{layer}_{m}_{j}"] for m in samples]
+            scale = known[f"bnsigmahat{layer}_{j}"]
+            found.append(("the batch's mean and variance taken as constants (no coupling between samples)",
+                          g[n - 1] / scale))
+            found.append(("the path through the variance left out", (g[n - 1] - sum(g) / len(g)) / scale))
+        elif kind == "z":
             layer, j = numbers
             found.append(("the weights transposed (w_ji instead of w_ij)", self._pre(layer, j, known, transposed=True)))
             if self.b[layer] is not None:
@@ -383,7 +459,8 @@ def _split(name: str) -> tuple[str, tuple[int, ...]]:
     if name.endswith("_new"):
         return "new", ()
     # Longer prefixes first: deltau before delta, dbeta before db, gamma before g, beta before b.
-    for prefix in ("w_step", "b_step", "deltau", "delta", "dgamma", "dbeta", "dpW", "dLW", "dW", "db", "sigmahat",
+    for prefix in (*sorted(_BATCH_NORM_WORDS, key=len, reverse=True),
+                   "w_step", "b_step", "deltau", "delta", "dgamma", "dbeta", "dpW", "dLW", "dW", "db", "sigmahat",
                    "xhat", "gamma", "beta", "mu", "var", "u", "g", "z", "a", "W", "b"):
         if name.startswith(prefix):
             return prefix, tuple(int(part) for part in name[len(prefix):].split("_"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from functools import cache
 
 from symbp.derivation.backward import hidden_section, output_section
+from symbp.derivation.batchnormalisation import batch_normalisation_section, batch_normalised_layers
 from symbp.derivation.explicit import explicit_section
 from symbp.derivation.forward import activation_section, network_section
 from symbp.derivation.general import general_section
@@ -25,14 +26,12 @@ from symbp.derivation.regression import regression_section
 from symbp.derivation.updates import update_section
 from symbp.derivation.worked import worked_section
 from symbp.spec.schema import Spec, load_spec
-from symbp.symbolic.batchnorm import refuse_batch_normalization
 from symbp.symbolic.windows import refuse_windows
 
 
 def derive(spec_source, conventions: Conventions | None = None) -> Derivation:
     """The derivation of backpropagation for a spec, section by section."""
     spec = load_spec(spec_source)
-    refuse_batch_normalization(spec, "the derivation")
     refuse_windows(spec, "the derivation")
     return _derive(spec, conventions or Conventions())
 
@@ -44,13 +43,16 @@ def _derive(spec: Spec, conventions: Conventions) -> Derivation:
     sign = conventions.error_sign
     output = output_section(net, sign)
     normalised = normalised_layers(net)
+    batch_normalised = batch_normalised_layers(net)
     sections = [network_section(net), activation_section(net), general_section(net, sign, conventions.numbered_layers),
                 worked_section(net, sign, output), output]
     for layer in range(net.depth, 0, -1):
         if layer < net.depth:
             sections.append(hidden_section(net, layer, sign))
-        if layer in normalised:
+        if layer in batch_normalised:
             # Right after the section that finds the layer's error term delta, which the normalisation reads.
+            sections.append(batch_normalisation_section(net, layer, sign))
+        elif layer in normalised:
             sections.append(normalisation_section(net, layer, sign))
     # A normalised layer is more than one matrix product, and its expanded loss nests a square root of a sum in
     # every unit: the matrix form and the explicit gradients are written for networks without one.

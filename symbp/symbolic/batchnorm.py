@@ -30,6 +30,7 @@ from sympy import MatrixSymbol
 from symbp.errors import SymbpError
 from symbp.registry.calculus import ActivationCalculus
 from symbp.registry.rules import Flag, SampleSum
+from symbp.symbolic import quantities as q
 from symbp.symbolic.layernorm import (
     CodeStep,
     LayerNormLayer,
@@ -177,6 +178,23 @@ class BatchNormLayer(LayerNormLayer):
                      f"dL/dU{self.index}: through the batch's mean and variance while training, SymPy's chain rule"),
         )
 
+    # -- index form over the batch: each unit's statistics are sums over the batch's samples
+    def batch_statistics(self, j, other) -> tuple[tuple[sp.Basic, sp.Expr], ...]:
+        """Unit ``j``'s mu, sigma^2 (biased) and sigma_hat over the batch, each a sum over the samples ``other``
+        (n' = 1 .. N), in the order they are computed."""
+        mean, variance, scale = (q.layer_statistic(kind, self.index)[j] for kind in ("mean", "variance", "scale"))
+        u = q.weighted(self.index)
+        return (
+            (mean, sp.Sum(u[other, j], (other, 1, q.N_SAMPLES)) / q.N_SAMPLES),
+            (variance, sp.Sum((u[other, j] - mean) ** 2, (other, 1, q.N_SAMPLES)) / q.N_SAMPLES),
+            (scale, sp.sqrt(variance + q.layer_statistic("stabiliser", self.index))),
+        )
+
+    def batch_normalised(self, n, j) -> sp.Expr:
+        """x_hat_nj = (u_nj - mu_j) / sigma_hat_j."""
+        return ((q.weighted(self.index)[n, j] - q.layer_statistic("mean", self.index)[j])
+                / q.layer_statistic("scale", self.index)[j])
+
     # -- expanded scalars: evaluation mode per sample, training mode over a batch
     def _weighted_sums(self, previous: Sequence[sp.Expr], w: sp.Matrix) -> list[sp.Expr]:
         return [sum(previous[i] * w[i, jj] for i in range(self.fan_in)) for jj in range(self.units)]
@@ -222,6 +240,25 @@ class BatchNormLayer(LayerNormLayer):
         normalised = (weighted - mean) / np.sqrt(variance + self.epsilon)
         out = np.asarray(params[self.gain.name]) * normalised + np.asarray(params[self.shift.name])
         return out if np.ndim(previous) == 2 else out[0]
+
+
+    def batch_numeric_stages(self, previous, row_params: Sequence[Mapping], pin) -> dict[str, np.ndarray]:
+        """The named quantities of the layer on a batch in training mode, for the checker: the rows of
+        ``previous`` are the samples, each with its own copy of the parameters (``row_params``, so that one sample's
+        share of a gradient can be taken); ``pin`` may move each quantity before the next is computed. Per-sample
+        quantities are (samples, units), the statistics (units,)."""
+        rows = range(len(previous))
+        stages = {"weighted": pin("weighted", np.array([np.asarray(previous[r]) @ np.asarray(
+            row_params[r][self.weight.name]) for r in rows]))}
+        weighted = stages["weighted"]
+        stages["mean"] = pin("mean", weighted.mean(axis=0))
+        stages["variance"] = pin("variance", ((weighted - stages["mean"]) ** 2).mean(axis=0))
+        stages["stabiliser"] = np.array([self.epsilon])
+        stages["scale"] = pin("scale", np.sqrt(stages["variance"] + self.epsilon))
+        stages["normalised"] = pin("normalised", (weighted - stages["mean"]) / stages["scale"])
+        stages["pre"] = np.array([np.asarray(row_params[r][self.gain.name]) * stages["normalised"][r]
+                                  + np.asarray(row_params[r][self.shift.name]) for r in rows])
+        return stages
 
 
 def batch_norm_layers(network) -> tuple[BatchNormLayer, ...]:

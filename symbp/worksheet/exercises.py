@@ -23,7 +23,7 @@ from symbp.registry import rules
 from symbp.registry.rules import activation_named, loss_named
 from symbp.spec.schema import Spec, TrainingSpec, load_spec
 from symbp.symbolic import quantities as q
-from symbp.symbolic.batchnorm import refuse_batch_normalization
+from symbp.symbolic.batchnorm import batch_norm_layers
 from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.exact import exact_descent
 from symbp.symbolic.expanded import gradient_at
@@ -31,6 +31,7 @@ from symbp.symbolic.layers import activate, parameter_routes
 from symbp.symbolic.network import Network, network_of
 from symbp.symbolic.penalties import WeightPenalty, penalty_of, weight_penalties
 from symbp.symbolic.windows import refuse_windows
+from symbp.worksheet.batchnorm import BatchNormExercise, batch_norm_exercise
 from symbp.worksheet.numbers import draw_hand_numbers, line_problem
 
 # The hand-worked network has at most this many units in a layer (outputs keep 2 for softmax).
@@ -99,6 +100,9 @@ class Worksheet:
     hand: HandProblem
     descent: DescentProblem
     to_derive: tuple[sp.Indexed, ...]  # parameters whose gradient the student derives
+    # The spec's first batch-normalised layer, on a batch of three: its own exercise. The hand network, worked one
+    # sample at a time, has a dense layer in its place (a batch's statistics do not exist for one sample).
+    batch_norm: BatchNormExercise | None = None
 
 
 def _rng(spec: Spec, variant: int) -> random.Random:
@@ -302,12 +306,12 @@ def descent_problem(spec: Spec, variant: int) -> DescentProblem:
 
 def build_worksheet(spec_source, variant: int = 0, error_sign: int = 1) -> Worksheet:
     spec = load_spec(spec_source)
-    refuse_batch_normalization(spec, "a worksheet")
     refuse_windows(spec, "a worksheet")
     if variant < 0:
         raise ValueError("variant must be 0 or more")
     rng = _rng(spec, variant)
-    hand = hand_problem(spec, rng, error_sign)
+    normalised = batch_norm_layers(network_of(spec))
+    hand = hand_problem(without_batch_normalisation(spec), rng, error_sign)
     net = net_of(hand.spec)
     listed = [parameter for _, parameter, _ in parameters(net)]
     # One weight of the output layer and one of the first layer, and a bias where there is one. Below a
@@ -326,4 +330,15 @@ def build_worksheet(spec_source, variant: int = 0, error_sign: int = 1) -> Works
     if biases:
         chosen.append(rng.choice(biases))
     descent = descent_problem(spec, variant)
-    return Worksheet(spec, variant, hand, descent, tuple(chosen))
+    batch_norm = batch_norm_exercise(normalised[0], rng) if normalised else None
+    return Worksheet(spec, variant, hand, descent, tuple(chosen), batch_norm)
+
+
+def without_batch_normalisation(spec: Spec) -> Spec:
+    """The spec with a dense layer (with a bias) in place of each batch-normalised one: the network that the
+    worksheet's exercises work one sample at a time."""
+    if not any(layer.normalization == "batch" for layer in spec.layers):
+        return spec
+    layers = tuple(replace(layer, normalization="", bias=True) if layer.normalization == "batch" else layer
+                   for layer in spec.layers)
+    return replace(spec, name=f"{spec.name}_dense", layers=layers)

@@ -29,7 +29,7 @@ from symbp.render.templating import render
 from symbp.spec.schema import Spec, SpecSource, load_spec
 from symbp.symbolic import quantities as q
 from symbp.symbolic.layers import input_route
-from symbp.symbolic.network import network_of
+from symbp.symbolic.network import network_of, sample_coefficient
 
 MARKER = "% symbp-generated-document"
 
@@ -277,6 +277,7 @@ SECTION_TITLES = {
     "explicit": "The gradient of every weight",
     "update": "The update rule",
     "normalisation": "Normalisation",
+    "batch_normalisation": "Batch normalisation",
 }
 
 
@@ -361,6 +362,19 @@ def _normalisation_symbols(writer: Writer, layer: int) -> dict[str, str]:
     return out
 
 
+def _batch_normalisation_symbols(writer: Writer, layer: int, spec: Spec) -> dict[str, str]:
+    """How the notation names a batch-normalised layer's quantities over the batch, for the prose."""
+    j, n, other = q.unit_index(layer, "cur"), q.sample_index(), q.unit_index(0, "sample'")
+    out = {f"{name}_n": writer.math(quantity(layer)[n, j]) for name, quantity in (
+        ("weighted", q.weighted), ("normalised", q.normalised), ("weighted_delta", q.weighted_delta),
+        ("normalised_delta", q.normalised_delta))}
+    out.update({f"{kind}_j": writer.math(q.layer_statistic(kind, layer)[j]) for kind in ("mean", "variance", "scale")})
+    coefficient = sample_coefficient(spec, q.N_SAMPLES)
+    out.update({"other": writer.math(other), "normalised_other": writer.math(q.normalised(layer)[other, j]),
+                "inverse_coefficient": "" if coefficient == 1 else writer.math(1 / coefficient)})
+    return out
+
+
 def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
     # Keys lose their section's prefix ("layer2.delta" is "delta" in its section).
     blocks = {chain.key.split(".", 1)[1]: writer.block(chain) for chain in section.chains}
@@ -384,6 +398,13 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
         view.title = f"The normalisation of {writer.notation.layer_name(section.layer).replace('~', ' ')}"
         view.symbols.update(_normalisation_symbols(writer, section.layer))
         view.facts["epsilon_tex"] = tex_number(section.facts["epsilon"])
+    if section.kind == "batch_normalisation":
+        view.title = f"The batch normalisation of {writer.notation.layer_name(section.layer).replace('~', ' ')}"
+        view.symbols.update(_normalisation_symbols(writer, section.layer))
+        view.symbols.update(_batch_normalisation_symbols(writer, section.layer, spec))
+        view.facts["epsilon_tex"] = tex_number(section.facts["epsilon"])
+        view.facts["momentum_tex"] = tex_number(section.facts["momentum"])
+        view.facts["keep_tex"] = tex_number(section.facts["keep"])
     if section.kind in ("output", "hidden") and section.facts.get("normalised"):
         view.symbols.update(_normalisation_symbols(writer, section.layer))
     if section.kind == "worked":
@@ -509,10 +530,11 @@ _NORMALISATION_ERRORS = ("normalised_delta", "weighted_delta")
 
 
 def _normalisation_chains(derivation: Derivation, layer: int, keys) -> list[Chain]:
-    section = derivation.section("normalisation", layer)
-    if section is None:
-        return []
-    return [section.chain(f"norm{layer}.{key}") for key in keys]
+    for kind, prefix in (("normalisation", "norm"), ("batch_normalisation", "batchnorm")):
+        section = derivation.section(kind, layer)
+        if section is not None:
+            return [section.chain(f"{prefix}{layer}.{key}") for key in keys]
+    return []
 
 
 def fausett_algorithm(writer: Writer, derivation: Derivation, spec: Spec) -> list[dict]:
@@ -628,7 +650,8 @@ def derivation_context(spec_source, notation: str | None = None, writer_class: t
         "update_gradient_keys": [f"gradient.{kind}{layer}" for layer in layers for kind in _PARAMETER_ROLES],
         "update_keys": [f"{kind}{layer}" for layer in layers for kind in _PARAMETER_ROLES],
         "normalised_layers": [chosen.layer_name(section.layer) for section in derivation.sections
-                              if section.kind == "normalisation"],
+                              if section.kind in ("normalisation", "batch_normalisation")],
+        "batch_normalised": any(section.kind == "batch_normalisation" for section in derivation.sections),
     }
 
 

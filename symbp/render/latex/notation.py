@@ -205,18 +205,22 @@ class Notation:
         return {"weighted": "u", "normalised": r"\hat{x}", "normalised_delta": "g",
                 "weighted_delta": rf"\tilde{{{self.err}}}", "gain": r"\gamma", "shift": r"\beta"}[kind]
 
-    def normalisation_unit(self, kind: str, layer: int, j: str, time: str | None = None) -> str:
+    def normalisation_unit(self, kind: str, layer: int, j: str, time: str | None = None,
+                           sample: str | None = None) -> str:
         """Unit j's ``kind`` (``symbp.symbolic.quantities.NORMALISATION_UNIT_KINDS``, gain or shift); a gain or
-        shift at a step of the optimizer carries the step as a weight does."""
+        shift at a step of the optimizer carries the step as a weight does; over a batch, sample n's: u_nj."""
         mark = f"^{{({time}, {layer})}}" if time else self.layer_mark(layer)
-        return f"{self._normalisation_letter(kind)}{mark}_{{{j}}}"
+        subscript = j if sample is None else pair(sample, j)
+        return f"{self._normalisation_letter(kind)}{mark}_{{{subscript}}}"
 
-    def normalisation_statistic(self, kind: str, layer: int) -> str:
-        """The layer's mean, variance, scale sqrt(variance + epsilon) or epsilon on one sample."""
+    def normalisation_statistic(self, kind: str, layer: int, j: str | None = None) -> str:
+        """The layer's mean, variance, scale sqrt(variance + epsilon) or epsilon on one sample; with a unit j, that
+        unit's over the batch (batch normalisation): mu_j."""
         mark = self.layer_mark(layer)
         spread = self.spread_letter
-        return {"mean": rf"\mu{mark}", "variance": rf"\left({spread}{mark}\right)^{{2}}",
-                "scale": rf"\hat{{{spread}}}{mark}", "stabiliser": rf"\varepsilon{mark}"}[kind]
+        unit = "" if j is None or kind == "stabiliser" else f"_{{{j}}}"
+        return {"mean": rf"\mu{mark}{unit}", "variance": rf"\left({spread}{mark}{unit}\right)^{{2}}",
+                "scale": rf"\hat{{{spread}}}{mark}{unit}", "stabiliser": rf"\varepsilon{mark}"}[kind]
 
     # -- losses and scalars
     def sample_loss(self, n: str | None = None) -> str:
@@ -462,25 +466,35 @@ class FausettNotation(Notation):
         mark = self._hidden_mark(layer) if layer < self.depth else ""
         return f"s_{{{self._unit_letter(layer).upper()}{mark}}}"
 
-    def normalisation_unit(self, kind: str, layer: int, j: str, time: str | None = None) -> str:
+    def normalisation_unit(self, kind: str, layer: int, j: str, time: str | None = None,
+                           sample: str | None = None) -> str:
         """Named as Fausett names a unit's net input: z_sum_j, z_norm_j (u is one of his weight letters), the
-        error terms delta_norm_j and delta_sum_j as delta_in_j; gamma and beta carry the unit, as delta does."""
+        error terms delta_norm_j and delta_sum_j as delta_in_j; gamma and beta carry the unit, as delta does; over a
+        batch, pattern p's: z_norm_pj."""
         when = rf"(\text{{{time}}})" if time else ""
         unit, mark = self._unit_letter(layer), self._hidden_mark(layer) if layer < self.depth else ""
         if kind in ("weighted", "normalised"):
             suffix = "sum" if kind == "weighted" else "norm"
-            return rf"{unit}\_{suffix}{mark}_{{{j}}}"
+            return rf"{unit}\_{suffix}{mark}_{{{j if sample is None else pair(sample, j)}}}"
         # A letter (j, or a second index j' over the same units) tells the layer; a number names the unit.
-        subscript = j if j.rstrip("'") == self.letter(layer, "cur") else self._unit(layer, j)
+        subscript = self._unit_subscript(layer, j)
+        if sample is not None:
+            subscript = pair(sample, subscript)
         if kind in ("weighted_delta", "normalised_delta"):
             suffix = "sum" if kind == "weighted_delta" else "norm"
             return rf"{self.err}\_{suffix}_{{{subscript}}}"
         return rf"{self._normalisation_letter(kind)}_{{{subscript}}}{when}"
 
-    def normalisation_statistic(self, kind: str, layer: int) -> str:
-        """Named after the layer's units, as its skip indicator: mu_Z, sigma^2_Z."""
+    def _unit_subscript(self, layer: int, j: str) -> str:
+        return j if j.rstrip("'") == self.letter(layer, "cur") else self._unit(layer, j)
+
+    def normalisation_statistic(self, kind: str, layer: int, j: str | None = None) -> str:
+        """Named after the layer's units, as its skip indicator: mu_Z, sigma^2_Z; one unit's over the batch is
+        named after the unit, as its error term: mu_j, or mu_{Z_1}."""
         mark = self._hidden_mark(layer) if layer < self.depth else ""
         units = f"{self._unit_letter(layer).upper()}{mark}"
+        if j is not None and kind != "stabiliser":
+            units = self._unit_subscript(layer, j)
         return {"mean": rf"\mu_{{{units}}}", "variance": rf"\sigma^{{2}}_{{{units}}}",
                 "scale": rf"\hat{{\sigma}}_{{{units}}}", "stabiliser": rf"\varepsilon_{{{units}}}"}[kind]
 
@@ -589,14 +603,19 @@ class LessonNotation(Notation):
         """Named after the layer's neurons, O or H: s_O."""
         return f"s_{{{self._neuron(layer)}}}"
 
-    def normalisation_unit(self, kind: str, layer: int, j: str, time: str | None = None) -> str:
-        """Named after the neuron, as alpha_Hj: u_Hj, gamma_Hj; the shift is b_Hj, beta being the lesson's output."""
+    def normalisation_unit(self, kind: str, layer: int, j: str, time: str | None = None,
+                           sample: str | None = None) -> str:
+        """Named after the neuron, as alpha_Hj: u_Hj, gamma_Hj; the shift is b_Hj, beta being the lesson's output;
+        over a batch, sample n's: u_{n,Hj}."""
         letter = "b" if kind == "shift" else self._normalisation_letter(kind)
         when = f"^{{({time})}}" if time else ""
-        return f"{letter}_{{{self._neuron(layer)}{j}}}{when}"
+        of_sample = "" if sample is None else f"{sample},"
+        return f"{letter}_{{{of_sample}{self._neuron(layer)}{j}}}{when}"
 
-    def normalisation_statistic(self, kind: str, layer: int) -> str:
+    def normalisation_statistic(self, kind: str, layer: int, j: str | None = None) -> str:
         neuron = self._neuron(layer)
+        if j is not None and kind != "stabiliser":
+            neuron = f"{neuron}{j}"
         return {"mean": rf"\mu_{{{neuron}}}", "variance": rf"\sigma^{{2}}_{{{neuron}}}",
                 "scale": rf"\hat{{\sigma}}_{{{neuron}}}", "stabiliser": rf"\varepsilon_{{{neuron}}}"}[kind]
 

@@ -20,6 +20,7 @@ from symbp.symbolic.quantities import (
     LOSS,
     MATRIX_ROLES,
     N_SAMPLES,
+    NORMALISATION_LAYER_KINDS,
     NORMALISATION_UNIT_KINDS,
     PENALISED_LOSS,
     ROLES,
@@ -113,7 +114,13 @@ class NotationPrinter(LatexPrinter):
             towards = Partial(SAMPLE_LOSS, act(layer)[expr.indices[0]])
             return self._print(towards if notation.error_sign > 0 else -towards)
         if role.kind in _NORMALISATION_UNIT_KINDS:
+            # Over a batch (batch normalisation), the sample comes first: u_nj is sample n's u_j.
+            if len(indices) == 2:
+                return notation.normalisation_unit(role.kind, layer, indices[1], sample=indices[0])
             return notation.normalisation_unit(role.kind, layer, indices[0])
+        if role.kind in NORMALISATION_LAYER_KINDS:
+            # A statistic of one unit over the batch (batch normalisation): mu_j.
+            return notation.normalisation_statistic(role.kind, layer, indices[0])
         if role.kind in ("input", "target", "prediction"):
             return getattr(notation, role.kind)(indices[0])
         if role.kind == "sample_loss":

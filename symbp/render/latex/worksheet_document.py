@@ -115,8 +115,9 @@ def _derive_answer(writer: Writer, sections: dict, parameter) -> dict:
 LINE_VARIABLE = sp.Symbol("x")
 
 
-def _exercise_numbers(normalised: bool) -> dict[str, int]:
-    parts = ["chain", "forward", *(["normalisation"] if normalised else []), "backward", "step", "descent"]
+def _exercise_numbers(normalised: bool, batch_normalised: bool = False) -> dict[str, int]:
+    parts = ["chain", "forward", *(["normalisation"] if normalised else []), "backward", "step",
+             *(["batch_norm"] if batch_normalised else []), "descent"]
     return {part: number for number, part in enumerate(parts, start=1)}
 
 
@@ -181,6 +182,32 @@ def _in_brief(block: Block) -> Block:
     """A derivation's first and last line only: the sheet gives the result, the derivation has the steps."""
     first, last = block.lines[0], block.lines[-1]
     return Block(block.key, (Line(first.lhs, first.relation, last.rhs, ""),), block.boxed)
+
+
+def _batch_norm_view(writer: Writer, sheet: Worksheet, spec) -> dict | None:
+    """The batch-normalised layer's exercise (symbp.worksheet.batchnorm): its givens, and its answers forward and
+    back, each named in the sheet's notation."""
+    exercise = sheet.batch_norm
+    if exercise is None:
+        return None
+    layer = exercise.layer
+    j = q.unit_index(layer, "cur")
+    n, other = q.sample_index(), q.unit_index(0, "sample'")
+    return {
+        "layer": writer.notation.layer_name(layer),
+        "units": exercise.units,
+        "inputs": exercise.fan_in,
+        "samples": exercise.inputs.rows,
+        "given": [_entry(writer, quantity, value) for quantity, value in exercise.given()],
+        "forward": [_entry(writer, quantity, value) for quantity, value in exercise.forward.items()],
+        "backward": [_entry(writer, quantity, value) for quantity, value in exercise.backward.items()],
+        "weighted": writer.math(q.weighted(layer)[n, j]),
+        "mean": writer.math(q.layer_statistic("mean", layer)[j]),
+        "other": writer.math(other),
+        "loss": writer.math(q.LOSS),
+        "stabiliser": writer.math(q.layer_statistic("stabiliser", layer)),
+        "replaced": [index + 1 for index, each in enumerate(spec.layers) if each.normalization == "batch"],
+    }
 
 
 def worksheet_context(spec_source, notation: str | None = None, variant: int = 0, solutions: bool = False,
@@ -264,8 +291,10 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
         "normalisation_backward": normalisation_backward,
         "normalised_layers": [hand_notation.layer_name(layer.index) for layer in net.layers
                               if hasattr(layer, "index_statistics")],
-        # Exercise numbers: a network with a normalised layer has an exercise on it after the forward pass.
-        "number": _exercise_numbers(bool(normalisation_forward)),
+        # Exercise numbers: a network with a normalised layer has an exercise on it after the forward pass, one with
+        # a batch-normalised layer an exercise on that layer over a batch after the step.
+        "number": _exercise_numbers(bool(normalisation_forward), sheet.batch_norm is not None),
+        "batch_norm": _batch_norm_view(writer, sheet, spec),
         "deltas": deltas,
         "gradients": gradients,
         "updated": updated,
