@@ -58,6 +58,9 @@ REASON_WORDS = {
     "factor": "take out the common factor",
     "kink": "|w| has a kink at 0, where sign(0) = 0 is taken",
     "update": "",
+    "bracket_picks": "each bracket picks one term of its sum",
+    "zero_outside": "an error term is 0 outside its layer's positions",
+    "first_max": "the first largest entry, which a small change does not move",
 }
 
 
