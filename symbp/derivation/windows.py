@@ -92,35 +92,34 @@ def _primed(expr: sp.Expr, symbols, primes: int = 1) -> sp.Expr:
     return expr.xreplace(renamed)
 
 
-def _zero_extended_values(expr: sp.Expr, layer, net: Network, draws: int = 2) -> list:
-    """``expr`` at every value of its free indices, its quantities drawn at random (exact rationals), each entry of
-    an input or an error term outside its layer's positions 0."""
-    rng = random.Random(7)
-    bases = {indexed.base for indexed in expr.atoms(sp.Indexed)}
-    free = sorted((s for s in expr.free_symbols if s in q.INDEX_ROLES), key=str)
+def _zero_extended_values(exprs, layer, net: Network, draws: int = 2) -> list:
+    """Each of ``exprs`` at the values of their free indices (all of them, or the corners and a fixed draw of 38
+    more), their quantities drawn at random as exact rationals, the same entry the same number in every expression,
+    and each entry of an input or an error term outside its layer's positions 0."""
+    free = sorted((s for s in set().union(*(e.free_symbols for e in exprs)) if s in q.INDEX_ROLES), key=str)
     ranges = [range(1, layer.index_extent(s) + 1) for s in free]
-    out = []
     combinations = list(itertools.product(*ranges))
-    if len(combinations) > 40:  # the corners, and a fixed draw of the rest
+    if len(combinations) > 40:
         combinations = [combinations[0], combinations[-1], *random.Random(3).sample(combinations[1:-1], 38)]
+    rng = random.Random(7)
+    out = []
     for _ in range(draws):
         values: dict = {}
 
         def entry(indexed, values=values):
             role = q.ROLES[indexed.base]
-            shape = _shape_of(net, role.layer if role.kind not in ("act", "input") else role.layer)
+            shape = _shape_of(net, role.layer)
             if role.kind in ("act", "input", "delta", "incoming") and shape is not None:
-                inside = all(1 <= int(i) <= n for i, n in zip(indexed.indices, shape))
-                if not inside:
+                if not all(1 <= int(i) <= n for i, n in zip(indexed.indices, shape)):
                     return sp.Integer(0)
-            key = indexed
-            if key not in values:
-                values[key] = sp.Rational(rng.randint(-9, 9), rng.randint(1, 5))
-            return values[key]
+            if indexed not in values:
+                values[indexed] = sp.Rational(rng.randint(-9, 9), rng.randint(1, 5))
+            return values[indexed]
 
         for combination in combinations:
-            at = expr.xreplace(dict(zip(free, (sp.Integer(v) for v in combination)))).doit()
-            out.append(at.replace(lambda e: isinstance(e, sp.Indexed) and e.base in bases, entry))
+            at = {symbol: sp.Integer(v) for symbol, v in zip(free, combination)}
+            out.append(tuple(expr.xreplace(at).doit().replace(lambda e: isinstance(e, sp.Indexed) and e.base in q.ROLES,
+                                                               entry) for expr in exprs))
     return out
 
 
@@ -134,7 +133,7 @@ def _shape_of(net: Network, layer: int) -> tuple[int, ...] | None:
 
 def _proven_equal(derived: sp.Expr, written: sp.Expr, layer, net: Network) -> None:
     """The written form equals SymPy's at every index value on random numbers, or the derivation stops."""
-    if _zero_extended_values(derived, layer, net) != _zero_extended_values(written, layer, net):
+    if any(left != right for left, right in _zero_extended_values((derived, written), layer, net)):
         raise ArithmeticError(f"{written} is not SymPy's {derived} on layer {layer.index}")
 
 
