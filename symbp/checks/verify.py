@@ -447,6 +447,8 @@ class Evaluator:
             return float(expr)
         if expr is sp.true or expr is sp.false:
             return bool(expr)
+        if isinstance(expr, (sp.Indexed, q.Partial, q.Current, q.Updated, sp.Derivative)):
+            expr = _pinned(expr, bound)
         if isinstance(expr, sp.Indexed):
             return self.indexed(expr, n)
         if q.is_layer_statistic(expr):
@@ -465,7 +467,8 @@ class Evaluator:
             *inner, (index, low, high) = expr.limits
             body = sp.Sum(expr.function, *inner) if inner else expr.function
             low, high = int(self.value(low, n, bound)), int(self.value(high, n, bound))
-            return sum(self.value(body.xreplace({index: sp.Integer(v)}), n, bound) for v in range(low, high + 1))
+            # The index is bound to each value in turn, and set into the named quantities where they are read.
+            return sum(self.value(body, n, {**bound, index: v}) for v in range(low, high + 1))
         if expr.is_Add or isinstance(expr, MatAdd):
             return sum(self.value(arg, n, bound) for arg in expr.args)
         if expr.is_Mul or isinstance(expr, (MatMul, HadamardProduct)):
@@ -568,6 +571,13 @@ class Evaluator:
         step = 1e-3 * (1 + np.abs(at))
         values = [forward(at + offset * step) for offset in (-2, -1, 1, 2)]
         return (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * step)
+
+
+def _pinned(expr, bound: dict):
+    """``expr`` with the sums' indices bound so far set to their values."""
+    values = {symbol: sp.Integer(value) for symbol, value in bound.items()
+              if isinstance(symbol, sp.Symbol) and isinstance(value, int) and symbol in expr.free_symbols}
+    return expr.xreplace(values) if values else expr
 
 
 def _close(got, expected) -> bool:

@@ -25,7 +25,7 @@ _WINDOW_LETTERS = {
     "filter": "fgho", "channel": "cgho", "position": "pqogh", "position2": "qpogh", "offset": "tuvrs",
     "offset2": "uvtsr", "source": "rsvhg", "source2": "srvhg",
 }
-_FALLBACK_LETTERS = "pqrstuvoghcf"
+_FALLBACK_LETTERS = (*"pqrstuvoghcfln", r"\kappa", r"\lambda", r"\nu", r"\xi", r"\rho", r"\tau")
 # Letters every notation writes a quantity or a function with: a, b, w, x, y, z, the derivative's d, e, and the
 # dropout mask's m.
 _QUANTITY_LETTERS = frozenset("abdemwxyz")
@@ -157,10 +157,14 @@ class Notation:
             return self.window_letters()[base] + "'" * (len(relation) - len(base))
         return self.letter(layer, base) + "'" * (len(relation) - len(base))
 
+    def reserved(self) -> frozenset:
+        """The letters the text writes something other than an index with."""
+        return self.reserved_letters
+
     def window_letters(self) -> dict[str, str]:
         """A window layer's index letters: channel, position, offset (p, q and t, u on two axes), none of them a
         letter that the notation gives a unit of any layer, a sample or a quantity."""
-        taken = set(_QUANTITY_LETTERS | self.reserved_letters)
+        taken = set(_QUANTITY_LETTERS | self.reserved())
         for layer in range(self.depth + 1):
             for relation in ("prev", "cur", "next"):
                 taken.add(self.letter(layer, relation).rstrip("'"))
@@ -169,7 +173,7 @@ class Notation:
             taken.add("t")  # w^(t): the step of gradient descent
         letters = {}
         for role, preferred in _WINDOW_LETTERS.items():
-            letter = next(c for c in preferred + _FALLBACK_LETTERS if c not in taken)
+            letter = next(c for c in (*preferred, *_FALLBACK_LETTERS) if c not in taken)
             letters[role] = letter
             taken.add(letter)
         return letters
@@ -435,7 +439,10 @@ class FausettNotation(Notation):
     numbers_layers: bool = False
     generic_symbol: str = "f"
     equation_tags: dict[str, str] = field(default_factory=dict)
-    reserved_letters: frozenset = frozenset("f" + _FAUSETT_WEIGHTS)
+
+    def reserved(self) -> frozenset:
+        # f is the activation; each layer's weights have a letter, from the output down.
+        return frozenset("f" + _FAUSETT_WEIGHTS[:self.depth])
 
     def _from_output(self, layer: int) -> int:
         return self.depth - layer
@@ -577,6 +584,7 @@ class LessonNotation(Notation):
     bias_first: bool = True
     weight_first: bool = False
     letters: dict[str, str] = field(default_factory=lambda: {"prev": "i", "cur": "j", "next": "k", "sample": "n"})
+    reserved_letters: frozenset = frozenset("f")  # the activation
     generic_activation: str | None = "f"
     update_style: str = "time"
     numbers_layers: bool = False
@@ -619,8 +627,6 @@ class LessonNotation(Notation):
     def act(self, layer: int, j: str) -> str:
         return self.input(j) if layer == 0 else rf"\beta_{{{self._neuron(layer)}{j}}}"
 
-    reserved_letters: frozenset = frozenset("f")
-
     def kernel(self, layer: int, indices: list[str], time: str | None = None) -> str:
         when = f"^{{({time})}}" if time else ""
         return f"w_{{{self._neuron(layer)},{','.join(indices)}}}{when}"
@@ -631,15 +637,6 @@ class LessonNotation(Notation):
     def _offset(self, layer: int) -> int:
         sizes, biases = self.shape.sizes, self.shape.biases
         return sum((sizes[below - 1] + int(biases[below - 1])) * sizes[below] for below in range(1, layer))
-
-    def kernel(self, layer: int, indices: list[str], time: str | None = None) -> str:
-        """A convolution's weight: filter, input channel and window offsets, w^(l)_{f,c,t}."""
-        mark = f"^{{({time}, {layer})}}" if time else self.layer_mark(layer)
-        return f"w{mark}_{{{','.join(indices)}}}"
-
-    def first_max(self, layer: int, entries: str) -> str:
-        """A max-pooling layer's indicator of each window's first largest entry, chi^(l)_{c,p,t}."""
-        return rf"\chi{self.layer_mark(layer)}_{{{entries}}}"
 
     def weight_number(self, layer: int, i, j):
         if self.shape is None:
