@@ -9,12 +9,14 @@ from dataclasses import replace
 
 import pytest
 import sympy as sp
+from html_inspection import raw_tex_in, read_page
 from typesetting_catalogue import NOTATIONS, inspect_tex
 
 from symbp.checks.verify import Oracle, verify
 from symbp.cli.main import main
 from symbp.derivation.backprop import derive
 from symbp.derivation.model import Chain, Conventions, Derivation, Step
+from symbp.render.html.page import derivation_page
 from symbp.render.latex.document import Writer, derivation_document, notation_for
 from symbp.spec.schema import load_spec
 from symbp.symbolic import quantities as q
@@ -189,3 +191,23 @@ def test_the_output_layer_must_be_dense(tmp_path):
 def test_typesets_in_every_notation(name, notation):
     report = inspect_tex(derivation_document(SPECS[name], notation), f"{name}-{notation}")
     assert not report.problems(), report.problems()[:5]
+
+
+def test_the_html_page_renders_the_sections_in_mathml():
+    for notation in ("lab", "fausett"):
+        page = read_page(derivation_page(SPECS["two_d"], notation))
+        assert page.tags.count("math") > 50 and raw_tex_in(page.text) == []
+        assert "The convolution of" in page.text and "The max pooling of" in page.text
+
+
+def test_the_bundled_convolutional_example_is_derived_within_its_limits():
+    """digits_conv (8 filters, 754 parameters): its window sections, no section listing every parameter, and a
+    document of a few pages, as the dense examples' derivations cap theirs."""
+    source = derivation_document("digits_conv")
+    derivation = derive(load_spec("digits_conv"))
+    assert [section.kind for section in derivation.sections].count("window") == 2
+    assert derivation.section("explicit") is None and derivation.section("worked") is None
+    report = inspect_tex(source, "digits_conv")
+    assert not report.problems(), report.problems()[:5]
+    pages = int(next(line for line in report.log.splitlines() if "Output written" in line).split("(")[1].split()[0])
+    assert pages <= 16

@@ -190,6 +190,12 @@ def window_section(net: Network, index: int, sign: int) -> Section:
     channel = q.window_index(index, "channel")
     written_other = _primed(layer.index_definition(1), [channel, *offsets])
     count = layer.geometry.channels if layer.pooling else layer.window.filters
+
+    def through_every_output(target) -> sp.Sum:
+        """dl/d target as the total derivative through every output entry of the layer."""
+        return layer.index_positions_sum(sp.Sum(product(Partial(SAMPLE_LOSS, z_other), Partial(z_other, target)),
+                                                (other, 1, count)))
+
     if not layer.pooling:
         parameters = [(layer.index_kernel(), "weight", "w")]
         parameters += [(q.bias(index)[channel_out], "bias", "b")] if layer.bias else []
@@ -199,13 +205,12 @@ def window_section(net: Network, index: int, sign: int) -> Section:
                 else derived
             chains.append(chain(f"{prefix}.dz_d{key}", Partial(z_other, parameter),
                                 step(Partial(written_other, parameter), Reason("definition")), step(dz)))
-            total = layer.index_positions_sum(sp.Sum(delta_other * dz, (other, 1, count)))
             inner = sp.Sum(delta_other * dz, (other, 1, count))
+            total = layer.index_positions_sum(inner)
             picked = layer.index_positions_sum(_check_picked(inner, _picked(inner, layer), layer, net))
             chains.append(chain(
                 f"{prefix}.{role}", Partial(SAMPLE_LOSS, parameter),
-                step(layer.index_positions_sum(sp.Sum(product(Partial(SAMPLE_LOSS, z_other), Partial(z_other, parameter)),
-                                                      (other, 1, count))), Reason("total_derivative")),
+                step(through_every_output(parameter), Reason("total_derivative")),
                 step(sign * total, Reason("delta"), Reason("substitute", (fact(Partial(z_other, parameter), dz),))),
                 step(sign * picked, Reason("bracket_picks")),
                 boxed=True,
@@ -233,8 +238,7 @@ def window_section(net: Network, index: int, sign: int) -> Section:
             picked = picked.xreplace({other: channel_out})  # one filter index in the line: f, not f'
         steps = [
             step(sign * Partial(SAMPLE_LOSS, below), Reason("definition")),
-            step(sign * layer.index_positions_sum(sp.Sum(product(Partial(SAMPLE_LOSS, z_other), Partial(z_other, below)),
-                                                         (other, 1, count))), Reason("total_derivative")),
+            step(sign * through_every_output(below), Reason("total_derivative")),
             step(total, Reason("delta"), Reason("substitute", (fact(Partial(z_other, below), dz),))),
             step(picked, Reason("constant_factor"), *((Reason("bracket_picks"),) if layer.pooling else ())),
         ]

@@ -13,8 +13,9 @@ pullbacks SymPy's matrix calculus derives, as for the dense layer:
   so dL/dP = M o (G 1^T): the error goes to the first largest entry of each window, as PyTorch sends it.
 
 The error reaching the layer below is dL/dP carried back through im2col's adjoint: each window's gradient added
-onto the input entries it read. The derivation's index form and the worksheets do not cover these kinds yet
-(``refuse_windows``); the check's oracle differentiates the expanded loss written through
+onto the input entries it read. In index form (``symbp.derivation.windows``) each kind writes one output entry in
+its own indices, filter or channel, positions and window offsets (``index_definition``); the worksheets do not
+cover these kinds yet (``refuse_windows``); the check's oracle differentiates the expanded loss written through
 ``expanded_preactivation``, one parameter at a time.
 """
 
@@ -33,8 +34,8 @@ from sympy import HadamardProduct, MatrixSymbol, OneMatrix, Trace
 from symbp.errors import SymbpError
 from symbp.registry.calculus import ActivationCalculus
 from symbp.spec.windows import CONVOLUTIONS, POOLINGS, WindowGeometry, WindowLayer
-from symbp.symbolic.layernorm import CodeStep
 from symbp.symbolic import quantities as q
+from symbp.symbolic.layernorm import CodeStep
 from symbp.symbolic.layers import LayerSymbols, Parameter, n_samples, register_layer_kind
 
 

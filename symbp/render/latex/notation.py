@@ -22,10 +22,11 @@ DEFAULT_NOTATION = "lab"
 # A window layer's indices (symbp.symbolic.quantities.WINDOW_INDEX_ROLES), each with the letters it prefers, first
 # to last; a letter that the notation gives a unit, a sample or a quantity is never taken.
 _WINDOW_LETTERS = {
-    "filter": "fgho", "channel": "cgho", "position": "pqogh", "position2": "qpogh", "offset": "tuvrs",
+    "filter": "fgh", "channel": "cgh", "position": "pqgh", "position2": "qpgh", "offset": "tuvrs",
     "offset2": "uvtsr", "source": "rsvhg", "source2": "srvhg",
 }
-_FALLBACK_LETTERS = (*"pqrstuvoghcfln", r"\kappa", r"\lambda", r"\nu", r"\xi", r"\rho", r"\tau")
+# o is too like a 0 to be an index.
+_FALLBACK_LETTERS = (*"lnpqrstuvghcf", r"\kappa", r"\lambda", r"\nu", r"\xi", r"\rho", r"\tau")
 # Letters every notation writes a quantity or a function with: a, b, w, x, y, z, the derivative's d, e, and the
 # dropout mask's m.
 _QUANTITY_LETTERS = frozenset("abdemwxyz")
