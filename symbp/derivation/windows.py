@@ -31,11 +31,6 @@ def window_layers_of(net: Network) -> tuple[int, ...]:
     return tuple(layer.index for layer in net.layers if hasattr(layer, "index_definition"))
 
 
-def _resolved(expr: sp.Expr) -> sp.Expr:
-    """SymPy's "if the index is in its range" cases resolved: every index of the layer is in its range."""
-    return expr.replace(lambda e: isinstance(e, sp.Piecewise), lambda e: e.args[0].expr)
-
-
 def _always_within(expr: sp.Expr, low, high, layer) -> bool:
     """Whether ``expr``, an expression in the layer's indices, lies in low..high at every value of its indices."""
     free = sorted((s for s in expr.free_symbols if s in q.INDEX_ROLES), key=str)
@@ -44,9 +39,9 @@ def _always_within(expr: sp.Expr, low, high, layer) -> bool:
 
 
 def _picked(total: sp.Sum, layer, outside_zero: bool = False, only=None) -> sp.Expr:
-    """A sum whose terms hold brackets [v = e] over its own index v, each such index set to e and its sum dropped:
-    where e is always in v's range, or (``outside_zero``) where what it indexes is 0 outside its range. The result
-    is proven equal to SymPy's own summation of the brackets on the layer's index ranges."""
+    """A sum whose terms hold brackets [v = e] over its own index v (among ``only``, if given), each such index set
+    to e and its sum dropped: where e is always in v's range, or (``outside_zero``) where what it indexes is 0
+    outside its range. Its callers prove the result equal to the sum itself (``_check_picked``)."""
     body, kept = total.function, []
     for index, low, high in total.limits:
         if only is not None and index not in only:
@@ -79,6 +74,7 @@ def _one_sum(expr: sp.Expr) -> sp.Expr:
 
 
 def _check_picked(derived: sp.Expr, written: sp.Expr, layer, net) -> sp.Expr:
+    """``written``, once proven equal to ``derived`` on the layer's index ranges."""
     _proven_equal(derived, written, layer, net)
     return written
 

@@ -181,9 +181,11 @@ class _WindowBase:
         role = q.INDEX_ROLES[symbol].relation.rstrip("'")
         g = self.geometry
         axis = 1 if role.endswith("2") else 0
+        per_axis = {"position": g.positions, "offset": g.window, "source": g.spatial}
         base = role.removesuffix("2")
-        return {"filter": self.window.filters, "channel": g.channels, "position": g.positions[axis] if base ==
-                "position" else 0, "offset": g.window[axis], "source": g.spatial[axis]}[base]
+        if base in per_axis:
+            return per_axis[base][axis]
+        return self.window.filters if base == "filter" else g.channels
 
     def read_positions(self, positions, offsets) -> tuple[sp.Expr, ...]:
         """The input position that window offset ``offsets`` of output position ``positions`` reads, counted from 1:
