@@ -78,6 +78,11 @@ def _windowed(net, sign: int) -> tuple:
     windows = set(window_layers_of(net))
     sections = [network_section(net), activation_section(net), output_section(net, sign)]
     for layer in range(net.depth - 1, 0, -1):
-        sections.append(window_section(net, layer, sign) if layer in windows else hidden_section(net, layer, sign))
+        if layer not in windows:
+            sections.append(hidden_section(net, layer, sign))
+            continue
+        # The window layer above passes its error back to this layer's outputs in the chain "input" of its section.
+        above = sections[-1].chain(f"window{layer + 1}.input") if layer + 1 in windows else None
+        sections.append(window_section(net, layer, sign, above))
     sections.append(update_section(net, sign))
     return tuple(section for section in sections if section.chains)

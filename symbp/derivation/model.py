@@ -19,6 +19,7 @@ REASONS = (
     "power_rule", "derivative_of", "constant", "only_term", "simplify", "in_terms_of_output", "substitute",
     "fact", "delta", "factor", "cse", "delta_rule", "update", "sum_over_samples", "matrix_calculus",
     "elementwise", "split", "kink", "bracket_picks", "zero_outside", "first_max",
+    "passed_back",
 )
 
 

@@ -20,7 +20,7 @@ import random
 import sympy as sp
 
 from symbp.derivation.indexform import local_derivative
-from symbp.derivation.model import Reason, Section, chain, fact, product, step
+from symbp.derivation.model import Chain, Reason, Section, chain, fact, product, step
 from symbp.symbolic import quantities as q
 from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import SAMPLE_LOSS, VARIABLE, Partial
@@ -133,7 +133,20 @@ def _proven_equal(derived: sp.Expr, written: sp.Expr, layer, net: Network) -> No
         raise ArithmeticError(f"{written} is not SymPy's {derived} on layer {layer.index}")
 
 
-def window_section(net: Network, index: int, sign: int) -> Section:
+def _in_own_indices(passed: Chain, layer) -> sp.Expr:
+    """The error that the window layer above passes back to this layer's outputs (its "input" chain, over its
+    channel c and input positions r), in this layer's indices: c and r become the output channel and positions,
+    and the sums' own indices are primed so that none prints like one of them."""
+    bound = {limit[0] for total in passed.result.atoms(sp.Sum) for limit in total.limits}
+    renamed = passed.result.xreplace({symbol: q.unit_index(q.INDEX_ROLES[symbol].layer,
+                                                           q.INDEX_ROLES[symbol].relation + "'") for symbol in bound})
+    channel, *sources = passed.lhs.indices
+    return renamed.xreplace(dict(zip((channel, *sources), (layer.output_channel(), *layer.positions_index()))))
+
+
+def window_section(net: Network, index: int, sign: int, passed: Chain | None = None) -> Section:
+    """The section of window layer ``index``; ``passed`` is the chain by which the window layer above, if any, passes
+    its error back to this layer's outputs."""
     layer = net.layer(index)
     prefix = f"window{index}"
     channel_out, positions, offsets = layer.output_channel(), layer.positions_index(), layer.offsets_index()
@@ -163,6 +176,8 @@ def window_section(net: Network, index: int, sign: int) -> Section:
             step(sp.Sum(q.delta(index + 1)[k] * reaches, (k, 1, units_above)), Reason("delta"),
                  Reason("substitute", (fact(Partial(q.pre(index + 1)[k], a), reaches),))),
         ]
+    elif passed is not None:
+        incoming_steps.append(step(_in_own_indices(passed, layer), Reason("passed_back")))
     chains.append(chain(f"{prefix}.incoming", incoming, *incoming_steps, relation=":="))
 
     # -- the error term at the pre-activations

@@ -61,6 +61,7 @@ REASON_WORDS = {
     "bracket_picks": "each bracket picks one term of its sum",
     "zero_outside": "an error term is 0 outside its layer's positions",
     "first_max": "the first largest entry, which a small change does not move",
+    "passed_back": "passed back by the layer above",
 }
 
 
@@ -314,7 +315,9 @@ def legend(writer: Writer, spec: Spec) -> list[dict]:
         rows.append({
             "layer": writer.notation.layer_name(layer),
             "units": spec.sizes[layer],
-            "activation": writer.notation.activation(spec.layers[layer - 1].activation),
+            # A pooling layer has no activation: the column names its reduction of each window.
+            "activation": (r"\max" if current.maximum else r"\operatorname{mean}") if getattr(current, "pooling", False)
+            else writer.notation.activation(spec.layers[layer - 1].activation),
             "pre": writer.math(q.pre(layer)[j]),
             "act": writer.math(q.act(layer)[j]),
             "weight": named.get("weight"),
