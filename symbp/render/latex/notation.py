@@ -628,6 +628,18 @@ class LessonNotation(Notation):
     def act(self, layer: int, j: str) -> str:
         return self.input(j) if layer == 0 else rf"\beta_{{{self._neuron(layer)}{j}}}"
 
+    def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
+        # With window layers the weights are not numbered (their kernels are many): each names its layer's neuron.
+        if self.shape is not None and self.shape.windowed:
+            return self.kernel(layer, [i, j], time)
+        return super().weight(layer, i, j, time)
+
+    def bias(self, layer: int, j: str, time: str | None = None) -> str:
+        if self.shape is not None and self.shape.windowed:
+            when = f"^{{({time})}}" if time else ""
+            return f"b_{{{self._neuron(layer)},{j}}}{when}"
+        return super().bias(layer, j, time)
+
     def kernel(self, layer: int, indices: list[str], time: str | None = None) -> str:
         when = f"^{{({time})}}" if time else ""
         return f"w_{{{self._neuron(layer)},{','.join(indices)}}}{when}"
