@@ -217,7 +217,7 @@ class Oracle:
                 # far below their size: a step of their size would step over the curvature.
                 step = min(step, 1e-3 * self.quantity("scale", bottom[1], 0, n))
             with np.errstate(all="ignore"):
-                if self.max_pooling and not self._one_sided_agree(top, bottom, n, base, step):
+                if self.max_pooling and self._tied(bottom, n):
                     self._cache[key] = None
                     raise Kink(f"d{top}/d{bottom} on sample {n}")
                 result = self._difference(top, bottom, n, base, step)
@@ -229,16 +229,21 @@ class Oracle:
             raise Kink(f"d{top}/d{bottom} on sample {n}")
         return self._cache[key]
 
-    def _one_sided_agree(self, top, bottom, n, base, step) -> bool:
-        """Whether the forward and backward differences agree: they do not where a max-pooling window's largest
-        entry is tied (moving one of the tied entries up moves the maximum, moving it down does not)."""
-        def at(offset):
-            overrides = {bottom: base + offset * step}
-            return self.sample_loss(n, overrides) if top == ("loss",) else \
-                float(self.forward(n, overrides)[top[:2]][top[2]])
-        middle = at(0)
-        right, left = (at(1) - middle) / step, (middle - at(-1)) / step
-        return abs(right - left) <= 1e-3 * max(1.0, abs(right), abs(left))
+    def _tied(self, bottom: tuple, n: int) -> bool:
+        """Whether ``bottom`` is an entry of a max-pooling layer's input that ties for the largest in one of the
+        windows that read it: there the loss has no derivative (moving the entry up moves the maximum, moving it
+        down does not)."""
+        kind, layer, unit = bottom
+        if kind != "act" or layer >= self.depth or not getattr(self.network.layer(layer + 1), "maximum", False):
+            return False
+        below = self.quantity_row("act", layer, n)
+        for channels in self.network.layer(layer + 1)._windows:
+            for read in channels:
+                if unit in read:
+                    values = below[[i for i in read if i is not None]]
+                    if below[unit] == values.max() and np.count_nonzero(values == values.max()) > 1:
+                        return True
+        return False
 
     def _difference(self, top, bottom, n, base, step) -> float:
         values = []
