@@ -5,6 +5,7 @@ all five notations."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -175,15 +176,24 @@ def test_every_notation_names_the_window_indices_apart_from_its_units():
             assert len(printed) == sum(hasattr(layer, "index_kernel") for layer in net.layers)
 
 
-def test_the_output_layer_must_be_dense(tmp_path):
+def test_the_command_line_derives_a_window_network(tmp_path, capsys):
+    path = tmp_path / "conv.json"
+    path.write_text(json.dumps(SPECS["one_d"]))
+    assert main(["derive", str(path), "-o", str(tmp_path / "conv.tex")]) == 0
+    text = (tmp_path / "conv.tex").read_text()
+    assert "The convolution of layer" in text and "The average pooling of layer" in text
+
+
+def test_the_output_layer_must_be_dense(tmp_path, capsys):
     spec = {"name": "conv_out", "input_shape": [1, 4],
             "layers": [{"kind": "conv1d", "filters": 1, "kernel_size": 2, "activation": "linear"}],
             "loss": {"name": "squared_error"}}
     path = tmp_path / "spec.json"
-    import json
     path.write_text(json.dumps(spec))
     assert main(["derive", str(path), "-o", str(tmp_path / "out.tex")]) == 2
-    assert not (tmp_path / "out.tex").exists()
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("symbp: error: layers[0].kind: the derivation needs a dense output")
+    assert list(tmp_path.iterdir()) == [path]
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
