@@ -13,6 +13,7 @@ from symbp.cli.main import main
 from symbp.errors import SpecError, SymbpError
 from symbp.render.code.numpy_module import generate_module
 from symbp.spec.schema import load_spec
+from symbp.symbolic import quantities as q
 
 SMALL = {
     "name": "small_conv",
@@ -175,7 +176,6 @@ def test_a_bad_spec_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("command", "where"), [
-    (["derive", "-o", "out.tex"], "the derivation"),
     (["worksheet", "-o", "out.tex"], "a worksheet"),
     (["generate", "--backend", "array-api", "-o", "out.py"], "the array-API backend"),
     (["generate", "--backend", "cupy", "-o", "out.py"], "the CuPy backend"),
@@ -213,12 +213,14 @@ def test_train_then_predict_a_network_mixing_windows_and_dense_layers(tmp_path, 
     assert "input_shape [2, 3, 4] is 24 inputs a row, read row-major" in capsys.readouterr().err
 
 
-def test_the_index_form_is_refused_rather_than_guessed():
+def test_a_dense_layers_index_form_is_refused_rather_than_guessed():
+    """A window layer's entries are written by channel and position (``index_definition``), never as one unit's."""
     from symbp.symbolic.network import network_of
 
     layer = network_of(load_spec(SMALL)).layers[0]
-    with pytest.raises(SymbpError, match="index-form derivation has no window layers yet"):
+    with pytest.raises(SymbpError, match="written in its own indices"):
         layer.index_preactivation(1)
+    assert layer.index_definition().has(q.weight(1))
 
 
 def test_numeric_and_expanded_preactivations_agree_with_the_module():

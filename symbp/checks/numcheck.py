@@ -35,6 +35,8 @@ def _chosen(spec) -> list[tuple[Parameter, tuple[int, ...]]]:
     """Per layer: the first entry of its first parameter, and the first of its bias or else the last of its weight."""
     chosen = []
     for layer in network_of(spec).layers:
+        if not layer.parameters:
+            continue  # a pooling layer has none
         first, *others = layer.parameters
         chosen.append((first, first.entries()[0]))
         if others:

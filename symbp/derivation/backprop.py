@@ -24,15 +24,16 @@ from symbp.derivation.model import Conventions, Derivation
 from symbp.derivation.normalisation import normalisation_section, normalised_layers
 from symbp.derivation.regression import regression_section
 from symbp.derivation.updates import update_section
+from symbp.derivation.windows import window_layers_of, window_section
 from symbp.derivation.worked import worked_section
 from symbp.spec.schema import Spec, load_spec
-from symbp.symbolic.windows import refuse_windows
+from symbp.symbolic.windows import refuse_window_output
 
 
 def derive(spec_source, conventions: Conventions | None = None) -> Derivation:
     """The derivation of backpropagation for a spec, section by section."""
     spec = load_spec(spec_source)
-    refuse_windows(spec, "the derivation")
+    refuse_window_output(spec, "the derivation")
     return _derive(spec, conventions or Conventions())
 
 
@@ -41,6 +42,8 @@ def _derive(spec: Spec, conventions: Conventions) -> Derivation:
     # Cached: a derivation is data that nothing changes, and SymPy takes seconds over a large one.
     net = net_of(spec)
     sign = conventions.error_sign
+    if window_layers_of(net):
+        return Derivation(spec, conventions, _windowed(net, sign))
     output = output_section(net, sign)
     normalised = normalised_layers(net)
     batch_normalised = batch_normalised_layers(net)
@@ -67,3 +70,21 @@ def _derive(spec: Spec, conventions: Conventions) -> Derivation:
     if regression is not None:
         sections.append(regression)
     return Derivation(spec, conventions, tuple(s for s in sections if s.chains))
+
+
+def _windowed(net, sign: int) -> tuple:
+    """The sections of a network that begins with convolution or pooling layers: the forward pass, the activations,
+    the dense layers' sections from the top, then each window layer's own section in its channel and position
+    indices (``symbp.derivation.windows``), and the update. The general equations, the worked weights, the matrix
+    form and the explicit gradients speak of dense units, and are written for networks of dense layers."""
+    windows = set(window_layers_of(net))
+    sections = [network_section(net), activation_section(net), output_section(net, sign)]
+    for layer in range(net.depth - 1, 0, -1):
+        if layer not in windows:
+            sections.append(hidden_section(net, layer, sign))
+            continue
+        # The window layer above passes its error back to this layer's outputs in the chain "input" of its section.
+        above = sections[-1].chain(f"window{layer + 1}.input") if layer + 1 in windows else None
+        sections.append(window_section(net, layer, sign, above))
+    sections.append(update_section(net, sign))
+    return tuple(section for section in sections if section.chains)

@@ -23,6 +23,16 @@ SPELL_OUT_UNITS = 4
 def network_section(net: Network) -> Section:
     chains = []
     for layer in range(1, net.depth + 1):
+        kind = net.layer(layer)
+        if hasattr(kind, "index_definition"):
+            # A window layer's entries by channel and position (symbp.symbolic.windows), not by unit.
+            z = kind.index_output("pre")
+            j = z.indices
+            chains.append(chain(f"network.pre{layer}", z, step(kind.index_definition())))
+            function = q.activation_function(net.activation(layer).name)
+            # A pooling layer passes its pooled values on as they are.
+            chains.append(chain(f"network.act{layer}", q.act(layer)[j], step(z if kind.pooling else function(z))))
+            continue
         j, i = unit_index(layer, "cur"), unit_index(layer - 1, "prev")
         pre = preactivation(net, layer, j, i)
         chains.append(chain(f"network.pre{layer}", q.pre(layer)[j], step(pre)))
@@ -65,7 +75,8 @@ def _penalty_sum(net: Network) -> sp.Expr:
 def activation_section(net: Network) -> Section:
     chains = []
     seen = set()
-    for calculus in net.calculus:
+    # A pooling layer's output is its pre-activation: it has no activation to differentiate.
+    for calculus in (layer.calculus for layer in net.layers if not getattr(layer, "pooling", False)):
         if calculus.name in seen or calculus.rowwise:
             continue
         seen.add(calculus.name)

@@ -18,7 +18,8 @@ REASONS = (
     "definition", "chain_rule", "total_derivative", "sum_rule", "constant_factor", "product_rule",
     "power_rule", "derivative_of", "constant", "only_term", "simplify", "in_terms_of_output", "substitute",
     "fact", "delta", "factor", "cse", "delta_rule", "update", "sum_over_samples", "matrix_calculus",
-    "elementwise", "split", "kink",
+    "elementwise", "split", "kink", "bracket_picks", "zero_outside", "first_max",
+    "passed_back",
 )
 
 

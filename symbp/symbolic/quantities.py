@@ -21,7 +21,11 @@ NORMALISATION_UNIT_KINDS = ("weighted", "normalised", "weighted_delta", "normali
 NORMALISATION_LAYER_KINDS = ("mean", "variance", "scale", "stabiliser")
 # What each kind of indexed quantity is, for the printer and the numerical checker.
 KINDS = ("input", "target", "prediction", "pre", "act", "weight", "bias", "gain", "shift", "delta", "incoming",
-         "sample_loss", "mask", "skip", *NORMALISATION_UNIT_KINDS, *NORMALISATION_LAYER_KINDS)
+         "sample_loss", "mask", "skip", "first_max", *NORMALISATION_UNIT_KINDS, *NORMALISATION_LAYER_KINDS)
+# The indices of a window layer's quantities (symbp.symbolic.windows), each over one axis of the layer: its output
+# channel (a filter), an input channel, an output position, a window offset and an input position; a 2-D layer's
+# second spatial axis adds "2" (position2). Their letters are the notation's, kept apart from its unit indices.
+WINDOW_INDEX_ROLES = ("filter", "channel", "position", "position2", "offset", "offset2", "source", "source2")
 MATRIX_KINDS = ("data", "targets", "pre", "act", "weight", "bias", "delta", "mask")
 
 
@@ -206,6 +210,19 @@ def layer_statistic(kind: str, layer: int) -> sp.IndexedBase:
 def is_layer_statistic(expr) -> bool:
     role = ROLES.get(expr) if isinstance(expr, sp.IndexedBase) else None
     return role is not None and role.kind in NORMALISATION_LAYER_KINDS
+
+
+def first_max(layer: int) -> sp.IndexedBase:
+    """A max-pooling layer's routing: chi^(l)_{c,p,t} is 1 when offset t holds the first largest entry of channel c's
+    window at position p, 0 otherwise."""
+    return quantity("first_max", layer)
+
+
+def window_index(layer: int, role: str, primes: int = 0) -> sp.Symbol:
+    """An index over one axis of window layer ``layer`` (``WINDOW_INDEX_ROLES``), primed for a second one."""
+    if role not in WINDOW_INDEX_ROLES:
+        raise ValueError(f"unknown window index {role!r}")
+    return unit_index(layer, role + "'" * primes)
 
 
 def delta(layer: int) -> sp.IndexedBase:

@@ -17,8 +17,9 @@ builds ``P`` in one copy, adds its gradient back with a loop over the offsets al
 matrices with no transposed copy of ``P``.
 
 The error reaching the layer below is dL/dP carried back through im2col's adjoint: each window's gradient added
-onto the input entries it read. The derivation's index form and the worksheets do not cover these kinds yet
-(``refuse_windows``); the check's oracle differentiates the expanded loss written through
+onto the input entries it read. In index form (``symbp.derivation.windows``) each kind writes one output entry in
+its own indices, filter or channel, positions and window offsets (``index_definition``); the worksheets do not
+cover these kinds yet (``refuse_windows``); the check's oracle differentiates the expanded loss written through
 ``expanded_preactivation``, one parameter at a time.
 """
 
@@ -37,6 +38,7 @@ from sympy import HadamardProduct, MatrixSymbol, OneMatrix, Trace
 from symbp.errors import SymbpError
 from symbp.registry.calculus import ActivationCalculus
 from symbp.spec.windows import CONVOLUTIONS, POOLINGS, WindowGeometry, WindowLayer
+from symbp.symbolic import quantities as q
 from symbp.symbolic.layernorm import CodeStep
 from symbp.symbolic.layers import LayerSymbols, Parameter, n_samples, register_layer_kind
 
@@ -138,10 +140,10 @@ class _WindowBase:
         return math.prod(self.geometry.positions)
 
     def _refused(self):
-        raise SymbpError(f"layer {self.index} ({self.kind}): the index-form derivation has no window layers yet; "
-                         "use symbp generate, check, train or predict for it")
+        raise SymbpError(f"layer {self.index} ({self.kind}): a window layer is written in its own indices "
+                         "(channel, position, offset), not as a dense layer's units")
 
-    # -- index form: not written for window layers (the derivation and the worksheet refuse them first)
+    # -- a dense layer's index form: a window layer has none (its own follows)
     def index_preactivation(self, j, summed=None) -> sp.Expr:
         self._refused()
 
@@ -151,9 +153,77 @@ class _WindowBase:
     def index_input_partial(self, k, j) -> sp.Expr:
         self._refused()
 
-    def index_gradients(self):
-        self._refused()
+    # -- index form in the layer's own indices (what symbp.derivation.windows and the worksheet read)
+    @property
+    def dims(self) -> int:
+        return len(self.geometry.window)
 
+    def _axes(self, role: str, primes: int = 0) -> tuple[sp.Symbol, ...]:
+        names = (role, f"{role}2")[:self.dims]
+        return tuple(q.window_index(self.index, name, primes) for name in names)
+
+    def output_channel(self, primes: int = 0) -> sp.Symbol:
+        """The index over the output's channels: a convolution's filters, or a pooling layer's channels."""
+        return q.window_index(self.index, "channel" if self.pooling else "filter", primes)
+
+    @property
+    def pooling(self) -> bool:
+        return self.window.pooling
+
+    def positions_index(self, primes: int = 0) -> tuple[sp.Symbol, ...]:
+        return self._axes("position", primes)
+
+    def offsets_index(self) -> tuple[sp.Symbol, ...]:
+        return self._axes("offset")
+
+    def sources_index(self) -> tuple[sp.Symbol, ...]:
+        """The input's positions, one index per axis."""
+        return self._axes("source")
+
+    def index_extent(self, symbol: sp.Symbol) -> int:
+        """How many values an index of this layer takes (1 to the extent)."""
+        role = q.INDEX_ROLES[symbol].relation.rstrip("'")
+        g = self.geometry
+        axis = 1 if role.endswith("2") else 0
+        per_axis = {"position": g.positions, "offset": g.window, "source": g.spatial}
+        base = role.removesuffix("2")
+        if base in per_axis:
+            return per_axis[base][axis]
+        return self.window.filters if base == "filter" else g.channels
+
+    def read_positions(self, positions, offsets) -> tuple[sp.Expr, ...]:
+        """The input position that window offset ``offsets`` of output position ``positions`` reads, counted from 1:
+        s (p - 1) + t - padding along each axis (a padding position lies outside 1..n)."""
+        g = self.geometry
+        return tuple(stride * (p - 1) + t - pad for p, t, stride, pad in zip(positions, offsets, g.stride, g.padding))
+
+    def index_output(self, what: str = "pre", primes: int = 0) -> sp.Indexed:
+        """One entry of the layer's output (``pre``, ``act``, ``delta`` or ``incoming``) at its generic indices."""
+        base = {"pre": q.pre, "act": q.act, "delta": q.delta, "incoming": q.incoming}[what](self.index)
+        return base[(self.output_channel(primes), *self.positions_index())]
+
+    def index_input(self, channel, positions) -> sp.Indexed:
+        """An entry of the layer's input, a^(l-1)_{c, r} (the data for the first layer)."""
+        return q.act(self.index - 1)[(channel, *positions)]
+
+    def _offset_limits(self) -> list[tuple]:
+        return [(t, 1, size) for t, size in zip(self.offsets_index(), self.geometry.window)]
+
+    def flat_unit(self, channel, positions) -> sp.Expr:
+        """The 1-based unit of the flat output that channel ``channel`` at ``positions`` is (channels first)."""
+        sizes = (self.units // math.prod(self.geometry.positions), *self.geometry.positions)
+        flat = sp.Integer(0)
+        for index, size in zip((channel, *positions), sizes):
+            flat = flat * size + (index - 1)
+        return flat + 1
+
+    def index_route_sum(self, expr: sp.Expr) -> sp.Sum:
+        """``expr`` summed over the window offsets."""
+        return sp.Sum(expr, *self._offset_limits())
+
+    def index_positions_sum(self, expr: sp.Expr, primes: int = 0) -> sp.Sum:
+        """``expr`` summed over the output positions."""
+        return sp.Sum(expr, *[(p, 1, size) for p, size in zip(self.positions_index(primes), self.geometry.positions)])
     # -- the windows of one sample, in scalars and on numbers
     @cached_property
     def _windows(self) -> list[list[list[int | None]]]:
@@ -198,6 +268,32 @@ class ConvolutionLayer(_WindowBase):
     @cached_property
     def filters(self) -> int:
         return self.window.filters
+
+    # -- index form
+    def index_kernel(self, filter_index=None) -> sp.Indexed:
+        """w^(l)_{f, c, t}: filter f's weight on channel c at window offset t."""
+        f = self.output_channel() if filter_index is None else filter_index
+        return q.weight(self.index)[(f, q.window_index(self.index, "channel"), *self.offsets_index())]
+
+    def index_definition(self, primes: int = 0) -> sp.Expr:
+        """z^(l)_{f,p} = sum_c sum_t w^(l)_{f,c,t} a^(l-1)_{c, s (p - 1) + t - padding} + b^(l)_f."""
+        f, c = self.output_channel(primes), q.window_index(self.index, "channel")
+        read = self.read_positions(self.positions_index(), self.offsets_index())
+        total = sp.Sum(self.index_kernel(f) * self.index_input(c, read), (c, 1, self.geometry.channels),
+                       *self._offset_limits())
+        return total + q.bias(self.index)[f] if self.bias else total
+
+    def index_gradients(self) -> list[tuple[Parameter, sp.Indexed, sp.Expr]]:
+        """dl/dw_{f,c,t} = sum_p delta_{f,p} a_{c, s (p - 1) + t - padding} and dl/db_f = sum_p delta_{f,p}."""
+        delta = self.index_output("delta")
+        read = self.read_positions(self.positions_index(), self.offsets_index())
+        c = q.window_index(self.index, "channel")
+        forms = [(self.parameters[0], self.index_kernel(),
+                  self.index_positions_sum(delta * self.index_input(c, read)))]
+        if self.bias:
+            forms.append((self.parameters[1], q.bias(self.index)[self.output_channel()],
+                          self.index_positions_sum(delta)))
+        return forms
 
     @cached_property
     def weight(self) -> MatrixSymbol:
@@ -331,6 +427,34 @@ class ConvolutionLayer(_WindowBase):
 class PoolingLayer(_WindowBase):
     """Z = each channel's windows reduced: their mean, or their largest entry."""
 
+    # -- index form
+    def index_window(self, primes: int = 0) -> list[sp.Indexed]:
+        """The entries of channel c's window at output position p, one per offset (row-major): pooling has no
+        padding, so every one is inside the input."""
+        c = self.output_channel(primes)
+        positions = self.positions_index()
+        return [self.index_input(c, self.read_positions(positions, offsets))
+                for offsets in itertools.product(*(range(1, w + 1) for w in self.geometry.window))]
+
+    def index_definition(self, primes: int = 0) -> sp.Expr:
+        """z^(l)_{c,p}: the largest entry of the window, or the window's sum over offsets divided by its size."""
+        if self.maximum:
+            return sp.Max(*self.index_window(primes))
+        c = self.output_channel(primes)
+        read = self.read_positions(self.positions_index(), self.offsets_index())
+        return sp.Mul(sp.Rational(1, self.width), self.index_route_sum(self.index_input(c, read)), evaluate=False)
+
+    def index_selected(self, primes: int = 0) -> sp.Expr:
+        """Max pooling as the sum of the window's entries weighted by the first arg-max's indicator chi^(l)_{c,p,t}:
+        equal to the maximum on every input, and linear in the entries where the arg-max does not move."""
+        c = self.output_channel(primes)
+        read = self.read_positions(self.positions_index(), self.offsets_index())
+        chi = q.first_max(self.index)[(c, *self.positions_index(), *self.offsets_index())]
+        return self.index_route_sum(chi * self.index_input(c, read))
+
+    def index_gradients(self) -> list:
+        return []
+
     @cached_property
     def maximum(self) -> bool:
         return self.kind.startswith("max")
@@ -454,3 +578,12 @@ def refuse_windows(spec, where: str) -> None:
         if getattr(layer_spec, "window", None) is not None:
             raise SymbpError(f"layers[{index}].kind: {where} has no {layer_spec.window.kind} layers yet; "
                              "use the NumPy module (symbp generate, check, train, predict)")
+
+
+def refuse_window_output(spec, where: str) -> None:
+    """One line when the output layer is a convolution or pooling layer: its error term would need a loss over
+    channels and positions, which ``where`` does not write."""
+    last = spec.layers[-1]
+    if getattr(last, "window", None) is not None:
+        raise SymbpError(f"layers[{len(spec.layers) - 1}].kind: {where} needs a dense output layer after the "
+                         f"{last.window.kind} layer; add one, e.g. [[layers]] units = 1")

@@ -58,6 +58,10 @@ REASON_WORDS = {
     "factor": "take out the common factor",
     "kink": "|w| has a kink at 0, where sign(0) = 0 is taken",
     "update": "",
+    "bracket_picks": "each bracket picks one term of its sum",
+    "zero_outside": "an error term is 0 outside its layer's positions",
+    "first_max": "the first largest entry, which a small change does not move",
+    "passed_back": "passed back by the layer above",
 }
 
 
@@ -130,7 +134,8 @@ def notation_for(spec: Spec, name: str | None = None) -> Notation:
     """The preset asked for, else the spec's own, else the lab's; bound to the spec's network."""
     chosen = name or getattr(spec, "notation", "") or DEFAULT_NOTATION
     layers = spec.layers
-    shape = Shape(spec.sizes, tuple(layer.bias for layer in layers), tuple(layer.activation for layer in layers))
+    shape = Shape(spec.sizes, tuple(layer.bias for layer in layers), tuple(layer.activation for layer in layers),
+                  tuple(getattr(layer, "window", None) is not None for layer in layers))
     return notation_named(chosen).for_network(shape)
 
 
@@ -278,7 +283,11 @@ SECTION_TITLES = {
     "update": "The update rule",
     "normalisation": "Normalisation",
     "batch_normalisation": "Batch normalisation",
+    "window": "A window layer",
 }
+# What each window layer kind is called in a section's title.
+_WINDOW_NAMES = {"conv1d": "convolution", "conv2d": "convolution", "max_pool1d": "max pooling",
+                 "max_pool2d": "max pooling", "avg_pool1d": "average pooling", "avg_pool2d": "average pooling"}
 
 
 @dataclass
@@ -301,11 +310,15 @@ def legend(writer: Writer, spec: Spec) -> list[dict]:
     rows = []
     for current in network_of(spec).layers:
         layer, j = current.index, q.unit_index(current.index, "cur")
+        if hasattr(current, "index_output"):  # a window layer's entries by channel and position
+            j = current.index_output().indices
         named = {parameter.role: writer.math(indexed) for parameter, indexed, _ in current.index_gradients()}
         rows.append({
             "layer": writer.notation.layer_name(layer),
             "units": spec.sizes[layer],
-            "activation": writer.notation.activation(spec.layers[layer - 1].activation),
+            # A pooling layer has no activation: the column names its reduction of each window.
+            "activation": (r"\max" if current.maximum else r"\operatorname{mean}") if getattr(current, "pooling", False)
+            else writer.notation.activation(spec.layers[layer - 1].activation),
             "pre": writer.math(q.pre(layer)[j]),
             "act": writer.math(q.act(layer)[j]),
             "weight": named.get("weight"),
@@ -375,6 +388,41 @@ def _batch_normalisation_symbols(writer: Writer, layer: int, spec: Spec) -> dict
     return out
 
 
+def _window_symbols(writer: Writer, layer) -> dict[str, str]:
+    """How the notation names a window layer's entries and indices, for the prose."""
+    math = writer.math
+    channel_out, channel = layer.output_channel(), q.window_index(layer.index, "channel")
+    positions, offsets, sources = layer.positions_index(), layer.offsets_index(), layer.sources_index()
+    out = {
+        "output": math(layer.index_output("pre")), "output_act": math(layer.index_output("act")),
+        "out_channel": math(channel_out), "other_channel": math(layer.output_channel(1)),
+        "channel": math(channel), "positions": ", ".join(math(p) for p in positions),
+        "offsets": ", ".join(math(t) for t in offsets),
+        "read": math(layer.index_input(channel_out if layer.pooling else channel,
+                                       layer.read_positions(positions, offsets))),
+        "below": math(layer.index_input(channel, sources)),
+        "flat": math(layer.flat_unit(channel_out, positions)),
+        "bracket": math(sp.KroneckerDelta(layer.output_channel(1), channel_out, evaluate=False)),
+    }
+    if layer.pooling and layer.maximum:
+        out["chi"] = math(q.first_max(layer.index)[(channel_out, *positions, *offsets)])
+    else:
+        out["kernel"] = "" if layer.pooling else math(layer.index_kernel())
+        out["bias"] = math(q.bias(layer.index)[channel_out]) if layer.bias else ""
+    return out
+
+
+def _window_facts(facts: dict) -> dict:
+    """A window layer's sizes as the prose writes them: 3 \\times 3, a stride of 2."""
+    def axes(values) -> str:
+        return r" \times ".join(str(v) for v in values)
+
+    return {"window_text": axes(facts["window"]), "stride_text": axes(facts["stride"]),
+            "padding_text": axes(facts["padding"]), "input_text": axes(facts["input_shape"]),
+            "output_text": axes(facts["output_shape"]), "size": math.prod(facts["window"]),
+            "padded": any(facts["padding"])}
+
+
 def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
     # Keys lose their section's prefix ("layer2.delta" is "delta" in its section).
     blocks = {chain.key.split(".", 1)[1]: writer.block(chain) for chain in section.chains}
@@ -405,6 +453,11 @@ def _section_view(writer: Writer, section, spec: Spec) -> SectionView:
         view.facts["epsilon_tex"] = tex_number(section.facts["epsilon"])
         view.facts["momentum_tex"] = tex_number(section.facts["momentum"])
         view.facts["keep_tex"] = tex_number(section.facts["keep"])
+    if section.kind == "window":
+        view.title = (f"The {_WINDOW_NAMES[section.facts['kind']]} of "
+                      f"{writer.notation.layer_name(section.layer).replace('~', ' ')}")
+        view.symbols.update(_window_symbols(writer, network_of(spec).layer(section.layer)))
+        view.facts.update(_window_facts(section.facts))
     if section.kind in ("output", "hidden") and section.facts.get("normalised"):
         view.symbols.update(_normalisation_symbols(writer, section.layer))
     if section.kind == "worked":
@@ -640,7 +693,9 @@ def derivation_context(spec_source, notation: str | None = None, writer_class: t
         "training": training,
         "settings": _settings(training),
         "numerical_check": numerical_check_rows(writer, spec),
-        "fausett_steps": fausett_algorithm(writer, derivation, spec) if chosen.name == "fausett" else [],
+        # Fausett's algorithm is stated for dense units; a network with window layers has their sections instead.
+        "fausett_steps": fausett_algorithm(writer, derivation, spec) if chosen.name == "fausett"
+        and derivation.section("window") is None else [],
         "check": {"samples": numcheck.SAMPLES, "seed": numcheck.SEED, "step": tex_number(numcheck.STEP)},
         "loss": spec.loss,
         # The order in which multi-layer chains are laid out.

@@ -19,6 +19,18 @@ from symbp.registry.rules import activation_named
 
 DEFAULT_NOTATION = "lab"
 
+# A window layer's indices (symbp.symbolic.quantities.WINDOW_INDEX_ROLES), each with the letters it prefers, first
+# to last; a letter that the notation gives a unit, a sample or a quantity is never taken.
+_WINDOW_LETTERS = {
+    "filter": "fgh", "channel": "cgh", "position": "pqgh", "position2": "qpgh", "offset": "tuvrs",
+    "offset2": "uvtsr", "source": "rsvhg", "source2": "srvhg",
+}
+# o is too like a 0 to be an index.
+_FALLBACK_LETTERS = (*"lnpqrstuvghcf", r"\kappa", r"\lambda", r"\nu", r"\xi", r"\rho", r"\tau")
+# Letters every notation writes a quantity or a function with: a, b, w, x, y, z, the derivative's d, e, and the
+# dropout mask's m.
+_QUANTITY_LETTERS = frozenset("abdemwxyz")
+
 
 class NotationError(SymbpError, ValueError):
     """An unknown notation name, or a network the notation cannot name."""
@@ -31,10 +43,15 @@ class Shape:
     sizes: tuple[int, ...]  # inputs first
     biases: tuple[bool, ...]
     activations: tuple[str, ...]
+    windows: tuple[bool, ...] = ()  # whether each layer slides a window (convolution, pooling)
 
     @property
     def depth(self) -> int:
         return len(self.sizes) - 1
+
+    @property
+    def windowed(self) -> bool:
+        return any(self.windows)
 
 
 def pair(first: str, second: str) -> str:
@@ -78,6 +95,8 @@ class Notation:
     layer_offset: int = 0  # what the text adds to symbp's layer number (the article counts the input as 1)
     # A normalised layer's spread (sigma^2, sigma_hat); a text whose sigmoid is sigma writes it otherwise.
     spread_letter: str = r"\sigma"
+    # Letters the text writes something else with, beyond its unit indices (Fausett's f and weight letters).
+    reserved_letters: frozenset = frozenset()
 
     def for_network(self, shape: Shape) -> Notation:
         return replace(self, shape=shape)
@@ -135,7 +154,30 @@ class Notation:
     def index(self, layer: int, relation: str) -> str:
         """The letter for a unit index; a primed relation ("cur'") is a second index over the same layer."""
         base = relation.rstrip("'")
+        if base in _WINDOW_LETTERS:
+            return self.window_letters()[base] + "'" * (len(relation) - len(base))
         return self.letter(layer, base) + "'" * (len(relation) - len(base))
+
+    def reserved(self) -> frozenset:
+        """The letters the text writes something other than an index with."""
+        return self.reserved_letters
+
+    def window_letters(self) -> dict[str, str]:
+        """A window layer's index letters: channel, position, offset (p, q and t, u on two axes), none of them a
+        letter that the notation gives a unit of any layer, a sample or a quantity."""
+        taken = set(_QUANTITY_LETTERS | self.reserved())
+        for layer in range(self.depth + 1):
+            for relation in ("prev", "cur", "next"):
+                taken.add(self.letter(layer, relation).rstrip("'"))
+        taken.add(self.letter(0, "sample"))
+        if self.update_style == "time":
+            taken.add("t")  # w^(t): the step of gradient descent
+        letters = {}
+        for role, preferred in _WINDOW_LETTERS.items():
+            letter = next(c for c in (*preferred, *_FALLBACK_LETTERS) if c not in taken)
+            letters[role] = letter
+            taken.add(letter)
+        return letters
 
     def letter(self, layer: int, relation: str) -> str:
         return self.letters[relation]
@@ -159,6 +201,15 @@ class Notation:
     def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
         mark = f"^{{({time}, {layer})}}" if time else self.layer_mark(layer)
         return f"w{mark}_{{{i},{j}}}"
+
+    def kernel(self, layer: int, indices: list[str], time: str | None = None) -> str:
+        """A convolution's weight: filter, input channel and window offsets, w^(l)_{f,c,t}."""
+        mark = f"^{{({time}, {layer})}}" if time else self.layer_mark(layer)
+        return f"w{mark}_{{{','.join(indices)}}}"
+
+    def first_max(self, layer: int, entries: str) -> str:
+        """A max-pooling layer's indicator of each window's first largest entry, chi^(l)_{c,p,t}."""
+        return rf"\chi{self.layer_mark(layer)}_{{{entries}}}"
 
     def weight_number(self, layer: int, i, j):
         """The number of a weight, as a SymPy expression in its indices, where the text numbers weights."""
@@ -293,6 +344,9 @@ class ArticleNotation(Notation):
     def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
         return f"W{self.layer_mark(layer)}_{{{pair(j, i)}}}"
 
+    def kernel(self, layer: int, indices: list[str], time: str | None = None) -> str:
+        return f"W{self.layer_mark(layer)}_{{{','.join(indices)}}}"
+
     def bias(self, layer: int, j: str, time: str | None = None) -> str:
         return f"b{self.layer_mark(layer)}_{{{j}}}"
 
@@ -340,6 +394,9 @@ class SlidesNotation(Notation):
 
     def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
         return f"w{self.layer_mark(layer)}_{{{pair(j, i)}}}"
+
+    def kernel(self, layer: int, indices: list[str], time: str | None = None) -> str:
+        return f"w{self.layer_mark(layer)}_{{{','.join(indices)}}}"
 
     def bias(self, layer: int, j: str, time: str | None = None) -> str:
         return f"b{self.layer_mark(layer)}_{{{j}}}"
@@ -393,6 +450,10 @@ class FausettNotation(Notation):
     generic_symbol: str = "f"
     equation_tags: dict[str, str] = field(default_factory=dict)
 
+    def reserved(self) -> frozenset:
+        # f is the activation; each layer's weights have a letter, from the output down.
+        return frozenset("f" + _FAUSETT_WEIGHTS[:self.depth])
+
     def _from_output(self, layer: int) -> int:
         return self.depth - layer
 
@@ -444,6 +505,13 @@ class FausettNotation(Notation):
 
     def bias(self, layer: int, j: str, time: str | None = None) -> str:
         return self.weight(layer, "0", j, time)
+
+    def kernel(self, layer: int, indices: list[str], time: str | None = None) -> str:
+        when = rf"(\text{{{time}}})" if time else ""
+        return f"{self._weight_letter(layer)}_{{{','.join(indices)}}}{when}"
+
+    def first_max(self, layer: int, entries: str) -> str:
+        return rf"\chi{self._hidden_mark(layer)}_{{{entries}}}"
 
     def _unit(self, layer: int, j: str) -> str:
         """Fausett's name of a unit, Y_k or Z_j (with a superscript when several hidden layers)."""
@@ -536,6 +604,7 @@ class LessonNotation(Notation):
     bias_first: bool = True
     weight_first: bool = False
     letters: dict[str, str] = field(default_factory=lambda: {"prev": "i", "cur": "j", "next": "k", "sample": "n"})
+    reserved_letters: frozenset = frozenset("f")  # the activation
     generic_activation: str | None = "f"
     update_style: str = "time"
     numbers_layers: bool = False
@@ -578,6 +647,25 @@ class LessonNotation(Notation):
     def act(self, layer: int, j: str) -> str:
         return self.input(j) if layer == 0 else rf"\beta_{{{self._neuron(layer)}{j}}}"
 
+    def weight(self, layer: int, i: str, j: str, time: str | None = None) -> str:
+        # With window layers the weights are not numbered (their kernels are many): each names its layer's neuron.
+        if self.shape is not None and self.shape.windowed:
+            return self.kernel(layer, [i, j], time)
+        return super().weight(layer, i, j, time)
+
+    def bias(self, layer: int, j: str, time: str | None = None) -> str:
+        if self.shape is not None and self.shape.windowed:
+            when = f"^{{({time})}}" if time else ""
+            return f"b_{{{self._neuron(layer)},{j}}}{when}"
+        return super().bias(layer, j, time)
+
+    def kernel(self, layer: int, indices: list[str], time: str | None = None) -> str:
+        when = f"^{{({time})}}" if time else ""
+        return f"w_{{{self._neuron(layer)},{','.join(indices)}}}{when}"
+
+    def first_max(self, layer: int, entries: str) -> str:
+        return rf"\chi_{{{self._neuron(layer)},{entries}}}"
+
     def _offset(self, layer: int) -> int:
         sizes, biases = self.shape.sizes, self.shape.biases
         return sum((sizes[below - 1] + int(biases[below - 1])) * sizes[below] for below in range(1, layer))
@@ -585,11 +673,15 @@ class LessonNotation(Notation):
     def weight_number(self, layer: int, i, j):
         if self.shape is None:
             raise NotationError("the lesson's notation numbers weights, so it needs the network's shape")
+        if self.shape.windowed:
+            return None  # kernels are not numbered one by one: each weight is named by its layer and indices
         units = self.shape.sizes[layer]
         row = i if self.shape.biases[layer - 1] else i - 1
         return self._offset(layer) + units * row + j
 
     def bias_number(self, layer: int, j):
+        if self.shape is not None and self.shape.windowed:
+            return None
         return self._offset(layer) + j
 
     def numbered_weight(self, number: str, time: str | None = None) -> str:

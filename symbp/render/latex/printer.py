@@ -26,6 +26,7 @@ from symbp.symbolic.quantities import (
     ROLES,
     SAMPLE_LOSS,
     VARIABLE,
+    WINDOW_INDEX_ROLES,
     Current,
     Partial,
     Updated,
@@ -47,6 +48,11 @@ def _is_skip(expr) -> bool:
 
 def _through_skip(term) -> bool:
     return any(_is_skip(node) for node in sp.preorder_traversal(term))
+
+
+def _window_index(symbol) -> bool:
+    role = INDEX_ROLES.get(symbol)
+    return role is not None and role.relation.rstrip("'") in WINDOW_INDEX_ROLES
 
 
 class NotationPrinter(LatexPrinter):
@@ -97,6 +103,13 @@ class NotationPrinter(LatexPrinter):
             return super()._print_Indexed(expr)
         notation, layer = self.notation, role.layer
         indices = [self._print(index) for index in expr.indices]
+        if role.kind == "weight" and len(indices) > 2:
+            return notation.kernel(layer, indices)
+        if role.kind == "first_max":
+            return notation.first_max(layer, ",".join(indices))
+        if len(indices) > 1 and role.kind != "weight":
+            # A window layer's entry by channel and position: one subscript, the indices separated by commas.
+            indices = [",".join(indices)]
         if role.kind == "weight":
             number = notation.weight_number(layer, *expr.indices)
             if number is not None:
@@ -111,7 +124,7 @@ class NotationPrinter(LatexPrinter):
             named = notation.incoming(layer, indices[0])
             if named is not None:
                 return named
-            towards = Partial(SAMPLE_LOSS, act(layer)[expr.indices[0]])
+            towards = Partial(SAMPLE_LOSS, act(layer)[expr.indices])
             return self._print(towards if notation.error_sign > 0 else -towards)
         if role.kind in _NORMALISATION_UNIT_KINDS:
             # Over a batch (batch normalisation), the sample comes first: u_nj is sample n's u_j.
@@ -149,6 +162,8 @@ class NotationPrinter(LatexPrinter):
             return rf"{base}^{{({time})}}"
         if role.kind in _NORMALISATION_UNIT_KINDS:
             return self.notation.normalisation_unit(role.kind, role.layer, self._print(parameter.indices[0]), time)
+        if role.kind == "weight" and len(parameter.indices) > 2:
+            return self.notation.kernel(role.layer, [self._print(index) for index in parameter.indices], time=time)
         if role.kind == "weight":
             number = self.notation.weight_number(role.layer, *parameter.indices)
             if number is not None:
@@ -222,6 +237,16 @@ class NotationPrinter(LatexPrinter):
             if "^" in base:
                 return rf"\left({base}\right)^{{{self._print(expr.exp)}}}"
         return super()._print_Pow(expr)
+
+    def _print_Sum(self, expr):
+        # A window layer's sum over channels and offsets, one sign per index as the texts write a convolution,
+        # rather than one sign over a stack of ranges.
+        if len(expr.limits) > 1 and any(_window_index(index) for index, _, _ in expr.limits):
+            signs = " ".join(rf"\sum_{{{self._print(sp.Eq(index, low, evaluate=False))}}}^{{{self._print(high)}}}"
+                             for index, low, high in expr.limits)
+            body = self._print(expr.function)
+            return f"{signs} \\left({body}\\right)" if isinstance(expr.function, sp.Add) else f"{signs} {body}"
+        return super()._print_Sum(expr)
 
     def _print_KroneckerDelta(self, expr, exp=None):
         # delta is taken by the error terms, and a blackboard-bold 1 needs fonts beyond amssymb: the
