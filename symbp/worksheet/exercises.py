@@ -30,9 +30,9 @@ from symbp.symbolic.expanded import gradient_at
 from symbp.symbolic.layers import activate, parameter_routes
 from symbp.symbolic.network import Network, network_of
 from symbp.symbolic.penalties import WeightPenalty, penalty_of, weight_penalties
-from symbp.symbolic.windows import refuse_windows
 from symbp.worksheet.batchnorm import BatchNormExercise, batch_norm_exercise
 from symbp.worksheet.numbers import draw_hand_numbers, line_problem
+from symbp.worksheet.windows import WindowExercise, window_exercise, without_windows
 
 # The hand-worked network has at most this many units in a layer (outputs keep 2 for softmax).
 HAND_UNITS = 2
@@ -103,6 +103,9 @@ class Worksheet:
     # The spec's first batch-normalised layer, on a batch of three: its own exercise. The hand network, worked one
     # sample at a time, has a dense layer in its place (a batch's statistics do not exist for one sample).
     batch_norm: BatchNormExercise | None = None
+    # The spec's first convolution or pooling layer, small, on one sample: its own exercise. The hand network has a
+    # dense layer in place of each window layer (a window layer's input is an image, too large to work by hand).
+    window: WindowExercise | None = None
 
 
 def _rng(spec: Spec, variant: int) -> random.Random:
@@ -306,12 +309,11 @@ def descent_problem(spec: Spec, variant: int) -> DescentProblem:
 
 def build_worksheet(spec_source, variant: int = 0, error_sign: int = 1) -> Worksheet:
     spec = load_spec(spec_source)
-    refuse_windows(spec, "a worksheet")
     if variant < 0:
         raise ValueError("variant must be 0 or more")
     rng = _rng(spec, variant)
     normalised = batch_norm_layers(network_of(spec))
-    hand = hand_problem(without_batch_normalisation(spec), rng, error_sign)
+    hand = hand_problem(without_windows(without_batch_normalisation(spec)), rng, error_sign)
     net = net_of(hand.spec)
     listed = [parameter for _, parameter, _ in parameters(net)]
     # One weight of the output layer and one of the first layer, and a bias where there is one. Below a
@@ -331,7 +333,8 @@ def build_worksheet(spec_source, variant: int = 0, error_sign: int = 1) -> Works
         chosen.append(rng.choice(biases))
     descent = descent_problem(spec, variant)
     batch_norm = batch_norm_exercise(normalised[0], rng) if normalised else None
-    return Worksheet(spec, variant, hand, descent, tuple(chosen), batch_norm)
+    window = window_exercise(spec, rng)
+    return Worksheet(spec, variant, hand, descent, tuple(chosen), batch_norm, window)
 
 
 def without_batch_normalisation(spec: Spec) -> Spec:

@@ -115,9 +115,9 @@ def _derive_answer(writer: Writer, sections: dict, parameter) -> dict:
 LINE_VARIABLE = sp.Symbol("x")
 
 
-def _exercise_numbers(normalised: bool, batch_normalised: bool = False) -> dict[str, int]:
+def _exercise_numbers(normalised: bool, batch_normalised: bool = False, windowed: bool = False) -> dict[str, int]:
     parts = ["chain", "forward", *(["normalisation"] if normalised else []), "backward", "step",
-             *(["batch_norm"] if batch_normalised else []), "descent"]
+             *(["batch_norm"] if batch_normalised else []), *(["window"] if windowed else []), "descent"]
     return {part: number for number, part in enumerate(parts, start=1)}
 
 
@@ -210,6 +210,41 @@ def _batch_norm_view(writer: Writer, sheet: Worksheet, spec) -> dict | None:
     }
 
 
+_WINDOW_KINDS = {"conv1d": "1-D convolution", "conv2d": "2-D convolution", "max_pool1d": "1-D max pooling",
+                 "max_pool2d": "2-D max pooling", "avg_pool1d": "1-D average pooling",
+                 "avg_pool2d": "2-D average pooling"}
+
+
+def _sizes(shape) -> str:
+    return r" \times ".join(str(size) for size in shape)
+
+
+def _window_view(writer: Writer, sheet: Worksheet, spec) -> dict | None:
+    """The window layer's exercise (symbp.worksheet.windows): its geometry, givens and answers, each named in the
+    sheet's notation."""
+    exercise = sheet.window
+    if exercise is None:
+        return None
+    return {
+        "layer": writer.notation.layer_name(exercise.layer),
+        "kind": _WINDOW_KINDS[exercise.kind],
+        "pooling": exercise.pooling,
+        "maximum": exercise.maximum,
+        "bias": bool(exercise.bias),
+        "input": _sizes(exercise.input_shape[1:]),
+        "window": _sizes(exercise.window),
+        "stride": ", ".join(map(str, exercise.stride)),
+        "padding": ", ".join(map(str, exercise.padding)),
+        "padded": any(exercise.padding),
+        "output": _sizes(exercise.output_shape[1:]),
+        "given": [_entry(writer, quantity, value) for quantity, value in exercise.given()],
+        "forward": [_entry(writer, quantity, value) for quantity, value in exercise.forward.items()],
+        "backward": [_entry(writer, quantity, value) for quantity, value in exercise.backward.items()],
+        "loss": writer.math(q.LOSS),
+        "replaced": [index + 1 for index, each in enumerate(spec.layers) if each.window is not None],
+    }
+
+
 def worksheet_context(spec_source, notation: str | None = None, variant: int = 0, solutions: bool = False,
                       key_only: bool = False, writer_class: type[Writer] = Writer) -> dict:
     spec = load_spec(spec_source)
@@ -293,8 +328,10 @@ def worksheet_context(spec_source, notation: str | None = None, variant: int = 0
                               if hasattr(layer, "index_statistics")],
         # Exercise numbers: a network with a normalised layer has an exercise on it after the forward pass, one with
         # a batch-normalised layer an exercise on that layer over a batch after the step.
-        "number": _exercise_numbers(bool(normalisation_forward), sheet.batch_norm is not None),
+        "number": _exercise_numbers(bool(normalisation_forward), sheet.batch_norm is not None,
+                                    sheet.window is not None),
         "batch_norm": _batch_norm_view(writer, sheet, spec),
+        "window": _window_view(writer, sheet, spec),
         "deltas": deltas,
         "gradients": gradients,
         "updated": updated,
