@@ -19,7 +19,8 @@ from symbp.symbolic import quantities as q
 from symbp.worksheet.exercises import Worksheet
 
 # The part of the sheet each kind of quantity belongs to, in the order the sheet asks for them.
-PARTS = ("forward", "loss", "delta", "normalisation", "gradient", "penalty", "update", "batch_norm", "descent")
+PARTS = ("forward", "loss", "delta", "normalisation", "gradient", "penalty", "update", "batch_norm", "window",
+         "descent")
 # A normalised layer's quantities, by kind: their column names (u1_2, mu1, var1, sigmahat1, xhat1_2, g1_2,
 # deltau1_2: the error term at u).
 _NORMALISATION_NAMES = {"weighted": "u", "mean": "mu", "variance": "var", "scale": "sigmahat",
@@ -79,6 +80,24 @@ def batch_norm_name(quantity: sp.Basic) -> str:
     return f"{_BATCH_NORM_NAMES[role.kind]}{role.layer}_" + "_".join(str(index) for index in quantity.indices)
 
 
+# The window layer's exercise (symbp.worksheet.windows): winz1_1_2_3 is layer 1's output at channel 1, position
+# (2, 3); windW1_1_1_2_2 the loss's gradient at the kernel's weight of filter 1, channel 1, offset (2, 2); windb1_1
+# at filter 1's bias; windx1_1_3 the error passed back to entry 3 of channel 1 of layer 1's input.
+_WINDOW_NAMES = {"pre": "winz", "weight": "windW", "bias": "windb"}
+
+
+def window_name(quantity: sp.Basic) -> str:
+    """The column name of a quantity of the window layer's exercise."""
+    if isinstance(quantity, q.Partial):
+        below = quantity.denominator
+        role = q.ROLES[below.base]
+        prefix, layer = (_WINDOW_NAMES[role.kind], role.layer) if role.kind in _WINDOW_NAMES else ("windx",
+                                                                                                   role.layer + 1)
+        return f"{prefix}{layer}_" + "_".join(str(index) for index in below.indices)
+    role = q.ROLES[quantity.base]
+    return f"winz{role.layer}_" + "_".join(str(index) for index in quantity.indices)
+
+
 def answers_of(sheet: Worksheet) -> list[Answer]:
     """The sheet's answers: forward pass, loss, error terms (output layer first), gradients, update, descent."""
     hand = sheet.hand
@@ -120,6 +139,10 @@ def answers_of(sheet: Worksheet) -> list[Answer]:
         exercise = sheet.batch_norm
         for quantity, value in (*exercise.forward.items(), *exercise.backward.items()):
             found.append(Answer(batch_norm_name(quantity), "batch_norm", exercise.layer, quantity, value))
+    if sheet.window is not None:
+        exercise = sheet.window
+        for quantity, value in (*exercise.forward.items(), *exercise.backward.items()):
+            found.append(Answer(window_name(quantity), "window", exercise.layer, quantity, value))
     for step, (w_value, b_value) in enumerate(sheet.descent.history[1:], start=1):
         found.append(Answer(f"w_step{step}", "descent", 0, sp.Symbol(f"w^{{({step})}}"), w_value))
         found.append(Answer(f"b_step{step}", "descent", 0, sp.Symbol(f"b^{{({step})}}"), b_value))
@@ -132,8 +155,9 @@ def given_numbers(sheet: Worksheet) -> tuple:
     params = tuple(tuple(matrix) for _, matrix in sorted(hand.params.items()))
     masks = tuple((name, tuple(mask)) for name, mask in sorted(hand.masks.items()))
     batch_norm = () if sheet.batch_norm is None else tuple(value for _, value in sheet.batch_norm.given())
+    window = () if sheet.window is None else tuple(value for _, value in sheet.window.given())
     return (hand.x, hand.y, params, hand.rate, descent.xs, descent.ys, descent.history[0], descent.rate, batch_norm,
-            masks)
+            masks, window)
 
 
 def degenerate(sheet: Worksheet) -> str | None:

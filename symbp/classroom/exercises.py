@@ -22,6 +22,7 @@ TITLES = {
     "penalty": "Weight penalties",
     "update": "One step of gradient descent",
     "batch_norm": "The batch-normalised layer on a batch of three",
+    "window": "A convolution or pooling layer by hand",
     "descent": "Gradient descent on a line",
 }
 PROMPTS = {
@@ -40,6 +41,11 @@ PROMPTS = {
                   "the derivatives of the batch's loss L at the pre-activations given, the derivatives of L at the "
                   "normalised values and at the weighted sums (through the batch's mean and variance), and the "
                   "gradients of L with respect to the gains, the shifts and the weights.",
+    "window": "The network's first convolution or pooling layer, made small, on one sample: from its input, its kernel "
+              "and bias (a convolution's) and the derivatives of the loss L at its outputs given, compute its outputs, "
+              "the gradients of L with respect to the kernel and the bias, and the derivative of L at each input "
+              "entry (max pooling sends each output's derivative to its window's first largest entry, average "
+              "pooling shares it equally among the window's entries).",
     "descent": "Starting from the parameters given, take steps of full-batch gradient descent on the line's "
                "mean squared error and give the parameters after each step.",
 }
@@ -101,11 +107,12 @@ def exercises(sheet: Worksheet, notation_name: str | None = None) -> list[Exerci
         items = tuple(Item(answer_symbol(writer, answer), answer) for answer in answers if answer.part in parts)
         if not items:
             continue  # a part the network has none of (no normalised layer)
-        if key == "batch_norm":
-            given = [(writer.math(quantity), writer.math(value)) for quantity, value in sheet.batch_norm.given()]
+        if key in ("batch_norm", "window"):
+            given = [(writer.math(quantity), writer.math(value)) for quantity, value in getattr(sheet, key).given()]
         else:
             given = _given_line(sheet, writer) if key == "descent" else _given_network(sheet, writer)
-        prompt = PROMPTS[key] if key in ("descent", "batch_norm") else _network_words(sheet) + " " + PROMPTS[key]
+        own = key in ("descent", "batch_norm", "window")
+        prompt = PROMPTS[key] if own else _network_words(sheet) + " " + PROMPTS[key]
         found.append(Exercise(key, TITLES[key], prompt, tuple(given), items))
     return found
 

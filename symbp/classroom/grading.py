@@ -14,6 +14,7 @@ as the sheets ask, pass.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -45,6 +46,9 @@ def describe(name: str) -> str:
     kind, numbers = _split(name) if not name.endswith("_new") and name != "loss" else ("", ())
     if kind in _BATCH_NORM_WORDS:
         return _BATCH_NORM_WORDS[kind].format(*numbers)
+    if kind in _WINDOW_WORDS:
+        layer, first, *rest = numbers
+        return _WINDOW_WORDS[kind].format(layer, first, ", ".join(map(str, rest)))
     if kind in _NORMALISATION_WORDS:
         where = f"unit {numbers[1]} of layer {numbers[0]}" if len(numbers) == 2 else f"layer {numbers[0]}"
         return f"the {_NORMALISATION_WORDS[kind]} of {where}"
@@ -82,6 +86,13 @@ _NORMALISATION_WORDS = {"u": "weighted sum", "mu": "mean", "var": "variance", "s
 
 
 # The batch-normalised layer's exercise on a batch of three (symbp.classroom.answers), in words.
+# The window layer's exercise (symbp.classroom.answers.window_name): layer, then channel or filter, then the rest.
+_WINDOW_WORDS = {
+    "winz": "the output of window layer {0} at channel {1}, position ({2})",
+    "windW": "the gradient of the kernel of window layer {0} at filter {1}, channel and offset ({2})",
+    "windb": "the gradient of the bias of filter {1} of window layer {0}",
+    "windx": "the error passed back to the input of window layer {0} at channel {1}, entry ({2})",
+}
 _BATCH_NORM_WORDS = {
     "bnu": "the weighted sum of sample {1} at unit {2} of layer {0}",
     "bnmu": "the mean over the batch of unit {1} of layer {0}",
@@ -263,6 +274,9 @@ class Sheet:
         kind, numbers = _split(name)
         if kind in _BATCH_NORM_WORDS:
             return self._batch_norm(kind, numbers, known)
+        if kind in _WINDOW_WORDS:
+            # Every answer of the window layer's exercise follows from the numbers given alone: the sheet's own.
+            return self.true[name]
         if kind in _NORMALISATION_WORDS:
             return self._normalisation(kind, numbers[0], numbers[1] if len(numbers) > 1 else None, known)
         if kind in ("dgamma", "dbeta"):
@@ -368,6 +382,10 @@ class Sheet:
             count = self.sheet.batch_norm.inputs.rows
             found.append((f"the unbiased variance (divided by {count - 1}, not {count})",
                           expected * count / (count - 1)))
+        elif kind == "windx" and self.sheet.window.pooling and not self.sheet.window.maximum:
+            size = math.prod(self.sheet.window.window)
+            found.append((f"the whole error to every entry of the window (not shared among its {size})",
+                          expected * size))
         elif kind == "bndu":
             layer, n, j = numbers
             samples = range(1, self.sheet.batch_norm.inputs.rows + 1)
@@ -459,7 +477,7 @@ def _split(name: str) -> tuple[str, tuple[int, ...]]:
     if name.endswith("_new"):
         return "new", ()
     # Longer prefixes first: deltau before delta, dbeta before db, gamma before g, beta before b.
-    for prefix in (*sorted(_BATCH_NORM_WORDS, key=len, reverse=True),
+    for prefix in (*sorted(_BATCH_NORM_WORDS, key=len, reverse=True), *sorted(_WINDOW_WORDS, key=len, reverse=True),
                    "w_step", "b_step", "deltau", "delta", "dgamma", "dbeta", "dpW", "dLW", "dW", "db", "sigmahat",
                    "xhat", "gamma", "beta", "mu", "var", "u", "g", "z", "a", "W", "b"):
         if name.startswith(prefix):

@@ -64,6 +64,9 @@ def _choices() -> dict:
 def server_source(spec, sheet: Worksheet, key: str) -> str:
     hand = sheet.hand.spec
     net = net_of(hand)
+    if sheet.window is not None:
+        raise SymbpError("--format prairielearn: convolution and pooling layers are not exported yet; choose moodle "
+                         "or qti for this spec")
     if sheet.batch_norm is not None:
         raise SymbpError('--format prairielearn: batch-normalised layers (normalization = "batch") are not exported '
                          "yet; choose moodle or qti for this spec")
