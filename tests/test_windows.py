@@ -176,7 +176,6 @@ def test_a_bad_spec_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("command", "where"), [
-    (["worksheet", "-o", "out.tex"], "a worksheet"),
     (["generate", "--backend", "array-api", "-o", "out.py"], "the array-API backend"),
     (["generate", "--backend", "cupy", "-o", "out.py"], "the CuPy backend"),
 ])

@@ -18,9 +18,9 @@ matrices with no transposed copy of ``P``.
 
 The error reaching the layer below is dL/dP carried back through im2col's adjoint: each window's gradient added
 onto the input entries it read. In index form (``symbp.derivation.windows``) each kind writes one output entry in
-its own indices, filter or channel, positions and window offsets (``index_definition``); the worksheets do not
-cover these kinds yet (``refuse_windows``); the check's oracle differentiates the expanded loss written through
-``expanded_preactivation``, one parameter at a time.
+its own indices, filter or channel, positions and window offsets (``index_definition``); the worksheet works the
+first window layer made small (``symbp.worksheet.windows``); the check's oracle differentiates the expanded loss
+written through ``expanded_preactivation``, one parameter at a time.
 """
 
 from __future__ import annotations

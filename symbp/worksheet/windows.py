@@ -32,7 +32,7 @@ LENGTH = 5  # a 1-D convolution's input
 POOLED_LENGTH = 6  # a 1-D pooling layer's: windows of 2 or 3 tile it
 SIDE = 4  # a 2-D layer's input is SIDE x SIDE
 MOST_WINDOW = {1: 3, 2: 2}
-MOST_STRIDE = 2
+MOST_STRIDE = 2  # a convolution's; pooling keeps windows that tile the input tiling it
 MOST_PADDING = 1
 _INPUTS = (-3, -2, -1, 1, 2, 3)
 # Max pooling's inputs are all different, so that each window has one largest entry (its derivative is defined).
@@ -89,6 +89,10 @@ def small_window_spec(spec: Spec, position: int) -> Spec:
     dims = spatial_dims(window.kind)
     size = _clipped(window.geometry.window, MOST_WINDOW[dims])
     stride = _clipped(window.geometry.stride, MOST_STRIDE)
+    if window.pooling:
+        # Windows that tile the input (a stride of the window's size, the default) still tile it, made small.
+        stride = tuple(small if step >= large else min(step, small) for step, small, large
+                       in zip(window.geometry.stride, size, window.geometry.window))
     spatial = ((POOLED_LENGTH if window.pooling else LENGTH),) if dims == 1 else (SIDE, SIDE)
     table: dict = {"kind": window.kind, "stride": list(stride)}
     if window.pooling:
