@@ -157,7 +157,7 @@ def given_numbers(sheet: Worksheet) -> tuple:
     batch_norm = () if sheet.batch_norm is None else tuple(value for _, value in sheet.batch_norm.given())
     window = () if sheet.window is None else tuple(value for _, value in sheet.window.given())
     return (hand.x, hand.y, params, hand.rate, descent.xs, descent.ys, descent.history[0], descent.rate, batch_norm,
-            masks, window)
+            window, masks)
 
 
 def degenerate(sheet: Worksheet) -> str | None:
