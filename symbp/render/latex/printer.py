@@ -107,8 +107,9 @@ class NotationPrinter(LatexPrinter):
             return notation.kernel(layer, indices)
         if role.kind == "first_max":
             return notation.first_max(layer, ",".join(indices))
-        if len(indices) > 1 and role.kind != "weight":
+        if len(indices) > 1 and role.kind != "weight" and role.kind not in _NORMALISATION_UNIT_KINDS:
             # A window layer's entry by channel and position: one subscript, the indices separated by commas.
+            # (A batch-normalised layer's sample and unit are printed below, as the texts write u_nj.)
             indices = [",".join(indices)]
         if role.kind == "weight":
             number = notation.weight_number(layer, *expr.indices)
