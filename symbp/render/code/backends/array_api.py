@@ -128,6 +128,7 @@ def module_context(network: Network) -> dict:
         "penalty_params": [penalty.parameter.name for penalty in weight_penalties(network)],
         "penalty_gradients": penalty_gradients(network, _code),
         "batch_norm": statistics,
+        "windows": bool(window_layers(network)),
         # The batch's statistics a training step moves the running ones towards, by the running statistic's name.
         "statistics_lines": [Line(statistic.name, _code(statistic.batch, layer.statistic_bindings))
                              for layer in normalised for statistic in layer.statistics],
