@@ -102,7 +102,8 @@ def _problem(spec, numpy_module, samples=9, seed=4):
     params = {k: v + rng.normal(scale=0.3, size=v.shape) for k, v in numpy_module.init_params(2).items()}
     for name in getattr(numpy_module, "STATISTICS", ()):
         # Running statistics away from their start, so that evaluation mode differs from training mode.
-        params[name] = rng.uniform(0.5, 2.0, params[name].shape) if "var" in name else rng.normal(0, 0.5, params[name].shape)
+        shape = params[name].shape
+        params[name] = rng.uniform(0.5, 2.0, shape) if "var" in name else rng.normal(0, 0.5, shape)
     return params, X, Y
 
 
@@ -311,7 +312,8 @@ def test_a_drawn_architecture_has_pytorchs_gradient_through_the_torch_module(dra
     params, X, Y, rng = drawn_problem(spec, numpy_module, draw)
     statistics = getattr(array_module, "STATISTICS", {})
     for name in statistics:
-        params[name] = rng.uniform(0.3, 2.0, params[name].shape) if "var" in name else rng.normal(0, 0.5, params[name].shape)
+        shape = params[name].shape
+        params[name] = rng.uniform(0.3, 2.0, shape) if "var" in name else rng.normal(0, 0.5, shape)
     masks = numpy_module.draw_masks(rng, X.shape[0]) if hasattr(numpy_module, "DROPOUT") else None
     for training in (True, False) if statistics else (None,):
         # Training mode with the drawn dropout masks held fixed; evaluation mode as the network predicts.
