@@ -121,12 +121,13 @@ def test_loss_gradient_and_forward_equal_the_numpy_modules_in_both_modes(name, l
     normalised = hasattr(numpy_module, "STATISTICS")
     masks = numpy_module.draw_masks(np.random.default_rng(7), X.shape[0]) if hasattr(numpy_module, "DROPOUT") else None
     extra, extra_xp = ((masks,), (_in(xp, masks),)) if masks is not None else ((), ())
-    function = array_module.loss_and_grad
+    function, forward = array_module.loss_and_grad, array_module.forward
     if library == "jax":
         import jax
 
-        # The compiled function is the one checked; batch normalisation's mode is a static argument.
+        # The compiled functions are the ones checked; batch normalisation's mode is a static argument.
         function = jax.jit(function, static_argnames="training") if normalised else jax.jit(function)
+        forward = jax.jit(forward)
     for training in (False, True) if normalised else (None,):
         mode = {} if training is None else {"training": training}
         want_value, want_grads = numpy_module.loss_and_grad(params, X, Y, *extra, **mode)
@@ -137,7 +138,7 @@ def test_loss_gradient_and_forward_equal_the_numpy_modules_in_both_modes(name, l
             _assert_close(grads[key], want_grads[key], f"gradient of {key} {mode}")
         _assert_close(array_module.loss(arrays, X_xp, Y_xp, *extra_xp, **mode),
                       numpy_module.loss(params, X, Y, *extra, **mode), f"loss {mode}")
-    _assert_close(array_module.forward(arrays, X_xp), numpy_module.forward(params, X), "forward")
+    _assert_close(forward(arrays, X_xp), numpy_module.forward(params, X), "forward")
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
