@@ -70,7 +70,9 @@ def _needs_dtype(lines: list[Line]) -> bool:
 def module_context(network: Network) -> dict:
     spec = network.spec
     hidden = hidden_lines(network, _code)
-    evaluation_hidden = hidden_lines(network, _evaluation_code)
+    normalised = batch_norm_layers(network)
+    # forward() computes in evaluation mode: a batch-normalised layer's lines there read the running statistics.
+    evaluation_hidden = hidden_lines(network, _evaluation_code) if normalised else hidden
     prediction = output_block(network, with_loss=False, with_delta=False, code=_code)
     for_loss = output_block(network, with_loss=True, with_delta=False, code=_code)
     for_gradient = output_block(network, with_loss=True, with_delta=True, code=_code)
@@ -83,7 +85,6 @@ def module_context(network: Network) -> dict:
     loss_lines = hidden + for_loss.lines
     backward = backward_lines(network, for_gradient.delta, _code, name_window_errors=True)
     gradient_lines = training_hidden + for_gradient.lines + backward
-    normalised = batch_norm_layers(network)
     statistics = [statistic for layer in normalised for statistic in layer.statistics]
     wanted = {"masks": bool(dropped), "array_batchnorm": bool(normalised),
               "array_windows": bool(window_layers(network))}
