@@ -347,7 +347,6 @@ def test_a_spec_with_batch_size_1_is_refused_by_every_command(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("command", "where", "suffix"), [
-    (["generate", "--backend", "array-api"], "the array-API backend", ".py"),
     (["generate", "--backend", "cupy"], "the CuPy backend", ".py"),
 ])
 def test_what_does_not_carry_batch_norm_refuses_it_in_one_line(tmp_path, capsys, command, where, suffix):
@@ -360,14 +359,6 @@ def test_what_does_not_carry_batch_norm_refuses_it_in_one_line(tmp_path, capsys,
         assert err[0].startswith("symbp: error: layers[0].normalization:") and where in err[0]
         assert "batch normalisation" in err[0]
     assert not target.exists()
-
-
-def test_dask_training_refuses_it(tmp_path, capsys):
-    net, data = _write(tmp_path, _spec_dict())
-    code = main(["train", net, "--dask", "--data", data, "-o", str(tmp_path / "p.npz")])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "batch normalisation" in err[0], err
-    assert not (tmp_path / "p.npz").exists()
 
 
 def test_the_check_command_reports_both_modes(tmp_path, capsys):

@@ -17,7 +17,6 @@ from symbp.checks.verify import verify
 from symbp.cli.main import main
 from symbp.derivation.backprop import derive
 from symbp.errors import SymbpError
-from symbp.render.code.backends.array_api import generate_array_api_module
 from symbp.render.code.numpy_module import generate_module
 from symbp.render.latex.document import derivation_document
 from symbp.spec.schema import load_spec
@@ -157,9 +156,6 @@ def test_weight_decay_shrinks_the_trained_weights(spec, module):
     assert np.linalg.norm(trained["W1"]) < 0.5 * np.linalg.norm(free["W1"])
 
 
-def test_the_array_api_backend_refuses_penalties_in_one_line(spec):
-    with pytest.raises(SymbpError, match=r"^layers\[0\]\.kernel_regularizer: .* no weight penalties yet"):
-        generate_array_api_module(spec)
 
 
 def test_the_derivation_adds_each_penalty_to_the_loss_and_its_derivative_to_the_gradient(spec):

@@ -572,12 +572,12 @@ def window_layers(network) -> tuple:
     return tuple(layer for layer in network.layers if isinstance(layer, _WindowBase))
 
 
-def refuse_windows(spec, where: str) -> None:
+def refuse_windows(spec, where: str, fix: str = "use the NumPy module (symbp generate, check, train, predict)",
+                   ) -> None:
     """One line naming the first convolution or pooling layer, for a product that does not carry them yet."""
     for index, layer_spec in enumerate(spec.layers):
         if getattr(layer_spec, "window", None) is not None:
-            raise SymbpError(f"layers[{index}].kind: {where} has no {layer_spec.window.kind} layers yet; "
-                             "use the NumPy module (symbp generate, check, train, predict)")
+            raise SymbpError(f"layers[{index}].kind: {where} has no {layer_spec.window.kind} layers yet; {fix}")
 
 
 def refuse_window_output(spec, where: str) -> None:

@@ -266,11 +266,13 @@ def _run(args, scope: contextlib.ExitStack) -> int:
     chosen = _overrides(args, spec)
     _check_validation_options(args)
     use_dask = _uses_dask(args)
-    if use_dask or args.backend == "array-api":
+    if use_dask:
         from symbp.symbolic.windows import refuse_windows
 
-        # Refused before any data is read: the array-API module (which --dask trains) has no window layers.
-        refuse_windows(spec, "--dask" if use_dask else "--backend array-api")
+        # Refused before any data is read: im2col reshapes each sample's row into rows of windows, which Dask's
+        # arrays do not do across chunks.
+        refuse_windows(spec, "--dask", "train without --dask (--backend array-api or the NumPy module, on data "
+                                       "in memory)")
     if use_dask:
         from symbp.data.chunks import load_chunked_data
     # Every output is checked before training, so a long run never ends in an unwritable path.

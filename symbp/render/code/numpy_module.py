@@ -255,9 +255,11 @@ def loss_comment(network: Network) -> str:
             "that rounded to zero")
 
 
-def backward_lines(network: Network, output_delta: str, code=_code) -> list[Line]:
+def backward_lines(network: Network, output_delta: str, code=_code, name_window_errors: bool = False) -> list[Line]:
     """The backward pass from the output's error term (its code, output_delta), printed by code: one builder
-    for every array library, so their modules cannot drift apart."""
+    for every array library, so their modules cannot drift apart. With name_window_errors, the error that a
+    window layer carries back to its input (im2col's adjoint) gets a line of its own, deltaA1 for layer 1's
+    output, before the activation's derivative multiplies it: the array API's longer names would not fit one."""
     lines = []
     last = network.layers[-1]
     lines.append(
@@ -275,10 +277,16 @@ def backward_lines(network: Network, output_delta: str, code=_code) -> list[Line
             break
         previous = network.layers[layer.index - 2]
         hidden_delta = incoming_first(previous.calculus.vjp)
+        incoming = layer.input_gradient
+        if name_window_errors and not isinstance(incoming, sp.MatrixExpr):
+            carried = MatrixSymbol(f"deltaA{previous.index}", *previous.output.shape)
+            lines.append(Line(carried.name, code(incoming), f"dL/dA{previous.index}: each window's error added back "
+                                                            "onto the entries it read"))
+            incoming = carried
         lines.append(
             Line(
                 previous.delta.name,
-                code(hidden_delta, {**_layer_bindings(previous), g_vec: layer.input_gradient}),
+                code(hidden_delta, {**_layer_bindings(previous), g_vec: incoming}),
                 f"dL/dZ{previous.index} = (dL/dA{previous.index}) * {previous.calculus.short_name}'",
             )
         )
@@ -383,8 +391,8 @@ def _work_arrays(workspace: Workspace) -> dict:
             for name, shape in workspace.shapes.items()}
 
 
-def _penalty_total(network: Network) -> str:
-    """The weight penalties' sum over every penalised entry, as code; "" when the spec has none."""
+def penalty_total(network: Network, code=_code) -> str:
+    """The weight penalties' sum over every penalised entry, printed by code; "" when the spec has none."""
     penalties = weight_penalties(network)
     if not penalties:
         return ""
@@ -393,18 +401,18 @@ def _penalty_total(network: Network) -> str:
         w = penalty.entry
         terms += [coefficient * ArraySum(each) for coefficient, each in ((penalty.l1, sp.Abs(w)), (penalty.l2, w**2))
                   if coefficient != 0]
-    return _code(sp.Add(*terms, evaluate=False)) if terms else ""
+    return code(sp.Add(*terms, evaluate=False)) if terms else ""
 
 
-def _penalty_gradients(network: Network) -> list[Line]:
-    """What each penalty adds to its weight's gradient, d/dw (l1 |w| + l2 w^2), as code on the whole array."""
+def penalty_gradients(network: Network, code=_code) -> list[Line]:
+    """What each penalty adds to its weight's gradient, d/dw (l1 |w| + l2 w^2), printed by code on the whole array."""
     lines = []
     for penalty in weight_penalties(network):
         derivative = penalty.derivative()
         if derivative != 0:
             name = penalty.parameter.name
-            lines.append(Line(f"grad_{name}", _code(derivative),
-                              f"dL/d{name} gains the derivative of the penalty {_code(penalty.term())} on each entry"))
+            lines.append(Line(f"grad_{name}", code(derivative),
+                              f"dL/d{name} gains the derivative of the penalty {code(penalty.term())} on each entry"))
     return lines
 
 
@@ -574,9 +582,9 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "mask_unpack": (", ".join(layer.mask.name for layer in dropped) + " = "
                         + ", ".join(f"masks[{layer.mask.name!r}]" for layer in dropped)) if dropped else "",
         "backward_lines": backward_lines(network, for_gradient.delta),
-        "penalty_total": _penalty_total(network),
+        "penalty_total": penalty_total(network),
         "penalty_params": [penalty.parameter.name for penalty in weight_penalties(network)],
-        "penalty_gradients": _penalty_gradients(network),
+        "penalty_gradients": penalty_gradients(network),
         "loss_terms": for_loss.loss_terms,
         "gradient_loss_total": _sum_of_squares(for_gradient) or f"np.sum({for_gradient.loss_terms})",
         "prediction": network.prediction.name,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import textwrap
 
+import sympy as sp
+
 from symbp import __version__
 from symbp.render.code.backends.printing import array_api_code
 from symbp.render.code.numpy_module import (
@@ -24,24 +26,34 @@ from symbp.render.code.numpy_module import (
     loss_comment,
     output_block,
     param_views,
+    penalty_gradients,
+    penalty_total,
     spec_digest,
     wrapped,
 )
 from symbp.render.code.runtime_source import import_block, runtime_source
 from symbp.render.templating import render
-from symbp.symbolic.batchnorm import refuse_batch_normalization
+from symbp.symbolic.batchnorm import batch_norm_layers, training
 from symbp.symbolic.dropout import dropout_layers
 from symbp.symbolic.network import Network, build_network, n_samples
-from symbp.symbolic.penalties import refuse_penalties
-from symbp.symbolic.windows import refuse_windows
+from symbp.symbolic.penalties import weight_penalties
+from symbp.symbolic.windows import window_layers
 
 ARRAY_API_RUNTIME = ("optimizers",)
-# Added for networks with dropout: the masks are NumPy's draws, so a seed gives the NumPy module's masks.
-DROPOUT_RUNTIME = ("masks",)
+# Added, each only for the networks that need it: the masks of dropout (NumPy's draws, so a seed gives the NumPy
+# module's masks), the running statistics of batch normalisation, and the windows of convolution and pooling.
+OPTIONAL_ARRAY_API_RUNTIME = ("masks", "array_batchnorm", "array_windows")
 
 
 def _code(expr, bindings: dict | None = None, arrays=()) -> str:
     return array_api_code(expr, bindings, names={"N": "n"}, arrays=arrays)
+
+
+def _evaluation_code(expr, bindings: dict | None = None, arrays=()) -> str:
+    """Code for expr in evaluation mode: a choice on the training flag (batch normalisation's statistics) is made
+    here, so forward() reads the running statistics directly and has no flag to take."""
+    chosen = expr.subs(training, False) if isinstance(expr, sp.Basic) and expr.has(training) else expr
+    return _code(chosen, bindings, arrays)
 
 
 def _total(block: OutputBlock, terms) -> str:
@@ -58,6 +70,9 @@ def _needs_dtype(lines: list[Line]) -> bool:
 def module_context(network: Network) -> dict:
     spec = network.spec
     hidden = hidden_lines(network, _code)
+    normalised = batch_norm_layers(network)
+    # forward() computes in evaluation mode: a batch-normalised layer's lines there read the running statistics.
+    evaluation_hidden = hidden_lines(network, _evaluation_code) if normalised else hidden
     prediction = output_block(network, with_loss=False, with_delta=False, code=_code)
     for_loss = output_block(network, with_loss=True, with_delta=False, code=_code)
     for_gradient = output_block(network, with_loss=True, with_delta=True, code=_code)
@@ -66,16 +81,20 @@ def module_context(network: Network) -> dict:
     dropped = dropout_layers(network)
     # The gradient's forward pass multiplies each dropout layer's inputs by its mask; forward and loss do not.
     training_hidden = hidden_lines(network, _code, training=True) if dropped else hidden
-    forward_lines = hidden + prediction.lines
+    forward_lines = evaluation_hidden + prediction.lines
     loss_lines = hidden + for_loss.lines
-    gradient_lines = training_hidden + for_gradient.lines + backward_lines(network, for_gradient.delta, _code)
-    runtime_modules = ARRAY_API_RUNTIME + DROPOUT_RUNTIME if dropped else ARRAY_API_RUNTIME
+    backward = backward_lines(network, for_gradient.delta, _code, name_window_errors=True)
+    gradient_lines = training_hidden + for_gradient.lines + backward
+    statistics = [statistic for layer in normalised for statistic in layer.statistics]
+    wanted = {"masks": bool(dropped), "array_batchnorm": bool(normalised),
+              "array_windows": bool(window_layers(network))}
+    runtime_modules = (*ARRAY_API_RUNTIME, *(name for name in OPTIONAL_ARRAY_API_RUNTIME if wanted[name]))
     return {
         "spec": spec,
         "marker": MARKER,
         "version": __version__,
         "digest": spec_digest(network),
-        "architecture": architecture(network),
+        "architecture": textwrap.fill(architecture(network), 110, subsequent_indent="    ", break_on_hyphens=False),
         "params": params,
         "title": textwrap.fill(f"{spec.title or spec.name}: an array-API trainer for the network in spec "
                                f"'{spec.name}'.", 96),
@@ -85,7 +104,7 @@ def module_context(network: Network) -> dict:
         "forward_lines": forward_lines,
         "loss_lines": loss_lines,
         "gradient_forward_lines": training_hidden + for_gradient.lines,
-        "backward_lines": backward_lines(network, for_gradient.delta, _code),
+        "backward_lines": backward,
         "forward_needs_dtype": _needs_dtype(forward_lines),
         "loss_needs_dtype": _needs_dtype(loss_lines),
         "gradient_needs_dtype": _needs_dtype(gradient_lines),
@@ -94,7 +113,8 @@ def module_context(network: Network) -> dict:
         "prediction": network.prediction.name,
         "loss_coefficient": _code(coefficient),
         "loss_coefficient_is_one": coefficient == 1,
-        "loss_uses_n": coefficient.has(n_samples),
+        # A batch-normalised layer's means divide by the batch's size.
+        "loss_uses_n": coefficient.has(n_samples) or bool(normalised),
         "loss_name": network.output.loss.short_name,
         "loss_comment": loss_comment(network),
         "training": spec.training,
@@ -105,6 +125,14 @@ def module_context(network: Network) -> dict:
                                 "device, is_dask_namespace, is_jax_namespace, to_device", modules=runtime_modules),
         "dropout": [MaskView(layer.mask.name, layer.index, layer.rate, layer.fan_in) for layer in dropped],
         "mask_names": [layer.mask.name for layer in dropped],
+        "penalty_total": penalty_total(network, _code),
+        "penalty_params": [penalty.parameter.name for penalty in weight_penalties(network)],
+        "penalty_gradients": penalty_gradients(network, _code),
+        "batch_norm": statistics,
+        "windows": bool(window_layers(network)),
+        # The batch's statistics a training step moves the running ones towards, by the running statistic's name.
+        "statistics_lines": [Line(statistic.name, _code(statistic.batch, layer.statistic_bindings))
+                             for layer in normalised for statistic in layer.statistics],
         "likely_causes": [wrapped(cause) for cause in likely_causes(network)],
     }
 
@@ -112,9 +140,6 @@ def module_context(network: Network) -> dict:
 def generate_array_api_module(spec_source) -> str:
     """The source text of the array-API module for a spec: the NumPy module's steps, on any array library."""
     network = spec_source if isinstance(spec_source, Network) else build_network(spec_source)
-    refuse_penalties(network.spec, "the array-API backend")
-    refuse_batch_normalization(network.spec, "the array-API backend (and so --dask)")
-    refuse_windows(network.spec, "the array-API backend (and so --dask)")
     return render("array_api/module.py.j2", **module_context(network))
 
 

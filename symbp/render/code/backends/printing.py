@@ -12,6 +12,7 @@ import sympy as sp
 from sympy.matrices.expressions.special import OneMatrix
 from sympy.printing.precedence import PRECEDENCE
 
+from symbp.registry.rules import Flag
 from symbp.render.code.printing import TrainerPrinter
 
 # NumPy's names for the standard's functions, where the two differ.
@@ -59,6 +60,10 @@ class ArrayAPIPrinter(TrainerPrinter):
     def _print_Sum(self, expr):
         return self._reduced("sum", expr.function, self.unit_axis, keepdims=True)
 
+    def _print_SampleSum(self, expr):
+        # Over the batch's samples, one total per unit: the axis that does not run over the units.
+        return self._reduced("sum", expr.args[0], 1 - self.unit_axis, keepdims=False)
+
     def _print_MatMul(self, expr):
         factors = list(expr.args)
         coefficient = [f for f in factors if not f.is_Matrix]
@@ -68,7 +73,10 @@ class ArrayAPIPrinter(TrainerPrinter):
             printed = self._reduced("sum", matrices[1], 0, keepdims=False)
         elif len(matrices) == 2 and isinstance(matrices[1], OneMatrix):
             rest, ones = matrices
-            if ones.shape[0] == 1:
+            if ones.shape[0] == 1 and not isinstance(rest, sp.Transpose):
+                # G 1^T: a column repeated along a row of ones (a pooling window's share of the error).
+                printed = f"xp.repeat({self._print(rest)}, {ones.shape[1]}, axis=1)"
+            elif ones.shape[0] == 1:
                 # b^T 1^T: a bias column broadcast along the batch.
                 printed = f"{self.parenthesize(rest.arg, PRECEDENCE['Atom'])}[:, None]"
             else:
@@ -86,7 +94,20 @@ class ArrayAPIPrinter(TrainerPrinter):
         self.needs_dtype = True
         return f"xp.asarray({self._print(value)}, dtype=dtype)"
 
+    # The window layers' array functions: the standard's reshape and permute_dims, and the runtime's im2col.
+    def _print_Reshaped(self, expr):
+        array, shape = expr.args
+        return f"xp.reshape({self._print(array)}, {_tuple_code(shape)})"
+
+    def _print_Transposed(self, expr):
+        array, axes = expr.args
+        return f"xp.permute_dims({self._print(array)}, {_tuple_code(axes)})"
+
     def _print_Piecewise(self, expr):
+        if len(expr.args) == 2 and isinstance(expr.args[0].cond, Flag) and expr.args[1].cond == sp.true:
+            # A choice on a flag of the generated function (batch statistics while training): Python's own, so
+            # that a compiled function holds one branch (jax.jit takes the flag as a static argument).
+            return super()._print_Piecewise(expr)
         if len(expr.args) == 2 and expr.args[-1].cond == sp.true:
             (then, condition), (otherwise, _) = expr.args
             if (then, otherwise) == (sp.Integer(1), sp.Integer(0)):
@@ -99,6 +120,10 @@ class ArrayAPIPrinter(TrainerPrinter):
             return (f"xp.where({self._print(condition)}, {self._branch(then, otherwise)}, "
                     f"{self._branch(otherwise, then)})")
         raise NotImplementedError("a Piecewise with more than two branches has no array API form here")
+
+
+def _tuple_code(values) -> str:
+    return "(" + ", ".join(str(v) for v in values) + ("," if len(values) == 1 else "") + ")"
 
 
 class Code(str):
