@@ -3,10 +3,13 @@
     python benchmarks/run.py                      # every workload, 5 interleaved rounds, then generation
     python benchmarks/run.py --workloads W1 --rounds 3
     python benchmarks/run.py --workloads generation  # only the time to generate and import each example
+    python benchmarks/run.py --workloads W1 W2 W3 --rounds 15 --best \
+        --implementations symbp jax_jit symbp_jax torch symbp_torch   # the array-API module on JAX and PyTorch
 
 Each implementation runs in a process of its own; rounds are interleaved so that drift in the
-machine's speed touches every implementation alike. Times are medians over rounds, with the
-spread (max - min) beside them, and ratios are taken within this one run. Implementations whose
+machine's speed touches every implementation alike. Times are medians over rounds (with --best, the
+fastest round: on a machine shared with other work, the run least disturbed), with the spread
+(max - min) beside them, and ratios are taken within this one run. Implementations whose
 library is not installed are left out. Every implementation gives what symbp's train() gives, the
 parameters and the loss on the whole training set after each epoch; the script fails if any ends at
 parameters or a last loss that differ from symbp's.
@@ -33,7 +36,8 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 from implementations import IMPLEMENTATIONS  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
 
-OPTIONAL = {"torch": "torch", "jax_jit": "jax", "autograd": "autograd"}
+OPTIONAL = {"torch": "torch", "jax_jit": "jax", "autograd": "autograd", "symbp_jax": "jax", "symbp_jax_saved": "jax",
+            "symbp_torch": "torch", "symbp_torch_saved": "torch"}
 AGREEMENT = {"float64": 1e-8, "float32": 2e-3}
 
 
@@ -154,6 +158,8 @@ def main() -> None:
     parser.add_argument("--workloads", nargs="*", default=["W1", "W2", "W3", "generation"])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--implementations", nargs="*", default=list(IMPLEMENTATIONS))
+    parser.add_argument("--best", action="store_true",
+                        help="report each implementation's fastest round, not the median")
     parser.add_argument("--worker")
     parser.add_argument("--workload")
     parser.add_argument("--dtype", default="float64")
@@ -167,6 +173,7 @@ def main() -> None:
     implementations = [name for name in args.implementations if _available(name)]
     print(f"symbp benchmark on {platform.machine()}, {_versions()}")
     print(f"left out (not installed): {', '.join(n for n in args.implementations if not _available(n)) or 'none'}")
+    print(f"ms/step: the {'fastest' if args.best else 'median'} of {args.rounds} rounds")
     failures = []
     for workload_name in args.workloads:
         if workload_name == "generation":
@@ -181,7 +188,8 @@ def main() -> None:
                         runs[name].append(_run_once(name, workload_name, dtype, folder))
             runs = {name: results for name, results in runs.items() if results[0] is not None}
             per_step = {name: [r["seconds"] / r["steps"] * 1e3 for r in results] for name, results in runs.items()}
-            median = {name: statistics.median(times) for name, times in per_step.items()}
+            pick = min if args.best else statistics.median
+            median = {name: pick(times) for name, times in per_step.items()}
             reference = runs["symbp"][0]["params"]
             floor_ms = _flops_per_step(workload) / (_gemm_rate(np.dtype(dtype)) * 1e9) * 1e3
             print(f"\n{workload_name} ({dtype}): {workload.steps} steps, batch {workload.batch_size or 'full'}; "

@@ -129,21 +129,102 @@ def test_init_params_draws_the_numpy_modules_numbers_in_the_library_of_like():
         np.testing.assert_allclose(params[name].numpy(), value, rtol=1e-6)
 
 
-@pytest.mark.parametrize("batch_size", [None, 8], ids=["full-batch", "mini-batch"])
-def test_a_diverging_run_returns_the_last_finite_parameters(batch_size):
+def _line_problem():
     spec = load_spec({"name": "line", "inputs": 2, "layers": [{"units": 1, "activation": "linear"}]})
     array_module = load_module_from_source(generate_array_api_module(spec), "xp_line")
     rng = np.random.default_rng(0)
     X = rng.normal(size=(32, 2))
-    Y = X @ np.array([[1.0], [-2.0]])
+    return array_module, X, X @ np.array([[1.0], [-2.0]])
+
+
+def _diverging_run(array_module, X, Y, batch_size):
+    """train with a learning rate that makes the loss overflow: (params, history, the warning's text)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "overflow|invalid", RuntimeWarning)  # NumPy's own, on the way up
-        with pytest.warns(RuntimeWarning, match="training stopped at epoch"):
-            params, history = array_module.train(array_module.init_params(1), X, Y, learning_rate=50.0,
+        with pytest.warns(RuntimeWarning, match="training stopped at epoch") as caught:
+            params, history = array_module.train(array_module.init_params(1, like=X), X, Y, learning_rate=50.0,
                                                  epochs=5000, batch_size=batch_size)
+    return params, history, next(str(w.message) for w in caught if "training stopped" in str(w.message))
+
+
+@pytest.mark.parametrize("batch_size", [None, 8], ids=["full-batch", "mini-batch"])
+def test_a_diverging_run_returns_the_last_finite_parameters(batch_size):
+    array_module, X, Y = _line_problem()
+    params, history, message = _diverging_run(array_module, X, Y, batch_size)
     assert history["stopped"] == "diverged"
     assert np.isfinite(float(array_module.loss(params, X, Y)))
     assert all(np.all(np.isfinite(value)) for value in params.values())
+    # Full batch: the loss after step 74 overflows; mini-batch: the loss of the batch of step 77.
+    assert message.startswith("training stopped at epoch 73, step 74: the loss became inf." if batch_size is None
+                              else "training stopped at epoch 18, step 76: the loss became inf.")
+
+
+@pytest.mark.parametrize("batch_size", [None, 8], ids=["full-batch", "mini-batch"])
+def test_a_diverging_run_on_jax_stops_where_it_does_on_numpy(batch_size):
+    """JAX checks the losses after a compiled run of epochs (full batch) or after each epoch (mini-batch): the
+    run still stops at the same step, with the same warning and the same last finite parameters."""
+    jnp = _namespace("jax")
+    array_module, X, Y = _line_problem()
+    want_params, want, want_message = _diverging_run(array_module, X, Y, batch_size)
+    params, history, message = _diverging_run(array_module, jnp.asarray(X), jnp.asarray(Y), batch_size)
+    assert message == want_message and history["stopped"] == want["stopped"] == "diverged"
+    np.testing.assert_allclose(history["loss"], want["loss"], rtol=RELATIVE)
+    for name in array_module.PARAMS:
+        np.testing.assert_allclose(_as_numpy(params[name]), want_params[name], rtol=RELATIVE)
+
+
+def _counting_runs_ahead(monkeypatch, array_module):
+    """The lengths of the compiled runs of full-batch epochs that train asks for, as they are asked."""
+    lengths, programs = [], array_module._programs
+
+    def counting(*settings):
+        first, advance, step, whole_loss, epochs_ahead, batch_steps = programs(*settings)
+
+        def counted(params, state, grads, rates, X, Y):
+            lengths.append(rates.shape[0])
+            return epochs_ahead(params, state, grads, rates, X, Y)
+
+        return first, advance, step, whole_loss, counted, batch_steps
+
+    monkeypatch.setattr(array_module, "_programs", counting)
+    return lengths
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "adam"])
+def test_full_batch_epochs_run_ahead_on_jax_follow_the_numpy_module(monkeypatch, optimizer):
+    """150 epochs: two compiled runs of 64, then 22 epochs one at a time; each epoch's loss recorded."""
+    jnp = _namespace("jax")
+    numpy_module, array_module = _trained_modules()
+    X, Y = _classification()
+    settings = {"optimizer": optimizer, "epochs": 150, "learning_rate": 0.05 if optimizer == "adam" else 0.3}
+    want_params, want = numpy_module.train(numpy_module.init_params(1), X, Y, **settings)
+    runs_ahead = _counting_runs_ahead(monkeypatch, array_module)
+    X_jax, Y_jax = jnp.asarray(X), jnp.asarray(Y)
+    params, history = array_module.train(array_module.init_params(1, like=X_jax), X_jax, Y_jax, **settings)
+    assert runs_ahead == [64, 64]
+    assert history["stopped"] == want["stopped"] == "epochs" and len(history["loss"]) == 150
+    np.testing.assert_allclose(history["loss"], want["loss"], rtol=1e-10)
+    for name in numpy_module.PARAMS:
+        np.testing.assert_allclose(_as_numpy(params[name]), want_params[name], rtol=1e-9, atol=1e-12)
+
+
+def test_tolerance_stops_a_jax_run_at_the_numpy_modules_epoch(monkeypatch):
+    """The loss changes by less than the tolerance within the second run of 64 epochs: those are taken
+    again one at a time, and the run stops where the NumPy module's does, with its parameters."""
+    jnp = _namespace("jax")
+    numpy_module, array_module = _trained_modules()
+    X, Y = _classification()
+    settings = {"epochs": 300, "learning_rate": 0.3, "tolerance": 0.0012}
+    want_params, want = numpy_module.train(numpy_module.init_params(1), X, Y, **settings)
+    assert want["stopped"] == "tolerance" and 64 < len(want["loss"]) < 128
+    runs_ahead = _counting_runs_ahead(monkeypatch, array_module)
+    X_jax, Y_jax = jnp.asarray(X), jnp.asarray(Y)
+    params, history = array_module.train(array_module.init_params(1, like=X_jax), X_jax, Y_jax, **settings)
+    assert runs_ahead == [64, 64]
+    assert history["stopped"] == "tolerance" and len(history["loss"]) == len(want["loss"])
+    np.testing.assert_allclose(history["loss"], want["loss"], rtol=1e-10)
+    for name in numpy_module.PARAMS:
+        np.testing.assert_allclose(_as_numpy(params[name]), want_params[name], rtol=1e-9, atol=1e-12)
 
 
 def test_validation_callback_and_early_stopping():

@@ -121,8 +121,9 @@ def module_context(network: Network) -> dict:
         # The array-API module computes its own steps; it shares the optimizers' rules with the NumPy module
         # (and, with dropout, how masks are drawn).
         "runtime": runtime_source(runtime_modules).parts,
-        "imports": import_block("import math", "import warnings", "from array_api_compat import array_namespace, "
-                                "device, is_dask_namespace, is_jax_namespace, to_device", modules=runtime_modules),
+        "imports": import_block("import functools", "import math", "import warnings",
+                                "from array_api_compat import array_namespace, device, is_dask_namespace, "
+                                "is_jax_namespace, to_device", modules=runtime_modules),
         "dropout": [MaskView(layer.mask.name, layer.index, layer.rate, layer.fan_in) for layer in dropped],
         "mask_names": [layer.mask.name for layer in dropped],
         "penalty_total": penalty_total(network, _code),
