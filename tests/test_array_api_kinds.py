@@ -151,9 +151,9 @@ def test_max_pooling_sends_each_windows_error_to_its_first_largest_entry_as_the_
     X = rng.integers(0, 2, size=Y.shape[:1] + (spec.inputs,)).astype(np.float64)
     params = {**params, "W1": rng.integers(0, 2, size=params["W1"].shape).astype(np.float64),
               "b1": np.zeros(params["b1"].shape)}
-    # The max pooling's windows (a row per sample, channel and position, 4 entries each) hold ties.
-    windows = [array for array in numpy_module._forward_pass(params, X) if array.shape == (X.shape[0] * 12, 4)]
-    tied = np.sum(windows[0] == windows[0].max(axis=1, keepdims=True), axis=1) > 1
+    # The max pooling's windows (a column per sample, channel and position, 4 entries each) hold ties.
+    windows = [array for array in numpy_module._forward_pass(params, X) if array.shape == (4, X.shape[0] * 12)]
+    tied = np.sum(windows[0] == windows[0].max(axis=0, keepdims=True), axis=0) > 1
     assert np.mean(tied) > 0.25, f"only {np.sum(tied)} of {tied.size} windows hold a tie"
     want_value, want_grads = numpy_module.loss_and_grad(params, X, Y)
     value, grads = array_module.loss_and_grad(_in(xp, params), xp.asarray(X), xp.asarray(Y, dtype=xp.float64))
