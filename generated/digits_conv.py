@@ -12,7 +12,6 @@ import math
 import warnings
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 SPEC_NAME = 'digits_conv'
 SPEC_SHA256 = 'c412fe582e4c67f8090a5ac4679445a53302b7c7e70e25465e5549634ae5cb3c'
@@ -760,36 +759,40 @@ def _positions(spatial, window, stride, padding) -> tuple[int, ...]:
                  for size, width, step, pad in zip(spatial, window, stride, padding))
 
 
-def _patches(rows, shape, window, stride, padding):
+def _patches(rows, shape, window, stride, padding, xp=np):
     """Each sample's windows as rows: (samples * positions, channels * window), positions and window row-major."""
     channels, *spatial = shape
     dims = len(window)
     images = rows.reshape(-1, channels, *spatial)
     if any(padding):
-        images = np.pad(images, [(0, 0), (0, 0), *((pad, pad) for pad in padding)])
-    views = sliding_window_view(images, window, axis=tuple(range(2, 2 + dims)))
-    views = views[(slice(None), slice(None), *(slice(None, None, step) for step in stride))]
+        images = xp.pad(images, [(0, 0), (0, 0), *((pad, pad) for pad in padding)])
+    positions = _positions(spatial, window, stride, padding)
+    # A view, no copy: (samples, channels, *positions, *window), a position's step the stride's multiple.
+    strides = images.strides
+    views = xp.lib.stride_tricks.as_strided(
+        images, shape=(*images.shape[:2], *positions, *window),
+        strides=(*strides[:2], *(step * each for step, each in zip(stride, strides[2:])), *strides[2:]))
     # (samples, channels, *positions, *window) -> (samples, *positions, channels, *window)
     order = (0, *range(2, 2 + dims), 1, *range(2 + dims, 2 + 2 * dims))
     return views.transpose(order).reshape(-1, channels * math.prod(window))
 
 
-def _patches_adjoint(grads, shape, window, stride, padding):
+def _patches_adjoint(grads, shape, window, stride, padding, xp=np):
     """The gradient with respect to ``_patches``'s input, from one with respect to its rows: (samples, size)."""
     channels, *spatial = shape
     positions = _positions(spatial, window, stride, padding)
     grads = grads.reshape(-1, *positions, channels, *window)
-    padded = np.zeros((grads.shape[0], channels, *(size + 2 * pad for size, pad in zip(spatial, padding))),
+    padded = xp.zeros((grads.shape[0], channels, *(size + 2 * pad for size, pad in zip(spatial, padding))),
                       dtype=grads.dtype)
     for offset in np.ndindex(*window):
         # Every window's entry at this offset, for all samples and positions at once.
         reached = tuple(slice(start, start + step * (count - 1) + 1, step)
                         for start, step, count in zip(offset, stride, positions))
-        padded[(slice(None), slice(None), *reached)] += np.moveaxis(grads[(Ellipsis, *offset)], -1, 1)
+        padded[(slice(None), slice(None), *reached)] += xp.moveaxis(grads[(Ellipsis, *offset)], -1, 1)
     inside = tuple(slice(pad, pad + size) for pad, size in zip(padding, spatial))
     return padded[(slice(None), slice(None), *inside)].reshape(grads.shape[0], -1)
 
 
-def _first_max_mask(patches):
+def _first_max_mask(patches, xp=np):
     """1 at each row's largest entry (the first of equal ones, as PyTorch), 0 elsewhere."""
-    return np.arange(patches.shape[1]) == patches.argmax(axis=1)[:, np.newaxis]
+    return xp.arange(patches.shape[1]) == patches.argmax(axis=1)[:, np.newaxis]
