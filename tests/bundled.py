@@ -1,7 +1,7 @@
 """The bundled example specs that every product takes: the derivation, worksheets and every backend.
 
 A spec with convolution or pooling (``input_shape``) is refused by the derivation, the worksheets and the
-array-API and CuPy backends for now; tests/test_windows.py checks those refusals.
+array-API backend for now; tests/test_windows.py checks those refusals.
 """
 
 from __future__ import annotations

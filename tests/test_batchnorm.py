@@ -350,7 +350,6 @@ def test_a_spec_with_batch_size_1_is_refused_by_every_command(tmp_path, capsys):
     (["derive"], "the derivation", ".tex"),
     (["worksheet"], "a worksheet", ".tex"),
     (["generate", "--backend", "array-api"], "the array-API backend", ".py"),
-    (["generate", "--backend", "cupy"], "the CuPy backend", ".py"),
 ])
 def test_what_does_not_carry_batch_norm_refuses_it_in_one_line(tmp_path, capsys, command, where, suffix):
     net, _ = _write(tmp_path, _spec_dict())

@@ -142,7 +142,6 @@ def test_a_bad_spec_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
     (["derive", "-o", "out.tex"], "the derivation"),
     (["worksheet", "-o", "out.tex"], "a worksheet"),
     (["generate", "--backend", "array-api", "-o", "out.py"], "the array-API backend"),
-    (["generate", "--backend", "cupy", "-o", "out.py"], "the CuPy backend"),
 ])
 def test_the_products_without_window_layers_refuse_them_in_one_line(tmp_path, capsys, command, where):
     path = tmp_path / "conv.json"
