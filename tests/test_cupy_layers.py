@@ -13,6 +13,10 @@ from __future__ import annotations
 import functools
 import os
 import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -241,3 +245,18 @@ def test_elementwise_work_is_in_kernels_and_statistics_in_cupy_reductions():
     (below,) = context["backward"][1]
     assert "delta2" in below.inputs  # the skip's error reaches layer 1 beside G1 = delta2 W2^T
     assert "np." not in step
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None and not (Path(sys.executable).parent / "ruff").exists(),
+                    reason="ruff is not installed")
+def test_the_modules_of_every_kind_pass_ruff_and_are_the_same_bytes_each_time(tmp_path):
+    for draw in range(6):
+        source = generate_cupy_module(load_spec(_drawn(draw)))
+        assert generate_cupy_module(load_spec(_drawn(draw))) == source
+        (tmp_path / f"kinds{draw}.py").write_text(source)
+    (tmp_path / "normalised.py").write_text(generate_cupy_module(load_spec(BATCH_NORMALISED)))
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([ruff, "check", "--no-cache", "--config", str(root / "pyproject.toml"), str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -418,6 +418,18 @@ def _flat(stages) -> list:
     return out
 
 
+def _architecture_lines(network: Network, width: int = 116) -> list[str]:
+    """"Network: 3 -> 4 (tanh) -> ...", cut between layers where window layers' shapes make it long."""
+    lines = ["Network:"]
+    for position, piece in enumerate(architecture(network).split(" -> ")):
+        joined = f"{lines[-1]} {'-> ' if position else ''}{piece}"
+        if len(joined) > width and lines[-1].strip():
+            lines.append(f"    -> {piece}")
+        else:
+            lines[-1] = joined
+    return lines
+
+
 def module_context(network: Network) -> dict:
     for layer in network.layers:
         if not own_steps(layer):
@@ -495,7 +507,7 @@ def module_context(network: Network) -> dict:
         "marker": MARKER,
         "version": __version__,
         "digest": spec_digest(network),
-        "architecture": architecture(network),
+        "architecture_lines": _architecture_lines(network),
         "params": param_views(network),
         "draws": spec.training.init != "zeros" and any(
             p.explicit is None and p.kind not in FIXED_STARTS for p in param_views(network)),
