@@ -423,7 +423,7 @@ def _architecture_lines(network: Network, width: int = 116) -> list[str]:
     lines = ["Network:"]
     for position, piece in enumerate(architecture(network).split(" -> ")):
         joined = f"{lines[-1]} {'-> ' if position else ''}{piece}"
-        if len(joined) > width and lines[-1].strip():
+        if position and len(joined) > width:
             lines.append(f"    -> {piece}")
         else:
             lines[-1] = joined
