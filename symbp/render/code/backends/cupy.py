@@ -287,6 +287,18 @@ class OwnSteps:
     forward: tuple
     backward: tuple
 
+    @staticmethod
+    def _opened(pairs) -> list:
+        return [stage for _, stages in pairs for stage in stages]
+
+    @property
+    def forward_stages(self) -> list:
+        return self._opened(self.forward)
+
+    @property
+    def backward_stages(self) -> list:
+        return self._opened(self.backward)
+
 
 def _own_steps(layer: Layer, shapes: dict) -> OwnSteps:
     matrices = []
@@ -407,17 +419,6 @@ def _shape_code(shape: tuple) -> str:
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
-def _flat(stages) -> list:
-    """Stages with their own steps' (comment, stages) pairs opened."""
-    out = []
-    for stage in stages:
-        if isinstance(stage, tuple) and len(stage) == 2 and isinstance(stage[0], str):
-            out += list(stage[1])
-        else:
-            out.append(stage)
-    return out
-
-
 def _architecture_lines(network: Network, width: int = 116) -> list[str]:
     """"Network: 3 -> 4 (tanh) -> ...", cut between layers where window layers' shapes make it long."""
     lines = ["Network:"]
@@ -455,8 +456,8 @@ def module_context(network: Network) -> dict:
     dense_like = [layer for layer in layers if not own_steps(layer)]
     products = [f"P{layer.index}" for layer in dense_like]
     forward_stages = [s for stages in hidden.values() for s in stages]
-    own_forward = [s for steps in own.values() for s in _flat(steps.forward)]
-    own_backward = [s for steps in own.values() for s in _flat(steps.backward)]
+    own_forward = [s for steps in own.values() for s in steps.forward_stages]
+    own_backward = [s for steps in own.values() for s in steps.backward_stages]
     backward_stages = [s for stages in backward.values() for s in stages]
     # dL/dA of a layer below a dense-like one is cuBLAS's product, written into the workspace.
     passed_down = [f"G{layer.index - 1}" for layer in dense_like if layer.index > 1]
