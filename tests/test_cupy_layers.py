@@ -260,3 +260,36 @@ def test_the_modules_of_every_kind_pass_ruff_and_are_the_same_bytes_each_time(tm
     result = subprocess.run([ruff, "check", "--no-cache", "--config", str(root / "pyproject.toml"), str(tmp_path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+EVERY_KIND = {
+    "name": "every_kind", "input_shape": [1, 4, 4], "loss": "cross_entropy",
+    "layers": [{"kind": "conv2d", "filters": 2, "kernel_size": 2, "padding": 1, "activation": "relu"},
+               {"kind": "max_pool2d", "pool_size": 2},
+               {"units": 3, "activation": "tanh", "normalization": "layer"},
+               {"units": 3, "activation": "tanh", "normalization": "batch", "kernel_regularizer": {"l1": 0.01}},
+               {"units": 3, "activation": "sigmoid", "residual": True, "kernel_regularizer": {"l2": 0.01}},
+               {"units": 2, "activation": "softmax", "dropout": 0.2}],
+}
+
+
+@needs_compiler
+def test_every_kind_computes_in_float_for_float32_data():
+    """Every kernel, allocating or not, and im2col keep float32: the gradient is float32 and agrees with the NumPy
+    module's in float32, in both modes; training in float32 keeps the parameters and running statistics float32."""
+    spec = load_spec(EVERY_KIND)
+    numpy_module = load_module_from_source(generate_module(spec), "np_every_kind")
+    cupy_module = _load_on_stand_in(generate_cupy_module(spec), "cupy_every_kind")
+    _, X, Y, _ = drawn_problem(spec, numpy_module, 3)
+    params = {name: array.astype(np.float32) for name, array in numpy_module.init_params(3).items()}
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+    for training in (False, True):
+        value, grads = cupy_module.loss_and_grad(params, X32, Y32, training=training)
+        want_value, want_grads = numpy_module.loss_and_grad(params, X32, Y32, training=training)
+        assert all(gradient.dtype == np.float32 for gradient in grads.values())
+        _assert_close(value, want_value, f"loss, training={training}", relative=1e-5)
+        scale = max(float(np.max(np.abs(gradient))) for gradient in want_grads.values())
+        for key in want_grads:
+            assert float(np.max(np.abs(np.asarray(grads[key]) - want_grads[key]))) <= 1e-4 * scale, key
+    trained, _ = cupy_module.train(params, X, Y, epochs=2, batch_size=4, dtype=np.float32)
+    assert all(array.dtype == np.float32 for array in trained.values()) and "running_var4" in trained
