@@ -419,6 +419,18 @@ def _shape_code(shape: tuple) -> str:
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
+def _own_steps_note(network: Network) -> str:
+    """For the module's docstring: which layers compute arrays of their own, and where that work runs."""
+    kinds = [f"{layer.index} ({layer.kind})" for layer in network.layers if own_steps(layer)]
+    if not kinds:
+        return ""
+    windows = " and im2col on the GPU (cupy.lib.stride_tricks.as_strided) for their windows" \
+        if window_layers(network) else ""
+    return textwrap.fill(f"Layer{'s' if len(kinds) > 1 else ''} {', '.join(kinds)} compute arrays of their own: in "
+                         f"kernels too where the work is elementwise, with CuPy's sums for their statistics{windows}.",
+                         96)
+
+
 def _architecture_lines(network: Network, width: int = 116) -> list[str]:
     """"Network: 3 -> 4 (tanh) -> ...", cut between layers where window layers' shapes make it long."""
     lines = ["Network:"]
@@ -535,6 +547,7 @@ def module_context(network: Network) -> dict:
         "dropout": [MaskView(layer.mask.name, layer.index, layer.rate, layer.fan_in) for layer in dropped],
         "mask_names": [layer.mask.name for layer in dropped],
         "penalties": penalties,
+        "own_steps_note": _own_steps_note(network),
         "batch_norm": statistics,
         # The batch's statistics a training step returns, by the running statistic's name.
         "statistics_lines": [(statistic.name, line_code(statistic.batch, layer.statistic_bindings))

@@ -27,6 +27,10 @@ from symbp.registry.rules import Flag, RowMax, RowSum, SampleSum
 from symbp.render.code.backends.cuda import Kernel, Reduction, plan
 from symbp.render.code.printing import TrainerPrinter
 from symbp.symbolic.layers import n_samples
+from symbp.symbolic.windows import FirstMaxMask, Patches, PatchesAdjoint, Reshaped, Transposed
+
+# The window layers' array functions: reshaping and gathering, never elementwise.
+WINDOW_FUNCTIONS = (Patches, PatchesAdjoint, FirstMaxMask, Reshaped, Transposed)
 
 # The name the kernels and the module's functions give the batch's size (as in cupy.py).
 ROWS = "rows"
@@ -137,7 +141,7 @@ def elementwise(expr, bindings: dict | None = None, products: dict | None = None
             return node.func(*(convert(arg) for arg in node.args)) if node.args else node
         if isinstance(node, sp.MatrixExpr) or getattr(node, "is_Matrix", False):
             raise NotElementwise(node)
-        if type(node).__module__.startswith("symbp.symbolic.windows"):
+        if isinstance(node, WINDOW_FUNCTIONS):
             raise NotElementwise(node)
         return node.func(*(convert(arg) for arg in node.args))
 
