@@ -18,7 +18,7 @@ follow the batch in ways a dense layer's workspace does not (a row per sample an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy as sp
 from sympy import HadamardProduct, MatAdd, MatMul, MatrixSymbol, OneMatrix, Transpose
@@ -57,27 +57,15 @@ class Branch:
     otherwise: tuple
 
 
-@dataclass(frozen=True)
-class Stage:
-    """One step's GPU work, with the comment the module gives it."""
-
-    comment: str
-    work: tuple = field(default_factory=tuple)
-
-
 class CupyLinePrinter(TrainerPrinter):
     """The NumPy module's printer with CuPy's names: ``cp.`` for ``np.``, and the window functions on the GPU."""
+
+    window_library = "cp"
 
     def _module_format(self, fqn, register=True):
         if fqn.startswith("numpy."):
             return "cp." + fqn[len("numpy."):]
         return super()._module_format(fqn, register)
-
-    def _window_call(self, function: str, expr) -> str:
-        return f"{super()._window_call(function, expr)[:-1]}, xp=cp)"
-
-    def _print_FirstMaxMask(self, expr):
-        return f"_first_max_mask({self._print(expr.args[0])}, xp=cp)"
 
 
 def line_code(expr, bindings: dict | None = None) -> str:
