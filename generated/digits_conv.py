@@ -12,7 +12,6 @@ import math
 import warnings
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 SPEC_NAME = 'digits_conv'
 SPEC_SHA256 = 'c412fe582e4c67f8090a5ac4679445a53302b7c7e70e25465e5549634ae5cb3c'
@@ -771,53 +770,57 @@ def _reached(offset, stride, positions) -> tuple[slice, ...]:
                  for start, step, count in zip(offset, stride, positions))
 
 
-def _patches(rows, shape, window, stride, padding):
+def _patches(rows, shape, window, stride, padding, xp=np):
     """Each sample's windows as columns: (channels * window, samples * positions), both row-major."""
     channels, *spatial = shape
     dims = len(window)
     images = rows.reshape(-1, channels, *spatial)
     if any(padding):
-        images = np.pad(images, [(0, 0), (0, 0), *((pad, pad) for pad in padding)])
-    views = sliding_window_view(images, window, axis=tuple(range(2, 2 + dims)))
-    views = views[(slice(None), slice(None), *(slice(None, None, step) for step in stride))]
+        images = xp.pad(images, [(0, 0), (0, 0), *((pad, pad) for pad in padding)])
+    positions = _positions(spatial, window, stride, padding)
+    # A view, no copy: (samples, channels, *positions, *window), a position's step the stride's multiple.
+    strides = images.strides
+    views = xp.lib.stride_tricks.as_strided(
+        images, shape=(*images.shape[:2], *positions, *window),
+        strides=(*strides[:2], *(step * each for step, each in zip(stride, strides[2:])), *strides[2:]))
     # (samples, channels, *positions, *window) -> (channels, *window, samples, *positions): one copy, each row
     # of the result one offset of every window.
     order = (1, *range(2 + dims, 2 + 2 * dims), 0, *range(2, 2 + dims))
     return views.transpose(order).reshape(channels * math.prod(window), -1)
 
 
-def _patches_adjoint(grads, shape, window, stride, padding):
+def _patches_adjoint(grads, shape, window, stride, padding, xp=np):
     """The gradient with respect to ``_patches``'s input, from one with respect to its columns: (samples, size).
 
     A gradient of one row stands for the same row at every offset (average pooling's equal shares)."""
     channels, *spatial = shape
     positions = _positions(spatial, window, stride, padding)
     offsets = math.prod(window)
-    grads = np.broadcast_to(grads, (channels * offsets, grads.shape[1]))
+    grads = xp.broadcast_to(grads, (channels * offsets, grads.shape[1]))
     grads = grads.reshape(channels, offsets, -1, *positions)
     padded_size = tuple(size + 2 * pad for size, pad in zip(spatial, padding))
     # Windows that tile the input exactly read every entry once: each entry is written, never added to.
     tiled = not any(padding) and tuple(stride) == tuple(window) and all(
         count * width == size for count, width, size in zip(positions, window, spatial))
-    padded = (np.empty if tiled else np.zeros)((grads.shape[2], channels, *padded_size), dtype=grads.dtype)
+    padded = (xp.empty if tiled else xp.zeros)((grads.shape[2], channels, *padded_size), dtype=grads.dtype)
     for k, offset in enumerate(np.ndindex(*window)):
-        reached = padded[(slice(None), slice(None), *_reached(offset, stride, positions))]
+        reached = (slice(None), slice(None), *_reached(offset, stride, positions))
         if tiled:
-            np.copyto(reached, grads[:, k].swapaxes(0, 1))
+            padded[reached] = grads[:, k].swapaxes(0, 1)
         else:
-            reached += grads[:, k].swapaxes(0, 1)
+            padded[reached] += grads[:, k].swapaxes(0, 1)
     inside = tuple(slice(pad, pad + size) for pad, size in zip(padding, spatial))
     return padded[(slice(None), slice(None), *inside)].reshape(grads.shape[2], -1)
 
 
-def _first_max_mask(patches):
+def _first_max_mask(patches, xp=np):
     """True at each column's largest entry (the first of equal ones, as PyTorch), False elsewhere.
 
     A NaN counts as the largest, as in PyTorch: it reaches the pooled output rather than vanish from it."""
     largest = patches.max(axis=0)
     mask = patches == largest
-    if np.isnan(largest).any():
-        mask |= np.isnan(patches)
+    if bool(xp.isnan(largest).any()):
+        mask |= xp.isnan(patches)
     taken = mask[0].copy()
     for row in mask[1:]:
         # An entry equal to the largest counts only when no earlier row of its column did.

@@ -1,7 +1,8 @@
 """The bundled example specs that every product takes: the derivation, worksheets and every backend.
 
-A spec with convolution or pooling (``input_shape``) is refused by the derivation, the worksheets and the CuPy
-backend for now; tests/test_windows.py checks those refusals.
+A spec with convolution or pooling (``input_shape``) is left out of the derivable ones: its derivation leaves out
+the sections that speak of dense units, and tests/test_window_derivation.py and tests/test_window_worksheet.py
+cover its documents.
 """
 
 from __future__ import annotations

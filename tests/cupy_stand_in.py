@@ -136,6 +136,11 @@ def _asarray(value, dtype=None):
     return np.asarray(_host(value), dtype=dtype).view(DeviceArray)
 
 
+def _as_strided(x, shape=None, strides=None):
+    """cupy.lib.stride_tricks.as_strided: a view of x's memory with the given shape and strides (in bytes)."""
+    return np.lib.stride_tricks.as_strided(_host(x), shape=shape, strides=strides).view(DeviceArray)
+
+
 def _asnumpy(value):
     """The host's copy, as cupy.asnumpy makes it."""
     return np.array(_host(value))
@@ -174,9 +179,18 @@ class ElementwiseKernel:
             LIBRARY.compile_pending()
         args = tuple(_host(value) for value in args)
         ins, outs = args[: len(self.inputs)], args[len(self.inputs):]
+        allocating = not outs
+        if allocating:
+            # As CuPy: outputs not given are allocated in the inputs' broadcast shape and type T.
+            if self.no_return:
+                raise TypeError(f"{self.name}: no output arrays given to a kernel with no_return=True")
+            dtype = next(np.asarray(a).dtype for a in ins if np.ndim(a))
+            outs = tuple(np.empty(np.broadcast_shapes(*(np.shape(a) for a in ins)), dtype) for _ in self.outputs)
         if len(outs) != len(self.outputs):
             raise TypeError(f"{self.name}: expected {len(self.outputs)} output arrays, got {len(outs)}")
         dtype = outs[0].dtype
+        if any(np.ndim(a) and np.asarray(a).dtype != dtype for a in ins):
+            raise TypeError(f"{self.name}: arrays of types {[np.asarray(a).dtype for a in ins]} for one type T")
         c_type, _ = _TYPES[dtype]
         shape = np.broadcast_shapes(*(np.shape(a) for a in ins), *(o.shape for o in outs))
         for out in outs:
@@ -191,7 +205,8 @@ class ElementwiseKernel:
                  *(r.ctypes.data_as(pointer) for r in results))
         for out, result in zip(outs, results):
             out[...] = result
-        return None if self.no_return else (results[0] if len(results) == 1 else tuple(results))
+        outs = tuple(_on_device(out) for out in outs) if allocating else outs
+        return None if self.no_return else (outs[0] if len(outs) == 1 else tuple(outs))
 
 
 def stand_in() -> types.ModuleType:
@@ -202,6 +217,7 @@ def stand_in() -> types.ModuleType:
     module.asnumpy = _asnumpy
     module.ndarray = DeviceArray
     module.ElementwiseKernel = ElementwiseKernel
+    module.lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=_as_strided))
     return module
 
 

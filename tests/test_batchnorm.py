@@ -346,21 +346,6 @@ def test_a_spec_with_batch_size_1_is_refused_by_every_command(tmp_path, capsys):
     assert not (tmp_path / "net.py").exists()
 
 
-@pytest.mark.parametrize(("command", "where", "suffix"), [
-    (["generate", "--backend", "cupy"], "the CuPy backend", ".py"),
-])
-def test_what_does_not_carry_batch_norm_refuses_it_in_one_line(tmp_path, capsys, command, where, suffix):
-    net, _ = _write(tmp_path, _spec_dict())
-    target = tmp_path / f"out{suffix}"
-    code = main([command[0], net, *command[1:], "-o", str(target)])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1, err
-    if "not installed" not in err[0]:
-        assert err[0].startswith("symbp: error: layers[0].normalization:") and where in err[0]
-        assert "batch normalisation" in err[0]
-    assert not target.exists()
-
-
 def test_the_check_command_reports_both_modes(tmp_path, capsys):
     net, _ = _write(tmp_path, _spec_dict())
     assert main(["check", net, "--samples", "4"]) == 0

@@ -79,20 +79,6 @@ def test_the_command_line_refuses_it_with_exit_2_and_writes_nothing(tmp_path, ca
     assert not target.exists()
 
 
-@pytest.mark.parametrize(("command", "where", "suffix"), [
-    (["generate", "--backend", "cupy"], "the CuPy backend", ".py"),
-])
-def test_what_does_not_carry_layer_norm_refuses_it_in_one_line(tmp_path, capsys, command, where, suffix):
-    (tmp_path / "net.json").write_text(json.dumps(_spec_dict()))
-    target = tmp_path / f"out{suffix}"
-    code = main([command[0], str(tmp_path / "net.json"), *command[1:], "-o", str(target)])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1, err
-    if "not installed" not in err[0]:
-        assert err[0].startswith("symbp: error: layers[0].normalization:") and where in err[0]
-    assert not target.exists()
-
-
 def test_a_dense_spec_is_unchanged_by_the_new_keys():
     plain = load_spec({**_spec_dict(), "layers": [{"units": 3, "activation": "tanh"},
                                                  {"units": 1, "activation": "linear"}]})

@@ -175,21 +175,6 @@ def test_a_bad_spec_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == [path]
 
 
-@pytest.mark.parametrize(("command", "where"), [
-    (["generate", "--backend", "cupy", "-o", "out.py"], "the CuPy backend"),
-])
-def test_the_products_without_window_layers_refuse_them_in_one_line(tmp_path, capsys, command, where):
-    path = tmp_path / "conv.json"
-    path.write_text(json.dumps(SMALL))
-    name, *options = command
-    options = [str(tmp_path / option) if option.startswith("out.") else option for option in options]
-    assert main([name, str(path), *options]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err == (f"symbp: error: layers[0].kind: {where} has no conv2d layers yet; use the NumPy module (symbp "
-                   "generate, check, train, predict)")
-    assert list(tmp_path.iterdir()) == [path]
-
-
 def test_train_then_predict_a_network_mixing_windows_and_dense_layers(tmp_path, capsys):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(24, 24))

@@ -161,9 +161,6 @@ def _generate(args) -> int:
         if not folder.is_dir():
             raise SymbpError(f"{folder}: directory does not exist; create it or give another with -o")
         specs = [load_spec(path) for path in bundled_spec_paths()]
-        if args.backend == "cupy":
-            # The CuPy backend has no convolution or pooling yet (symbp.symbolic.windows.refuse_windows).
-            specs = [spec for spec in specs if not spec.input_shape]
         targets = [folder / f"{spec.name}{chosen.suffix}.py" for spec in specs]
         claim_outputs([Output(target, marker) for target in targets],
                       inputs=[spec.source for spec in specs], force=args.force)

@@ -7,7 +7,7 @@ running = (1 - momentum) * running + momentum * batch, as PyTorch's BatchNorm1d 
 Copied only into modules with batch normalisation.
 """
 
-import numpy as np
+from __future__ import annotations
 
 
 def check_batch(rows, training):
@@ -33,8 +33,9 @@ def check_batch_sizes(rows, batch_size):
 
 
 def moved(running, batch, momentum):
-    """One step of a running statistic towards the batch's: (1 - momentum) * running + momentum * batch."""
-    return (1.0 - momentum) * running + momentum * np.asarray(batch, dtype=np.asarray(running).dtype)
+    """One step of a running statistic towards the batch's: (1 - momentum) * running + momentum * batch.
+    Array methods only, so that a GPU's arrays move on the GPU."""
+    return (1.0 - momentum) * running + momentum * batch.astype(running.dtype, copy=False)
 
 
 class RunningStatistics:
@@ -70,3 +71,8 @@ class RunningStatistics:
             return self.loss(params, X, Y), grads
 
         return step
+
+    def in_place(self, loss_and_grad_into):
+        """The same for a step that writes into a workspace: loss_and_grad_into(params, X, Y, work) (and the masks),
+        which the training flag follows as it follows the masks above."""
+        return self.allocating(loss_and_grad_into)

@@ -26,7 +26,6 @@ import numpy as np
 import sympy as sp
 from sympy import HadamardProduct, MatrixSymbol, OneMatrix, Trace
 
-from symbp.errors import SymbpError
 from symbp.registry.calculus import ActivationCalculus
 from symbp.registry.rules import RowSum
 from symbp.spec.schema import exact_value
@@ -464,14 +463,3 @@ def _layer_norm(symbols: LayerSymbols, layer_spec, calculus: ActivationCalculus)
 
 
 register_layer_kind(KIND, _layer_norm)
-
-
-
-def refuse_normalization(spec, where: str) -> None:
-    """One line naming the first normalised layer, for a product that carries neither layer nor batch
-    normalisation."""
-    for index, layer_spec in enumerate(spec.layers):
-        if getattr(layer_spec, "normalization", ""):
-            raise SymbpError(f"layers[{index}].normalization: {where} has no {layer_spec.normalization} "
-                             "normalisation; use the NumPy module (symbp generate, check, train), or remove "
-                             "normalization")

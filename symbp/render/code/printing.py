@@ -165,7 +165,13 @@ class TrainerPrinter(NumPyPrinter):
             printed = f"({printed})"
         return f"{printed}.sum(axis={1 - self.unit_axis})"
 
-    # The window layers' array functions (symbp.symbolic.windows): NumPy methods, and the runtime's im2col.
+    # The window layers' array functions (symbp.symbolic.windows): NumPy methods, and the runtime's im2col, which
+    # takes the arrays' library as xp: NumPy's by default, ``window_library`` where a subclass names another.
+    window_library = ""
+
+    def _library_argument(self) -> str:
+        return f", xp={self.window_library}" if self.window_library else ""
+
     def _method_of(self, array) -> str:
         printed = self._print(array)
         plain = isinstance(array, (sp.Symbol, sp.MatrixSymbol)) or type(array).__name__ in (
@@ -183,7 +189,7 @@ class TrainerPrinter(NumPyPrinter):
     def _window_call(self, function: str, expr) -> str:
         array, *geometry = expr.args
         tuples = ", ".join("(" + ", ".join(str(d) for d in t) + ("," if len(t) == 1 else "") + ")" for t in geometry)
-        return f"{function}({self._print(array)}, {tuples})"
+        return f"{function}({self._print(array)}, {tuples}{self._library_argument()})"
 
     def _print_Patches(self, expr):
         return self._window_call("_patches", expr)
@@ -192,7 +198,7 @@ class TrainerPrinter(NumPyPrinter):
         return self._window_call("_patches_adjoint", expr)
 
     def _print_FirstMaxMask(self, expr):
-        return f"_first_max_mask({self._print(expr.args[0])})"
+        return f"_first_max_mask({self._print(expr.args[0])}{self._library_argument()})"
 
     def _print_ArraySum(self, expr):
         return f"{self._module_format('numpy.sum')}({self._print(expr.args[0])})"

@@ -4,9 +4,11 @@ A kernel is the body of a ``cupy.ElementwiseKernel``: every element of the broad
 runs the same straight-line code. The body is type-generic (``T`` is float or double, as the arrays
 are), so every number is printed as a ``T`` and every function is CUDA's overload for ``T``.
 
-A row-wise sum or maximum (softmax's normaliser, its log-sum-exp) is not elementwise: the planner
-cuts the computation there, leaves the reduction to CuPy and passes its result, one value per
-sample, into the next kernel, which broadcasts it along the row.
+A row-wise sum or maximum (softmax's normaliser, its log-sum-exp, a normalised layer's mean) is not
+elementwise: the planner cuts the computation there, leaves the reduction to CuPy and passes its
+result, one value per sample, into the next kernel, which broadcasts it along the row. A sum over
+the batch's samples (batch normalisation's statistics, a gain's gradient) is cut the same way, its
+result one value per unit, broadcast down the columns.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sympy.printing.c import C99CodePrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from symbp.errors import SymbpError
-from symbp.registry.rules import RowMax, RowSum
+from symbp.registry.rules import RowMax, RowSum, SampleSum
 
 # Device functions the kernels call besides CUDA's own math; the same text compiles as host C++.
 PREAMBLE = """\
@@ -124,11 +126,15 @@ class Kernel:
     # of inputs + scalars holds. For checking a kernel against another evaluation of the same math.
     assignments: tuple = ()
     parameters: tuple = ()
+    # True when CuPy allocates the outputs and the call returns them (arrays whose size is known only as the
+    # step runs); False when the caller passes arrays of its workspace to write into.
+    allocates: bool = False
 
     @property
     def arguments(self) -> str:
         """The arrays and numbers the kernel is called with, in its parameters' order."""
-        return ", ".join(self.inputs + tuple(f"T({name})" for name in self.scalars) + self.outputs)
+        given = () if self.allocates else self.outputs
+        return ", ".join(self.inputs + tuple(f"T({name})" for name in self.scalars) + given)
 
     @property
     def widest_line(self) -> int:
@@ -145,11 +151,18 @@ class Kernel:
 
 @dataclass(frozen=True)
 class Reduction:
-    """target = the sum or maximum along each sample's row of argument (an array of the step)."""
+    """target = the sum or maximum along each sample's row of argument (an array of the step), or with
+    axis 0 the sum down each unit's column, over the batch's samples."""
 
     target: str
     kind: str  # "sum" or "max"
     argument: str
+    axis: int = 1
+
+    @property
+    def code(self) -> str:
+        kept = ", keepdims=True" if self.axis == 1 else ""
+        return f"{self.target} = cp.{self.kind}({self.argument}, axis={self.axis}{kept})"
 
 
 def broadcast(shapes) -> tuple:
@@ -160,7 +173,7 @@ def broadcast(shapes) -> tuple:
 
 
 def plan(name: str, assignments: list[tuple[sp.Symbol, sp.Expr]], arrays: dict, scalars: dict,
-         wanted: list[sp.Symbol], shapes: dict) -> list:
+         wanted: list[sp.Symbol], shapes: dict, allocates: bool = False, prefix: str = "") -> list:
     """The kernels and reductions that compute `wanted` from `assignments`, in order.
 
     assignments: (symbol, scalar expression) in dependency order; arrays and scalars: the symbols
@@ -168,7 +181,8 @@ def plan(name: str, assignments: list[tuple[sp.Symbol, sp.Expr]], arrays: dict, 
     work: what it reads is written out by the kernel before it, and its result enters the next one.
     Every symbol assigned and read by a later kernel or reduction (or wanted) becomes an output.
     shapes maps each array's name to its shape (None for the batch); the shapes of the arrays the
-    plan writes are added to it.
+    plan writes are added to it. allocates: the kernels return their outputs (see ``Kernel.allocates``).
+    prefix: put before the names of the plan's own temporaries (u0, r1), which must not meet another plan's.
     """
     counter = iter(range(10**6))
     flat: list[tuple[sp.Symbol, object]] = []
@@ -177,16 +191,18 @@ def plan(name: str, assignments: list[tuple[sp.Symbol, sp.Expr]], arrays: dict, 
         """expr with each row-wise reduction replaced by a symbol that a Reduction assigns (target itself
         when expr is nothing but the reduction)."""
         for node in sp.postorder_traversal(expr):
-            if isinstance(node, (RowSum, RowMax)):
+            if isinstance(node, (RowSum, RowMax, SampleSum)):
                 (argument,) = node.args
                 argument = without_reductions(argument)
                 if not (isinstance(argument, sp.Symbol) and (argument in arrays or argument in assigned)):
-                    held = sp.Symbol(f"u{next(counter)}", real=True)
+                    held = sp.Symbol(f"{prefix}u{next(counter)}", real=True)
                     flat.append((held, argument))
                     assigned.add(held)
                     argument = held
-                reduced = target if node == expr and target is not None else sp.Symbol(f"r{next(counter)}", real=True)
-                flat.append((reduced, ("reduce", "sum" if isinstance(node, RowSum) else "max", argument)))
+                reduced = target if node == expr and target is not None \
+                    else sp.Symbol(f"{prefix}r{next(counter)}", real=True)
+                kind = "max" if isinstance(node, RowMax) else "sum"
+                flat.append((reduced, ("reduce", kind, argument, 0 if isinstance(node, SampleSum) else 1)))
                 assigned.add(reduced)
                 return without_reductions(expr.xreplace({node: reduced}))
         return expr
@@ -216,10 +232,11 @@ def plan(name: str, assignments: list[tuple[sp.Symbol, sp.Expr]], arrays: dict, 
     stages = []
     for position, group in enumerate(groups):
         if isinstance(group, tuple):
-            target, (_, kind, argument) = group
+            target, (_, kind, argument, axis) = group
             names[target] = str(target)
-            stages.append(Reduction(str(target), kind, names[argument]))
-            shapes[str(target)] = shapes[names[argument]][:-1] + (1,)
+            stages.append(Reduction(str(target), kind, names[argument], axis))
+            reduced_shape = shapes[names[argument]]
+            shapes[str(target)] = reduced_shape[:-1] + (1,) if axis == 1 else reduced_shape[1:]
             continue
         later = set(wanted)
         for other in groups[position + 1:]:
@@ -251,5 +268,5 @@ def plan(name: str, assignments: list[tuple[sp.Symbol, sp.Expr]], arrays: dict, 
             shapes[str(target)] = shape
         kernel_name = f"{name}_{len([s for s in stages if isinstance(s, Kernel)]) + 1}"
         stages.append(Kernel(kernel_name, inputs, used_scalars, tuple(str(t) for t in outputs), "\n".join(lines),
-                             shape, tuple(group), tuple(by_name[name] for name in inputs + used_scalars)))
+                             shape, tuple(group), tuple(by_name[name] for name in inputs + used_scalars), allocates))
     return stages
