@@ -73,7 +73,8 @@ def _patches_adjoint(grads, shape, window, stride, padding, xp=np):
 
 
 def _first_max_mask(patches, xp=np):
-    """True at each column's largest entry (the first of equal ones, as PyTorch), False elsewhere.
+    """True at each column's largest entry (the first of equal ones, as PyTorch), False elsewhere; on a GPU, 1 and 0
+    in the patches' type, since a kernel takes its arrays in one type.
 
     A NaN counts as the largest, as in PyTorch: it reaches the pooled output rather than vanish from it."""
     largest = patches.max(axis=0)
@@ -85,4 +86,4 @@ def _first_max_mask(patches, xp=np):
         # An entry equal to the largest counts only when no earlier row of its column did.
         row &= ~taken
         taken |= row
-    return mask
+    return mask if xp is np else mask.astype(patches.dtype)

@@ -513,6 +513,40 @@ def _lines_for_diagnose(forward_lines: list[Line], layers: list[DiagnosedLayer])
     return forward_lines[: last + 1]
 
 
+def architecture_lines(network: Network, width: int = 116) -> list[str]:
+    """"Network: 3 -> 4 (tanh) -> ...", cut between layers where window layers' shapes make it long."""
+    lines = ["Network:"]
+    for position, piece in enumerate(architecture(network).split(" -> ")):
+        joined = f"{lines[-1]} {'-> ' if position else ''}{piece}"
+        if position and len(joined) > width:
+            lines.append(f"    -> {piece}")
+        else:
+            lines[-1] = joined
+    return lines
+
+
+def name_list(names: list[str], indent: int, width: int = 116) -> str:
+    """Names joined by commas on one line, or broken between names where the line would pass width, each
+    further line indented by indent (the column after an opening bracket)."""
+    lines = [names[0]]
+    for name in names[1:]:
+        if indent + len(lines[-1]) + len(name) + 3 > width:
+            lines[-1] += ","
+            lines.append(name)
+        else:
+            lines[-1] += f", {name}"
+    return f"\n{' ' * indent}".join(lines)
+
+
+def _unpacking_targets(names: list[str]) -> str:
+    """The targets of diagnose()'s unpacking of the forward pass: a, b, c; [a] for one; in brackets, broken
+    between names, where they would not fit one line."""
+    if len(names) == 1:
+        return f"[{names[0]}]"
+    one_line = ", ".join(names)
+    return one_line if len(one_line) <= 80 else f"[{name_list(names, indent=9, width=88)}]"
+
+
 def wrapped(text: str, width: int = 96) -> list[str]:
     """text cut into pieces of at most width characters that join back into it exactly."""
     return textwrap.wrap(text, width, drop_whitespace=False, break_on_hyphens=False) or [text]
@@ -550,7 +584,7 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
         "marker": MARKER,
         "version": __version__,
         "digest": spec_digest(network),
-        "architecture": architecture(network),
+        "architecture_lines": architecture_lines(network),
         "params": params,
         # init_params needs its random generator only when some weight is drawn rather than given.
         "draws": training.init != "zeros" and any(p.explicit is None and p.kind not in FIXED_STARTS for p in params),
@@ -558,9 +592,9 @@ def module_context(network: Network, samples_as_columns: bool | None = None) -> 
                                96),
         "layers": network.layers,
         "hidden_lines": hidden,
-        "hidden_names": [line.target for line in hidden],
+        "hidden_names": name_list([line.target for line in hidden], indent=12),
         # The left-hand side that unpacks _forward_pass's list.
-        "hidden_targets": ", ".join(line.target for line in hidden) if len(hidden) > 1 else f"[{hidden[0].target}]",
+        "hidden_targets": _unpacking_targets([line.target for line in hidden]),
         "last_preactivation": network.layers[-1].preactivation_symbol.name,
         "prediction_lines": prediction.lines,
         "loss_output_lines": for_loss.lines,

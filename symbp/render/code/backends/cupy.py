@@ -39,7 +39,7 @@ from symbp.render.code.numpy_module import (
     MARKER,
     MaskView,
     activation_parts,
-    architecture,
+    architecture_lines,
     incoming_first,
     index_free,
     likely_causes,
@@ -431,18 +431,6 @@ def _own_steps_note(network: Network) -> str:
                          96)
 
 
-def _architecture_lines(network: Network, width: int = 116) -> list[str]:
-    """"Network: 3 -> 4 (tanh) -> ...", cut between layers where window layers' shapes make it long."""
-    lines = ["Network:"]
-    for position, piece in enumerate(architecture(network).split(" -> ")):
-        joined = f"{lines[-1]} {'-> ' if position else ''}{piece}"
-        if position and len(joined) > width:
-            lines.append(f"    -> {piece}")
-        else:
-            lines[-1] = joined
-    return lines
-
-
 def module_context(network: Network) -> dict:
     for layer in network.layers:
         if not own_steps(layer):
@@ -520,7 +508,7 @@ def module_context(network: Network) -> dict:
         "marker": MARKER,
         "version": __version__,
         "digest": spec_digest(network),
-        "architecture_lines": _architecture_lines(network),
+        "architecture_lines": architecture_lines(network),
         "params": param_views(network),
         "draws": spec.training.init != "zeros" and any(
             p.explicit is None and p.kind not in FIXED_STARTS for p in param_views(network)),

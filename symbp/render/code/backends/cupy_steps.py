@@ -182,10 +182,12 @@ def _shape(shape) -> tuple:
 
 def register_shapes(shapes: dict, *matrices) -> None:
     """Records each matrix's shape under its name (None for a size that grows with the batch); a row (1, k) is
-    stored as k entries, as the parameter dict holds it."""
+    stored as k entries, as the parameter dict holds it; a row that grows with the batch (average pooling's
+    gradient, one row for every offset) keeps its two axes."""
     for matrix in matrices:
         rows, columns = matrix.shape
-        shapes.setdefault(matrix.name, (int(columns),) if rows == 1 else _shape(matrix.shape))
+        fixed_row = rows == 1 and _shape((columns,)) != (None,)
+        shapes.setdefault(matrix.name, (int(columns),) if fixed_row else _shape(matrix.shape))
 
 
 def kernels_in(stages) -> list[Kernel]:
