@@ -150,13 +150,29 @@ def _each_entry(network, params: dict[str, sp.Matrix], fixed: dict[str, sp.Matri
                 yield (name, index), _number(matrix[i, jj]), point
 
 
+def _linearised(output: sp.Expr, unknown: sp.Symbol, at: sp.Expr) -> sp.Expr:
+    """A layer's output as its first-order expansion in ``unknown`` about ``at``: v + d (unknown - at), with v its
+    value and d SymPy's derivative there.
+
+    The derivative at ``at`` of whatever the next layers make of it is the same (the chain rule needs no more of
+    it), and the next layer gets a line in the unknown rather than the whole expression so far: a layer that mixes
+    its units (a normalisation's mean and square root) would otherwise nest every layer's expression in the next.
+    """
+    if not output.has(unknown):
+        return output
+    value = _number(output.subs(unknown, at))
+    slope = _number(sp.diff(output, unknown).subs(unknown, at))
+    return value + slope * (unknown - at)
+
+
 def gradient_at(spec_source, sample_inputs, sample_targets, params: dict[str, sp.Matrix],
                 masks: dict[str, sp.Matrix] | None = None) -> dict[tuple[str, tuple[int, ...]], sp.Expr]:
     """d(sample loss)/d(each weight) at one point, by SymPy, expanding lazily.
 
     The same scalar forward pass as ``expand_network``, but with every number in place except the one
-    weight being differentiated: the expression stays small at any depth, and the derivative is
-    still SymPy's, knowing nothing of deltas. The numbers are carried to ``PRECISION`` digits.
+    weight being differentiated, and each layer's outputs passed on as their first-order expansion in it
+    (``_linearised``): the expression stays small at any depth, and the derivative is still SymPy's,
+    layer by layer through the chain rule, knowing nothing of deltas. The numbers are carried to ``PRECISION`` digits.
     Keys are (array name, index) as in ``parameter_symbols``;
     ``params`` holds "W1" (fan-in x units) and "b1" (1 x units) matrices of exact numbers; ``masks`` the
     sample's dropout masks ("M2": 1 x fan-in), held fixed (none: evaluation mode).
@@ -169,7 +185,8 @@ def gradient_at(spec_source, sample_inputs, sample_targets, params: dict[str, sp
         previous: list[sp.Expr] = [_number(value) for value in sample_inputs]
         for layer in network.layers:
             pre = layer.expanded_preactivation(previous, point)
-            previous = _activate(layer.calculus, pre, [value.subs(unknown, at) for value in pre])
+            previous = [_linearised(out, unknown, at)
+                        for out in _activate(layer.calculus, pre, [value.subs(unknown, at) for value in pre])]
         sample_loss = sum(loss_expr.subs({yhat: out, y: target}) for out, target in zip(previous, sample_targets))
         gradient[key] = sp.diff(sample_loss, unknown).subs(unknown, at)
     return gradient
@@ -195,7 +212,9 @@ def batch_gradient_at(spec_source, inputs, targets, params: dict[str, sp.Matrix]
             batch = getattr(layer, "expanded_batch_preactivation", None)
             pres = batch(rows, point) if batch is not None else [
                 layer.expanded_preactivation(row, {**sample_masks, **point}) for row, sample_masks in zip(rows, masks)]
-            rows = [_activate(layer.calculus, pre, [value.subs(unknown, at) for value in pre]) for pre in pres]
+            rows = [[_linearised(out, unknown, at)
+                     for out in _activate(layer.calculus, pre, [value.subs(unknown, at) for value in pre])]
+                    for pre in pres]
         loss = sum(loss_expr.subs({yhat: out, y: target})
                    for row, sample_targets in zip(rows, targets) for out, target in zip(row, sample_targets))
         gradient[key] = sp.diff(loss, unknown).subs(unknown, at)
