@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from symbp.derivation.coefficients import constants_out, times, vanishes
 from symbp.derivation.indexform import route_chains
 from symbp.derivation.model import Reason, Section, chain, fact, product, step
 from symbp.symbolic import quantities as q
@@ -31,11 +32,6 @@ from symbp.symbolic.quantities import LOSS, N_SAMPLES, SAMPLE_LOSS, AtSample, Pa
 def batch_normalised_layers(net: Network) -> tuple[int, ...]:
     """The layers whose kind normalises over the batch (it states ``batch_statistics``), first to last."""
     return tuple(layer.index for layer in net.layers if hasattr(layer, "batch_statistics"))
-
-
-def _vanishes(expr: sp.Expr) -> bool:
-    """Whether an expression over the layer's quantities is 0, by SymPy."""
-    return sp.simplify(sp.expand(expr.doit())) == 0
 
 
 def _in_batch(expr: sp.Expr) -> sp.Expr:
@@ -50,46 +46,14 @@ def _as_symbols(expr: sp.Expr, statistics) -> tuple[sp.Expr, dict]:
     return expr.xreplace(plain), {symbol: statistic for statistic, symbol in plain.items()}
 
 
-def _negative_terms(expr: sp.Expr) -> int:
-    """The terms of a sample's quantity written with a minus sign, in the sums of ``expr``: u - mu reads better
-    than -u + mu."""
-    return sum(term.could_extract_minus_sign() and term.has(sp.Indexed)
-               for add in sp.preorder_traversal(expr) if isinstance(add, sp.Add) for term in add.args)
-
-
-def _times(coefficient: sp.Expr, derivative: sp.Expr) -> sp.Expr:
-    """coefficient * derivative kept in that order, its sign taken out in front where that leaves fewer minus
-    signs inside: -(u - mu)/(2 sigma^3) rather than (mu - u)/(2 sigma^3)."""
-    negated = -coefficient if coefficient.has(sp.Sum) else sp.factor_terms(sp.expand(-coefficient))
-    # A coefficient holding a sum keeps it whole: the fact that it vanishes is about the sum as written.
-    whole = _one_fraction if not coefficient.has(sp.Sum) else (lambda expr: expr)
-    if coefficient.could_extract_minus_sign() or _negative_terms(negated) < _negative_terms(coefficient):
-        return sp.Mul(-1, product(whole(negated), derivative), evaluate=False)
-    return product(whole(coefficient), derivative)
-
-
-def _one_fraction(expr: sp.Expr) -> sp.Expr:
-    """``expr`` as one fraction, numerator over denominator, as the texts write a coefficient."""
-    numerator, denominator = sp.fraction(sp.factor_terms(expr))
-    if denominator == 1 or numerator == 1:
-        return expr
-    return sp.Mul(numerator, sp.Pow(denominator, -1, evaluate=False), evaluate=False)
-
-
-def _constants_out(expr: sp.Expr, index) -> sp.Expr:
-    """Each sum over ``index`` with its constant factor (its sign too) taken out in front."""
-    def out(total: sp.Sum) -> sp.Expr:
-        constant, rest = sp.factor_terms(total.function).as_independent(index, as_Add=False)
-        if _negative_terms(-rest) < _negative_terms(rest):
-            constant, rest = -constant, sp.factor_terms(-rest)
-        return constant * sp.Sum(rest, *total.limits)
-
-    return expr.replace(lambda e: isinstance(e, sp.Sum), out)
-
-
 def _over(numerator: sp.Expr, denominator: sp.Expr) -> sp.Expr:
     """numerator / denominator as one fraction, as the texts write it."""
     return sp.Mul(numerator, sp.Pow(denominator, -1, evaluate=False), evaluate=False)
+
+
+def _times(coefficient: sp.Expr, derivative: sp.Expr) -> sp.Expr:
+    """``times`` keeping a coefficient that holds a sum whole, as this section's vanishing facts are written."""
+    return times(coefficient, derivative, keep_sums_whole=True)
 
 
 def batch_normalisation_section(net: Network, layer_index: int, sign: int) -> Section:
@@ -131,7 +95,7 @@ def batch_normalisation_section(net: Network, layer_index: int, sign: int) -> Se
     plain_variance, back = _as_symbols(variance_def, (mean,))
     plain_mean = next(iter(back))
     direct = sp.factor_terms(_in_batch(sp.diff(plain_variance, u[n, j]).doit()).xreplace(back))
-    through_mean = _constants_out(sp.diff(plain_variance, plain_mean).xreplace(back), other)
+    through_mean = constants_out(sp.diff(plain_variance, plain_mean).xreplace(back), other)
     centred_sum = sp.Sum(u[other, j] - mean, (other, 1, N_SAMPLES))
     chains.append(chain(
         f"{prefix}.variance_du", Partial(variance, u[n, j]),
@@ -159,7 +123,7 @@ def batch_normalisation_section(net: Network, layer_index: int, sign: int) -> Se
     to_normalised = {u[other, j]: mean + scale * x_hat[other, j], u[n, j]: mean + scale * x_hat[n, j]}
     in_normalised = sp.expand(sp.expand(substituted).xreplace(to_normalised))
     factored = _over(sp.expand(in_normalised * N_SAMPLES * scale), sp.Mul(N_SAMPLES, scale, evaluate=False))
-    if not _vanishes(factored.doit() - substituted.xreplace(to_normalised)):
+    if not vanishes(factored.doit() - substituted.xreplace(to_normalised)):
         raise ArithmeticError(f"{factored} is not SymPy's {substituted}")
     chains.append(chain(
         f"{prefix}.normalised_du", Partial(x_hat[other, j], u[n, j]),

@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import sympy as sp
 
+from symbp.derivation.coefficients import constants_out, times, vanishes
 from symbp.derivation.indexform import route_chains
 from symbp.derivation.model import Reason, Section, chain, fact, product, step
 from symbp.symbolic import quantities as q
 from symbp.symbolic.layers import parameter_routes
 from symbp.symbolic.network import Network
 from symbp.symbolic.quantities import SAMPLE_LOSS, Partial, unit_index
-
-
-def _vanishes(expr: sp.Expr) -> bool:
-    """Whether an expression over the layer's quantities (its sums over concrete units) is 0, by SymPy."""
-    return sp.simplify(sp.expand(expr.doit())) == 0
 
 
 def normalised_layers(net: Network) -> tuple[int, ...]:
@@ -91,11 +87,11 @@ def normalisation_section(net: Network, layer_index: int, sign: int) -> Section:
     plain_variance, back = _as_symbols(variance_def, (mean,))
     plain_mean = next(iter(back))
     direct = sp.factor_terms(_resolved(sp.diff(plain_variance, u[j]).doit(), j, units).xreplace(back))
-    through_mean = _constants_out(sp.diff(plain_variance, plain_mean).xreplace(back), k)  # a sum over k, kept whole
+    through_mean = constants_out(sp.diff(plain_variance, plain_mean).xreplace(back), k)  # a sum over k, kept whole
     centred_sum = sp.Sum(u[k] - mean, (k, 1, units))
     chains.append(chain(
         f"{prefix}.variance_du", Partial(variance, u[j]),
-        step(direct + _times(through_mean, Partial(mean, u[j])), Reason("chain_rule")),
+        step(direct + times(through_mean, Partial(mean, u[j])), Reason("chain_rule")),
         step(direct + through_mean * d_mean, Reason("substitute", (fact(Partial(mean, u[j]), d_mean),))),
         step(direct, Reason("fact", (fact(centred_sum, 0),))),
     ))
@@ -118,13 +114,13 @@ def normalisation_section(net: Network, layer_index: int, sign: int) -> Section:
     in_normalised = sp.expand(in_normalised)
     factored = sp.Mul(sp.expand(in_normalised * units * scale),
                       sp.Pow(sp.Mul(units, scale, evaluate=False), -1, evaluate=False), evaluate=False)
-    if not _vanishes(factored.doit() - substituted.xreplace({u[k]: mean + scale * x_hat[k],
+    if not vanishes(factored.doit() - substituted.xreplace({u[k]: mean + scale * x_hat[k],
                                                             u[j]: mean + scale * x_hat[j]})):
         raise ArithmeticError(f"{factored} is not SymPy's {substituted}")
     x_def = fact(x_hat[k], layer.index_normalised(k))
     chains.append(chain(
         f"{prefix}.normalised_du", Partial(x_hat[k], u[j]),
-        step(own + _times(by_mean, Partial(mean, u[j])) + _times(by_variance, Partial(variance, u[j])),
+        step(own + times(by_mean, Partial(mean, u[j])) + times(by_variance, Partial(variance, u[j])),
              Reason("chain_rule")),
         step(substituted, Reason("substitute", (fact(Partial(mean, u[j]), d_mean),
                                                 fact(Partial(variance, u[j]), d_variance)))),
@@ -136,7 +132,7 @@ def normalisation_section(net: Network, layer_index: int, sign: int) -> Section:
     derived = _picked(sp.Sum(sp.expand(g[k] * factored.doit()), (k, 1, units)), j, units)
     compact = sp.Mul(units * g[j] - sp.Sum(g[k], (k, 1, units)) - x_hat[j] * sp.Sum(g[k] * x_hat[k], (k, 1, units)),
                      sp.Pow(sp.Mul(units, scale, evaluate=False), -1, evaluate=False), evaluate=False)
-    if not _vanishes((derived - compact.doit()).doit()):
+    if not vanishes((derived - compact.doit()).doit()):
         raise ArithmeticError(f"the compact form {compact} is not SymPy's {derived}")
     chains.append(chain(
         f"{prefix}.weighted_delta", error_u[j],
@@ -154,41 +150,6 @@ def normalisation_section(net: Network, layer_index: int, sign: int) -> Section:
     chains += route_chains(prefix, through_u, sign)
     return Section("normalisation", tuple(chains), layer_index, facts={
         "epsilon": layer.epsilon, "units": units, "first": layer_index == 1})
-
-
-def _negative_terms(expr: sp.Expr) -> int:
-    """The terms of a unit's quantity written with a minus sign, in the sums of ``expr``: u - mu reads better
-    than -u + mu."""
-    return sum(term.could_extract_minus_sign() and term.has(sp.Indexed)
-               for add in sp.preorder_traversal(expr) if isinstance(add, sp.Add) for term in add.args)
-
-
-def _times(coefficient: sp.Expr, derivative: sp.Expr) -> sp.Expr:
-    """coefficient * derivative kept in that order, its sign taken out in front where that leaves fewer minus
-    signs inside: -(u - mu)/(2 sigma^3) rather than (mu - u)/(2 sigma^3)."""
-    negated = -coefficient if coefficient.has(sp.Sum) else sp.factor_terms(sp.expand(-coefficient))
-    if coefficient.could_extract_minus_sign() or _negative_terms(negated) < _negative_terms(coefficient):
-        return sp.Mul(-1, product(_one_fraction(negated), derivative), evaluate=False)
-    return product(_one_fraction(coefficient), derivative)
-
-
-def _one_fraction(expr: sp.Expr) -> sp.Expr:
-    """``expr`` as one fraction, numerator over denominator, as the texts write a coefficient."""
-    numerator, denominator = sp.fraction(sp.factor_terms(expr))
-    if denominator == 1 or numerator == 1:
-        return expr
-    return sp.Mul(numerator, sp.Pow(denominator, -1, evaluate=False), evaluate=False)
-
-
-def _constants_out(expr: sp.Expr, index) -> sp.Expr:
-    """Each sum over ``index`` with its common factor (its constants, its sign) taken out of the sum."""
-    def out(total: sp.Sum) -> sp.Expr:
-        constant, rest = sp.factor_terms(total.function).as_independent(index, as_Add=False)
-        if _negative_terms(-rest) < _negative_terms(rest):
-            constant, rest = -constant, sp.factor_terms(-rest)
-        return constant * sp.Sum(rest, *total.limits)
-
-    return expr.replace(lambda e: isinstance(e, sp.Sum), out)
 
 
 def _picked(total: sp.Sum, j, units: int) -> sp.Expr:
