@@ -173,21 +173,47 @@ def test_a_diverging_run_on_jax_stops_where_it_does_on_numpy(batch_size):
         np.testing.assert_allclose(_as_numpy(params[name]), want_params[name], rtol=RELATIVE)
 
 
-def _counting_runs_ahead(monkeypatch, array_module):
-    """The lengths of the compiled runs of full-batch epochs that train asks for, as they are asked."""
+def _counting_runs_ahead(monkeypatch, array_module, held=None):
+    """The lengths of the compiled runs of full-batch epochs that train asks for, as they are asked; the
+    transposes of the data that it hands them go into held, when given."""
     lengths, programs = [], array_module._programs
 
     def counting(*settings):
         first, advance, step, whole_loss, epochs_ahead, batch_steps = programs(*settings)
 
-        def counted(params, state, grads, rates, X, Y):
+        def counted(params, state, grads, rates, X, Y, **transposed):
             lengths.append(rates.shape[0])
-            return epochs_ahead(params, state, grads, rates, X, Y)
+            if held is not None:
+                held.append(transposed["X_T"])
+            return epochs_ahead(params, state, grads, rates, X, Y, **transposed)
 
         return first, advance, step, whole_loss, counted, batch_steps
 
     monkeypatch.setattr(array_module, "_programs", counting)
     return lengths
+
+
+def test_full_batch_training_on_jax_holds_the_datas_transpose_as_an_array_of_its_own(monkeypatch):
+    """The first layer's weight gradient reads X's transpose, made once for the run: every compiled run of
+    epochs gets the same concrete array (XLA reads a transposed operand of a product slowly)."""
+    jax = pytest.importorskip("jax")
+    jnp = _namespace("jax")
+    numpy_module, array_module = _trained_modules()
+    X, Y = _classification()
+    held = []
+    _counting_runs_ahead(monkeypatch, array_module, held)
+    X_jax, Y_jax = jnp.asarray(X), jnp.asarray(Y)
+    array_module.train(array_module.init_params(1, like=X_jax), X_jax, Y_jax, epochs=130)
+    assert len(held) == 2 and held[0] is held[1] and isinstance(held[0], jax.Array)
+    np.testing.assert_array_equal(np.asarray(held[0]), X.T)
+    params = array_module.init_params(2, like=X_jax)
+    want_value, want_grads = numpy_module.loss_and_grad(numpy_module.init_params(2), X, Y)
+    value, grads = jax.jit(array_module.loss_and_grad)(params, X_jax, Y_jax, X_T=held[0])
+    _assert_close(value, want_value, "loss")
+    for name in numpy_module.PARAMS:
+        _assert_close(grads[name], want_grads[name], f"gradient of {name}")
+    with pytest.raises(ValueError, match=r"^X_T: expected X's transpose, shape \(3, 40\), got \(40, 3\)$"):
+        array_module.loss_and_grad(params, X_jax, Y_jax, X_T=X_jax)
 
 
 @pytest.mark.parametrize("optimizer", ["gd", "momentum", "adam"])

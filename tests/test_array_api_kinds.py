@@ -60,6 +60,13 @@ SPECS = {
                    {"units": 2, "activation": "linear", "normalization": "batch"}],
         "loss": {"name": "squared_error", "scale": 0.5, "reduction": "mean"}, "training": TRAINING,
     },
+    # No dropout: full-batch training on JAX runs epochs ahead, holding the data's transpose for the first layer.
+    "batchnorm-first": {
+        "name": "first", "inputs": 3,
+        "layers": [{"units": 4, "activation": "tanh", "normalization": "batch"},
+                   {"units": 2, "activation": "softmax"}],
+        "loss": "cross_entropy", "training": TRAINING,
+    },
 }
 
 
@@ -187,7 +194,7 @@ def test_a_training_step_returns_the_running_statistics_it_moves_to_and_writes_n
 # Full batches (the running statistics moved once a step is taken) and mini-batches (at once, with a last one of 2).
 @pytest.mark.parametrize("library, optimizer, batch_size", [("numpy", "gd", None), ("numpy", "momentum", 6),
                                                              ("torch", "adam", 4), ("jax", "adam", None)])
-@pytest.mark.parametrize("name", ["batchnorm-dropout-penalties", "conv2d-maxpool"])
+@pytest.mark.parametrize("name", ["batchnorm-dropout-penalties", "conv2d-maxpool", "batchnorm-first"])
 def test_training_ends_at_the_numpy_modules_parameters_and_running_statistics(name, library, optimizer, batch_size):
     xp = _namespace(library)
     spec, numpy_module, array_module = _modules(name)
@@ -202,6 +209,25 @@ def test_training_ends_at_the_numpy_modules_parameters_and_running_statistics(na
     assert set(got_params) == set(want_params)
     for key in want_params:
         _assert_close(got_params[key], want_params[key], f"trained {key}", relative=1e-10)
+
+
+def test_a_held_transpose_of_the_data_gives_a_batch_normalised_step_its_gradient():
+    jax = pytest.importorskip("jax")
+    xp = _namespace("jax")
+    spec, numpy_module, array_module = _modules("batchnorm-first")
+    params, X, Y = _problem(spec, numpy_module)
+    want_value, want_grads, _ = numpy_module._loss_and_grad(params, X, Y, True)
+    held = xp.asarray(np.ascontiguousarray(X.T))
+    arguments = (_in(xp, params), xp.asarray(X), xp.asarray(Y))
+    for function in (array_module.loss_grad_and_statistics, jax.jit(array_module.loss_grad_and_statistics)):
+        value, grads, _ = function(*arguments, X_T=held)
+        _assert_close(value, want_value, "loss")
+        for key in want_grads:
+            _assert_close(grads[key], want_grads[key], f"gradient of {key}")
+    value, grads = array_module.loss_and_grad(*arguments, training=True, X_T=held)
+    _assert_close(grads["W1"], want_grads["W1"], "gradient of W1")
+    with pytest.raises(ValueError, match=r"^X_T: expected X's transpose, shape \(3, 9\), got \(9, 3\)$"):
+        array_module.loss_grad_and_statistics(*arguments, X_T=arguments[1])
 
 
 @pytest.mark.parametrize("batch_size", [None, 4], ids=["full-batch", "mini-batch"])
