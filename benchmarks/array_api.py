@@ -8,7 +8,8 @@
 For each workload the generated array-API module's loss_and_grad drives plain gradient descent on
 JAX arrays (the step under jax.jit) and on PyTorch tensors (eager), against the same loop whose
 gradient comes from jax.grad of the module's own loss (under jax.jit) and from PyTorch's autograd
-on it. Same loss, same data, same batches, float64; each pair must end at the same parameters.
+on it. Full batch on JAX, the loop hands loss_and_grad the data's transpose (X_T), as train() does.
+Same loss, same data, same batches, float64; each pair must end at the same parameters.
 Times are the median per step over rounds (each round runs every implementation once, so drift in
 the machine's speed touches them alike); ratios are taken within this one run. A library that is
 not installed is left out. PyTorch runs on one thread. With --saved, array-API modules generated
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import platform
 import statistics
 import sys
@@ -58,9 +60,15 @@ def _jax_runs(modules, workload, X, Y, params, steps):
     batches = [(jnp.asarray(X), jnp.asarray(Y)) if rows is None else (jnp.asarray(X[rows]), jnp.asarray(Y[rows]))
                for rows in _batches(workload, X.shape[0])]
 
+    # Full batch, the data do not change: the loop holds their transpose for the gradient, as train() does
+    # (a module generated before loss_and_grad took X_T reads it from X).
+    held = {"X_T": jnp.asarray(np.ascontiguousarray(X.T))} if workload.batch_size is None else {}
+
     def generated(module):
+        given = held if "X_T" in inspect.signature(module.loss_and_grad).parameters else {}
+
         def step(p, x, y):
-            _, grads = module.loss_and_grad(p, x, y)
+            _, grads = module.loss_and_grad(p, x, y, **given)
             return {k: p[k] - rate * grads[k] for k in p}
         return step
 
