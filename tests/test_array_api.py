@@ -120,6 +120,47 @@ def test_training_follows_the_numpy_module(library, optimizer, batch_size):
         np.testing.assert_allclose(_as_numpy(params[name]), want_params[name], rtol=1e-9, atol=1e-12)
 
 
+LOGISTIC = {"name": "logistic", "inputs": 2, "loss": "binary_cross_entropy",
+            "layers": [{"units": 3, "activation": "sigmoid"}, {"units": 1, "activation": "sigmoid"}]}
+
+
+@functools.cache
+def _logistic_modules():
+    spec = load_spec(LOGISTIC)
+    return (load_module_from_source(generate_module(spec), "np_logistic"),
+            load_module_from_source(generate_array_api_module(spec), "xp_logistic"))
+
+
+@pytest.mark.parametrize("library, function", [("torch", "torch.sigmoid"), ("jax", "jax.nn.sigmoid")])
+def test_the_sigmoid_is_the_librarys_own_function_where_it_has_one(monkeypatch, library, function):
+    """One call of the library's logistic function per sigmoid layer, and the NumPy module's values, out to
+    pre-activations far past where exp(-z) overflows."""
+    xp = _namespace(library)
+    owner, name = function.rsplit(".", 1)
+    owner = pytest.importorskip(owner)
+    calls = []
+    original = getattr(owner, name)
+    monkeypatch.setattr(owner, name, lambda Z: calls.append(Z.shape) or original(Z))
+    numpy_module, array_module = _logistic_modules()
+    X = np.array([[-800.0, 3.0], [0.5, -2.0], [900.0, 0.0], [-40.0, 40.0]])
+    params = {"W1": np.array([[1.0, -1.0, 0.5], [0.25, 2.0, -1.0]]), "b1": np.array([0.1, 0.0, -0.2]),
+              "W2": np.array([[3.0], [-2.0], [1.0]]), "b2": np.array([0.5])}
+    got = array_module.forward({k: xp.asarray(v) for k, v in params.items()}, xp.asarray(X))
+    assert calls == [(4, 3), (4, 1)]
+    _assert_close(got, numpy_module.forward(params, X), "forward")
+
+
+def test_elsewhere_the_sigmoid_is_the_numpy_modules_form_which_cannot_overflow():
+    xp = _namespace("array_api_strict")
+    numpy_module, array_module = _logistic_modules()
+    X = np.array([[-800.0, 3.0], [900.0, -700.0]])
+    params = {k: np.ones_like(v) for k, v in numpy_module.init_params(0).items()}
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        want = numpy_module.forward(params, X)
+        got = array_module.forward({k: xp.asarray(v) for k, v in params.items()}, xp.asarray(X))
+    _assert_close(got, want, "forward")
+
+
 def test_init_params_draws_the_numpy_modules_numbers_in_the_library_of_like():
     torch = pytest.importorskip("torch")
     numpy_module, array_module = _trained_modules()

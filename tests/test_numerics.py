@@ -44,6 +44,12 @@ def test_stable_activation_equals_the_registry_form(name):
         assert abs(got - want) <= 1e-30 * (1 + abs(want))
 
 
+@pytest.mark.parametrize("name", [n for n, a in ACTIVATIONS.items() if a.library_expr is not None])
+def test_library_activation_is_the_registry_form(name):
+    activation = ACTIVATIONS[name]
+    assert sp.simplify(activation.library_expr.rewrite(sp.exp) - activation.expr) == 0
+
+
 def test_stable_softmax_is_the_softmax_for_any_shift():
     softmax = ACTIVATIONS["softmax"]
     for unit in range(3):

@@ -345,7 +345,9 @@ def _check_values(spec: Spec, chunked: dict, pieces: dict[str, list[StoredRows]]
             rules.append((name, da.fabs(array.sum(axis=1) - 1.0) > ROW_SUM_SLACK,
                           f"has a target row that does not sum to 1; {loss.requirement} needs each target "
                           "row to be one-hot (or probabilities summing to 1)"))
-    found = dask.compute(*[(broken.any(), da.argmax(broken)) for _, broken, _ in rules])
+    # On this machine's threads, named here: the data are checked before any cluster is reached, and Dask's default
+    # scheduler may still be a distributed client that an earlier run in this process has closed.
+    found = dask.compute(*[(broken.any(), da.argmax(broken)) for _, broken, _ in rules], scheduler="threads")
     for (name, _, problem), (any_broken, first) in zip(rules, found, strict=True):
         if any_broken:
             where, row = _place(pieces[name], int(first))

@@ -49,6 +49,13 @@ class ActivationCalculus:
     numeric_forward: sp.Expr
 
     @property
+    def library_forward(self) -> sp.Expr:
+        """The forward value as the array-API module evaluates it: one call of a function that array libraries
+        have (the registry's library form), else numeric_forward. Library forms have no parameters."""
+        library = self.activation.library_expr
+        return self.numeric_forward if library is None else library
+
+    @property
     def name(self) -> str:
         return self.activation.name
 

@@ -8,7 +8,9 @@ Nothing here states a derivative: ``symbp.registry.calculus`` asks SymPy for eve
 Some entries also carry a *stable* form: the same function written so that NumPy does not overflow
 (the sigmoid from exp(-|z|), softmax after subtracting the row maximum, losses on the pre-activation
 instead of the log of a probability). Only the printed value uses it; derivatives come from ``expr``,
-and the registry tests check that both forms agree.
+and the registry tests check that both forms agree. The sigmoid also carries a *library* form, one
+call of ``Logistic``: the function that PyTorch and JAX have as a kernel of their own, though the array
+API standard has none; the array-API module's printed value uses it.
 
 Custom entries come from a spec's ``expr``: their registry name is ``custom:<label>:<expression>``,
 which is all it takes to rebuild them, so specs stay plain data and caches can key on the name.
@@ -51,6 +53,16 @@ class RowMax(sp.Function):
     """
 
 
+class Logistic(sp.Function):
+    """The logistic function 1 / (1 + exp(-x)) as one named function, as array libraries have it (torch.sigmoid,
+    jax.nn.sigmoid): one pass over the array, where its overflow-free form takes several."""
+
+    nargs = 1
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return 1 / (1 + sp.exp(-x))
+
+
 class RowSum(sp.Function):
     """The sum over a layer's units within each sample's row: Sum(f[m], (m, 0, K - 1)) with the index dropped.
 
@@ -80,6 +92,9 @@ class Activation:
     display: str = ""
     # The same function in a form NumPy evaluates without overflow; used for the printed forward value.
     stable_expr: sp.Expr | None = None
+    # The same function as one call of a function that array libraries have but the standard lacks (Logistic);
+    # the array-API module's printed forward value, which falls back to stable_expr where a library lacks it.
+    library_expr: sp.Expr | None = None
     title: str = ""  # a custom entry's label
     source: str = ""  # a custom entry's expression, as parsed
     # The targets its outputs can match: one-hot rows after softmax, values in [0, 1] after sigmoid.
@@ -178,6 +193,7 @@ ACTIVATIONS: dict[str, Activation] = {
         # is max(e, [z >= 0]) (e is at most 1, and positive): one exponential per element, not two.
         Activation("sigmoid", 1 / (1 + sp.exp(-z)), display=r"\sigma",
                    stable_expr=sp.Max(_NEGATIVE_ABS_EXP, _AT_LEAST_ZERO) / (1 + _NEGATIVE_ABS_EXP),
+                   library_expr=Logistic(z),
                    natural_targets=IN_UNIT_INTERVAL, notation_slot="sigmoid_symbol"),
         Activation("tanh", sp.tanh(z), display=r"\tanh"),
         Activation("relu", sp.Piecewise((z, z > 0), (0, True)), display=r"\operatorname{ReLU}"),

@@ -118,14 +118,16 @@ def _layer_bindings(layer: Layer) -> dict:
 _HIDDEN_PRE = sp.Symbol("__hidden_preactivation__", real=True)
 
 
-def activation_parts(layer: Layer, pre: sp.Symbol) -> tuple[list[tuple[sp.Symbol, sp.Expr]], sp.Expr]:
-    """A hidden layer's activation as code evaluates it (the registry's stable form) over pre, a symbol that
-    stands for its pre-activation: the temporaries (name, value) that hold what it would compute twice, then
-    its value over them. The sigmoid's exp(-|z|) enters its numerator and its denominator, and is computed
-    once: E1 for layer 1 (E for an exponential, ``shared`` for anything else)."""
+def activation_parts(layer: Layer, pre: sp.Symbol,
+                     library_forms: bool = False) -> tuple[list[tuple[sp.Symbol, sp.Expr]], sp.Expr]:
+    """A hidden layer's activation as code evaluates it (the registry's stable form, or with library_forms its
+    library form where it has one) over pre, a symbol that stands for its pre-activation: the temporaries
+    (name, value) that hold what it would compute twice, then its value over them. The sigmoid's exp(-|z|)
+    enters its numerator and its denominator, and is computed once: E1 for layer 1 (E for an exponential,
+    ``shared`` for anything else)."""
     calculus = layer.calculus
-    forward = index_free(calculus.numeric_forward, {z_vec: pre}) if calculus.rowwise \
-        else calculus.numeric_forward.xreplace({z: pre})
+    evaluated = calculus.library_forward if library_forms else calculus.numeric_forward
+    forward = index_free(evaluated, {z_vec: pre}) if calculus.rowwise else evaluated.xreplace({z: pre})
     placeholders = (sp.Symbol(f"__shared{i}__", real=True) for i in itertools.count())
     shared, (value,) = sp.cse([forward], symbols=placeholders, optimizations=None, order="none")
     names: dict = {}
@@ -137,29 +139,30 @@ def activation_parts(layer: Layer, pre: sp.Symbol) -> tuple[list[tuple[sp.Symbol
     return [(names[p], part.xreplace(names)) for p, part in shared], value.xreplace(names)
 
 
-def activation_lines(layer: Layer, code=_code) -> list[Line]:
+def activation_lines(layer: Layer, code=_code, library_forms: bool = False) -> list[Line]:
     """The lines of a hidden layer's activation: its temporaries, then its output A."""
-    shared, value = activation_parts(layer, _HIDDEN_PRE)
+    shared, value = activation_parts(layer, _HIDDEN_PRE, library_forms)
     bindings = {_HIDDEN_PRE: layer.preactivation_symbol}
     temporaries = [name for name, _ in shared]
     assignments = [*shared, (layer.output, value)]
-    comment = activation_comment(layer)
+    comment = activation_comment(layer, library_forms)
     return [Line(str(target), code(expr, bindings, temporaries), comment if i == 0 else "", expr)
             for i, (target, expr) in enumerate(assignments)]
 
 
-def hidden_lines(network: Network, code=_code, training: bool = False) -> list[Line]:
+def hidden_lines(network: Network, code=_code, training: bool = False, library_forms: bool = False) -> list[Line]:
     """The forward pass up to the output layer's pre-activation, printed by code (an array library's printer).
 
     In evaluation mode (by default) every dropout mask is all ones, which leaves the plain network; with
-    ``training``, each dropout layer multiplies its inputs by its mask (the arrays M1, M2, ...)."""
+    ``training``, each dropout layer multiplies its inputs by its mask (the arrays M1, M2, ...). With
+    library_forms, activations are the registry's library forms where they have one (see activation_parts)."""
     lines = []
     for layer in network.layers:
         preactivation = layer.preactivation if training else evaluation_mode(network, layer.preactivation)
         lines += _steps(layer, "forward_steps", code) or [Line(layer.preactivation_symbol.name, code(preactivation))]
         if layer is network.layers[-1]:
             break
-        lines += activation_lines(layer, code)
+        lines += activation_lines(layer, code, library_forms)
     return lines
 
 
@@ -176,8 +179,10 @@ def in_place_step(network: Network) -> bool:
     return not any(getattr(layer, "forward_steps", ()) for layer in network.layers)
 
 
-def activation_comment(layer: Layer) -> str:
+def activation_comment(layer: Layer, library_forms: bool = False) -> str:
     calculus = layer.calculus
+    if library_forms and calculus.activation.library_expr is not None:
+        return f"{calculus.short_name}: the array library's own function where it has one"
     rewritten = calculus.numeric_forward != calculus.forward
     return f"{calculus.short_name}, in an equivalent form that cannot overflow" if rewritten else ""
 
@@ -202,8 +207,10 @@ def index_free(expr: sp.Expr, arrays: dict) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, RowMax), lambda e: RowMax(arrays[e.args[0]]))
 
 
-def output_block(network: Network, *, with_loss: bool, with_delta: bool, code=_code) -> OutputBlock:
-    """The output layer's lines (for the prediction, the loss terms, the error term), printed by code."""
+def output_block(network: Network, *, with_loss: bool, with_delta: bool, code=_code,
+                 library_forms: bool = False) -> OutputBlock:
+    """The output layer's lines (for the prediction, the loss terms, the error term), printed by code; with
+    library_forms, its activation is the registry's library form where it has one (see activation_parts)."""
     last = network.layers[-1]
     # Stand-ins that print as the arrays they are bound to; symbols, so that cse can work on them.
     # Real, as what they stand for is: otherwise SymPy asks whether tanh(tanh(...)) of them is real, at a
@@ -217,7 +224,7 @@ def output_block(network: Network, *, with_loss: bool, with_delta: bool, code=_c
     def row_form(expr):
         return index_free(expr, arrays).xreplace(scalars)
 
-    activation = row_form(last.calculus.numeric_forward)
+    activation = row_form(last.calculus.library_forward if library_forms else last.calculus.numeric_forward)
     loss = network.output.loss
     terms = row_form(loss.expr if loss.stable_expr is None else loss.stable_expr)
     delta = row_form(network.loss_coefficient * network.output.delta)
@@ -242,7 +249,7 @@ def output_block(network: Network, *, with_loss: bool, with_delta: bool, code=_c
     results = [code(expr, bindings, temporaries) if expr is not None else None for expr in exprs]
     lines = temporary_lines(set(temporaries) - after)
     if results[0] is not None:
-        lines.append(Line(last.output.name, results[0], activation_comment(last), exprs[0]))
+        lines.append(Line(last.output.name, results[0], activation_comment(last, library_forms), exprs[0]))
     lines += temporary_lines(after)
     return OutputBlock(lines, results[1], results[2], exprs[1], exprs[2], bindings, temporaries)
 

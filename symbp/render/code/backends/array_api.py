@@ -90,18 +90,18 @@ def _needs_dtype(lines: list[Line]) -> bool:
 
 def module_context(network: Network) -> dict:
     spec = network.spec
-    hidden = hidden_lines(network, _code)
+    hidden = hidden_lines(network, _code, library_forms=True)
     normalised = batch_norm_layers(network)
     # forward() computes in evaluation mode: a batch-normalised layer's lines there read the running statistics.
-    evaluation_hidden = hidden_lines(network, _evaluation_code) if normalised else hidden
-    prediction = output_block(network, with_loss=False, with_delta=False, code=_code)
-    for_loss = output_block(network, with_loss=True, with_delta=False, code=_code)
-    for_gradient = output_block(network, with_loss=True, with_delta=True, code=_code)
+    evaluation_hidden = hidden_lines(network, _evaluation_code, library_forms=True) if normalised else hidden
+    prediction = output_block(network, with_loss=False, with_delta=False, code=_code, library_forms=True)
+    for_loss = output_block(network, with_loss=True, with_delta=False, code=_code, library_forms=True)
+    for_gradient = output_block(network, with_loss=True, with_delta=True, code=_code, library_forms=True)
     coefficient = network.loss_coefficient
     params = param_views(network)
     dropped = dropout_layers(network)
     # The gradient's forward pass multiplies each dropout layer's inputs by its mask; forward and loss do not.
-    training_hidden = hidden_lines(network, _code, training=True) if dropped else hidden
+    training_hidden = hidden_lines(network, _code, training=True, library_forms=True) if dropped else hidden
     forward_lines = evaluation_hidden + prediction.lines
     loss_lines = hidden + for_loss.lines
     # With dropout every step draws its masks on the host and is compiled alone: there is no run of
@@ -112,6 +112,10 @@ def module_context(network: Network) -> dict:
     statistics = [statistic for layer in normalised for statistic in layer.statistics]
     wanted = {"masks": bool(dropped), "array_batchnorm": bool(normalised),
               "array_windows": bool(window_layers(network))}
+    # The logistic function, which the standard lacks: the module calls the library's own where it has one.
+    logistic = any(layer.calculus.activation.library_expr is not None for layer in network.layers)
+    compat_names = ("array_namespace", "device", "is_dask_namespace", "is_jax_namespace",
+                    *(("is_torch_namespace",) if logistic else ()), "to_device")
     runtime_modules = (*ARRAY_API_RUNTIME, *(name for name in OPTIONAL_ARRAY_API_RUNTIME if wanted[name]))
     return {
         "spec": spec,
@@ -130,6 +134,7 @@ def module_context(network: Network) -> dict:
         "gradient_forward_lines": training_hidden + for_gradient.lines,
         "backward_lines": backward,
         "held_transpose": reads_held_transpose(),
+        "logistic": logistic,
         "forward_needs_dtype": _needs_dtype(forward_lines),
         "loss_needs_dtype": _needs_dtype(loss_lines),
         "gradient_needs_dtype": _needs_dtype(gradient_lines),
@@ -147,8 +152,7 @@ def module_context(network: Network) -> dict:
         # (and, with dropout, how masks are drawn).
         "runtime": runtime_source(runtime_modules).parts,
         "imports": import_block("import functools", "import math", "import warnings",
-                                "from array_api_compat import array_namespace, device, is_dask_namespace, "
-                                "is_jax_namespace, to_device", modules=runtime_modules),
+                                f"from array_api_compat import {', '.join(compat_names)}", modules=runtime_modules),
         "dropout": [MaskView(layer.mask.name, layer.index, layer.rate, layer.fan_in) for layer in dropped],
         "mask_names": [layer.mask.name for layer in dropped],
         "penalty_total": penalty_total(network, _code),

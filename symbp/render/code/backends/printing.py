@@ -87,6 +87,10 @@ class ArrayAPIPrinter(TrainerPrinter):
             printed = f"{self._print(sp.Mul(*coefficient))} * {printed}"
         return printed
 
+    def _print_Logistic(self, expr):
+        # The standard has no logistic function: the module's _logistic calls the library's own where it has one.
+        return f"_logistic(xp, {self._print(expr.args[0])})"
+
     def _branch(self, value, other) -> str:
         """A branch of where(): a Python scalar only when the other branch is an array."""
         if self._is_array(value) or self._is_array(other):
