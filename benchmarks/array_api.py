@@ -10,14 +10,15 @@ JAX arrays (the step under jax.jit) and on PyTorch tensors (eager), against the 
 gradient comes from jax.grad of the module's own loss (under jax.jit) and from PyTorch's autograd
 on it. Full batch on JAX, the loop hands loss_and_grad the data's transpose (X_T), as train() does.
 Same loss, same data, same batches, float64; each pair must end at the same parameters.
-Times are the median per step over rounds (each round runs every implementation once, so drift in
-the machine's speed touches them alike); ratios are taken within this one run. A library that is
-not installed is left out. PyTorch runs on one thread. With --saved, array-API modules generated
-earlier (by another version of symbp, say) step in the same rounds, marked "(saved)", so that a
-change is measured before and after in one run. On a machine shared with other work, --cpu-time
-times by the process's own CPU seconds (time.process_time) rather than the wall clock, which then
-counts waiting for a core; run it with one thread per library (OPENBLAS_NUM_THREADS=1,
-XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"), as PyTorch's is.
+Times are the median per step over rounds (each round runs every implementation once, every other
+round in the opposite order, so drift in the machine's speed touches them alike); ratios are taken
+within this one run. A library that is not installed is left out. PyTorch runs on one thread. With
+--saved, array-API modules generated earlier (by another version of symbp, say) step in the same
+rounds, marked "(saved)", so that a change is measured before and after in one run. On a machine
+shared with other work, --cpu-time times by the process's own CPU seconds (time.process_time) rather
+than the wall clock, which then counts waiting for a core; run it with one thread per library, as
+PyTorch's is (OPENBLAS_NUM_THREADS=1,
+XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").
 """
 
 from __future__ import annotations
@@ -154,14 +155,17 @@ def main(argv=None) -> int:
         if importlib.util.find_spec("torch"):
             pairs.append(_torch_runs(modules, workload, X, Y, params, steps))
         times = {label: [] for pair in pairs for label in pair}
-        for _ in range(args.rounds):
+        for round_number in range(args.rounds):
             for pair in pairs:
                 ends = {}
-                for label, run in pair.items():
+                # Every other round in the opposite order, so that no implementation always runs first (after
+                # the other library's runs) or last.
+                turns = list(pair.items())
+                for label, run in turns[::-1] if round_number % 2 else turns:
                     started = clock()
                     ends[label] = run()
                     times[label].append((clock() - started) / steps * 1e3)
-                *generated, reference = ends
+                *generated, reference = pair
                 for label in generated:
                     for key in ends[reference]:
                         if not np.allclose(ends[label][key], ends[reference][key], rtol=1e-8, atol=1e-10):
