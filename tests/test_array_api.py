@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from array_libraries import LIBRARIES, RELATIVE, as_numpy, assert_close, namespace
 from conftest import CATALOGUE
 
 from symbp.checks.gradients import load_module_from_source, random_problem
@@ -18,9 +19,6 @@ pytest.importorskip("array_api_compat")
 
 from symbp.render.code.backends.array_api import generate_array_api_module  # noqa: E402
 
-RELATIVE = 1e-12
-LIBRARIES = ["array_api_strict", "numpy", "torch", "jax"]
-
 
 @functools.cache
 def _modules(name: str):
@@ -31,40 +29,16 @@ def _modules(name: str):
     return network.spec, numpy_module, array_module
 
 
-def _namespace(library: str):
-    if library == "array_api_strict":
-        return pytest.importorskip("array_api_strict")
-    if library == "numpy":
-        return pytest.importorskip("array_api_compat.numpy")
-    if library == "torch":
-        pytest.importorskip("torch")
-        return pytest.importorskip("array_api_compat.torch")
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    return pytest.importorskip("jax.numpy")
-
-
 def _problem(spec, numpy_module):
     X, Y, rng = random_problem(spec, 7, seed=4)
     params = {k: v + rng.normal(scale=0.3, size=v.shape) for k, v in numpy_module.init_params(2).items()}
     return params, X, Y
 
 
-def _as_numpy(array) -> np.ndarray:
-    return np.asarray(array.cpu() if hasattr(array, "cpu") else array, dtype=np.float64) \
-        if not type(array).__module__.startswith("array_api_strict") else np.asarray(array._array)
-
-
-def _assert_close(got, want, what):
-    got, want = _as_numpy(got), np.asarray(want)
-    scale = max(float(np.max(np.abs(want), initial=0.0)), 1e-300)
-    assert float(np.max(np.abs(got - want), initial=0.0)) <= RELATIVE * scale, what
-
-
 @pytest.mark.parametrize("library", LIBRARIES)
 @pytest.mark.parametrize("name", list(CATALOGUE))
 def test_loss_and_gradient_equal_the_numpy_module(name, library):
-    xp = _namespace(library)
+    xp = namespace(library)
     spec, numpy_module, array_module = _modules(name)
     params, X, Y = _problem(spec, numpy_module)
     want_value, want_grads = numpy_module.loss_and_grad(params, X, Y)
@@ -77,11 +51,11 @@ def test_loss_and_gradient_equal_the_numpy_module(name, library):
         value, grads = jax.jit(array_module.loss_and_grad)(arrays, X_xp, Y_xp)
     else:
         value, grads = array_module.loss_and_grad(arrays, X_xp, Y_xp)
-    _assert_close(value, want_value, "loss_and_grad's loss")
+    assert_close(value, want_value, "loss_and_grad's loss")
     for param in numpy_module.PARAMS:
-        _assert_close(grads[param], want_grads[param], f"gradient of {param}")
-    _assert_close(array_module.loss(arrays, X_xp, Y_xp), numpy_module.loss(params, X, Y), "loss")
-    _assert_close(array_module.forward(arrays, X_xp), numpy_module.forward(params, X), "forward")
+        assert_close(grads[param], want_grads[param], f"gradient of {param}")
+    assert_close(array_module.loss(arrays, X_xp, Y_xp), numpy_module.loss(params, X, Y), "loss")
+    assert_close(array_module.forward(arrays, X_xp), numpy_module.forward(params, X), "forward")
 
 TRAINED = {
     "name": "net", "inputs": 3, "loss": "cross_entropy",
@@ -106,7 +80,7 @@ def _classification(rows=40, seed=0):
 @pytest.mark.parametrize("library", ["numpy", "torch", "jax"])
 @pytest.mark.parametrize("optimizer, batch_size", [("gd", None), ("sgd", 16), ("momentum", 16), ("adam", None)])
 def test_training_follows_the_numpy_module(library, optimizer, batch_size):
-    xp = _namespace(library)
+    xp = namespace(library)
     numpy_module, array_module = _trained_modules()
     X, Y = _classification()
     settings = {"optimizer": optimizer, "batch_size": batch_size, "learning_rate": 0.05 if optimizer == "adam" else 0.3}
@@ -117,7 +91,7 @@ def test_training_follows_the_numpy_module(library, optimizer, batch_size):
     # The NumPy module folds the learning rate into its error term: the same steps, rounded differently.
     np.testing.assert_allclose(history["loss"], want["loss"], rtol=1e-10)
     for name in numpy_module.PARAMS:
-        np.testing.assert_allclose(_as_numpy(params[name]), want_params[name], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(as_numpy(params[name]), want_params[name], rtol=1e-9, atol=1e-12)
 
 
 LOGISTIC = {"name": "logistic", "inputs": 2, "loss": "binary_cross_entropy",
@@ -135,7 +109,7 @@ def _logistic_modules():
 def test_the_sigmoid_is_the_librarys_own_function_where_it_has_one(monkeypatch, library, function):
     """One call of the library's logistic function per sigmoid layer, and the NumPy module's values, out to
     pre-activations far past where exp(-z) overflows."""
-    xp = _namespace(library)
+    xp = namespace(library)
     owner, name = function.rsplit(".", 1)
     owner = pytest.importorskip(owner)
     calls = []
@@ -147,18 +121,18 @@ def test_the_sigmoid_is_the_librarys_own_function_where_it_has_one(monkeypatch, 
               "W2": np.array([[3.0], [-2.0], [1.0]]), "b2": np.array([0.5])}
     got = array_module.forward({k: xp.asarray(v) for k, v in params.items()}, xp.asarray(X))
     assert calls == [(4, 3), (4, 1)]
-    _assert_close(got, numpy_module.forward(params, X), "forward")
+    assert_close(got, numpy_module.forward(params, X), "forward")
 
 
 def test_elsewhere_the_sigmoid_is_the_numpy_modules_form_which_cannot_overflow():
-    xp = _namespace("array_api_strict")
+    xp = namespace("array_api_strict")
     numpy_module, array_module = _logistic_modules()
     X = np.array([[-800.0, 3.0], [900.0, -700.0]])
     params = {k: np.ones_like(v) for k, v in numpy_module.init_params(0).items()}
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         want = numpy_module.forward(params, X)
         got = array_module.forward({k: xp.asarray(v) for k, v in params.items()}, xp.asarray(X))
-    _assert_close(got, want, "forward")
+    assert_close(got, want, "forward")
 
 
 def test_init_params_draws_the_numpy_modules_numbers_in_the_library_of_like():
@@ -204,14 +178,14 @@ def test_a_diverging_run_returns_the_last_finite_parameters(batch_size):
 def test_a_diverging_run_on_jax_stops_where_it_does_on_numpy(batch_size):
     """JAX checks the losses after a compiled run of epochs (full batch) or after each epoch (mini-batch): the
     run still stops at the same step, with the same warning and the same last finite parameters."""
-    jnp = _namespace("jax")
+    jnp = namespace("jax")
     array_module, X, Y = _line_problem()
     want_params, want, want_message = _diverging_run(array_module, X, Y, batch_size)
     params, history, message = _diverging_run(array_module, jnp.asarray(X), jnp.asarray(Y), batch_size)
     assert message == want_message and history["stopped"] == want["stopped"] == "diverged"
     np.testing.assert_allclose(history["loss"], want["loss"], rtol=RELATIVE)
     for name in array_module.PARAMS:
-        np.testing.assert_allclose(_as_numpy(params[name]), want_params[name], rtol=RELATIVE)
+        np.testing.assert_allclose(as_numpy(params[name]), want_params[name], rtol=RELATIVE)
 
 
 def _counting_runs_ahead(monkeypatch, array_module, held=None):
@@ -238,7 +212,7 @@ def test_full_batch_training_on_jax_holds_the_datas_transpose_as_an_array_of_its
     """The first layer's weight gradient reads X's transpose, made once for the run: every compiled run of
     epochs gets the same concrete array (XLA reads a transposed operand of a product slowly)."""
     jax = pytest.importorskip("jax")
-    jnp = _namespace("jax")
+    jnp = namespace("jax")
     numpy_module, array_module = _trained_modules()
     X, Y = _classification()
     held = []
@@ -250,9 +224,9 @@ def test_full_batch_training_on_jax_holds_the_datas_transpose_as_an_array_of_its
     params = array_module.init_params(2, like=X_jax)
     want_value, want_grads = numpy_module.loss_and_grad(numpy_module.init_params(2), X, Y)
     value, grads = jax.jit(array_module.loss_and_grad)(params, X_jax, Y_jax, X_T=held[0])
-    _assert_close(value, want_value, "loss")
+    assert_close(value, want_value, "loss")
     for name in numpy_module.PARAMS:
-        _assert_close(grads[name], want_grads[name], f"gradient of {name}")
+        assert_close(grads[name], want_grads[name], f"gradient of {name}")
     with pytest.raises(ValueError, match=r"^X_T: expected X's transpose, shape \(3, 40\), got \(40, 3\)$"):
         array_module.loss_and_grad(params, X_jax, Y_jax, X_T=X_jax)
 
@@ -260,7 +234,7 @@ def test_full_batch_training_on_jax_holds_the_datas_transpose_as_an_array_of_its
 @pytest.mark.parametrize("optimizer", ["gd", "momentum", "adam"])
 def test_full_batch_epochs_run_ahead_on_jax_follow_the_numpy_module(monkeypatch, optimizer):
     """150 epochs: two compiled runs of 64, then 22 epochs one at a time; each epoch's loss recorded."""
-    jnp = _namespace("jax")
+    jnp = namespace("jax")
     numpy_module, array_module = _trained_modules()
     X, Y = _classification()
     settings = {"optimizer": optimizer, "epochs": 150, "learning_rate": 0.05 if optimizer == "adam" else 0.3}
@@ -272,13 +246,13 @@ def test_full_batch_epochs_run_ahead_on_jax_follow_the_numpy_module(monkeypatch,
     assert history["stopped"] == want["stopped"] == "epochs" and len(history["loss"]) == 150
     np.testing.assert_allclose(history["loss"], want["loss"], rtol=1e-10)
     for name in numpy_module.PARAMS:
-        np.testing.assert_allclose(_as_numpy(params[name]), want_params[name], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(as_numpy(params[name]), want_params[name], rtol=1e-9, atol=1e-12)
 
 
 def test_tolerance_stops_a_jax_run_at_the_numpy_modules_epoch(monkeypatch):
     """The loss changes by less than the tolerance within the second run of 64 epochs: those are taken
     again one at a time, and the run stops where the NumPy module's does, with its parameters."""
-    jnp = _namespace("jax")
+    jnp = namespace("jax")
     numpy_module, array_module = _trained_modules()
     X, Y = _classification()
     settings = {"epochs": 300, "learning_rate": 0.3, "tolerance": 0.0012}
@@ -291,7 +265,7 @@ def test_tolerance_stops_a_jax_run_at_the_numpy_modules_epoch(monkeypatch):
     assert history["stopped"] == "tolerance" and len(history["loss"]) == len(want["loss"])
     np.testing.assert_allclose(history["loss"], want["loss"], rtol=1e-10)
     for name in numpy_module.PARAMS:
-        np.testing.assert_allclose(_as_numpy(params[name]), want_params[name], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(as_numpy(params[name]), want_params[name], rtol=1e-9, atol=1e-12)
 
 
 def test_validation_callback_and_early_stopping():
@@ -387,9 +361,9 @@ def test_a_full_batch_gradient_over_dask_chunks_equals_the_numpy_modules(chunked
     value, grads = dask.compute(*array_module.loss_and_grad({k: da.from_array(v) for k, v in params.items()},
                                                             X_chunks, Y_chunks))
     want_value, want_grads = numpy_module.loss_and_grad(params, X, Y)
-    _assert_close(value, want_value, "loss")
+    assert_close(value, want_value, "loss")
     for name in numpy_module.PARAMS:
-        _assert_close(grads[name], want_grads[name], f"gradient of {name}")
+        assert_close(grads[name], want_grads[name], f"gradient of {name}")
 
 
 @pytest.mark.parametrize("batch_size", [None, 64], ids=["full-batch", "mini-batch"])
@@ -424,7 +398,7 @@ def test_torch_compile_traces_loss_and_grad():
     want_value, want_grads = array_module.loss_and_grad(params, X, Y)
     assert float(value) == pytest.approx(float(want_value), rel=1e-12)
     for name in array_module.PARAMS:
-        _assert_close(grads[name], want_grads[name].numpy(), f"compiled gradient of {name}")
+        assert_close(grads[name], want_grads[name].numpy(), f"compiled gradient of {name}")
 
 
 def test_the_same_spec_gives_the_same_bytes():
@@ -455,7 +429,7 @@ def test_training_on_a_distributed_cluster_ends_where_the_numpy_module_does(chun
 
 def test_params_saved_from_torch_load_into_jax(tmp_path):
     torch = pytest.importorskip("torch")
-    jnp = _namespace("jax")
+    jnp = namespace("jax")
     _, array_module = _lab_modules()
     params = array_module.init_params(like=torch.zeros(1, dtype=torch.float64))
     array_module.save_params(tmp_path / "params.npz", params)

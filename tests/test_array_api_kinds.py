@@ -17,6 +17,7 @@ import random
 
 import numpy as np
 import pytest
+from array_libraries import LIBRARIES, as_numpy, assert_close, namespace
 from test_batchnorm_draws import _PENALTIES, _normalised
 from test_residual_draws import _OUTPUTS
 from test_window_draws import _window_layer
@@ -31,8 +32,6 @@ pytest.importorskip("array_api_compat")
 
 from symbp.render.code.backends.array_api import generate_array_api_module  # noqa: E402
 
-RELATIVE = 1e-12
-LIBRARIES = ["array_api_strict", "numpy", "torch", "jax"]
 DRAWS = int(os.environ.get("SYMBP_ARRAY_API_DRAWS", "16"))
 SEED = int(os.environ.get("SYMBP_ARRAY_API_SEED", "0"))
 TRAINING = {"learning_rate": 0.2, "epochs": 4, "seed": 3}
@@ -78,32 +77,6 @@ def _modules(name: str):
             load_module_from_source(generate_array_api_module(spec), f"xp_kinds_{safe}"))
 
 
-def _namespace(library: str):
-    if library == "array_api_strict":
-        return pytest.importorskip("array_api_strict")
-    if library == "numpy":
-        return pytest.importorskip("array_api_compat.numpy")
-    if library == "torch":
-        pytest.importorskip("torch")
-        return pytest.importorskip("array_api_compat.torch")
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    return pytest.importorskip("jax.numpy")
-
-
-def _as_numpy(array) -> np.ndarray:
-    if type(array).__module__.startswith("array_api_strict"):
-        return np.asarray(array._array)
-    return np.asarray(array.cpu() if hasattr(array, "cpu") else array, dtype=np.float64)
-
-
-def _assert_close(got, want, what, relative=RELATIVE):
-    got, want = _as_numpy(got), np.asarray(want, dtype=np.float64)
-    scale = max(float(np.max(np.abs(want), initial=0.0)), 1e-300)
-    error = float(np.max(np.abs(got - want), initial=0.0))
-    assert error <= relative * scale, f"{what}: off by {error:.3g} (scale {scale:.3g})"
-
-
 def _problem(spec, numpy_module, samples=9, seed=4):
     X, Y, rng = random_problem(spec, samples, seed=seed)
     params = {k: v + rng.normal(scale=0.3, size=v.shape) for k, v in numpy_module.init_params(2).items()}
@@ -121,7 +94,7 @@ def _in(xp, arrays):
 @pytest.mark.parametrize("library", LIBRARIES)
 @pytest.mark.parametrize("name", list(SPECS))
 def test_loss_gradient_and_forward_equal_the_numpy_modules_in_both_modes(name, library):
-    xp = _namespace(library)
+    xp = namespace(library)
     spec, numpy_module, array_module = _modules(name)
     params, X, Y = _problem(spec, numpy_module)
     arrays, X_xp, Y_xp = _in(xp, params), xp.asarray(X, dtype=xp.float64), xp.asarray(Y, dtype=xp.float64)
@@ -139,18 +112,18 @@ def test_loss_gradient_and_forward_equal_the_numpy_modules_in_both_modes(name, l
         mode = {} if training is None else {"training": training}
         want_value, want_grads = numpy_module.loss_and_grad(params, X, Y, *extra, **mode)
         value, grads = function(arrays, X_xp, Y_xp, *extra_xp, **mode)
-        _assert_close(value, want_value, f"loss_and_grad's loss {mode}")
+        assert_close(value, want_value, f"loss_and_grad's loss {mode}")
         assert set(grads) == set(want_grads) == set(numpy_module.PARAMS)
         for key in want_grads:
-            _assert_close(grads[key], want_grads[key], f"gradient of {key} {mode}")
-        _assert_close(array_module.loss(arrays, X_xp, Y_xp, *extra_xp, **mode),
+            assert_close(grads[key], want_grads[key], f"gradient of {key} {mode}")
+        assert_close(array_module.loss(arrays, X_xp, Y_xp, *extra_xp, **mode),
                       numpy_module.loss(params, X, Y, *extra, **mode), f"loss {mode}")
-    _assert_close(forward(arrays, X_xp), numpy_module.forward(params, X), "forward")
+    assert_close(forward(arrays, X_xp), numpy_module.forward(params, X), "forward")
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
 def test_max_pooling_sends_each_windows_error_to_its_first_largest_entry_as_the_numpy_module(library):
-    xp = _namespace(library)
+    xp = namespace(library)
     spec, numpy_module, array_module = _modules("conv2d-maxpool")
     params, _, Y = _problem(spec, numpy_module)
     # Inputs of 0 and 1 and kernels of whole numbers: every window holds equal largest entries, and relu's zeros.
@@ -164,14 +137,14 @@ def test_max_pooling_sends_each_windows_error_to_its_first_largest_entry_as_the_
     assert np.mean(tied) > 0.25, f"only {np.sum(tied)} of {tied.size} windows hold a tie"
     want_value, want_grads = numpy_module.loss_and_grad(params, X, Y)
     value, grads = array_module.loss_and_grad(_in(xp, params), xp.asarray(X), xp.asarray(Y, dtype=xp.float64))
-    _assert_close(value, want_value, "loss")
+    assert_close(value, want_value, "loss")
     for key in want_grads:
-        _assert_close(grads[key], want_grads[key], f"gradient of {key}")
+        assert_close(grads[key], want_grads[key], f"gradient of {key}")
 
 
 def test_a_training_step_returns_the_running_statistics_it_moves_to_and_writes_nothing():
     jax = pytest.importorskip("jax")
-    xp = _namespace("jax")
+    xp = namespace("jax")
     spec, numpy_module, array_module = _modules("batchnorm-dropout-penalties")
     params, X, Y = _problem(spec, numpy_module)
     masks = numpy_module.draw_masks(np.random.default_rng(7), X.shape[0])
@@ -182,12 +155,12 @@ def test_a_training_step_returns_the_running_statistics_it_moves_to_and_writes_n
                 _in(xp, masks))
     for function, *arguments in (plain, compiled):
         value, grads, moved = function(*arguments)
-        _assert_close(value, want_value, "loss")
+        assert_close(value, want_value, "loss")
         for key in want_grads:
-            _assert_close(grads[key], want_grads[key], f"gradient of {key}")
+            assert_close(grads[key], want_grads[key], f"gradient of {key}")
         assert set(moved) == set(numpy_module.STATISTICS)
         for name, momentum in numpy_module.STATISTICS.items():
-            _assert_close(moved[name], (1 - momentum) * params[name] + momentum * batch[name], name)
+            assert_close(moved[name], (1 - momentum) * params[name] + momentum * batch[name], name)
     assert all(np.array_equal(params[name], before[name]) for name in params)
 
 
@@ -196,7 +169,7 @@ def test_a_training_step_returns_the_running_statistics_it_moves_to_and_writes_n
                                                              ("torch", "adam", 4), ("jax", "adam", None)])
 @pytest.mark.parametrize("name", ["batchnorm-dropout-penalties", "conv2d-maxpool", "batchnorm-first"])
 def test_training_ends_at_the_numpy_modules_parameters_and_running_statistics(name, library, optimizer, batch_size):
-    xp = _namespace(library)
+    xp = namespace(library)
     spec, numpy_module, array_module = _modules(name)
     params, X, Y = _problem(spec, numpy_module, samples=10)
     settings = {"optimizer": optimizer, "batch_size": batch_size,
@@ -205,15 +178,15 @@ def test_training_ends_at_the_numpy_modules_parameters_and_running_statistics(na
     got_params, got = array_module.train(_in(xp, params), xp.asarray(X, dtype=xp.float64),
                                          xp.asarray(Y, dtype=xp.float64), **settings)
     assert got["stopped"] == want["stopped"] == "epochs"
-    _assert_close(got["loss"], want["loss"], "history['loss']", relative=1e-10)
+    assert_close(got["loss"], want["loss"], "history['loss']", relative=1e-10)
     assert set(got_params) == set(want_params)
     for key in want_params:
-        _assert_close(got_params[key], want_params[key], f"trained {key}", relative=1e-10)
+        assert_close(got_params[key], want_params[key], f"trained {key}", relative=1e-10)
 
 
 def test_a_held_transpose_of_the_data_gives_a_batch_normalised_step_its_gradient():
     jax = pytest.importorskip("jax")
-    xp = _namespace("jax")
+    xp = namespace("jax")
     spec, numpy_module, array_module = _modules("batchnorm-first")
     params, X, Y = _problem(spec, numpy_module)
     want_value, want_grads, _ = numpy_module._loss_and_grad(params, X, Y, True)
@@ -221,11 +194,11 @@ def test_a_held_transpose_of_the_data_gives_a_batch_normalised_step_its_gradient
     arguments = (_in(xp, params), xp.asarray(X), xp.asarray(Y))
     for function in (array_module.loss_grad_and_statistics, jax.jit(array_module.loss_grad_and_statistics)):
         value, grads, _ = function(*arguments, X_T=held)
-        _assert_close(value, want_value, "loss")
+        assert_close(value, want_value, "loss")
         for key in want_grads:
-            _assert_close(grads[key], want_grads[key], f"gradient of {key}")
+            assert_close(grads[key], want_grads[key], f"gradient of {key}")
     value, grads = array_module.loss_and_grad(*arguments, training=True, X_T=held)
-    _assert_close(grads["W1"], want_grads["W1"], "gradient of W1")
+    assert_close(grads["W1"], want_grads["W1"], "gradient of W1")
     with pytest.raises(ValueError, match=r"^X_T: expected X's transpose, shape \(3, 9\), got \(9, 3\)$"):
         array_module.loss_grad_and_statistics(*arguments, X_T=arguments[1])
 
@@ -241,9 +214,9 @@ def test_batch_norm_on_dask_chunks_takes_the_whole_batchs_statistics(batch_size)
     got_params, got = array_module.train({k: da.from_array(v) for k, v in params.items()},
                                          da.from_array(X, chunks=(3, X.shape[1])),
                                          da.from_array(Y, chunks=(3, Y.shape[1])), **settings)
-    _assert_close(got["loss"], want["loss"], "history['loss']", relative=1e-10)
+    assert_close(got["loss"], want["loss"], "history['loss']", relative=1e-10)
     for key in want_params:
-        _assert_close(np.asarray(got_params[key]), want_params[key], f"trained {key}", relative=1e-10)
+        assert_close(np.asarray(got_params[key]), want_params[key], f"trained {key}", relative=1e-10)
 
 
 def test_window_layers_refuse_dask_arrays_naming_the_fix():
@@ -332,7 +305,7 @@ def test_the_draws_mix_every_kind():
 @pytest.mark.parametrize("draw", range(DRAWS))
 def test_a_drawn_architecture_has_pytorchs_gradient_through_the_torch_module(draw):
     torch = pytest.importorskip("torch")
-    xp = _namespace("torch")
+    xp = namespace("torch")
     spec = load_spec(_drawn(draw))
     numpy_module = load_module_from_source(generate_module(spec), f"np_{spec.name}")
     array_module = load_module_from_source(generate_array_api_module(spec), f"xp_{spec.name}")
@@ -347,7 +320,7 @@ def test_a_drawn_architecture_has_pytorchs_gradient_through_the_torch_module(dra
         with_masks = (_in(xp, masks),) if masks is not None and training is not False else ()
         mode = {} if training is None else {"training": training}
         value, grads = array_module.loss_and_grad(_in(xp, params), xp.asarray(X), xp.asarray(Y), *with_masks, **mode)
-        assert_pytorchs_loss_and_gradient(torch, spec, float(value), {k: _as_numpy(g) for k, g in grads.items()},
+        assert_pytorchs_loss_and_gradient(torch, spec, float(value), {k: as_numpy(g) for k, g in grads.items()},
                                           params, X, Y, masks if with_masks else None, f"{mode}",
                                           training=training is not False)
 
@@ -382,7 +355,7 @@ def test_symbp_train_with_array_api_and_dask_gives_the_numpy_modules_parameters(
     for label in runs:
         assert set(trained[label].files) == set(trained["numpy"].files)
         for key in trained["numpy"].files:
-            _assert_close(trained[label][key], trained["numpy"][key], f"{label}: {key}", relative=1e-10)
+            assert_close(trained[label][key], trained["numpy"][key], f"{label}: {key}", relative=1e-10)
 
 
 def test_dask_training_refuses_window_layers_in_one_line(tmp_path, capsys):

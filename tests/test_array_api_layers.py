@@ -13,6 +13,7 @@ import json
 
 import numpy as np
 import pytest
+from array_libraries import LIBRARIES, as_numpy, assert_close, namespace
 from torch_reference import assert_pytorchs_loss_and_gradient
 
 from symbp.checks.gradients import load_module_from_source, random_problem
@@ -24,8 +25,6 @@ pytest.importorskip("array_api_compat")
 
 from symbp.render.code.backends.array_api import generate_array_api_module  # noqa: E402
 
-RELATIVE = 1e-12
-LIBRARIES = ["array_api_strict", "numpy", "torch", "jax"]
 TRAINING = {"learning_rate": 0.2, "epochs": 5, "seed": 3}
 SPECS = {
     "dropout": {
@@ -58,32 +57,6 @@ def _modules(name: str):
             load_module_from_source(generate_array_api_module(spec), f"xp_layers_{safe}"))
 
 
-def _namespace(library: str):
-    if library == "array_api_strict":
-        return pytest.importorskip("array_api_strict")
-    if library == "numpy":
-        return pytest.importorskip("array_api_compat.numpy")
-    if library == "torch":
-        pytest.importorskip("torch")
-        return pytest.importorskip("array_api_compat.torch")
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    return pytest.importorskip("jax.numpy")
-
-
-def _as_numpy(array) -> np.ndarray:
-    if type(array).__module__.startswith("array_api_strict"):
-        return np.asarray(array._array)
-    return np.asarray(array.cpu() if hasattr(array, "cpu") else array, dtype=np.float64)
-
-
-def _assert_close(got, want, what, relative=RELATIVE):
-    got, want = _as_numpy(got), np.asarray(want, dtype=np.float64)
-    scale = max(float(np.max(np.abs(want), initial=0.0)), 1e-300)
-    error = float(np.max(np.abs(got - want), initial=0.0))
-    assert error <= relative * scale, f"{what}: off by {error:.3g} (scale {scale:.3g})"
-
-
 def _problem(spec, numpy_module, samples=9):
     X, Y, rng = random_problem(spec, samples, seed=4)
     params = {k: v + rng.normal(scale=0.3, size=v.shape) for k, v in numpy_module.init_params(2).items()}
@@ -97,7 +70,7 @@ def _in(xp, arrays):
 @pytest.mark.parametrize("library", LIBRARIES)
 @pytest.mark.parametrize("name", list(SPECS))
 def test_loss_gradient_and_forward_equal_the_numpy_modules_with_and_without_masks(name, library):
-    xp = _namespace(library)
+    xp = namespace(library)
     spec, numpy_module, array_module = _modules(name)
     params, X, Y = _problem(spec, numpy_module)
     arrays, X_xp, Y_xp = _in(xp, params), xp.asarray(X, dtype=xp.float64), xp.asarray(Y, dtype=xp.float64)
@@ -114,25 +87,25 @@ def test_loss_gradient_and_forward_equal_the_numpy_modules_with_and_without_mask
         else:
             value, grads = array_module.loss_and_grad(arrays, X_xp, Y_xp, *extra)
         mode = "evaluation mode" if masks is None else "with masks"
-        _assert_close(value, want_value, f"loss_and_grad's loss, {mode}")
+        assert_close(value, want_value, f"loss_and_grad's loss, {mode}")
         assert set(grads) == set(want_grads)
         for key in want_grads:
-            _assert_close(grads[key], want_grads[key], f"gradient of {key}, {mode}")
-        _assert_close(array_module.loss(arrays, X_xp, Y_xp, *extra),
+            assert_close(grads[key], want_grads[key], f"gradient of {key}, {mode}")
+        assert_close(array_module.loss(arrays, X_xp, Y_xp, *extra),
                       numpy_module.loss(params, X, Y, *(() if masks is None else (masks,))), f"loss, {mode}")
-    _assert_close(array_module.forward(arrays, X_xp), numpy_module.forward(params, X), "forward")
+    assert_close(array_module.forward(arrays, X_xp), numpy_module.forward(params, X), "forward")
 
 
 @pytest.mark.parametrize("name", list(SPECS))
 def test_the_torch_gradient_equals_pytorch_autograd(name):
     torch = pytest.importorskip("torch")
-    xp = _namespace("torch")
+    xp = namespace("torch")
     spec, numpy_module, array_module = _modules(name)
     params, X, Y = _problem(spec, numpy_module)
     masks = numpy_module.draw_masks(np.random.default_rng(8), X.shape[0]) if name in DROPPED else None
     extra = () if masks is None else (_in(xp, masks),)
     value, grads = array_module.loss_and_grad(_in(xp, params), xp.asarray(X), xp.asarray(Y), *extra)
-    assert_pytorchs_loss_and_gradient(torch, spec, float(value), {k: _as_numpy(g) for k, g in grads.items()},
+    assert_pytorchs_loss_and_gradient(torch, spec, float(value), {k: as_numpy(g) for k, g in grads.items()},
                                       params, X, Y, masks)
 
 
@@ -141,7 +114,7 @@ def test_the_torch_gradient_equals_pytorch_autograd(name):
                                                    ("adam", 4)])
 @pytest.mark.parametrize("name", ["dropout", "layernorm-dropout-softmax"])
 def test_training_draws_the_numpy_modules_masks_and_ends_at_its_parameters(name, library, optimizer, batch_size):
-    xp = _namespace(library)
+    xp = namespace(library)
     spec, numpy_module, array_module = _modules(name)
     params, X, Y = _problem(spec, numpy_module, samples=10)
     settings = {"optimizer": optimizer, "batch_size": batch_size,
@@ -150,9 +123,9 @@ def test_training_draws_the_numpy_modules_masks_and_ends_at_its_parameters(name,
     got_params, got = array_module.train(_in(xp, params), xp.asarray(X, dtype=xp.float64),
                                          xp.asarray(Y, dtype=xp.float64), **settings)
     assert got["stopped"] == want["stopped"] == "epochs"
-    _assert_close(got["loss"], want["loss"], "history['loss']", relative=1e-10)
+    assert_close(got["loss"], want["loss"], "history['loss']", relative=1e-10)
     for key in want_params:
-        _assert_close(got_params[key], want_params[key], f"trained {key}", relative=1e-10)
+        assert_close(got_params[key], want_params[key], f"trained {key}", relative=1e-10)
 
 
 def test_init_params_start_gains_at_one_and_shifts_at_zero_as_the_numpy_module():
@@ -202,9 +175,9 @@ def test_training_on_dask_chunks_ends_where_the_numpy_module_does(batch_size):
     got_params, got = array_module.train({k: da.from_array(v) for k, v in params.items()},
                                          da.from_array(X, chunks=(4, X.shape[1])),
                                          da.from_array(Y, chunks=(4, Y.shape[1])), **settings)
-    _assert_close(got["loss"], want["loss"], "history['loss']", relative=1e-10)
+    assert_close(got["loss"], want["loss"], "history['loss']", relative=1e-10)
     for key in want_params:
-        _assert_close(np.asarray(got_params[key]), want_params[key], f"trained {key}", relative=1e-10)
+        assert_close(np.asarray(got_params[key]), want_params[key], f"trained {key}", relative=1e-10)
 
 
 def test_symbp_train_with_array_api_and_dask_gives_the_numpy_modules_parameters(tmp_path, capsys):
@@ -225,7 +198,7 @@ def test_symbp_train_with_array_api_and_dask_gives_the_numpy_modules_parameters(
     for label in ("array-api", "dask"):
         assert set(runs[label].files) == set(runs["numpy"].files)
         for key in runs["numpy"].files:
-            _assert_close(runs[label][key], runs["numpy"][key], f"{label}: {key}", relative=1e-10)
+            assert_close(runs[label][key], runs["numpy"][key], f"{label}: {key}", relative=1e-10)
 
 
 def test_the_cupy_backend_writes_both_too(tmp_path, capsys):
